@@ -1,0 +1,5 @@
+all:
+	cargo build --release --workspace
+check:
+	cargo test --workspace
+.PHONY: all check

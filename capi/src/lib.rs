@@ -1,0 +1,1 @@
+//! C ABI layer (libvhd drop-in).

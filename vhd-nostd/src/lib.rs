@@ -1,0 +1,2 @@
+//! The VHD engine core: no `std`, no `alloc`.
+#![no_std]
