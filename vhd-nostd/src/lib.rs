@@ -1,2 +1,48 @@
-//! The VHD engine core: no `std`, no `alloc`.
+//! The VHD (Microsoft Virtual Hard Disk v1, "conectix") engine core.
+//!
+//! `#![no_std]` and allocation-free: every buffer is supplied by the caller and all
+//! file access goes through the [`Io`] trait. The modules follow the format:
+//! [`footer`], [`header`] (dynamic disk header), [`locator`] (parent locators),
+//! [`bat`] (block allocation table), [`batmap`] (blktap's full-block map),
+//! [`bitmap`] (per-block sector bitmaps) and [`geometry`] (CHS).
 #![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod bat;
+pub mod batmap;
+pub mod bitmap;
+mod endian;
+pub mod error;
+pub mod footer;
+pub mod geometry;
+pub mod header;
+pub mod io;
+pub mod locator;
+pub mod time;
+pub mod utf;
+
+pub use error::{Error, FormatError, Structure};
+pub use footer::{DiskType, Footer};
+pub use header::Header;
+pub use io::Io;
+
+/// Bytes in a sector; every VHD offset and size is counted in these.
+pub const SECTOR_SIZE: usize = 512;
+/// log2 of [`SECTOR_SIZE`].
+pub const SECTOR_SHIFT: u32 = 9;
+
+/// Rounds a byte count up to whole sectors, returning the sector count.
+pub const fn secs_round_up(bytes: u64) -> u64 {
+    bytes.div_ceil(SECTOR_SIZE as u64)
+}
+
+/// Like [`secs_round_up`] but never less than one sector (blktap's `secs_round_up_no_zero`).
+pub const fn secs_round_up_no_zero(bytes: u64) -> u64 {
+    let s = secs_round_up(bytes);
+    if s == 0 {
+        1
+    } else {
+        s
+    }
+}

@@ -1,0 +1,305 @@
+//! The 1024-byte dynamic disk header (`cxsparse`) of dynamic and differencing disks.
+
+use uuid::Uuid;
+
+use crate::endian::{array, be32, be64, ones_complement_sum, put32, put64};
+use crate::error::{FormatError, Structure};
+use crate::locator::{ParentLocator, LOCATOR_COUNT, LOCATOR_SIZE};
+use crate::utf::{self, Endian};
+
+/// Size of the header on disk.
+pub const HEADER_SIZE: usize = 1024;
+/// The header cookie.
+pub const COOKIE: [u8; 8] = *b"cxsparse";
+/// Header version 1.0 (`DD_VERSION`).
+pub const HDR_VERSION: u32 = 0x0001_0000;
+/// blktap's default block size, 2 MiB.
+pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 21;
+/// The largest block size this engine accepts (256 MiB, Hyper-V's maximum); bounds the
+/// per-block bitmap a caller must supply.
+pub const MAX_BLOCK_SIZE: u32 = 1 << 28;
+/// Offset of the parent name field.
+const PRT_NAME: usize = 64;
+/// Offset of the first locator.
+const LOC: usize = 576;
+
+/// The dynamic disk header, field for field as libvhd's `struct dd_hdr` (host order).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `cxsparse`.
+    pub cookie: [u8; 8],
+    /// Unused; all ones.
+    pub data_offset: u64,
+    /// Byte offset of the BAT.
+    pub table_offset: u64,
+    /// Header version ([`HDR_VERSION`]).
+    pub hdr_ver: u32,
+    /// Number of BAT entries.
+    pub max_bat_size: u32,
+    /// Block size in bytes (a power of two, at least a sector).
+    pub block_size: u32,
+    /// Checksum as stored.
+    pub checksum: u32,
+    /// The parent's footer UUID (differencing disks; nil for a raw parent).
+    pub prt_uuid: Uuid,
+    /// The parent file's modification time, VHD seconds (Windows writes 0).
+    pub prt_ts: u32,
+    /// Reserved.
+    pub res1: u32,
+    /// The parent's name, UTF-16BE, NUL-padded.
+    pub prt_name: [u8; 512],
+    /// Parent locators.
+    pub loc: [ParentLocator; LOCATOR_COUNT],
+    /// Reserved.
+    pub res2: [u8; 256],
+}
+
+impl core::fmt::Debug for Header {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Header")
+            .field("table_offset", &self.table_offset)
+            .field("max_bat_size", &self.max_bat_size)
+            .field("block_size", &self.block_size)
+            .field("prt_uuid", &self.prt_uuid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Header {
+    /// Decodes the fields without judging them.
+    pub fn decode(buf: &[u8]) -> Result<Header, FormatError> {
+        if buf.len() < HEADER_SIZE {
+            return Err(FormatError::Truncated {
+                structure: Structure::Header,
+            });
+        }
+        let mut loc = [ParentLocator::default(); LOCATOR_COUNT];
+        for (i, l) in loc.iter_mut().enumerate() {
+            *l = ParentLocator::decode(&buf[LOC + i * LOCATOR_SIZE..])?;
+        }
+        Ok(Header {
+            cookie: array(buf, 0),
+            data_offset: be64(buf, 8),
+            table_offset: be64(buf, 16),
+            hdr_ver: be32(buf, 24),
+            max_bat_size: be32(buf, 28),
+            block_size: be32(buf, 32),
+            checksum: be32(buf, 36),
+            prt_uuid: Uuid::from_bytes(array(buf, 40)),
+            prt_ts: be32(buf, 56),
+            res1: be32(buf, 60),
+            prt_name: array(buf, PRT_NAME),
+            loc,
+            res2: array(buf, 768),
+        })
+    }
+
+    /// Decodes a header whose cookie and checksum are right; [`Header::validate`] judges
+    /// the fields.
+    pub fn parse(buf: &[u8]) -> Result<Header, FormatError> {
+        let h = Header::decode(buf)?;
+        if h.cookie != COOKIE {
+            return Err(FormatError::BadCookie {
+                structure: Structure::Header,
+            });
+        }
+        let computed = h.compute_checksum();
+        if computed != h.checksum {
+            return Err(FormatError::BadChecksum {
+                structure: Structure::Header,
+                stored: h.checksum,
+                computed,
+            });
+        }
+        Ok(h)
+    }
+
+    /// Encodes every field as it is into `buf[..1024]`.
+    pub fn write(&self, buf: &mut [u8]) -> Result<(), FormatError> {
+        let buf = buf.get_mut(..HEADER_SIZE).ok_or(FormatError::Truncated {
+            structure: Structure::Header,
+        })?;
+        buf[0..8].copy_from_slice(&self.cookie);
+        put64(buf, 8, self.data_offset);
+        put64(buf, 16, self.table_offset);
+        put32(buf, 24, self.hdr_ver);
+        put32(buf, 28, self.max_bat_size);
+        put32(buf, 32, self.block_size);
+        put32(buf, 36, self.checksum);
+        buf[40..56].copy_from_slice(self.prt_uuid.as_bytes());
+        put32(buf, 56, self.prt_ts);
+        put32(buf, 60, self.res1);
+        buf[PRT_NAME..PRT_NAME + 512].copy_from_slice(&self.prt_name);
+        for (i, l) in self.loc.iter().enumerate() {
+            l.write(&mut buf[LOC + i * LOCATOR_SIZE..])?;
+        }
+        buf[768..1024].copy_from_slice(&self.res2);
+        Ok(())
+    }
+
+    /// The encoded header.
+    pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
+        let mut b = [0u8; HEADER_SIZE];
+        // Cannot fail: the buffer is exactly the header size.
+        let _ = self.write(&mut b);
+        b
+    }
+
+    /// The checksum the contents call for.
+    pub fn compute_checksum(&self) -> u32 {
+        ones_complement_sum(&self.to_bytes(), 36)
+    }
+
+    /// Stores the checksum the contents call for.
+    pub fn seal(&mut self) {
+        self.checksum = self.compute_checksum();
+    }
+
+    /// Judges the fields on their own: major version 1 and a block size that is a power
+    /// of two between a sector and [`MAX_BLOCK_SIZE`].
+    pub fn validate(&self) -> Result<(), FormatError> {
+        if self.hdr_ver >> 16 != HDR_VERSION >> 16 {
+            return Err(FormatError::Unsupported {
+                structure: Structure::Header,
+                field: "hdr_ver",
+            });
+        }
+        let bs = self.block_size;
+        if !bs.is_power_of_two() || !(512..=MAX_BLOCK_SIZE).contains(&bs) {
+            return Err(FormatError::invalid(Structure::Header, "block_size"));
+        }
+        Ok(())
+    }
+
+    /// Sectors per block (`spb`).
+    pub const fn sectors_per_block(&self) -> u32 {
+        self.block_size >> 9
+    }
+
+    /// log2 of sectors per block; valid after [`Header::validate`].
+    pub const fn block_shift(&self) -> u32 {
+        self.sectors_per_block().trailing_zeros()
+    }
+
+    /// Sectors of the per-block bitmap (`bm_secs`): at least one.
+    pub const fn bitmap_sectors(&self) -> u32 {
+        crate::bitmap::bitmap_sectors(self.sectors_per_block())
+    }
+
+    /// Decodes the UTF-16BE parent name into `out`.
+    pub fn parent_name<'o>(&self, out: &'o mut [u8]) -> Result<&'o str, FormatError> {
+        utf::utf16_to_utf8(&self.prt_name, Endian::Big, out)
+            .map_err(|_| FormatError::invalid(Structure::ParentName, "prt_name"))
+    }
+
+    /// Stores `name` as the UTF-16BE parent name, NUL-padded.
+    pub fn set_parent_name(&mut self, name: &str) -> Result<(), FormatError> {
+        let mut field = [0u8; 512];
+        utf::utf8_to_utf16(name, Endian::Big, &mut field)
+            .map_err(|_| FormatError::invalid(Structure::ParentName, "prt_name"))?;
+        self.prt_name = field;
+        Ok(())
+    }
+}
+
+/// Parameters of a new header; see [`Header::new`].
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderParams {
+    /// Byte offset of the BAT.
+    pub table_offset: u64,
+    /// Number of BAT entries.
+    pub max_bat_size: u32,
+    /// Block size in bytes.
+    pub block_size: u32,
+}
+
+impl Header {
+    /// A sealed header with no parent, as blktap's create writes it.
+    pub fn new(p: HeaderParams) -> Header {
+        let mut h = Header {
+            cookie: COOKIE,
+            data_offset: u64::MAX,
+            table_offset: p.table_offset,
+            hdr_ver: HDR_VERSION,
+            max_bat_size: p.max_bat_size,
+            block_size: p.block_size,
+            checksum: 0,
+            prt_uuid: Uuid::nil(),
+            prt_ts: 0,
+            res1: 0,
+            prt_name: [0; 512],
+            loc: [ParentLocator::default(); LOCATOR_COUNT],
+            res2: [0; 256],
+        };
+        h.seal();
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Header {
+        Header::new(HeaderParams {
+            table_offset: 1536,
+            max_bat_size: 50,
+            block_size: DEFAULT_BLOCK_SIZE,
+        })
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut h = sample();
+        h.prt_uuid = Uuid::from_bytes([9; 16]);
+        h.set_parent_name("parent ä.vhd").unwrap();
+        h.loc[0] = ParentLocator {
+            code: crate::locator::PLAT_CODE_MACX,
+            data_space: 512,
+            data_len: 17,
+            res: 0,
+            data_offset: 3072,
+        };
+        h.seal();
+        let b = h.to_bytes();
+        assert_eq!(&b[..8], b"cxsparse");
+        let back = Header::parse(&b).unwrap();
+        assert_eq!(back, h);
+        let mut name = [0u8; 64];
+        assert_eq!(back.parent_name(&mut name).unwrap(), "parent ä.vhd");
+        back.validate().unwrap();
+        assert_eq!(back.bitmap_sectors(), 1);
+        assert_eq!(back.block_shift(), 12);
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let mut b = sample().to_bytes();
+        b[36] ^= 1;
+        assert!(matches!(
+            Header::parse(&b),
+            Err(FormatError::BadChecksum { .. })
+        ));
+        let mut b = sample().to_bytes();
+        b[0] = b'X';
+        assert!(matches!(
+            Header::parse(&b),
+            Err(FormatError::BadCookie { .. })
+        ));
+        assert!(matches!(
+            Header::parse(&b[..1000]),
+            Err(FormatError::Truncated { .. })
+        ));
+        for bs in [0, 256, 3 << 20, 1 << 29] {
+            let mut h = sample();
+            h.block_size = bs;
+            assert_eq!(
+                h.validate(),
+                Err(FormatError::invalid(Structure::Header, "block_size"))
+            );
+        }
+        let mut h = sample();
+        h.hdr_ver = 0x0002_0000;
+        assert!(matches!(h.validate(), Err(FormatError::Unsupported { .. })));
+    }
+}

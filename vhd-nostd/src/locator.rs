@@ -1,0 +1,253 @@
+//! Parent locators: the eight 24-byte entries of the dynamic header that say where a
+//! differencing disk's parent lives, and the path payloads they point at.
+
+use crate::endian::{be32, be64, put32, put64};
+use crate::error::{FormatError, Structure};
+use crate::utf::{self, Endian};
+
+/// Size of one locator entry in the header.
+pub const LOCATOR_SIZE: usize = 24;
+/// Number of locator entries in the header.
+pub const LOCATOR_COUNT: usize = 8;
+
+/// Platform code: none (an empty entry).
+pub const PLAT_CODE_NONE: u32 = 0;
+/// Platform code: Windows relative path, deprecated (`Wi2r`).
+pub const PLAT_CODE_WI2R: u32 = 0x5769_3272;
+/// Platform code: Windows absolute path, deprecated (`Wi2k`).
+pub const PLAT_CODE_WI2K: u32 = 0x5769_326B;
+/// Platform code: Windows relative path, UTF-16LE (`W2ru`).
+pub const PLAT_CODE_W2RU: u32 = 0x5732_7275;
+/// Platform code: Windows absolute path, UTF-16LE (`W2ku`).
+pub const PLAT_CODE_W2KU: u32 = 0x5732_6B75;
+/// Platform code: Mac OS alias blob (`Mac `).
+pub const PLAT_CODE_MAC: u32 = 0x4D61_6320;
+/// Platform code: a `file://` URL in UTF-8 (`MacX`).
+pub const PLAT_CODE_MACX: u32 = 0x4D61_6358;
+
+/// The longest path a locator may hold, in bytes (Linux `PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+
+/// Whether `code` is a platform code the specification defines (`vhd_validate_platform_code`).
+pub const fn is_valid_platform_code(code: u32) -> bool {
+    matches!(
+        code,
+        PLAT_CODE_NONE
+            | PLAT_CODE_WI2R
+            | PLAT_CODE_WI2K
+            | PLAT_CODE_W2RU
+            | PLAT_CODE_W2KU
+            | PLAT_CODE_MAC
+            | PLAT_CODE_MACX
+    )
+}
+
+/// One parent locator entry, as libvhd's `struct prt_loc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ParentLocator {
+    /// Platform code (`PLAT_CODE_*`).
+    pub code: u32,
+    /// Space reserved for the payload: sectors per the specification, bytes as Windows
+    /// and blktap write it (see [`ParentLocator::space_bytes`]).
+    pub data_space: u32,
+    /// Payload length in bytes.
+    pub data_len: u32,
+    /// Reserved.
+    pub res: u32,
+    /// Byte offset of the payload in the file.
+    pub data_offset: u64,
+}
+
+impl ParentLocator {
+    /// Decodes a 24-byte entry.
+    pub fn decode(b: &[u8]) -> Result<ParentLocator, FormatError> {
+        if b.len() < LOCATOR_SIZE {
+            return Err(FormatError::Truncated {
+                structure: Structure::ParentLocator,
+            });
+        }
+        Ok(ParentLocator {
+            code: be32(b, 0),
+            data_space: be32(b, 4),
+            data_len: be32(b, 8),
+            res: be32(b, 12),
+            data_offset: be64(b, 16),
+        })
+    }
+
+    /// Encodes into `b[..24]`.
+    pub fn write(&self, b: &mut [u8]) -> Result<(), FormatError> {
+        let b = b.get_mut(..LOCATOR_SIZE).ok_or(FormatError::Truncated {
+            structure: Structure::ParentLocator,
+        })?;
+        put32(b, 0, self.code);
+        put32(b, 4, self.data_space);
+        put32(b, 8, self.data_len);
+        put32(b, 12, self.res);
+        put64(b, 16, self.data_offset);
+        Ok(())
+    }
+
+    /// Reserved payload space in bytes, as libvhd's `vhd_parent_locator_size`: below 512 it
+    /// counts sectors; a multiple of 512 is already bytes; anything else is invalid (0).
+    pub const fn space_bytes(&self) -> u64 {
+        if self.data_space < 512 {
+            self.data_space as u64 * 512
+        } else if self.data_space.is_multiple_of(512) {
+            self.data_space as u64
+        } else {
+            0
+        }
+    }
+
+    /// Whether the entry is in use.
+    pub const fn is_used(&self) -> bool {
+        self.code != PLAT_CODE_NONE
+    }
+
+    /// The payload's byte range `(offset, len)`, checked against the file: the length fits
+    /// the space, the path limit, and the file.
+    pub fn payload_range(&self, file_size: u64) -> Result<(u64, usize), FormatError> {
+        let bad = |field| FormatError::invalid(Structure::ParentLocator, field);
+        if !is_valid_platform_code(self.code) {
+            return Err(bad("code"));
+        }
+        let len = u64::from(self.data_len);
+        if len == 0 || len > self.space_bytes() {
+            return Err(bad("data_len"));
+        }
+        if len as usize > 2 * PATH_MAX {
+            return Err(bad("data_len"));
+        }
+        if !self.data_offset.is_multiple_of(512) {
+            return Err(bad("data_offset"));
+        }
+        match self.data_offset.checked_add(len) {
+            Some(end) if end <= file_size => Ok((self.data_offset, len as usize)),
+            _ => Err(bad("data_offset")),
+        }
+    }
+
+    /// Decodes a payload read from [`ParentLocator::payload_range`] into a UTF-8 path in `out`.
+    /// `MacX` must be a `file://` URL (the prefix is removed); `W2ku`/`W2ru` are UTF-16LE.
+    /// Trailing NULs are padding; a NUL inside the path is an error.
+    pub fn decode_path<'o>(
+        &self,
+        payload: &[u8],
+        out: &'o mut [u8],
+    ) -> Result<&'o str, FormatError> {
+        let bad = FormatError::invalid(Structure::ParentLocator, "data");
+        let path: &str = match self.code {
+            PLAT_CODE_MACX => {
+                let s = core::str::from_utf8(trim_nuls(payload, 1)).map_err(|_| bad)?;
+                let p = s.strip_prefix("file://").ok_or(bad)?;
+                let dst = out.get_mut(..p.len()).ok_or(bad)?;
+                dst.copy_from_slice(p.as_bytes());
+                core::str::from_utf8(dst).map_err(|_| bad)?
+            }
+            PLAT_CODE_W2KU | PLAT_CODE_W2RU => {
+                utf::utf16_to_utf8(trim_nuls(payload, 2), Endian::Little, out).map_err(|_| bad)?
+            }
+            _ => {
+                return Err(FormatError::Unsupported {
+                    structure: Structure::ParentLocator,
+                    field: "code",
+                })
+            }
+        };
+        if path.is_empty() || path.len() > PATH_MAX || path.as_bytes().contains(&0) {
+            return Err(bad);
+        }
+        Ok(path)
+    }
+}
+
+/// Strips trailing NUL units of `unit` bytes.
+fn trim_nuls(mut b: &[u8], unit: usize) -> &[u8] {
+    while b.len() >= unit && b[b.len() - unit..].iter().all(|&x| x == 0) {
+        b = &b[..b.len() - unit];
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let l = ParentLocator {
+            code: PLAT_CODE_W2RU,
+            data_space: 512,
+            data_len: 20,
+            res: 0,
+            data_offset: 3072,
+        };
+        let mut b = [0u8; 24];
+        l.write(&mut b).unwrap();
+        assert_eq!(&b[..4], b"W2ru");
+        assert_eq!(ParentLocator::decode(&b).unwrap(), l);
+    }
+
+    #[test]
+    fn space_units() {
+        let mut l = ParentLocator {
+            data_space: 1,
+            ..Default::default()
+        };
+        assert_eq!(l.space_bytes(), 512);
+        l.data_space = 4096;
+        assert_eq!(l.space_bytes(), 4096);
+        l.data_space = 1000;
+        assert_eq!(l.space_bytes(), 0);
+    }
+
+    #[test]
+    fn payload_bounds() {
+        let l = ParentLocator {
+            code: PLAT_CODE_MACX,
+            data_space: 1,
+            data_len: 600,
+            res: 0,
+            data_offset: 512,
+        };
+        assert!(l.payload_range(1 << 20).is_err(), "length beyond space");
+        let l = ParentLocator { data_len: 100, ..l };
+        assert_eq!(l.payload_range(1024).unwrap(), (512, 100));
+        assert!(l.payload_range(600).is_err(), "beyond EOF");
+        let l = ParentLocator {
+            data_offset: u64::MAX - 10,
+            ..l
+        };
+        assert!(l.payload_range(u64::MAX).is_err(), "overflow");
+        let l = ParentLocator {
+            code: 0x1234,
+            data_offset: 512,
+            ..l
+        };
+        assert!(l.payload_range(1 << 20).is_err(), "unknown code");
+    }
+
+    #[test]
+    fn paths() {
+        let mut out = [0u8; 64];
+        let mac = ParentLocator {
+            code: PLAT_CODE_MACX,
+            ..Default::default()
+        };
+        assert_eq!(
+            mac.decode_path(b"file://./p.vhd\0\0\0", &mut out).unwrap(),
+            "./p.vhd"
+        );
+        assert!(mac.decode_path(b"./p.vhd", &mut out).is_err());
+        assert!(mac.decode_path(b"file://a\0b", &mut out).is_err());
+        let w = ParentLocator {
+            code: PLAT_CODE_W2RU,
+            ..Default::default()
+        };
+        let mut wide = [0u8; 32];
+        let n = utf::utf8_to_utf16(".\\p.vhd", Endian::Little, &mut wide).unwrap();
+        assert_eq!(w.decode_path(&wide[..n + 4], &mut out).unwrap(), ".\\p.vhd");
+        assert!(w.decode_path(&wide[..n - 1], &mut out).is_err());
+    }
+}
