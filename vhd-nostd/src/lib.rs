@@ -12,6 +12,8 @@
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
+pub mod create;
+pub mod disk;
 mod endian;
 pub mod error;
 pub mod footer;
@@ -19,13 +21,17 @@ pub mod geometry;
 pub mod header;
 pub mod io;
 pub mod locator;
+pub mod read;
 pub mod time;
 pub mod utf;
+pub mod write;
 
+pub use disk::{probe, Buffers, Disk, Kind, Layout, OpenOptions, Recovered};
 pub use error::{Error, FormatError, Structure};
 pub use footer::{DiskType, Footer};
 pub use header::Header;
 pub use io::Io;
+pub use read::{read_chain, Source};
 
 /// Bytes in a sector; every VHD offset and size is counted in these.
 pub const SECTOR_SIZE: usize = 512;

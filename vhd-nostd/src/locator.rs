@@ -170,6 +170,54 @@ fn trim_nuls(mut b: &[u8], unit: usize) -> &[u8] {
     b
 }
 
+/// Encodes a relative POSIX path as blktap writes it into `W2ku`/`W2ru` locators:
+/// `/` becomes `\`, a `.\` prefix is added unless the path already starts with `.`,
+/// UTF-16LE. Returns the bytes written.
+pub fn encode_windows_path(rel: &str, out: &mut [u8]) -> Result<usize, FormatError> {
+    let no_room = FormatError::invalid(Structure::ParentLocator, "data_len");
+    let mut n = 0;
+    let mut put = |u: u16, n: &mut usize| -> Result<(), FormatError> {
+        out.get_mut(*n..*n + 2)
+            .ok_or(no_room)?
+            .copy_from_slice(&u.to_le_bytes());
+        *n += 2;
+        Ok(())
+    };
+    if !rel.starts_with('.') {
+        put(u16::from(b'.'), &mut n)?;
+        put(u16::from(b'\\'), &mut n)?;
+    }
+    for u in rel.encode_utf16() {
+        put(
+            if u == u16::from(b'/') {
+                u16::from(b'\\')
+            } else {
+                u
+            },
+            &mut n,
+        )?;
+    }
+    Ok(n)
+}
+
+/// Turns a decoded locator path into a POSIX path: `\` becomes `/`, and a drive prefix
+/// `C:`/`c:` and a leading `.\` are dropped (as vhd-util's decoder does). Works in place
+/// on the UTF-8 bytes; returns the new length.
+pub fn windows_to_posix(path: &mut [u8]) -> usize {
+    for b in path.iter_mut() {
+        if *b == b'\\' {
+            *b = b'/';
+        }
+    }
+    let skip = if path.len() >= 2 && (path[..2] == *b"C:" || path[..2] == *b"c:") {
+        2
+    } else {
+        0
+    };
+    path.copy_within(skip.., 0);
+    path.len() - skip
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
