@@ -85,6 +85,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Bat<B> {
         true
     }
 
+    /// Changes the number of entries (a resize); `false` if the buffer cannot hold them.
+    pub fn set_entries(&mut self, entries: u32) -> bool {
+        if (self.bytes.as_ref().len() as u64) < u64::from(entries) * 4 {
+            return false;
+        }
+        self.entries = entries;
+        true
+    }
+
     /// Fills a fresh table: every entry [`UNUSED`], the sector padding zero (as blktap
     /// writes it).
     pub fn clear_all(&mut self) {

@@ -642,7 +642,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Writes the header at its offset.
-    #[allow(dead_code)] // used by the reparent and resize paths
     pub(crate) fn write_header(&mut self) -> Result<(), Error<I::Error>> {
         let Some(h) = &self.header else {
             return Err(Error::WrongDiskType);

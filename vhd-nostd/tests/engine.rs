@@ -99,3 +99,135 @@ fn snapshot_reads_through_parent() {
         "base.vhd"
     );
 }
+
+#[test]
+fn coalesce_merges_child_into_parent() {
+    let io = new_image(DiskType::Dynamic, 6 << 20, 2 << 20);
+    let mut parent = open(io, true).unwrap();
+    let mut a = vec![0u8; 6 << 20];
+    pattern(0, 1, &mut a[..3 << 20]);
+    parent.write(0, &a[..3 << 20]).unwrap();
+    let snap = new_snapshot(&mut parent, "p.vhd");
+    let mut child = open(snap, true).unwrap();
+    let mut b = vec![0u8; 5 * 512];
+    pattern(9, 4, &mut b);
+    child.write(4094, &b).unwrap(); // crosses a block boundary
+    child.write(10_000, &b).unwrap(); // into a block the parent lacks
+    let mut expect = a.clone();
+    expect[4094 * 512..][..b.len()].copy_from_slice(&b);
+    expect[10_000 * 512..][..b.len()].copy_from_slice(&b);
+    let mut buf = vec![0u8; 64 << 10];
+    vhd_nostd::coalesce::coalesce(&mut child, &mut parent, &mut buf).unwrap();
+    let mut all = vec![0u8; 6 << 20];
+    parent.read(0, &mut all).unwrap();
+    assert!(all == expect);
+}
+
+#[test]
+fn fill_makes_a_child_self_contained() {
+    let io = new_image(DiskType::Dynamic, 5 << 20, 2 << 20);
+    let mut parent = open(io, true).unwrap();
+    let mut a = vec![0u8; 5 << 20];
+    pattern(0, 6, &mut a);
+    parent.write(0, &a).unwrap();
+    let snap = new_snapshot(&mut parent, "p.vhd");
+    let child = open(snap, true).unwrap();
+    let mut chain = vec![child, parent];
+    let mut buf = vec![0u8; 2 << 20];
+    vhd_nostd::fill::fill(&mut chain, &mut buf).unwrap();
+    let child = chain.remove(0);
+    for b in 0..3 {
+        assert!(child.bat().get(b).is_some());
+    }
+    let child = open(child.into_io(), false).unwrap();
+    let (_, map) = child.batmap().unwrap();
+    // The last block is cut by the 5 MiB size: present within the disk, never "full".
+    assert_eq!(map[0] & 0xE0, 0xC0);
+    let mut all = vec![0u8; 5 << 20];
+    let mut alone = vec![child];
+    read_chain(&mut alone, 0, &mut all).unwrap();
+    assert!(all == a, "reads without the parent");
+}
+
+#[test]
+fn grow_within_bat_padding() {
+    let io = new_image(DiskType::Dynamic, 4 << 20, 2 << 20);
+    let mut d = open(io, true).unwrap();
+    let mut a = vec![0u8; 1 << 20];
+    pattern(1, 1, &mut a);
+    d.write(0, &a).unwrap();
+    vhd_nostd::resize::grow(&mut d, 100 << 20).unwrap();
+    assert_eq!(d.size(), 100 << 20);
+    d.write((90 << 20) / 512, &a).unwrap();
+    let mut d = open(d.into_io(), false).unwrap();
+    assert!(d.recovered().is_empty());
+    assert_eq!(d.header().unwrap().max_bat_size, 50);
+    let mut back = vec![0u8; 1 << 20];
+    d.read((90 << 20) / 512, &mut back).unwrap();
+    assert!(back == a);
+    d.read(0, &mut back).unwrap();
+    assert!(back == a);
+    d.read((50 << 20) / 512, &mut back).unwrap();
+    assert!(back.iter().all(|&x| x == 0));
+    let mut d = open(d.into_io(), true).unwrap();
+    assert!(matches!(
+        vhd_nostd::resize::grow(&mut d, 1 << 40),
+        Err(vhd_nostd::Error::NoSpace)
+    ));
+    assert!(vhd_nostd::resize::grow(&mut d, 1 << 20).is_err(), "shrink");
+}
+
+#[test]
+fn parent_locators_decode_and_change() {
+    let io = new_image(DiskType::Dynamic, 4 << 20, 2 << 20);
+    let mut parent = open(io, false).unwrap();
+    let snap = new_snapshot(&mut parent, "base.vhd");
+    let mut child = open(snap, true).unwrap();
+    let mut scratch = [0u8; 1024];
+    let mut out = [0u8; 256];
+    assert_eq!(
+        child
+            .parent_locator_path(0, &mut scratch, &mut out)
+            .unwrap(),
+        "./base.vhd"
+    );
+    assert_eq!(
+        child
+            .parent_locator_path(1, &mut scratch, &mut out)
+            .unwrap(),
+        "./base.vhd"
+    );
+    assert_eq!(
+        child
+            .parent_locator_path(2, &mut scratch, &mut out)
+            .unwrap(),
+        "./base.vhd"
+    );
+    assert!(child
+        .parent_locator_path(3, &mut scratch, &mut out)
+        .is_err());
+    let np = vhd_nostd::parent::NewParent {
+        uuid: uuid(9),
+        timestamp: 77,
+        name: "other.vhd",
+        relative_path: "../x/other.vhd",
+    };
+    child.set_parent(&np, &mut scratch).unwrap();
+    let mut child = open(child.into_io(), false).unwrap();
+    assert_eq!(
+        child
+            .parent_locator_path(0, &mut scratch, &mut out)
+            .unwrap(),
+        "../x/other.vhd"
+    );
+    assert_eq!(
+        child
+            .parent_locator_path(2, &mut scratch, &mut out)
+            .unwrap(),
+        "../x/other.vhd"
+    );
+    let h = child.header().unwrap();
+    assert_eq!((h.prt_uuid, h.prt_ts), (uuid(9), 77));
+    let mut name = [0u8; 64];
+    assert_eq!(h.parent_name(&mut name).unwrap(), "other.vhd");
+}

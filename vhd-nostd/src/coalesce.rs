@@ -1,0 +1,57 @@
+//! Coalesce: copy every sector a differencing disk holds into its parent, so the parent
+//! alone reads as the child did. The child is not changed; an interrupted coalesce can
+//! be run again.
+
+use crate::disk::Disk;
+use crate::error::Error;
+use crate::footer::DiskType;
+use crate::io::Io;
+use crate::read::Source;
+use crate::SECTOR_SIZE;
+
+/// Copies the sectors `child` holds into `parent` (its immediate parent, opened
+/// writable), staging data in `buf` (at least one sector; a block's worth is fastest).
+pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    child: &mut Disk<I, B>,
+    parent: &mut Disk<I, B>,
+    buf: &mut [u8],
+) -> Result<(), Error<I::Error>> {
+    if child.disk_type() != Some(DiskType::Differencing) {
+        return Err(Error::WrongDiskType);
+    }
+    parent.require_writable()?;
+    let raw = child.parent_is_raw();
+    let h = child.header.as_ref().ok_or(Error::WrongDiskType)?;
+    if !raw && h.prt_uuid != parent.footer().uuid {
+        return Err(Error::ParentMismatch);
+    }
+    if parent.sectors() < child.sectors() {
+        return Err(Error::ParentMismatch);
+    }
+    let chunk = buf.len() / SECTOR_SIZE;
+    if chunk == 0 {
+        return Err(Error::BufferTooSmall {
+            needed: SECTOR_SIZE,
+        });
+    }
+    let spb = u64::from(child.sectors_per_block());
+    for block in 0..child.bat.entries() {
+        if child.bat.get(block).is_none() {
+            continue;
+        }
+        let first = u64::from(block) * spb;
+        let end = (first + spb).min(child.sectors());
+        let mut s = first;
+        while s < end {
+            let want = ((end - s) as usize).min(chunk) as u32;
+            let (src, n) = child.map_sectors(s, want)?;
+            if let Source::Data(off) = src {
+                let part = &mut buf[..n as usize * SECTOR_SIZE];
+                child.io.read_at(off, part).map_err(Error::Io)?;
+                parent.write(s, part)?;
+            }
+            s += u64::from(n);
+        }
+    }
+    parent.flush()
+}
