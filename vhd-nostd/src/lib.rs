@@ -12,6 +12,7 @@
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
+pub mod check;
 pub mod coalesce;
 pub mod create;
 pub mod disk;

@@ -1,0 +1,526 @@
+//! The consistency checks `vhd-util check` performs, in its order and with its messages:
+//! primary footer, backup footer, header, differencing fields, BAT layout, batmap and
+//! parent locator structure. Resolving locator paths to files is left to the caller
+//! (it needs a file system). The first problem found is returned.
+
+// Problems carry their message inline: there is no heap to box it into.
+#![allow(clippy::result_large_err)]
+
+use core::fmt::Write;
+
+use heapless::String;
+
+use crate::bat::{self, UNUSED};
+use crate::batmap::{self, BatmapHeader};
+use crate::disk::has_batmap_version;
+use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
+use crate::header::{Header, HDR_VERSION, HEADER_SIZE};
+use crate::io::Io;
+use crate::locator::{self, PLAT_CODE_NONE};
+use crate::{geometry, SECTOR_SIZE};
+
+/// Check settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// Accept a primary footer of all `0xc7` bytes (tapdisk's "killed" footer) and use
+    /// the copy at offset 0 instead (`-i`).
+    pub ignore_primary: bool,
+    /// The current time, VHD seconds (creation times more than 30 minutes later are
+    /// "in the future").
+    pub now: u32,
+}
+
+/// Why a message carries a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail<E> {
+    /// The message stands alone.
+    None,
+    /// The I/O callback failed; the caller prints its errno after the message.
+    Io(E),
+    /// A libvhd-style negative errno to print after the message.
+    Errno(i32),
+}
+
+/// The first problem found, with vhd-util's wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem<E> {
+    /// The message, e.g. `primary footer invalid: invalid checksum`.
+    pub message: String<200>,
+    /// A code the caller prints after the message (`: <err>`), if any.
+    pub detail: Detail<E>,
+}
+
+impl<E> Problem<E> {
+    fn new(args: core::fmt::Arguments<'_>) -> Self {
+        let mut message = String::new();
+        // Messages are short; one that does not fit is cut, never lost entirely.
+        let _ = message.write_fmt(args);
+        Problem {
+            message,
+            detail: Detail::None,
+        }
+    }
+
+    fn io(msg: &str, e: E) -> Self {
+        let mut p = Problem::new(format_args!("{msg}"));
+        p.detail = Detail::Io(e);
+        p
+    }
+}
+
+/// What a passing check found, for the caller's further (file system) checks.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The disk type.
+    pub kind: DiskType,
+    /// The footer in force.
+    pub footer: Footer,
+    /// The header, for sparse disks.
+    pub header: Option<Header>,
+}
+
+const EINVAL: i32 = -22;
+
+/// Work space [`check`] needs for an image: the BAT, the batmap and an 8-byte record per
+/// block for the overlap sort. Bounded by the file: a BAT larger than the file is
+/// rejected before this is used.
+pub fn work_size(max_bat_size: u32) -> usize {
+    bat::bat_bytes(max_bat_size) as usize
+        + batmap::map_sectors(max_bat_size) as usize * SECTOR_SIZE
+        + max_bat_size as usize * 8
+}
+
+/// Judges a footer's fields in vhd-util's order; `None` if valid.
+pub fn footer_problem(f: &Footer, now: u32) -> Option<&'static str> {
+    if f.cookie != footer::COOKIE {
+        return Some("invalid cookie");
+    }
+    if f.verify_checksum().is_err() {
+        return Some("invalid checksum");
+    }
+    if f.features & footer::FEATURE_RESERVED == 0 {
+        return Some("invalid 'reserved' feature");
+    }
+    if f.features & !(footer::FEATURE_RESERVED | footer::FEATURE_TEMPORARY) != 0 {
+        return Some("invalid extra features");
+    }
+    if f.ff_version != footer::FF_VERSION {
+        return Some("invalid file format version");
+    }
+    if f.disk_type == DiskType::Fixed as u32 && f.data_offset != footer::NO_DATA_OFFSET {
+        return Some("invalid data offset");
+    }
+    if u64::from(f.timestamp) > u64::from(now) + 1800 {
+        return Some("creation time in future");
+    }
+    if f.is_tapdisk_creator() && f.crtr_ver > footer::CREATOR_VERSION {
+        return Some("unsupported tap creator version");
+    }
+    if f.geometry > geometry::chs(f.curr_size).encode() {
+        return Some("geometry too large");
+    }
+    if f.kind().is_none() {
+        return Some("invalid type");
+    }
+    if f.saved > 1 {
+        return Some("invalid 'saved' state");
+    }
+    if f.hidden > 1 {
+        return Some("invalid 'hidden' state");
+    }
+    if f.reserved.iter().any(|&b| b != 0) {
+        return Some("invalid 'reserved' bits");
+    }
+    None
+}
+
+/// Judges a header in vhd-util's order; `None` if valid.
+pub fn header_problem(h: &Header, file_size: u64) -> Option<&'static str> {
+    if h.cookie != crate::header::COOKIE {
+        return Some("invalid cookie");
+    }
+    if h.compute_checksum() != h.checksum {
+        return Some("invalid checksum");
+    }
+    if h.hdr_ver != HDR_VERSION {
+        return Some("invalid header version");
+    }
+    if h.data_offset != u64::MAX {
+        return Some("invalid data offset");
+    }
+    let end = h.table_offset.checked_add(bat::bat_bytes(h.max_bat_size));
+    if h.table_offset == 0
+        || !h.table_offset.is_multiple_of(SECTOR_SIZE as u64)
+        || end.is_none_or(|e| e > file_size.saturating_sub(FOOTER_SIZE as u64))
+    {
+        return Some("invalid table offset");
+    }
+    if !h.block_size.is_power_of_two() || h.block_size < SECTOR_SIZE as u32 {
+        return Some("invalid block size");
+    }
+    if h.res1 != 0 || h.res2.iter().any(|&b| b != 0) {
+        return Some("invalid reserved bits");
+    }
+    None
+}
+
+fn read<I: Io>(io: &mut I, off: u64, buf: &mut [u8], what: &str) -> Result<(), Problem<I::Error>> {
+    io.read_at(off, buf).map_err(|e| Problem::io(what, e))
+}
+
+/// Runs the structural checks on the image in `io`, with `work` of at least
+/// [`work_size`] bytes for sparse disks.
+pub fn check<I: Io>(
+    io: &mut I,
+    opts: &CheckOptions,
+    work: &mut [u8],
+) -> Result<Checked, Problem<I::Error>> {
+    let eof = io
+        .size()
+        .map_err(|e| Problem::io("error calculating end of file", e))?;
+    if eof < FOOTER_SIZE as u64 {
+        let mut p = Problem::new(format_args!("error reading primary footer"));
+        p.detail = Detail::Errno(EINVAL);
+        return Err(p);
+    }
+    // 1. Primary footer: the last 512 bytes, or 511 when the length is not whole sectors.
+    let mut fb = [0u8; FOOTER_SIZE];
+    let short = eof % SECTOR_SIZE as u64 == (SECTOR_SIZE - 1) as u64;
+    let (pos, len) = if short {
+        (eof - 511, 511)
+    } else {
+        (eof - FOOTER_SIZE as u64, FOOTER_SIZE)
+    };
+    read(io, pos, &mut fb[..len], "error reading primary footer")?;
+    let killed = fb[..len].iter().all(|&b| b == 0xc7);
+    let mut primary = Footer::decode(&fb)
+        .map_err(|_| Problem::new(format_args!("error reading primary footer")))?;
+    if killed && opts.ignore_primary {
+        read(io, 0, &mut fb, "error reading backup footer")?;
+        primary = Footer::decode(&fb)
+            .map_err(|_| Problem::new(format_args!("error reading backup footer")))?;
+    }
+    if let Some(m) = footer_problem(&primary, opts.now) {
+        return Err(Problem::new(format_args!("primary footer invalid: {m}")));
+    }
+    let kind = primary.kind().unwrap_or(DiskType::Fixed);
+    if kind == DiskType::Fixed {
+        return Ok(Checked {
+            kind,
+            footer: primary,
+            header: None,
+        });
+    }
+    // 2. The copy at offset 0.
+    let mut bb = [0u8; FOOTER_SIZE];
+    read(io, 0, &mut bb, "error reading backup footer")?;
+    let backup = Footer::decode(&bb)
+        .map_err(|_| Problem::new(format_args!("error reading backup footer")))?;
+    if let Some(m) = footer_problem(&backup, opts.now) {
+        return Err(Problem::new(format_args!("backup footer invalid: {m}")));
+    }
+    if backup != primary {
+        return Err(Problem::new(format_args!(
+            "primary and backup footers do not match"
+        )));
+    }
+    // 3. Header.
+    let mut hb = [0u8; HEADER_SIZE];
+    if primary
+        .data_offset
+        .checked_add(HEADER_SIZE as u64)
+        .is_none_or(|e| e > eof)
+    {
+        let mut p = Problem::new(format_args!("error reading header"));
+        p.detail = Detail::Errno(EINVAL);
+        return Err(p);
+    }
+    read(io, primary.data_offset, &mut hb, "error reading header")?;
+    let h = Header::decode(&hb).map_err(|_| Problem::new(format_args!("error reading header")))?;
+    if let Some(m) = header_problem(&h, eof) {
+        return Err(Problem::new(format_args!("header is invalid: {m}")));
+    }
+    // 4. Differencing fields.
+    diff_fields(&h, kind, opts.now)?;
+    // 5. BAT.
+    if eof % SECTOR_SIZE as u64 != 0 && !short {
+        return Err(Problem::new(format_args!("invalid file size: 0x{eof:x}")));
+    }
+    let entries = h.max_bat_size;
+    if work.len() < work_size(entries) {
+        let mut p = Problem::new(format_args!("error reading bat"));
+        p.detail = Detail::Errno(-12);
+        return Err(p);
+    }
+    let bat_len = bat::bat_bytes(entries) as usize;
+    let (bat_buf, rest) = work.split_at_mut(bat_len);
+    let map_len = batmap::map_sectors(entries) as usize * SECTOR_SIZE;
+    let (map_buf, sort_buf) = rest.split_at_mut(map_len);
+    read(io, h.table_offset, bat_buf, "error reading bat")?;
+    let table =
+        bat::Bat::new(&*bat_buf, entries).ok_or(Problem::new(format_args!("error reading bat")))?;
+    let batmap_hdr = read_batmap_header(io, &primary, &h)?;
+    let end_meta = end_of_metadata(&h, batmap_hdr.as_ref(), kind, eof);
+    let span = (u64::from(h.bitmap_sectors()) + u64::from(h.sectors_per_block())) as u32;
+    let footer_sec = (pos / SECTOR_SIZE as u64) as u32;
+    let meta_sec = end_meta.div_ceil(SECTOR_SIZE as u64);
+    let mut n = 0usize;
+    for (b, s) in table.allocated() {
+        if u64::from(s) < meta_sec {
+            return Err(Problem::new(format_args!(
+                "block {b} (offset 0x{s:x}) clobbers headers"
+            )));
+        }
+        if u64::from(s) + u64::from(span) > u64::from(footer_sec) {
+            return Err(Problem::new(format_args!(
+                "block {b} (offset 0x{s:x}) clobbers footer"
+            )));
+        }
+        sort_buf[n * 8..n * 8 + 4].copy_from_slice(&s.to_be_bytes());
+        sort_buf[n * 8 + 4..n * 8 + 8].copy_from_slice(&b.to_be_bytes());
+        n += 1;
+    }
+    heap_sort(&mut sort_buf[..n * 8]);
+    for i in 1..n {
+        let rec = |j: usize| {
+            let r = &sort_buf[j * 8..j * 8 + 8];
+            (
+                u32::from_be_bytes([r[0], r[1], r[2], r[3]]),
+                u32::from_be_bytes([r[4], r[5], r[6], r[7]]),
+            )
+        };
+        let (s0, b0) = rec(i - 1);
+        let (s1, b1) = rec(i);
+        if u64::from(s0) + u64::from(span) > u64::from(s1) {
+            return Err(Problem::new(format_args!(
+                "block {b1} (offset 0x{s1:x}) clobbers block {b0} (offset 0x{s0:x})"
+            )));
+        }
+    }
+    // 6. Batmap.
+    if let Some(bm) = batmap_hdr {
+        let m = batmap_problem(&bm, entries, pos);
+        if let Some(m) = m {
+            return Err(Problem::new(format_args!("batmap is invalid: {m}")));
+        }
+        let len = bm.map_bytes() as usize;
+        read(
+            io,
+            bm.batmap_offset,
+            &mut map_buf[..len],
+            "error reading batmap",
+        )?;
+        if bm.verify(&map_buf[..len]).is_err() {
+            let mut p = Problem::new(format_args!("error reading batmap"));
+            p.detail = Detail::Errno(EINVAL);
+            return Err(p);
+        }
+        for b in 0..entries {
+            if batmap::test(&map_buf[..len], b) && table.raw(b) == Some(UNUSED) {
+                return Err(Problem::new(format_args!(
+                    "batmap shows unallocated block {b} full"
+                )));
+            }
+        }
+    }
+    // 7. Parent locators (structure).
+    if kind == DiskType::Differencing {
+        locator_fields(&h, pos)?;
+    }
+    Ok(Checked {
+        kind,
+        footer: primary,
+        header: Some(h),
+    })
+}
+
+fn diff_fields<E>(h: &Header, kind: DiskType, now: u32) -> Result<(), Problem<E>> {
+    let m = if kind == DiskType::Differencing {
+        let mut name = [0u8; 1024];
+        if u64::from(h.prt_ts) > u64::from(now) + 1800 {
+            Some("parent creation time in future")
+        } else if h.parent_name(&mut name).is_err() {
+            Some("invalid parent name")
+        } else {
+            None
+        }
+    } else if h.prt_name.iter().any(|&b| b != 0) {
+        Some("invalid non-null parent name")
+    } else if h
+        .loc
+        .iter()
+        .any(|l| *l != locator::ParentLocator::default())
+    {
+        Some("invalid non-null parent locators")
+    } else if !h.prt_uuid.is_nil() {
+        Some("invalid non-null parent uuid")
+    } else if h.prt_ts != 0 {
+        Some("invalid non-zero parent timestamp")
+    } else {
+        None
+    };
+    match m {
+        Some(m) => Err(Problem::new(format_args!(
+            "differencing header is invalid: {m}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn read_batmap_header<I: Io>(
+    io: &mut I,
+    f: &Footer,
+    h: &Header,
+) -> Result<Option<BatmapHeader>, Problem<I::Error>> {
+    if !has_batmap_version(f) {
+        return Ok(None);
+    }
+    let off = h.table_offset + bat::bat_bytes(h.max_bat_size);
+    let mut b = [0u8; SECTOR_SIZE];
+    read(io, off, &mut b, "error reading batmap")?;
+    match BatmapHeader::parse(&b) {
+        Ok(bm) => Ok(Some(bm)),
+        // Version 1.1 images may have none.
+        Err(_) if f.crtr_ver < footer::version(1, 2) => Ok(None),
+        Err(_) => {
+            let mut p = Problem::new(format_args!("error reading batmap"));
+            p.detail = Detail::Errno(EINVAL);
+            Err(p)
+        }
+    }
+}
+
+fn batmap_problem(bm: &BatmapHeader, entries: u32, footer_pos: u64) -> Option<&'static str> {
+    if bm.batmap_version >> 16 != 1 {
+        return Some("unsupported batmap version");
+    }
+    if bm.batmap_size == 0 {
+        return Some("invalid size zero");
+    }
+    if !bm.batmap_offset.is_multiple_of(SECTOR_SIZE as u64)
+        || bm
+            .batmap_offset
+            .checked_add(bm.map_bytes())
+            .is_none_or(|e| e > footer_pos)
+    {
+        return Some("invalid batmap offset");
+    }
+    if bm.batmap_size < batmap::map_sectors(entries) {
+        return Some("invalid batmap size");
+    }
+    None
+}
+
+/// End of metadata in bytes: header, BAT, batmap and locator payloads.
+fn end_of_metadata(h: &Header, bm: Option<&BatmapHeader>, kind: DiskType, eof: u64) -> u64 {
+    let mut end = h.table_offset + bat::bat_bytes(h.max_bat_size);
+    end = end.max(FOOTER_SIZE as u64 + HEADER_SIZE as u64);
+    if let Some(bm) = bm {
+        end = end
+            .max(h.table_offset + bat::bat_bytes(h.max_bat_size) + SECTOR_SIZE as u64)
+            .max(bm.batmap_offset.saturating_add(bm.map_bytes()));
+    }
+    if kind == DiskType::Differencing {
+        for l in h.loc.iter().filter(|l| l.is_used()) {
+            if let Some(e) = l.data_offset.checked_add(l.space_bytes()) {
+                if e <= eof {
+                    end = end.max(e);
+                }
+            }
+        }
+    }
+    end
+}
+
+fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
+    for (i, l) in h.loc.iter().enumerate() {
+        let m = if l.code == PLAT_CODE_NONE {
+            (*l != locator::ParentLocator::default()).then_some("non-zero locator")
+        } else if !locator::is_valid_platform_code(l.code) {
+            Some("invalid platform code")
+        } else if l.data_offset % SECTOR_SIZE as u64 != 0 || l.data_offset >= footer_pos {
+            Some("invalid data offset")
+        } else if l.space_bytes() == 0 {
+            Some("invalid data space")
+        } else if u64::from(l.data_len) > l.space_bytes() {
+            Some("invalid data length")
+        } else if l.data_offset.saturating_add(l.space_bytes()) > footer_pos {
+            Some("invalid size")
+        } else if l.res != 0 {
+            Some("invalid reserved bits")
+        } else {
+            None
+        };
+        if let Some(m) = m {
+            return Err(Problem::new(format_args!(
+                "invalid parent locator {i}: {m}"
+            )));
+        }
+        if l.code != PLAT_CODE_NONE && h.loc[..i].iter().any(|o| o.code == l.code) {
+            return Err(Problem::new(format_args!(
+                "duplicate platform code in locator {i}: 0x{:x}",
+                l.code
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sorts 8-byte big-endian records in place (heap sort: no allocation, no recursion).
+fn heap_sort(recs: &mut [u8]) {
+    let n = recs.len() / 8;
+    let key = |r: &[u8], i: usize| -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&r[i * 8..i * 8 + 8]);
+        u64::from_be_bytes(a)
+    };
+    let swap = |r: &mut [u8], i: usize, j: usize| {
+        for k in 0..8 {
+            r.swap(i * 8 + k, j * 8 + k);
+        }
+    };
+    let sift = |r: &mut [u8], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && key(r, child + 1) > key(r, child) {
+            child += 1;
+        }
+        if key(r, root) >= key(r, child) {
+            break;
+        }
+        swap(r, root, child);
+        root = child;
+    };
+    for i in (0..n / 2).rev() {
+        sift(recs, i, n);
+    }
+    for end in (1..n).rev() {
+        swap(recs, 0, end);
+        sift(recs, 0, end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_sort_orders_records() {
+        let keys = [9u64, 3, 7, 1, 1, 8, 0, u64::MAX, 5];
+        let mut b = [0u8; 72];
+        for (i, k) in keys.iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&k.to_be_bytes());
+        }
+        heap_sort(&mut b);
+        let mut prev = 0;
+        for i in 0..keys.len() {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            let k = u64::from_be_bytes(a);
+            assert!(k >= prev);
+            prev = k;
+        }
+    }
+}
