@@ -2,10 +2,12 @@
 # installs like Xen's tools (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, SBINDIR).
 
 CARGO      ?= cargo
-PREFIX     ?= /usr
+PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+VERSION    := 0.1.0
 EMBEDDED_TARGET ?= thumbv7em-none-eabihf
 
 all: build
@@ -16,7 +18,7 @@ build:
 -include mk/capi.mk
 
 # Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness.
-check: lint embedded test $(CAPI_CHECKS)
+check: lint embedded test $(CAPI_CHECKS) install-test
 
 lint:
 	$(CARGO) fmt --all --check
@@ -28,8 +30,33 @@ embedded:
 test:
 	$(CARGO) test --workspace
 
+LIBFILES = libvhd.so.1.0.0 libvhd.a
+HEADERS  = libvhd.h libvhd-journal.h vhd-util.h
+
+install: build lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 build/lib/libvhd.so.1.0.0 $(DESTDIR)$(LIBDIR)/
+	ln -sf libvhd.so.1.0.0 $(DESTDIR)$(LIBDIR)/libvhd.so.1.0
+	ln -sf libvhd.so.1.0 $(DESTDIR)$(LIBDIR)/libvhd.so
+	install -m 644 build/lib/libvhd.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(addprefix include/,$(HEADERS)) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 target/release/vhd-util target/release/vhd-update $(DESTDIR)$(SBINDIR)/
+	install -m 644 doc/vhd-util.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    doc/vhd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vhd.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libvhd.so.1.0.0 libvhd.so.1.0 libvhd.so libvhd.a pkgconfig/vhd.pc)
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
+	rm -f $(DESTDIR)$(SBINDIR)/vhd-util $(DESTDIR)$(SBINDIR)/vhd-update
+	rm -f $(DESTDIR)$(MANDIR)/man8/vhd-util.8
+
+install-test: build lib
+	tests/install/run.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build check lint embedded test clean
+.PHONY: all build check lint embedded test clean install uninstall install-test
