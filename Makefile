@@ -17,6 +17,15 @@ build:
 
 -include mk/capi.mk
 
+# The main job, end to end: create a dynamic VHD, snapshot it, query the snapshot.
+demo: build
+	@d=$$(mktemp -d "$(CURDIR)/target/demo.XXXXXX") && \
+	set -x && \
+	./target/release/vhd-util create -n $$d/base.vhd -s 100 && \
+	./target/release/vhd-util snapshot -n $$d/snap.vhd -p $$d/base.vhd && \
+	./target/release/vhd-util query -n $$d/snap.vhd -v -s -p -d && \
+	./target/release/vhd-util check -n $$d/snap.vhd
+
 # Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness.
 check: lint embedded test $(CAPI_CHECKS) install-test
 
@@ -59,4 +68,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build check lint embedded test clean install uninstall install-test
+.PHONY: all build demo check lint embedded test clean install uninstall install-test

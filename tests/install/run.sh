@@ -22,6 +22,10 @@ flags=$(PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$libdir/pkgconfig" \
     pkg-config --cflags --libs vhd)
 cc -Wall -Werror -o "$dest/smoke" tests/install/smoke.c $flags
 LD_LIBRARY_PATH="$libdir" "$dest/smoke" "$dest/smoke.vhd" | grep -q 'type 3'
+# The README's C example must compile and run against the installed library too.
+awk '/^```c$/{on=1; next} /^```$/{on=0} on' README.md > "$dest/readme.c"
+cc -Wall -Werror -o "$dest/readme" "$dest/readme.c" $flags
+(cd "$dest" && LD_LIBRARY_PATH="$libdir" ./readme) | grep -q '^8388608 bytes, block 0 at sector 7, err 0$'
 out=$("$dest$prefix/sbin/vhd-util" query -n "$dest/smoke.vhd" -v)
 [ "$out" = 8 ] || { echo "installed vhd-util query printed '$out'"; exit 1; }
 make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >/dev/null

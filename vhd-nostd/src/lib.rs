@@ -57,3 +57,8 @@ pub const fn secs_round_up_no_zero(bytes: u64) -> u64 {
         s
     }
 }
+
+// The README's Rust example is compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
