@@ -64,8 +64,12 @@ uninstall:
 install-test: build lib
 	tests/install/run.sh
 
+# Benchmarks; writes BENCHMARKS.md (ratios against baselines taken in the same run).
+bench: build lib
+	bench/run.py $(BENCH_MIB)
+
 clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check lint embedded test clean install uninstall install-test
+.PHONY: all build demo check lint embedded test clean install uninstall install-test bench

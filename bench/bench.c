@@ -1,0 +1,191 @@
+/*
+ * Data-path benchmark through the C ABI, against the physical limit measured in the same
+ * run: pread/pwrite on a raw file of the same size, through the page cache and O_DIRECT.
+ *
+ * usage: bench DIR SIZE_MIB
+ * Prints one line per case: "<case> <MB/s>".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhd.h"
+
+#define SEQ_IO   (1 << 20)
+#define RAND_IO  4096
+#define RAND_OPS 8192
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void report(const char *name, uint64_t bytes, double secs)
+{
+	printf("%s %.1f\n", name, bytes / secs / 1e6);
+	fflush(stdout);
+}
+
+static uint64_t *offsets(uint64_t size, unsigned seed)
+{
+	uint64_t *o = malloc(RAND_OPS * sizeof(*o));
+	srand(seed);
+	for (int i = 0; i < RAND_OPS; i++)
+		o[i] = ((uint64_t)rand() * RAND_MAX + rand()) % (size / RAND_IO) * RAND_IO;
+	return o;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "%s: %d\n", what, err);
+	exit(1);
+}
+
+/* Raw file baseline with pread/pwrite. */
+static void raw_case(const char *dir, uint64_t size, int direct, char *buf, uint64_t *off)
+{
+	char path[4096], name[64];
+	const char *mode = direct ? "odirect" : "pagecache";
+	int fd;
+	double t;
+
+	snprintf(path, sizeof(path), "%s/raw.img", dir);
+	unlink(path);
+	fd = open(path, O_CREAT | O_RDWR | (direct ? O_DIRECT : 0), 0644);
+	if (fd < 0)
+		die("open raw", -errno);
+	t = now();
+	for (uint64_t p = 0; p < size; p += SEQ_IO)
+		if (pwrite(fd, buf, SEQ_IO, p) != SEQ_IO)
+			die("pwrite", -errno);
+	fdatasync(fd);
+	snprintf(name, sizeof(name), "raw-%s seq-write-1M", mode);
+	report(name, size, now() - t);
+	if (!direct)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	t = now();
+	for (uint64_t p = 0; p < size; p += SEQ_IO)
+		if (pread(fd, buf, SEQ_IO, p) != SEQ_IO)
+			die("pread", -errno);
+	snprintf(name, sizeof(name), "raw-%s seq-read-1M", mode);
+	report(name, size, now() - t);
+	t = now();
+	for (int i = 0; i < RAND_OPS; i++)
+		if (pwrite(fd, buf, RAND_IO, off[i]) != RAND_IO)
+			die("pwrite", -errno);
+	fdatasync(fd);
+	snprintf(name, sizeof(name), "raw-%s rand-write-4k", mode);
+	report(name, (uint64_t)RAND_OPS * RAND_IO, now() - t);
+	t = now();
+	for (int i = 0; i < RAND_OPS; i++)
+		if (pread(fd, buf, RAND_IO, off[i]) != RAND_IO)
+			die("pread", -errno);
+	snprintf(name, sizeof(name), "raw-%s rand-read-4k", mode);
+	report(name, (uint64_t)RAND_OPS * RAND_IO, now() - t);
+	close(fd);
+	unlink(path);
+}
+
+static void vhd_seq(vhd_context_t *vhd, const char *label, uint64_t size, char *buf, int write)
+{
+	char name[64];
+	double t = now();
+	int err;
+
+	for (uint64_t p = 0; p < size; p += SEQ_IO) {
+		err = write ? vhd_io_write(vhd, buf, p >> 9, SEQ_IO >> 9)
+			    : vhd_io_read(vhd, buf, p >> 9, SEQ_IO >> 9);
+		if (err)
+			die(write ? "vhd_io_write" : "vhd_io_read", err);
+	}
+	snprintf(name, sizeof(name), "%s seq-%s-1M", label, write ? "write" : "read");
+	report(name, size, now() - t);
+}
+
+static void vhd_rand(vhd_context_t *vhd, const char *label, char *buf, uint64_t *off, int write)
+{
+	char name[64];
+	double t = now();
+	int err;
+
+	for (int i = 0; i < RAND_OPS; i++) {
+		err = write ? vhd_io_write(vhd, buf, off[i] >> 9, RAND_IO >> 9)
+			    : vhd_io_read(vhd, buf, off[i] >> 9, RAND_IO >> 9);
+		if (err)
+			die(write ? "vhd_io_write" : "vhd_io_read", err);
+	}
+	snprintf(name, sizeof(name), "%s rand-%s-4k", label, write ? "write" : "read");
+	report(name, (uint64_t)RAND_OPS * RAND_IO, now() - t);
+}
+
+int main(int argc, char **argv)
+{
+	char path[4096], parent[4096];
+	vhd_context_t vhd;
+	uint64_t size, *off;
+	char *buf;
+	int err;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s DIR SIZE_MIB\n", argv[0]);
+		return 2;
+	}
+	size = strtoull(argv[2], NULL, 10) << 20;
+	if (posix_memalign((void **)&buf, 4096, SEQ_IO))
+		return 1;
+	memset(buf, 0x5a, SEQ_IO);
+	off = offsets(size, 42);
+
+	raw_case(argv[1], size, 0, buf, off);
+	raw_case(argv[1], size, 1, buf, off);
+
+	/* A dynamic disk: first writes allocate every block, then steady state. */
+	snprintf(path, sizeof(path), "%s/dyn.vhd", argv[1]);
+	unlink(path);
+	if ((err = vhd_create(path, size, HD_TYPE_DYNAMIC, 0)))
+		die("vhd_create", err);
+	if ((err = vhd_open(&vhd, path, VHD_OPEN_RDWR)))
+		die("vhd_open", err);
+	vhd_seq(&vhd, "vhd-dynamic(allocating)", size, buf, 1);
+	vhd_seq(&vhd, "vhd-dynamic", size, buf, 1);
+	vhd_seq(&vhd, "vhd-dynamic", size, buf, 0);
+	vhd_rand(&vhd, "vhd-dynamic", buf, off, 1);
+	vhd_rand(&vhd, "vhd-dynamic", buf, off, 0);
+	vhd_close(&vhd);
+
+	/* A depth-4 chain: the base holds everything, each snapshot a quarter more. */
+	for (int level = 1; level < 4; level++) {
+		snprintf(parent, sizeof(parent), "%s/%s", argv[1],
+			 level == 1 ? "dyn.vhd" : "");
+		if (level > 1)
+			snprintf(parent, sizeof(parent), "%s/snap%d.vhd", argv[1], level - 1);
+		snprintf(path, sizeof(path), "%s/snap%d.vhd", argv[1], level);
+		unlink(path);
+		if ((err = vhd_snapshot(path, size, parent, 0)))
+			die("vhd_snapshot", err);
+		if ((err = vhd_open(&vhd, path, VHD_OPEN_RDWR)))
+			die("vhd_open snapshot", err);
+		for (uint64_t p = (level - 1) * (size / 4); p < level * (size / 4); p += SEQ_IO)
+			if ((err = vhd_io_write(&vhd, buf, p >> 9, SEQ_IO >> 9)))
+				die("vhd_io_write snapshot", err);
+		vhd_close(&vhd);
+	}
+	if ((err = vhd_open(&vhd, path, VHD_OPEN_RDWR)))
+		die("vhd_open chain", err);
+	vhd_seq(&vhd, "vhd-chain4", size, buf, 0);
+	vhd_rand(&vhd, "vhd-chain4", buf, off, 0);
+	vhd_rand(&vhd, "vhd-chain4", buf, off, 1);
+	vhd_close(&vhd);
+
+	free(off);
+	free(buf);
+	return 0;
+}
