@@ -119,3 +119,138 @@ pub fn pattern(s: u64, g: u8, buf: &mut [u8]) {
         *b = (s as u8).wrapping_mul(31) ^ (i as u8) ^ g.wrapping_mul(7) ^ ((i / 512) as u8);
     }
 }
+
+// ---- shared by the reliability tests (images, malformed, powercut, model) ----
+
+/// Path of a reference image in the read-only shared directory.
+pub fn image_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/images")).join(name)
+}
+
+/// A reference image read into memory; panics (fails the test) if it is missing.
+pub fn read_image(name: &str) -> VecIo {
+    let p = image_path(name);
+    let data = std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+    VecIo { data }
+}
+
+/// The footer at the end of the file.
+pub fn end_footer(io: &VecIo) -> vhd_nostd::Footer {
+    let n = io.data.len();
+    vhd_nostd::Footer::decode(&io.data[n - 512..]).unwrap()
+}
+
+/// Edits the end footer, reseals it, and writes it back at the end and (for sparse
+/// disks, or if `copy` says so) at offset 0.
+pub fn reseal_footers(io: &mut VecIo, copy: bool, f: impl FnOnce(&mut vhd_nostd::Footer)) {
+    let n = io.data.len();
+    let mut ft = end_footer(io);
+    f(&mut ft);
+    ft.seal();
+    let b = ft.to_bytes();
+    io.data[n - 512..].copy_from_slice(&b);
+    if copy {
+        io.data[..512].copy_from_slice(&b);
+    }
+}
+
+/// Edits the dynamic header (at the footer's data offset) and reseals it.
+pub fn reseal_header(io: &mut VecIo, f: impl FnOnce(&mut vhd_nostd::Header)) {
+    let off = end_footer(io).data_offset as usize;
+    let mut h = vhd_nostd::Header::decode(&io.data[off..off + 1024]).unwrap();
+    f(&mut h);
+    h.seal();
+    io.data[off..off + 1024].copy_from_slice(&h.to_bytes());
+}
+
+/// The dynamic header as stored.
+pub fn header_of(io: &VecIo) -> vhd_nostd::Header {
+    let off = end_footer(io).data_offset as usize;
+    vhd_nostd::Header::decode(&io.data[off..off + 1024]).unwrap()
+}
+
+/// What a [`FaultIo`] does once its trigger is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Never fail.
+    None,
+    /// After `n` writes have reached the file, silently drop every later write (a power
+    /// cut: the program goes on, the disk no longer changes).
+    CutAfterWrites(usize),
+    /// Write number `n` (0-based) and every later one returns an error and changes nothing.
+    FailWrite(usize),
+    /// Read number `n` (0-based) returns an error.
+    FailRead(usize),
+}
+
+/// An I/O wrapper over a [`VecIo`] that counts calls and injects a [`Fault`].
+#[derive(Debug, Clone)]
+pub struct FaultIo {
+    pub inner: VecIo,
+    pub fault: Fault,
+    pub reads: usize,
+    pub writes: usize,
+    pub flushes: usize,
+}
+
+impl FaultIo {
+    pub fn new(inner: VecIo, fault: Fault) -> Self {
+        FaultIo {
+            inner,
+            fault,
+            reads: 0,
+            writes: 0,
+            flushes: 0,
+        }
+    }
+
+    fn cut(&self) -> bool {
+        matches!(self.fault, Fault::CutAfterWrites(n) if self.writes >= n)
+    }
+}
+
+impl Io for FaultIo {
+    type Error = std::io::ErrorKind;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let k = self.reads;
+        self.reads += 1;
+        if self.fault == Fault::FailRead(k) {
+            return Err(std::io::ErrorKind::Other);
+        }
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error> {
+        if let Fault::FailWrite(n) = self.fault {
+            if self.writes >= n {
+                return Err(std::io::ErrorKind::StorageFull);
+            }
+        }
+        let cut = self.cut();
+        self.writes += 1;
+        if cut {
+            return Ok(());
+        }
+        self.inner.write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.flushes += 1;
+        Ok(())
+    }
+    fn size(&mut self) -> Result<u64, Self::Error> {
+        self.inner.size()
+    }
+    fn set_size(&mut self, size: u64) -> Result<(), Self::Error> {
+        // A size change is a metadata write too: it counts, and a cut drops it.
+        if let Fault::FailWrite(n) = self.fault {
+            if self.writes >= n {
+                return Err(std::io::ErrorKind::StorageFull);
+            }
+        }
+        let cut = self.cut();
+        self.writes += 1;
+        if cut {
+            return Ok(());
+        }
+        self.inner.set_size(size)
+    }
+}
