@@ -156,11 +156,10 @@ def main():
     lines += ["", f"Sequential read through the library vs qemu-img convert of the same image: "
               f"{seq / q:.2f}x.", ""]
     out = os.path.join(ROOT, "BENCHMARKS.md")
-    extra = os.path.join(ROOT, "bench", "embedded.md")
+    embedded = subprocess.check_output([os.path.join(ROOT, "bench", "embedded.sh")]).decode()
+    lines.append(embedded)
     with open(out, "w") as f:
         f.write("\n".join(lines))
-        if os.path.exists(extra):
-            f.write("\n" + open(extra).read())
     print("\n".join(lines))
 
 
