@@ -223,10 +223,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let file_size = io.size().map_err(Error::Io)?;
         let sectors = f.curr_size / SECTOR_SIZE as u64;
         let header = if dt == DiskType::Fixed {
-            if f.curr_size
-                .checked_add(FOOTER_SIZE as u64)
-                .is_none_or(|n| n > file_size)
-            {
+            // The data ends where the footer starts (EOF − 512, or EOF − 511 for a
+            // legacy short footer).
+            if f.curr_size > found.pos {
                 return Err(invalid(Structure::Footer, "curr_size"));
             }
             None
