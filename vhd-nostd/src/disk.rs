@@ -329,7 +329,15 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             Err(_) => return self.batmap_invalid(),
         };
         let entries = self.bat.entries();
+        // Metadata precedes the data blocks. A map reaching past the first block is not
+        // metadata: trusting it would hide blocks behind the end of headers, and
+        // rebuilding it would overwrite their data.
+        let past_first_block = hdr
+            .batmap_offset
+            .checked_add(hdr.map_bytes())
+            .is_none_or(|end| end > self.first_block_start());
         if hdr.validate(entries, self.footer_pos).is_err()
+            || past_first_block
             || overlaps(
                 hdr.batmap_offset,
                 hdr.map_bytes(),
@@ -367,18 +375,29 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         Ok(())
     }
 
-    /// End of the parent locator payloads that lie inside the file.
+    /// Byte offset of the first allocated block (`u64::MAX` if none).
+    fn first_block_start(&self) -> u64 {
+        self.bat
+            .allocated()
+            .map(|(_, s)| u64::from(s) * SECTOR_SIZE as u64)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// End of the parent locator payloads that lie inside the file and before the
+    /// first data block (one reaching into the blocks is damaged, not metadata).
     fn locators_end(&self, file_size: u64) -> u64 {
         let Some(h) = &self.header else { return 0 };
         if self.disk_type() != Some(DiskType::Differencing) {
             return 0;
         }
+        let first = self.first_block_start();
         h.loc
             .iter()
             .filter(|l| l.is_used())
             .filter_map(|l| {
                 let end = l.data_offset.checked_add(l.space_bytes())?;
-                (end <= file_size).then_some(end)
+                (end <= file_size && end <= first).then_some(end)
             })
             .max()
             .unwrap_or(0)
