@@ -146,7 +146,12 @@ impl ParentLocator {
                 core::str::from_utf8(dst).map_err(|_| bad)?
             }
             PLAT_CODE_W2KU | PLAT_CODE_W2RU => {
-                utf::utf16_to_utf8(trim_nuls(payload, 2), Endian::Little, out).map_err(|_| bad)?
+                let units = trim_nuls(payload, 2);
+                // The decoder stops at a NUL unit: one inside the path would cut it short.
+                if units.chunks(2).any(|u| u == [0, 0]) {
+                    return Err(bad);
+                }
+                utf::utf16_to_utf8(units, Endian::Little, out).map_err(|_| bad)?
             }
             _ => {
                 return Err(FormatError::Unsupported {
