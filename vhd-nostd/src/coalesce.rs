@@ -20,6 +20,10 @@ pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         return Err(Error::WrongDiskType);
     }
     parent.require_writable()?;
+    // A saved state belongs to the disk contents as they are: merging would invalidate it.
+    if child.footer().saved != 0 || parent.footer().saved != 0 {
+        return Err(Error::SavedState);
+    }
     let raw = child.parent_is_raw();
     let h = child.header.as_ref().ok_or(Error::WrongDiskType)?;
     if !raw && h.prt_uuid != parent.footer().uuid {
