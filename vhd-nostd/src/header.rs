@@ -186,16 +186,20 @@ impl Header {
         crate::bitmap::bitmap_sectors(self.sectors_per_block())
     }
 
-    /// Decodes the UTF-16BE parent name into `out`.
+    /// Decodes the UTF-16BE parent name into `out`. The name must end with a NUL unit
+    /// inside the field: one that fills all 512 bytes may have been cut.
     pub fn parent_name<'o>(&self, out: &'o mut [u8]) -> Result<&'o str, FormatError> {
+        if !self.prt_name.chunks(2).any(|u| u == [0, 0]) {
+            return Err(FormatError::invalid(Structure::ParentName, "prt_name"));
+        }
         utf::utf16_to_utf8(&self.prt_name, Endian::Big, out)
             .map_err(|_| FormatError::invalid(Structure::ParentName, "prt_name"))
     }
 
-    /// Stores `name` as the UTF-16BE parent name, NUL-padded.
+    /// Stores `name` as the UTF-16BE parent name, NUL-padded (at least one NUL unit).
     pub fn set_parent_name(&mut self, name: &str) -> Result<(), FormatError> {
         let mut field = [0u8; 512];
-        utf::utf8_to_utf16(name, Endian::Big, &mut field)
+        utf::utf8_to_utf16(name, Endian::Big, &mut field[..510])
             .map_err(|_| FormatError::invalid(Structure::ParentName, "prt_name"))?;
         self.prt_name = field;
         Ok(())
