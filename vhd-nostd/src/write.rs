@@ -123,9 +123,12 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let new_footer_pos = block_off + span;
         let footer = self.footer.to_bytes();
         // 1. The new end footer: the file stays a valid image with the block unreferenced.
+        // It must be durable before the data: a data write that lands alone would
+        // otherwise end the file, and guest data would be taken for the footer.
         self.io
             .write_at(new_footer_pos, &footer)
             .map_err(Error::Io)?;
+        self.io.flush().map_err(Error::Io)?;
         // 2. The data.
         self.io
             .write_at(block_off + bm + u64::from(off) * SECTOR_SIZE as u64, data)
