@@ -183,7 +183,16 @@ pub enum Fault {
     FailRead(usize),
 }
 
-/// An I/O wrapper over a [`VecIo`] that counts calls and injects a [`Fault`].
+/// One call that changes the file, as a [`FaultIo`] logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Write(u64, Vec<u8>),
+    SetSize(u64),
+    Flush,
+}
+
+/// An I/O wrapper over a [`VecIo`] that counts calls, logs the writes that reached the
+/// file (with the flushes between them) and injects a [`Fault`].
 #[derive(Debug, Clone)]
 pub struct FaultIo {
     pub inner: VecIo,
@@ -191,6 +200,7 @@ pub struct FaultIo {
     pub reads: usize,
     pub writes: usize,
     pub flushes: usize,
+    pub log: Vec<Event>,
 }
 
 impl FaultIo {
@@ -201,6 +211,7 @@ impl FaultIo {
             reads: 0,
             writes: 0,
             flushes: 0,
+            log: Vec::new(),
         }
     }
 
@@ -230,10 +241,14 @@ impl Io for FaultIo {
         if cut {
             return Ok(());
         }
+        self.log.push(Event::Write(offset, buf.to_vec()));
         self.inner.write_at(offset, buf)
     }
     fn flush(&mut self) -> Result<(), Self::Error> {
         self.flushes += 1;
+        if !self.cut() {
+            self.log.push(Event::Flush);
+        }
         Ok(())
     }
     fn size(&mut self) -> Result<u64, Self::Error> {
@@ -251,6 +266,7 @@ impl Io for FaultIo {
         if cut {
             return Ok(());
         }
+        self.log.push(Event::SetSize(size));
         self.inner.set_size(size)
     }
 }

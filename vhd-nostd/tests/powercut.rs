@@ -1,0 +1,452 @@
+//! Power cuts and failing writes in the middle of every mutating operation.
+//!
+//! Each scenario runs an operation once cleanly, logging every write and flush. Then,
+//! for every write number N:
+//! - a power cut: writes from number N on are silently dropped (the operation goes on,
+//!   the disk no longer changes);
+//! - a failing device (malformed case 25): write number N and all later ones return an
+//!   error, which the operation must pass back.
+//!
+//! And, since a device may reorder the writes it was given between two flushes, every
+//! subset of the writes of each flush epoch is applied on top of the complete earlier
+//! epochs. After each such crash the image is opened read-write (which performs the
+//! format's recovery) and must open, pass `check`, open cleanly again, read every
+//! sector as either the old or the new data, and take the operation again to reach
+//! the new data.
+
+mod common;
+use common::*;
+use std::io::ErrorKind;
+use vhd_nostd::check::{check, work_size, CheckOptions};
+use vhd_nostd::create::{create, CreateParams, Parent};
+use vhd_nostd::{read_chain, DiskType, Error, Io};
+
+type E = Error<ErrorKind>;
+type Op = Box<dyn Fn(&mut FaultIo) -> Result<(), E>>;
+const MIB: usize = 1 << 20;
+
+struct Scenario {
+    name: &'static str,
+    /// The file before the operation.
+    base: VecIo,
+    /// The parent the image reads through (differencing), opened read-only.
+    parent: Option<VecIo>,
+    /// Content before; `None` when there is no image before (create).
+    old: Option<Vec<u8>>,
+    /// Content after.
+    new: Vec<u8>,
+    op: Op,
+}
+
+fn check_ok(io: &mut VecIo) -> Result<(), String> {
+    let mut work = vec![0u8; work_size(1 << 12)];
+    let opts = CheckOptions {
+        ignore_primary: false,
+        now: 2_000_000_000,
+    };
+    check(io, &opts, &mut work)
+        .map(|_| ())
+        .map_err(|p| p.message.to_string())
+}
+
+fn content(sc: &Scenario, io: VecIo) -> Vec<u8> {
+    let d = open(io, false).unwrap();
+    assert!(d.recovered().is_empty(), "second open is clean");
+    let mut all = vec![0u8; d.size() as usize];
+    match &sc.parent {
+        None => {
+            let mut chain = [d];
+            read_chain(&mut chain, 0, &mut all).unwrap();
+        }
+        Some(p) => {
+            let mut chain = [d, open(p.clone(), false).unwrap()];
+            read_chain(&mut chain, 0, &mut all).unwrap();
+        }
+    }
+    all
+}
+
+fn old_or_new(label: &str, got: &[u8], old: Option<&[u8]>, new: &[u8]) {
+    assert!(
+        got.len() == new.len() || old.is_some_and(|o| o.len() == got.len()),
+        "{label}: size {} is neither old nor new",
+        got.len()
+    );
+    let zero = [0u8; 512];
+    for (i, g) in got.chunks(512).enumerate() {
+        let r = i * 512..i * 512 + 512;
+        let n = new.get(r.clone()).unwrap_or(&zero);
+        let o = old.map(|o| o.get(r).unwrap_or(&zero));
+        assert!(
+            g == n || o == Some(g),
+            "{label}: sector {i} is neither old nor new"
+        );
+    }
+}
+
+/// The state after a crash: recovery, check, old-or-new content, and the operation
+/// still completes on the recovered image.
+fn verify(sc: &Scenario, state: VecIo, label: &str) {
+    let d = match open(state.clone(), true) {
+        Ok(d) => d,
+        Err(e) => {
+            assert!(sc.old.is_none(), "{label}: open failed: {e:?}");
+            // No image yet: a typed format error, read-only too.
+            assert!(matches!(e, Error::Format(_)), "{label}: {e:?}");
+            assert!(matches!(open(state, false), Err(Error::Format(_))));
+            return;
+        }
+    };
+    let mut file = d.into_io();
+    assert_eq!(check_ok(&mut file), Ok(()), "{label}");
+    let got = content(sc, file.clone());
+    old_or_new(label, &got, sc.old.as_deref(), &sc.new);
+    let mut again = FaultIo::new(file, Fault::None);
+    (sc.op)(&mut again).unwrap_or_else(|e| panic!("{label}: redo: {e:?}"));
+    let got = content(sc, again.inner);
+    assert!(got == sc.new, "{label}: redo reaches the new data");
+}
+
+/// Applies logged events to a file.
+fn apply(io: &mut VecIo, events: &[&Event]) {
+    for e in events {
+        match e {
+            Event::Write(off, data) => io.write_at(*off, data).unwrap(),
+            Event::SetSize(n) => io.set_size(*n).unwrap(),
+            Event::Flush => {}
+        }
+    }
+}
+
+/// Subsets of `n` writes to try: all of them when few, else prefixes, each one alone,
+/// and all but each one.
+fn subsets(n: usize) -> Vec<Vec<bool>> {
+    if n <= 10 {
+        return (0..1u32 << n)
+            .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
+            .collect();
+    }
+    let mut v = Vec::new();
+    for k in 0..=n {
+        v.push((0..n).map(|i| i < k).collect());
+        if k < n {
+            v.push((0..n).map(|i| i == k).collect());
+            v.push((0..n).map(|i| i != k).collect());
+        }
+    }
+    v
+}
+
+fn run(sc: Scenario) {
+    let mut clean = FaultIo::new(sc.base.clone(), Fault::None);
+    (sc.op)(&mut clean).unwrap();
+    let total = clean.writes;
+    assert!(total > 0, "{}: the operation writes", sc.name);
+    let log = clean.log;
+    verify(&sc, clean.inner, &format!("{}: clean", sc.name));
+
+    for n in 0..=total {
+        let mut f = FaultIo::new(sc.base.clone(), Fault::CutAfterWrites(n));
+        // The program goes on after the cut; whatever it returns, the disk is frozen.
+        let _ = (sc.op)(&mut f);
+        verify(
+            &sc,
+            f.inner,
+            &format!("{}: cut after {n} of {total}", sc.name),
+        );
+    }
+
+    for n in 0..total {
+        let mut f = FaultIo::new(sc.base.clone(), Fault::FailWrite(n));
+        let r = (sc.op)(&mut f);
+        assert_eq!(
+            r,
+            Err(Error::Io(ErrorKind::StorageFull)),
+            "{}: write {n} fails",
+            sc.name
+        );
+        verify(&sc, f.inner, &format!("{}: write {n} failed", sc.name));
+    }
+
+    let epochs: Vec<Vec<&Event>> = log
+        .split(|e| *e == Event::Flush)
+        .map(|ep| ep.iter().collect())
+        .collect();
+    let mut durable = sc.base.clone();
+    for (k, ep) in epochs.iter().enumerate() {
+        if ep.len() > 1 {
+            for mask in subsets(ep.len()) {
+                let mut state = durable.clone();
+                let chosen: Vec<&Event> = ep
+                    .iter()
+                    .zip(&mask)
+                    .filter(|(_, &m)| m)
+                    .map(|(e, _)| *e)
+                    .collect();
+                apply(&mut state, &chosen);
+                verify(
+                    &sc,
+                    state,
+                    &format!("{}: epoch {k}, writes {mask:?}", sc.name),
+                );
+            }
+        }
+        apply(&mut durable, ep);
+    }
+}
+
+fn filled(len: usize, g: u8) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    pattern(u64::from(g), g, &mut v);
+    v
+}
+
+/// A dynamic disk of `size` with `data` written at sector 0.
+fn dynamic_with(size: usize, data: &[u8]) -> VecIo {
+    let mut d = open(new_image(DiskType::Dynamic, size as u64, 2 << 20), true).unwrap();
+    d.write(0, data).unwrap();
+    d.into_io()
+}
+
+fn write_op(writes: Vec<(u64, Vec<u8>)>) -> Op {
+    Box::new(move |io| {
+        let mut d = open(io, true)?;
+        for (s, data) in &writes {
+            d.write(*s, data)?;
+        }
+        d.flush()
+    })
+}
+
+fn apply_model(model: &mut [u8], writes: &[(u64, Vec<u8>)]) {
+    for (s, data) in writes {
+        model[*s as usize * 512..][..data.len()].copy_from_slice(data);
+    }
+}
+
+#[test]
+fn dynamic_block_allocation() {
+    let first = filled(MIB, 1);
+    let base = dynamic_with(8 * MIB, &first);
+    let mut old = vec![0u8; 8 * MIB];
+    old[..MIB].copy_from_slice(&first);
+    // Crosses from block 1 into block 2: two allocations.
+    let writes = vec![(8192 - 100, filled(300 * 512, 2))];
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    run(Scenario {
+        name: "dynamic allocation",
+        base,
+        parent: None,
+        old: Some(old),
+        new,
+        op: write_op(writes),
+    });
+}
+
+#[test]
+fn dynamic_write_into_allocated_block() {
+    let first = filled(MIB, 1);
+    let base = dynamic_with(4 * MIB, &first);
+    let mut old = vec![0u8; 4 * MIB];
+    old[..MIB].copy_from_slice(&first);
+    let writes = vec![(50, filled(100 * 512, 3)), (3000, filled(512, 4))];
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    run(Scenario {
+        name: "dynamic allocated",
+        base,
+        parent: None,
+        old: Some(old),
+        new,
+        op: write_op(writes),
+    });
+}
+
+/// A written 4 MiB parent, a snapshot of it, and the parent's content.
+fn parent_and_child() -> (VecIo, VecIo, Vec<u8>) {
+    let pdata = filled(4 * MIB, 7);
+    let mut p = open(dynamic_with(4 * MIB, &pdata), false).unwrap();
+    let child = new_snapshot(&mut p, "p.vhd");
+    (p.into_io(), child, pdata)
+}
+
+#[test]
+fn differencing_partial_block_writes() {
+    let (pio, child, pdata) = parent_and_child();
+    // An allocation (partial bitmap), then a write into the allocated block that sets
+    // more bits, then one across the block boundary.
+    let writes = vec![
+        (100, filled(10 * 512, 5)),
+        (200, filled(5 * 512, 6)),
+        (4090, filled(12 * 512, 8)),
+    ];
+    let mut new = pdata.clone();
+    apply_model(&mut new, &writes);
+    run(Scenario {
+        name: "differencing partial",
+        base: child,
+        parent: Some(pio),
+        old: Some(pdata),
+        new,
+        op: write_op(writes),
+    });
+}
+
+#[test]
+fn differencing_write_that_fills_a_block_sets_the_batmap() {
+    let (pio, child, pdata) = parent_and_child();
+    let mut c = open(child, true).unwrap();
+    let head = filled(100 * 512, 9);
+    c.write(0, &head).unwrap();
+    assert_eq!(c.batmap().unwrap().1[0], 0, "block 0 not full yet");
+    let base = c.into_io();
+    let mut old = pdata.clone();
+    old[..head.len()].copy_from_slice(&head);
+    let writes = vec![(100, filled((4096 - 100) * 512, 10))];
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    let mut probe = FaultIo::new(base.clone(), Fault::None);
+    write_op(writes.clone())(&mut probe).unwrap();
+    let after = open(probe.inner, false).unwrap();
+    assert_eq!(
+        after.batmap().unwrap().1[0],
+        0x80,
+        "the write sets the batmap bit"
+    );
+    run(Scenario {
+        name: "batmap",
+        base,
+        parent: Some(pio),
+        old: Some(old),
+        new,
+        op: write_op(writes),
+    });
+}
+
+fn create_op(kind: DiskType, size: u64, parent: Option<uuid::Uuid>) -> Op {
+    Box::new(move |io| {
+        let mut scratch = [0u8; 4096];
+        create(
+            io,
+            &CreateParams {
+                kind,
+                size,
+                block_size: 2 << 20,
+                uuid: uuid(0x33),
+                timestamp: 1000,
+                parent: parent.map(|uuid| Parent {
+                    uuid,
+                    timestamp: 5,
+                    name: "p.vhd",
+                    relative_path: "./p.vhd",
+                }),
+            },
+            &mut scratch,
+        )
+    })
+}
+
+#[test]
+fn create_dynamic_fixed_and_snapshot() {
+    for (kind, size) in [(DiskType::Dynamic, 10 * MIB + 512), (DiskType::Fixed, MIB)] {
+        run(Scenario {
+            name: "create",
+            base: VecIo::default(),
+            parent: None,
+            old: None,
+            new: vec![0; size],
+            op: create_op(kind, size as u64, None),
+        });
+    }
+    let (pio, _, pdata) = parent_and_child();
+    let puuid = open(pio.clone(), false).unwrap().footer().uuid;
+    run(Scenario {
+        name: "snapshot",
+        base: VecIo::default(),
+        parent: Some(pio),
+        old: None,
+        new: pdata,
+        op: create_op(DiskType::Differencing, 4 * MIB as u64, Some(puuid)),
+    });
+}
+
+#[test]
+fn grow_in_place() {
+    let data = filled(3 * MIB, 11);
+    let base = dynamic_with(4 * MIB, &data);
+    let mut old = vec![0u8; 4 * MIB];
+    old[..data.len()].copy_from_slice(&data);
+    let mut new = old.clone();
+    new.resize(100 * MIB + 512 * 3, 0);
+    let size = new.len() as u64;
+    run(Scenario {
+        name: "grow",
+        base,
+        parent: None,
+        old: Some(old),
+        new,
+        op: Box::new(move |io| {
+            let mut d = open(io, true)?;
+            vhd_nostd::resize::grow(&mut d, size)
+        }),
+    });
+}
+
+#[test]
+fn coalesce_into_parent() {
+    // The parent holds block 0 only; the child writes part of block 0 and block 1.
+    let pdata = filled(MIB, 12);
+    let pio = dynamic_with(4 * MIB, &pdata);
+    let mut old = vec![0u8; 4 * MIB];
+    old[..MIB].copy_from_slice(&pdata);
+    let mut p = open(pio.clone(), false).unwrap();
+    let mut c = open(new_snapshot(&mut p, "p.vhd"), true).unwrap();
+    let writes = vec![(10, filled(20 * 512, 13)), (5000, filled(600 * 512, 14))];
+    for (s, d) in &writes {
+        c.write(*s, d).unwrap();
+    }
+    let child = c.into_io();
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    run(Scenario {
+        name: "coalesce",
+        base: pio,
+        parent: None,
+        old: Some(old),
+        new,
+        op: Box::new(move |io| {
+            let mut parent = open(io, true)?;
+            // coalesce takes both disks over the same I/O type.
+            let mut cf = FaultIo::new(child.clone(), Fault::None);
+            let mut c = open(&mut cf, false).unwrap();
+            let mut buf = vec![0u8; 64 << 10];
+            vhd_nostd::coalesce::coalesce(&mut c, &mut parent, &mut buf)
+        }),
+    });
+}
+
+#[test]
+fn allocation_whose_data_ends_in_a_vhd_footer() {
+    // A guest that stores VHD files: the last sector of the block it writes is a valid
+    // footer. Until the new end footer is durable, the data must not be able to become
+    // the file's last sector, or a crash would let guest data decide what the image is.
+    let base = dynamic_with(8 * MIB, &filled(MIB, 1));
+    let mut old = vec![0u8; 8 * MIB];
+    old[..MIB].copy_from_slice(&filled(MIB, 1));
+    let guest = new_image(DiskType::Fixed, 64 << 10, 0);
+    let mut data = filled(4096 * 512, 15);
+    let n = data.len();
+    data[n - 512..].copy_from_slice(&guest.data[guest.data.len() - 512..]);
+    let writes = vec![(4096, data)];
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    run(Scenario {
+        name: "guest footer",
+        base,
+        parent: None,
+        old: Some(old),
+        new,
+        op: write_op(writes),
+    });
+}
