@@ -1,0 +1,240 @@
+//! Model-based property test: random sequences of create, write, read, snapshot,
+//! reopen, grow and coalesce on a chain of in-memory images, with every read compared
+//! to a plain `Vec<u8>` model of the virtual disk, and every image passing `check` at
+//! the end.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use vhd_nostd::check::{check, work_size, CheckOptions};
+use vhd_nostd::create::{create, CreateParams, Parent};
+use vhd_nostd::{read_chain, DiskType, Error};
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Write `len` sectors of generation `g` at `at` (taken modulo the size).
+    Write { at: u32, len: u16, g: u8 },
+    /// Read `len` sectors at `at` and compare.
+    Read { at: u32, len: u16 },
+    /// A new differencing disk on top, with blocks of 2^`bs_log` bytes.
+    Snapshot { bs_log: u8 },
+    /// Close every image and open it again.
+    Reopen,
+    /// Grow the top disk by `extra` sectors.
+    Grow { extra: u16 },
+    /// Merge the top disk into its parent and drop it from the chain.
+    Coalesce,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        5 => (any::<u32>(), 1u16..=700, any::<u8>()).prop_map(|(at, len, g)| Step::Write { at, len, g }),
+        3 => (any::<u32>(), 1u16..=700).prop_map(|(at, len)| Step::Read { at, len }),
+        1 => (9u8..=21).prop_map(|bs_log| Step::Snapshot { bs_log }),
+        1 => Just(Step::Reopen),
+        1 => (1u16..=5000).prop_map(|extra| Step::Grow { extra }),
+        1 => Just(Step::Coalesce),
+    ]
+}
+
+struct World {
+    chain: Vec<VDisk<VecIo>>,
+    model: Vec<u8>,
+    next_uuid: u8,
+}
+
+impl World {
+    fn new(fixed: bool, sectors: u32, bs_log: u8) -> World {
+        let mut io = VecIo::default();
+        create(
+            &mut io,
+            &CreateParams {
+                kind: if fixed {
+                    DiskType::Fixed
+                } else {
+                    DiskType::Dynamic
+                },
+                size: u64::from(sectors) * 512,
+                block_size: 1 << bs_log,
+                uuid: uuid(1),
+                timestamp: 1,
+                parent: None,
+            },
+            &mut [0u8; 4096],
+        )
+        .unwrap();
+        World {
+            chain: vec![open(io, true).unwrap()],
+            model: vec![0; sectors as usize * 512],
+            next_uuid: 2,
+        }
+    }
+
+    fn sectors(&self) -> u64 {
+        (self.model.len() / 512) as u64
+    }
+
+    fn read(&mut self, at: u64, len: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; len as usize * 512];
+        read_chain(&mut self.chain, at, &mut buf).unwrap();
+        buf
+    }
+
+    fn apply(&mut self, s: &Step) {
+        let n = self.sectors();
+        match *s {
+            Step::Write { at, len, g } => {
+                let at = u64::from(at) % n;
+                let len = u64::from(len).min(n - at);
+                let mut data = vec![0u8; len as usize * 512];
+                pattern(at, g, &mut data);
+                self.chain[0].write(at, &data).unwrap();
+                self.model[at as usize * 512..][..data.len()].copy_from_slice(&data);
+            }
+            Step::Read { at, len } => {
+                let at = u64::from(at) % n;
+                let len = u64::from(len).min(n - at);
+                let got = self.read(at, len);
+                let want = &self.model[at as usize * 512..][..got.len()];
+                assert!(got == want, "read {len} sectors at {at}");
+            }
+            Step::Snapshot { bs_log } => {
+                if self.chain.len() >= 4 {
+                    return;
+                }
+                let top = &self.chain[0];
+                let mut io = VecIo::default();
+                create(
+                    &mut io,
+                    &CreateParams {
+                        kind: DiskType::Differencing,
+                        size: top.size(),
+                        block_size: 1 << bs_log,
+                        uuid: uuid(self.next_uuid),
+                        timestamp: 2,
+                        parent: Some(Parent {
+                            uuid: top.footer().uuid,
+                            timestamp: 1,
+                            name: "parent.vhd",
+                            relative_path: "./parent.vhd",
+                        }),
+                    },
+                    &mut [0u8; 4096],
+                )
+                .unwrap();
+                self.next_uuid += 1;
+                self.chain.insert(0, open(io, true).unwrap());
+            }
+            Step::Reopen => {
+                let old = std::mem::take(&mut self.chain);
+                for d in old {
+                    let d = open(d.into_io(), true).unwrap();
+                    assert!(d.recovered().is_empty(), "clean after a clean close");
+                    self.chain.push(d);
+                }
+            }
+            Step::Grow { extra } => {
+                let new = (n + u64::from(extra)) * 512;
+                match vhd_nostd::resize::grow(&mut self.chain[0], new) {
+                    Ok(()) => self.model.resize(new as usize, 0),
+                    Err(Error::NoSpace) | Err(Error::WrongDiskType) => {}
+                    Err(e) => panic!("grow: {e:?}"),
+                }
+                assert_eq!(self.chain[0].size(), self.model.len() as u64);
+            }
+            Step::Coalesce => {
+                if self.chain.len() < 2 {
+                    return;
+                }
+                let (top, rest) = self.chain.split_at_mut(1);
+                let mut buf = vec![0u8; 256 << 10];
+                match vhd_nostd::coalesce::coalesce(&mut top[0], &mut rest[0], &mut buf) {
+                    Ok(()) => {
+                        self.chain.remove(0);
+                    }
+                    // A child grown past its parent cannot be merged into it.
+                    Err(Error::ParentMismatch) => {
+                        assert!(rest[0].size() < top[0].size());
+                    }
+                    Err(e) => panic!("coalesce: {e:?}"),
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        let n = self.sectors();
+        let all = self.read(0, n);
+        assert!(all == self.model, "whole disk");
+        let mut work = vec![0u8; work_size(1 << 16)];
+        for d in self.chain {
+            let mut io = d.into_io();
+            let r = check(
+                &mut io,
+                &CheckOptions {
+                    ignore_primary: false,
+                    now: 2_000_000_000,
+                },
+                &mut work,
+            );
+            assert!(r.is_ok(), "check: {:?}", r.err().map(|p| p.message));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        max_shrink_iters: 2000,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn chain_matches_model(
+        fixed in prop::bool::weighted(0.2),
+        sectors in prop_oneof![1u32..=64, 1u32..=12_000],
+        bs_log in 9u8..=21,
+        steps in prop::collection::vec(step(), 1..40),
+    ) {
+        let mut w = World::new(fixed, sectors, bs_log);
+        for s in &steps {
+            w.apply(s);
+        }
+        w.finish();
+    }
+}
+
+#[test]
+fn sizes_off_the_block_grid_with_every_block_size() {
+    for bs_log in 9..=21u8 {
+        for sectors in [1u32, 7, 4095, 4097, 8191] {
+            let mut w = World::new(false, sectors, bs_log);
+            for s in [
+                Step::Write {
+                    at: 0,
+                    len: 700,
+                    g: 1,
+                },
+                Step::Write {
+                    at: sectors.saturating_sub(3),
+                    len: 3,
+                    g: 2,
+                },
+                Step::Snapshot {
+                    bs_log: 30 - bs_log,
+                },
+                Step::Write {
+                    at: sectors / 2,
+                    len: 600,
+                    g: 3,
+                },
+                Step::Reopen,
+                Step::Read { at: 0, len: 700 },
+                Step::Coalesce,
+            ] {
+                w.apply(&s);
+            }
+            w.finish();
+        }
+    }
+}
