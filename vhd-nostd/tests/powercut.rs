@@ -450,3 +450,89 @@ fn allocation_whose_data_ends_in_a_vhd_footer() {
         op: write_op(writes),
     });
 }
+
+#[test]
+fn fill_from_the_parent() {
+    let (pio, child, pdata) = parent_and_child();
+    let mut c = open(child, true).unwrap();
+    c.write(5000, &filled(10 * 512, 16)).unwrap();
+    let base = c.into_io();
+    let mut old = pdata.clone();
+    old[5000 * 512..5010 * 512].copy_from_slice(&filled(10 * 512, 16));
+    let new = old.clone();
+    run(Scenario {
+        name: "fill",
+        base,
+        parent: Some(pio.clone()),
+        old: Some(old),
+        new,
+        op: Box::new(move |io| {
+            let top = open(io, true)?;
+            let mut pf = FaultIo::new(pio.clone(), Fault::None);
+            let parent = open(&mut pf, false).unwrap();
+            let mut chain = [top, parent];
+            let mut buf = vec![0u8; 1 << 20];
+            vhd_nostd::fill::fill(&mut chain, &mut buf)
+        }),
+    });
+}
+
+#[test]
+fn hidden_flag_and_reparent() {
+    let (pio, child, pdata) = parent_and_child();
+    run(Scenario {
+        name: "set_hidden",
+        base: child.clone(),
+        parent: Some(pio.clone()),
+        old: Some(pdata.clone()),
+        new: pdata.clone(),
+        op: Box::new(|io| open(io, true)?.set_hidden(1)),
+    });
+    run(Scenario {
+        name: "set_parent",
+        base: child,
+        parent: Some(pio),
+        old: Some(pdata.clone()),
+        new: pdata,
+        op: Box::new(|io| {
+            let np = vhd_nostd::parent::NewParent {
+                uuid: uuid(0x77),
+                timestamp: 3,
+                name: "q.vhd",
+                relative_path: "../q.vhd",
+            };
+            open(io, true)?.set_parent(&np, &mut [0u8; 4096])
+        }),
+    });
+}
+
+#[test]
+fn recovery_itself_interrupted() {
+    // An image that needs both repairs a read-write open makes: the end footer from
+    // the copy, and the batmap rebuilt after a torn update.
+    let (pio, child, pdata) = parent_and_child();
+    let mut c = open(child, true).unwrap();
+    c.write(0, &filled(2 * MIB, 17)).unwrap();
+    let mut io = c.into_io();
+    let d = open(io.clone(), false).unwrap();
+    let moff = d.batmap().unwrap().0.batmap_offset as usize;
+    drop(d);
+    io.data[moff] = 0; // the map sector landed without its header: checksum mismatch
+    let n = io.data.len();
+    io.data[n - 512..].fill(0xc7);
+    let d = open(io.clone(), false).unwrap();
+    assert_eq!(
+        d.recovered(),
+        vhd_nostd::Recovered::BACKUP_FOOTER | vhd_nostd::Recovered::BATMAP_INVALID
+    );
+    let mut content = pdata;
+    content[..2 * MIB].copy_from_slice(&filled(2 * MIB, 17));
+    run(Scenario {
+        name: "recovery",
+        base: io,
+        parent: Some(pio),
+        old: Some(content.clone()),
+        new: content,
+        op: Box::new(|io| open(io, true).map(drop)),
+    });
+}
