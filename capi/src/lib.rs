@@ -10,6 +10,16 @@
 //! - [`consts`]: the `#define`d constants, as Rust constants plus a table a header
 //!   generator can render.
 //! - [`testfail`]: the failure-injection data `TEST_FAIL` and `ENV_VAR_FAIL`.
+//! - [`helpers`]: exported functions that need no image: time, geometry, checksums,
+//!   byte-order conversion, platform codes, log level.
+//! - [`uuid`]: the `vhd_uuid_*` helpers.
+//! - [`path`]: `atomicio` and `relative_path_to`.
+//!
+//! Conventions of every exported function: `extern "C"`, a null pointer where the C API
+//! needs an object is answered with `-EINVAL` (or the neutral value documented on the
+//! function when the C return type cannot carry an errno), and no Rust panic ever unwinds
+//! into C (every body that can panic runs inside `ffi::guard`, which turns a panic into
+//! the error value).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -17,5 +27,9 @@
 #![allow(non_camel_case_types, non_upper_case_globals)]
 
 pub mod consts;
+mod ffi;
+pub mod helpers;
+pub mod path;
 pub mod testfail;
 pub mod types;
+pub mod uuid;
