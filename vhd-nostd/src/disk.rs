@@ -454,7 +454,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         }
         self.batmap.as_mut()[..len].fill(0);
         for block in 0..self.bat.entries() {
-            if self.bat.get(block).is_some() && self.block_full(block)? {
+            // A block whose bitmap cannot be read is left clear ("look at the bitmap"),
+            // which is always safe; its reads report the damage themselves.
+            if self.bat.get(block).is_some() && matches!(self.block_full(block), Ok(true)) {
                 batmap::assign(self.batmap.as_mut(), block, true);
             }
         }
