@@ -53,6 +53,7 @@ macro_rules! c_defines {
         ];
     };
 }
+pub(crate) use c_defines;
 
 /// Builds the [`CValue`] of one constant: strings as they are, integers widened to `u64`.
 macro_rules! c_value {

@@ -2,18 +2,21 @@
 //! driver, `vhd-util`, `vhd-update`) to link against unchanged.
 //!
 //! The layout of everything a C client can see is fixed by the reference library on
-//! x86_64 Linux: the `#[repr(C)]` structs in [`types`] carry compile-time checks of every
-//! field offset and size.
+//! x86_64 Linux: the `#[repr(C)]` structs in [`types`] and [`journal`] carry compile-time
+//! checks of every field offset and size, and `include/*.h` are generated from these
+//! sources by `tools/gen-headers` (`make headers`).
 //!
 //! Modules:
 //! - [`types`]: the on-disk and in-memory structs (`vhd_footer_t`, `vhd_context_t`, ...).
-//! - [`consts`]: the `#define`d constants, as Rust constants plus a table a header
-//!   generator can render.
+//! - [`consts`]: the `#define`d constants, as Rust constants plus a table the header
+//!   generator renders.
 //! - [`testfail`]: the failure-injection data `TEST_FAIL` and `ENV_VAR_FAIL`.
 //! - [`helpers`]: exported functions that need no image: time, geometry, checksums,
 //!   byte-order conversion, platform codes, log level.
 //! - [`uuid`]: the `vhd_uuid_*` helpers.
 //! - [`path`]: `atomicio` and `relative_path_to`.
+//! - [`stubs`], [`journal`], [`util`]: the functions backed by the engine; placeholders
+//!   returning `-ENOSYS` until they are wired to it.
 //!
 //! Conventions of every exported function: `extern "C"`, a null pointer where the C API
 //! needs an object is answered with `-EINVAL` (or the neutral value documented on the
@@ -29,7 +32,10 @@
 pub mod consts;
 mod ffi;
 pub mod helpers;
+pub mod journal;
 pub mod path;
+pub mod stubs;
 pub mod testfail;
 pub mod types;
+pub mod util;
 pub mod uuid;

@@ -315,6 +315,7 @@ macro_rules! check_layout {
         $( const _: () = assert!(offset_of!($ty, $field) == $off); )*
     };
 }
+pub(crate) use check_layout;
 
 check_layout!(vhd_uuid_t, size 16, align 1;);
 
