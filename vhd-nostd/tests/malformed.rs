@@ -1510,3 +1510,36 @@ fn case_42_bitmap_bit_clear_inside_allocated_block() {
     read_chain(&mut chain, 0, &mut all).unwrap();
     assert!(all == want);
 }
+
+#[test]
+fn case_15_bad_entry_with_a_batmap_to_rebuild() {
+    // A bad BAT entry must not stop a read-write open whose recovery rebuilds the
+    // batmap: the rebuild reads every block's bitmap, and that block's is unreadable.
+    let (mut io, model) = dynamic();
+    let n = io.data.len() as u64;
+    io.data[1536 + 4..1536 + 8].copy_from_slice(&(((n - 512) / 512 + 50) as u32).to_be_bytes());
+    let d = open(io.clone(), false).unwrap();
+    let moff = d.batmap().unwrap().0.batmap_offset as usize;
+    drop(d);
+    io.data[moff] ^= 0x01;
+    let mut d = open(io, true).unwrap();
+    assert!(
+        !d.recovered().contains(Recovered::BATMAP_INVALID),
+        "rebuilt"
+    );
+    let mut b = vec![0u8; 2 << 20];
+    d.read(0, &mut b).unwrap();
+    assert!(b[..] == model[..2 << 20]);
+    assert_eq!(d.read(4096, &mut b), Err(invalid(Structure::Bat, "entry")));
+    // Blocks already there stay writable; a new block is refused (where it would go
+    // depends on the damaged entry).
+    d.write(100, &b[..512]).unwrap();
+    assert_eq!(
+        d.write(3 * 4096, &b),
+        Err(invalid(Structure::Image, "end of data"))
+    );
+    let mut d = open(d.into_io(), false).unwrap();
+    assert!(d.recovered().is_empty());
+    d.read(8192, &mut b).unwrap();
+    assert!(b[..] == model[4 << 20..6 << 20]);
+}
