@@ -1,0 +1,52 @@
+# The C library (libvhd.so / libvhd.a), its generated headers and the C tests.
+# Included by the root Makefile, which defines CARGO.
+#
+#   make lib            build/lib/libvhd.so.1.0.0 (soname libvhd.so.1.0), its links, libvhd.a
+#   make headers        regenerate include/ from capi/src
+#   make check-headers  fail if include/ is not what the sources generate
+#   make c-tests        symbol check against the reference list, then every c-tests/*.c
+
+CAPI_LIBDIR   := build/lib
+CAPI_HEADERS  := libvhd.h libvhd-journal.h vhd-util.h
+CAPI_CFLAGS   := -Wall -Wextra -Werror -Iinclude
+CAPI_LDLIBS   := -L$(CAPI_LIBDIR) -lvhd -luuid
+C_TESTS       := $(sort $(wildcard c-tests/*.c))
+# The reference library's exported symbols (shared/ sits beside the repository).
+ABI_SYMBOLS   ?= ../shared/abi/libvhd-symbols.txt
+
+# Run by `make check`.
+CAPI_CHECKS   := check-headers c-tests
+
+lib:
+	$(CARGO) build --release -p vhd-capi
+	mkdir -p $(CAPI_LIBDIR)
+	cp -f target/release/libvhd.so $(CAPI_LIBDIR)/libvhd.so.1.0.0
+	ln -sfn libvhd.so.1.0.0 $(CAPI_LIBDIR)/libvhd.so.1.0
+	ln -sfn libvhd.so.1.0 $(CAPI_LIBDIR)/libvhd.so
+	cp -f target/release/libvhd.a $(CAPI_LIBDIR)/libvhd.a
+	@readelf -d $(CAPI_LIBDIR)/libvhd.so.1.0.0 | grep -q 'SONAME.*\[libvhd\.so\.1\.0\]' || \
+		{ echo "$(CAPI_LIBDIR)/libvhd.so.1.0.0: soname is not libvhd.so.1.0" >&2; exit 1; }
+
+headers:
+	$(CARGO) run --quiet -p gen-headers -- include
+
+check-headers:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(CARGO) run --quiet -p gen-headers -- "$$tmp" && \
+	status=0 && \
+	for h in $(CAPI_HEADERS); do diff -u include/$$h "$$tmp/$$h" || status=1; done && \
+	if [ $$status -ne 0 ]; then echo "include/ is stale: run 'make headers' and commit" >&2; fi && \
+	exit $$status
+
+c-tests: lib
+	c-tests/check-symbols.sh $(CAPI_LIBDIR)/libvhd.so.1.0.0 $(ABI_SYMBOLS)
+	@mkdir -p build/c-tests
+	@for t in $(C_TESTS); do \
+		bin=build/c-tests/$$(basename $$t .c); \
+		echo "CC  $$t"; \
+		$(CC) $(CAPI_CFLAGS) -o $$bin $$t $(CAPI_LDLIBS) || exit 1; \
+		echo "RUN $$bin"; \
+		LD_LIBRARY_PATH=$(CAPI_LIBDIR) $$bin || { echo "$$t failed" >&2; exit 1; }; \
+	done
+
+.PHONY: lib headers check-headers c-tests
