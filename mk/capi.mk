@@ -7,6 +7,8 @@
 #   make c-tests        symbol check against the reference list, then every c-tests/*.c
 
 CAPI_LIBDIR   := build/lib
+# Where cargo puts its output (honours CARGO_TARGET_DIR).
+CAPI_TARGET   := $(or $(CARGO_TARGET_DIR),target)/release
 CAPI_HEADERS  := libvhd.h libvhd-journal.h vhd-util.h
 CAPI_CFLAGS   := -Wall -Wextra -Werror -Iinclude
 CAPI_LDLIBS   := -L$(CAPI_LIBDIR) -lvhd -luuid
@@ -20,10 +22,10 @@ CAPI_CHECKS   := check-headers c-tests
 lib:
 	$(CARGO) build --release -p vhd-capi
 	mkdir -p $(CAPI_LIBDIR)
-	cp -f target/release/libvhd.so $(CAPI_LIBDIR)/libvhd.so.1.0.0
+	cp -f $(CAPI_TARGET)/libvhd.so $(CAPI_LIBDIR)/libvhd.so.1.0.0
 	ln -sfn libvhd.so.1.0.0 $(CAPI_LIBDIR)/libvhd.so.1.0
 	ln -sfn libvhd.so.1.0 $(CAPI_LIBDIR)/libvhd.so
-	cp -f target/release/libvhd.a $(CAPI_LIBDIR)/libvhd.a
+	cp -f $(CAPI_TARGET)/libvhd.a $(CAPI_LIBDIR)/libvhd.a
 	@readelf -d $(CAPI_LIBDIR)/libvhd.so.1.0.0 | grep -q 'SONAME.*\[libvhd\.so\.1\.0\]' || \
 		{ echo "$(CAPI_LIBDIR)/libvhd.so.1.0.0: soname is not libvhd.so.1.0" >&2; exit 1; }
 
