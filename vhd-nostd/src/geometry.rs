@@ -40,9 +40,13 @@ impl Chs {
 }
 
 /// The geometry for a disk of `size` bytes, as the VHD specification computes it
-/// (libvhd's `vhd_chs`); sizes beyond the CHS maximum get the maximum geometry.
+/// (libvhd's `vhd_chs`: sectors rounded up, at least one); sizes beyond the CHS maximum
+/// get the maximum geometry.
 pub const fn chs(size: u64) -> Chs {
-    let mut total = size / 512;
+    let mut total = size.div_ceil(512);
+    if total == 0 {
+        total = 1;
+    }
     if total > MAX_CHS_SECTORS {
         total = MAX_CHS_SECTORS;
     }
