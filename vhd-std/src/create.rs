@@ -1,0 +1,158 @@
+//! New image files: `vhd-util create` and `vhd-util snapshot` as libvhd's `vhd_create`
+//! and `vhd_snapshot` make them. The layout itself is the core's
+//! ([`vhd_nostd::create::create`]); this module picks sizes, identities, times and the
+//! parent link, and removes the file again if creating it fails.
+
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+use vhd_nostd::create::{create, CreateParams, Parent};
+use vhd_nostd::footer::DiskType;
+use vhd_nostd::header::DEFAULT_BLOCK_SIZE;
+use vhd_nostd::OpenOptions;
+
+use crate::errno::{Errno, VhdResult};
+use crate::fileio::{FileIo, OpenMode};
+use crate::image::{Image, MAX_CHAIN_DEPTH};
+use crate::path::{basename, canonical_dir_of, realpath, relative_path};
+use crate::time::{mtime_vhd, now_vhd};
+
+/// Scratch for the core's create: BAT chunks and locator payloads.
+const SCRATCH: usize = 2 * vhd_nostd::locator::PATH_MAX + 4096;
+
+/// Rounds a size up to whole 2 MiB blocks, as `vhd_create` does.
+pub fn round_to_block(bytes: u64) -> u64 {
+    let bs = u64::from(DEFAULT_BLOCK_SIZE);
+    bytes.div_ceil(bs).saturating_mul(bs)
+}
+
+fn write_new(path: &Path, params: &CreateParams<'_>) -> VhdResult<()> {
+    let res = (|| {
+        let mut io = FileIo::open(path, OpenMode::Create)?;
+        let mut scratch = vec![0u8; SCRATCH];
+        create(&mut io, params, &mut scratch).map_err(Errno::from)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    res
+}
+
+/// Creates a fixed or dynamic image of `bytes` (rounded up to 2 MiB, as `vhd_create`
+/// does) at `path`, overwriting an existing file; a new random UUID, timestamp now. On
+/// failure the file is removed.
+pub fn create_file(path: &Path, kind: DiskType, bytes: u64) -> VhdResult<()> {
+    if kind == DiskType::Differencing {
+        return Err(Errno::EINVAL);
+    }
+    write_new(
+        path,
+        &CreateParams {
+            kind,
+            size: round_to_block(bytes),
+            block_size: DEFAULT_BLOCK_SIZE,
+            uuid: Uuid::new_v4(),
+            timestamp: now_vhd(),
+            parent: None,
+        },
+    )
+}
+
+/// What a new snapshot points at: the first non-empty image at or below the parent
+/// given (see [`find_backing`]).
+#[derive(Debug, Clone)]
+pub struct Backing {
+    /// The canonical path of the backing file.
+    pub path: PathBuf,
+    /// Whether it is a raw image.
+    pub raw: bool,
+    /// Its footer UUID (nil when raw).
+    pub uuid: Uuid,
+    /// The virtual size the snapshot gets.
+    pub size: u64,
+}
+
+/// Finds what a snapshot of `parent` should point at, as `vhd_snapshot` does:
+/// `realpath(parent)`; a raw parent (`raw`) is taken as it is, with its length as the
+/// size; otherwise empty differencing disks (no allocated block) are skipped down to the
+/// first non-empty image (an empty disk's raw parent ends the walk in raw mode). If any
+/// was skipped the size is the given parent's rounded up to 2 MiB, else the backing
+/// image's exactly. A parent that is not a VHD fails with `-EINVAL`.
+pub fn find_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
+    let path = realpath(parent)?;
+    if raw {
+        let size = std::fs::metadata(&path)?.len();
+        return Ok(Backing {
+            path,
+            raw: true,
+            uuid: Uuid::nil(),
+            size,
+        });
+    }
+    let ro = OpenOptions::default();
+    let mut img = Image::open(&path, ro)?;
+    let given_size = img.disk().size();
+    let mut skipped = false;
+    let mut cur_path = path;
+    for _ in 0..MAX_CHAIN_DEPTH {
+        let empty = img.is_differencing() && img.disk().bat().allocated().next().is_none();
+        if !empty {
+            let size = if skipped {
+                round_to_block(given_size)
+            } else {
+                img.disk().size()
+            };
+            return Ok(Backing {
+                path: cur_path,
+                raw: false,
+                uuid: img.disk().footer().uuid,
+                size,
+            });
+        }
+        skipped = true;
+        let p = img.parent()?;
+        if p.raw {
+            return Ok(Backing {
+                path: p.path,
+                raw: true,
+                uuid: Uuid::nil(),
+                size: round_to_block(given_size),
+            });
+        }
+        img = Image::open(&p.path, ro)?;
+        cur_path = p.path;
+    }
+    Err(Errno::EINVAL)
+}
+
+/// Creates the differencing disk `child` on top of `backing`: parent UUID, the backing
+/// file's mtime and basename, and the three locators (`MacX`, `W2ku`, `W2ru`) holding
+/// its path relative to the child's directory. On failure the file is removed.
+pub fn create_snapshot(child: &Path, backing: &Backing) -> VhdResult<()> {
+    let dir = canonical_dir_of(child)?;
+    let rel = relative_path(&dir, &backing.path);
+    let name = basename(&backing.path);
+    let timestamp = mtime_vhd(&backing.path)?;
+    write_new(
+        child,
+        &CreateParams {
+            kind: DiskType::Differencing,
+            size: backing.size,
+            block_size: DEFAULT_BLOCK_SIZE,
+            uuid: Uuid::new_v4(),
+            timestamp: now_vhd(),
+            parent: Some(Parent {
+                uuid: backing.uuid,
+                timestamp,
+                name: &name,
+                relative_path: &rel,
+            }),
+        },
+    )
+}
+
+/// `vhd_snapshot`: [`find_backing`] then [`create_snapshot`].
+pub fn snapshot_file(child: &Path, parent: &Path, raw: bool) -> VhdResult<()> {
+    let backing = find_backing(parent, raw)?;
+    create_snapshot(child, &backing)
+}

@@ -1,0 +1,303 @@
+//! [`FileIo`]: the core's I/O trait over a file with positioned reads and writes.
+//!
+//! Images are opened with `O_DIRECT`, as blktap's libvhd does, so metadata updates reach
+//! the device in the order the engine issues them and the page cache does not hold a
+//! second copy of guest data.
+//!
+//! **Fallback to buffered I/O.** Some file systems (tmpfs on older kernels, some FUSE and
+//! network file systems) refuse `O_DIRECT`: `open(2)` fails with `EINVAL`. The file is
+//! then opened again without it. Likewise, if a direct transfer that is correctly aligned
+//! still fails with `EINVAL` (a device whose logical block is larger than 512 bytes), the
+//! descriptor's `O_DIRECT` flag is cleared with `fcntl(F_SETFL)` and the transfer is
+//! retried buffered. Durability does not depend on `O_DIRECT` either way: the engine calls
+//! [`Io::flush`](vhd_nostd::io::Io::flush) (here `fdatasync`) between writes whose order
+//! matters. [`FileIo::is_direct`] says which mode is in force.
+//!
+//! **Alignment.** With `O_DIRECT`, a transfer goes straight to the file when its buffer
+//! is [`MEM_ALIGN`]-aligned and its offset and length are whole 512-byte sectors. Anything
+//! else (the core's small stack buffers for footers and headers, a legacy 511-byte
+//! footer) goes through a bounce buffer allocated once at open, so no I/O allocates. An
+//! unaligned *write* is done read-modify-write over the sectors it touches, which may
+//! extend the file to the next sector boundary; the core only issues whole-sector writes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+use vhd_nostd::io::Io;
+
+/// Memory alignment of buffers handed straight to `O_DIRECT` transfers.
+pub const MEM_ALIGN: usize = 4096;
+/// Offset and length granularity of `O_DIRECT` transfers.
+pub const SECTOR: u64 = 512;
+/// Size of the bounce buffer every [`FileIo`] allocates at open.
+pub const BOUNCE_SIZE: usize = 128 << 10;
+
+/// An I/O failure: the positive `errno` of the system call that failed (`EIO` for a
+/// short read, which the core treats as an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoError(pub i32);
+
+impl IoError {
+    fn from_io(e: &std::io::Error) -> IoError {
+        IoError(e.raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", std::io::Error::from_raw_os_error(self.0))
+    }
+}
+
+impl std::error::Error for IoError {}
+
+/// A heap buffer whose usable part starts on a [`MEM_ALIGN`] boundary, so it can be
+/// passed to `O_DIRECT` transfers as is. Allocated once; never reallocated.
+#[derive(Debug)]
+pub struct AlignedBuf {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// A zeroed buffer of `len` usable bytes.
+    pub fn new(len: usize) -> AlignedBuf {
+        let storage = vec![0u8; len + MEM_ALIGN];
+        let addr = storage.as_ptr() as usize;
+        let start = (MEM_ALIGN - addr % MEM_ALIGN) % MEM_ALIGN;
+        AlignedBuf {
+            storage,
+            start,
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for AlignedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+/// How to open an image file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `O_RDONLY`.
+    ReadOnly,
+    /// `O_RDWR`.
+    ReadWrite,
+    /// `O_RDWR | O_CREAT | O_TRUNC` (mode 0644): a new image, an existing file overwritten.
+    Create,
+}
+
+/// The core's [`Io`] over a file or block device; see the module documentation.
+#[derive(Debug)]
+pub struct FileIo {
+    file: File,
+    direct: bool,
+    bounce: AlignedBuf,
+}
+
+fn options(mode: OpenMode) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    match mode {
+        OpenMode::ReadOnly => {
+            o.read(true);
+        }
+        OpenMode::ReadWrite => {
+            o.read(true).write(true);
+        }
+        OpenMode::Create => {
+            o.read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o644);
+        }
+    }
+    o
+}
+
+impl FileIo {
+    /// Opens `path` with `O_DIRECT`, or buffered if the file system refuses `O_DIRECT`.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
+        match options(mode).custom_flags(libc::O_DIRECT).open(path) {
+            Ok(file) => Ok(FileIo::with_file(file, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => FileIo::open_buffered(path, mode),
+            Err(e) => Err(IoError::from_io(&e)),
+        }
+    }
+
+    /// Opens `path` for buffered I/O only.
+    pub fn open_buffered(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
+        options(mode)
+            .open(path)
+            .map(|f| FileIo::with_file(f, false))
+            .map_err(|e| IoError::from_io(&e))
+    }
+
+    fn with_file(file: File, direct: bool) -> FileIo {
+        FileIo {
+            file,
+            direct,
+            bounce: AlignedBuf::new(BOUNCE_SIZE),
+        }
+    }
+
+    /// Whether transfers use `O_DIRECT`.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Clears `O_DIRECT` on the descriptor after the device refused an aligned transfer.
+    fn drop_direct(&mut self) -> Result<(), IoError> {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor this struct owns; F_GETFL/F_SETFL take no pointers.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(IoError::from_io(&std::io::Error::last_os_error()));
+        }
+        // SAFETY: as above; only the status flags of our own descriptor change.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+            return Err(IoError::from_io(&std::io::Error::last_os_error()));
+        }
+        self.direct = false;
+        Ok(())
+    }
+
+    fn aligned(buf: &[u8], offset: u64) -> bool {
+        (buf.as_ptr() as usize).is_multiple_of(MEM_ALIGN)
+            && offset.is_multiple_of(SECTOR)
+            && (buf.len() as u64).is_multiple_of(SECTOR)
+    }
+
+    /// Reads as much as the file holds of `buf.len()` bytes at `offset`; returns the count.
+    fn read_some(file: &File, buf: &mut [u8], offset: u64) -> Result<usize, std::io::Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            match file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8], offset: u64) -> Result<(), IoError> {
+        for attempt in 0..2 {
+            match Self::read_some(&self.file, buf, offset) {
+                Ok(n) if n == buf.len() => return Ok(()),
+                Ok(_) => return Err(IoError(libc::EIO)),
+                Err(e) if attempt == 0 && self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.drop_direct()?;
+                }
+                Err(e) => return Err(IoError::from_io(&e)),
+            }
+        }
+        Err(IoError(libc::EIO))
+    }
+
+    fn write_all(&mut self, buf: &[u8], offset: u64) -> Result<(), IoError> {
+        for attempt in 0..2 {
+            match self.file.write_all_at(buf, offset) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt == 0 && self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.drop_direct()?;
+                }
+                Err(e) => return Err(IoError::from_io(&e)),
+            }
+        }
+        Err(IoError(libc::EIO))
+    }
+
+    /// The sector-aligned window covering up to `len` bytes at `offset` that fits the
+    /// bounce buffer: its start, the offset of `offset` in it, and its length.
+    fn window(offset: u64, len: usize) -> (u64, usize, usize) {
+        let start = offset / SECTOR * SECTOR;
+        let head = (offset - start) as usize;
+        let take = len.min(BOUNCE_SIZE - head);
+        let span = (head + take).div_ceil(SECTOR as usize) * SECTOR as usize;
+        (start, head, span.min(BOUNCE_SIZE))
+    }
+}
+
+impl Io for FileIo {
+    type Error = IoError;
+
+    fn read_at(&mut self, mut offset: u64, mut buf: &mut [u8]) -> Result<(), IoError> {
+        if !self.direct || Self::aligned(buf, offset) {
+            return self.read_exact(buf, offset);
+        }
+        while !buf.is_empty() {
+            let (start, head, span) = Self::window(offset, buf.len());
+            let take = (span - head).min(buf.len());
+            let got = Self::read_some(&self.file, &mut self.bounce[..span], start)
+                .map_err(|e| IoError::from_io(&e))?;
+            if got < head + take {
+                return Err(IoError(libc::EIO));
+            }
+            let (now, rest) = buf.split_at_mut(take);
+            now.copy_from_slice(&self.bounce[head..head + take]);
+            buf = rest;
+            offset += take as u64;
+        }
+        Ok(())
+    }
+
+    fn write_at(&mut self, mut offset: u64, mut data: &[u8]) -> Result<(), IoError> {
+        if !self.direct || Self::aligned(data, offset) {
+            return self.write_all(data, offset);
+        }
+        while !data.is_empty() {
+            let (start, head, span) = Self::window(offset, data.len());
+            let take = (span - head).min(data.len());
+            if head != 0 || take != span {
+                // A partial sector at either end: keep the bytes around the write.
+                let got = Self::read_some(&self.file, &mut self.bounce[..span], start)
+                    .map_err(|e| IoError::from_io(&e))?;
+                self.bounce[got..span].fill(0);
+            }
+            self.bounce[head..head + take].copy_from_slice(&data[..take]);
+            let file = &self.file;
+            if let Err(e) = file.write_all_at(&self.bounce[..span], start) {
+                return Err(IoError::from_io(&e));
+            }
+            data = &data[take..];
+            offset += take as u64;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), IoError> {
+        self.file.sync_data().map_err(|e| IoError::from_io(&e))
+    }
+
+    fn size(&mut self) -> Result<u64, IoError> {
+        // Seeking to the end gives the length of block devices too (metadata says 0).
+        (&self.file)
+            .seek(SeekFrom::End(0))
+            .map_err(|e| IoError::from_io(&e))
+    }
+
+    fn set_size(&mut self, size: u64) -> Result<(), IoError> {
+        self.file.set_len(size).map_err(|e| IoError::from_io(&e))
+    }
+}

@@ -1,0 +1,290 @@
+//! Open images and parent chains.
+//!
+//! An [`Image`] owns a core [`Disk`] over a [`FileIo`] with its metadata buffers, sized by
+//! [`probe`] and allocated once at open. A [`Chain`] is a differencing disk with its
+//! parents, found as libvhd finds them:
+//!
+//! - the parent locators are tried in slot order (0 to 7); `MacX` (`file://` URL, UTF-8),
+//!   `W2ku` and `W2ru` (UTF-16LE) hold paths, other codes are skipped; the first path that
+//!   names an existing file wins (`vhd_parent_locator_get`). Relative paths resolve
+//!   against the child's directory.
+//! - a nil parent UUID means a raw parent (opened with [`Disk::open_raw`]); otherwise the
+//!   parent's footer UUID must equal the child's `prt_uuid`.
+//! - a chain that comes back to a file already in it is an error (`-EINVAL`), and so is
+//!   one deeper than [`MAX_CHAIN_DEPTH`] images. libvhd has no limit (it recurses until it
+//!   runs out of descriptors or stack); 256 is far beyond any chain tapdisk keeps and
+//!   small enough that the open files and buffers stay bounded.
+
+use std::path::{Path, PathBuf};
+
+use vhd_nostd::footer::DiskType;
+use vhd_nostd::locator::LOCATOR_COUNT;
+use vhd_nostd::{probe, read_chain, Buffers, Disk, Kind, OpenOptions};
+
+use crate::errno::{Errno, VhdResult};
+use crate::fileio::{FileIo, OpenMode};
+use crate::path::{realpath, resolve_locator};
+
+/// The deepest chain [`Chain::open`] and [`chain_depth`] follow, counting the top image.
+pub const MAX_CHAIN_DEPTH: usize = 256;
+
+/// A core disk over a file, with heap buffers.
+pub type VhdDisk = Disk<FileIo, Vec<u8>>;
+
+/// Room for a locator payload (two UTF-16 units per path byte) and a decoded path.
+const LOCATOR_SCRATCH: usize = 2 * vhd_nostd::locator::PATH_MAX + 16;
+
+/// An open image and the path it was opened by.
+#[derive(Debug)]
+pub struct Image {
+    path: PathBuf,
+    disk: VhdDisk,
+}
+
+/// Where a differencing disk's parent is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRef {
+    /// The canonical path of the parent file.
+    pub path: PathBuf,
+    /// Whether the parent is a raw image (the child's parent UUID is nil).
+    pub raw: bool,
+}
+
+fn open_mode(writable: bool) -> OpenMode {
+    if writable {
+        OpenMode::ReadWrite
+    } else {
+        OpenMode::ReadOnly
+    }
+}
+
+impl Image {
+    /// Opens a VHD (fixed, dynamic or differencing) with the core's options.
+    pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> VhdResult<Image> {
+        let path = path.as_ref();
+        let mut io = FileIo::open(path, open_mode(opts.writable))?;
+        let layout = probe(&mut io)?;
+        let bufs = Buffers {
+            bat: vec![0u8; layout.bat_bytes],
+            batmap: vec![0u8; layout.batmap_bytes],
+            bitmap: vec![0u8; layout.bitmap_bytes],
+        };
+        let disk = Disk::open(io, bufs, opts)?;
+        Ok(Image {
+            path: path.to_path_buf(),
+            disk,
+        })
+    }
+
+    /// Opens a raw disk image (no VHD metadata), as the bottom of a chain.
+    pub fn open_raw(path: impl AsRef<Path>, writable: bool) -> VhdResult<Image> {
+        let path = path.as_ref();
+        let io = FileIo::open(path, open_mode(writable))?;
+        let disk = Disk::open_raw(io, writable)?;
+        Ok(Image {
+            path: path.to_path_buf(),
+            disk,
+        })
+    }
+
+    /// The path the image was opened by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The core disk.
+    pub fn disk(&self) -> &VhdDisk {
+        &self.disk
+    }
+
+    /// The core disk, mutably.
+    pub fn disk_mut(&mut self) -> &mut VhdDisk {
+        &mut self.disk
+    }
+
+    /// Closes the image, keeping the core disk.
+    pub fn into_disk(self) -> VhdDisk {
+        self.disk
+    }
+
+    /// Whether this is a differencing disk.
+    pub fn is_differencing(&self) -> bool {
+        self.disk.disk_type() == Some(DiskType::Differencing)
+    }
+
+    /// The physical size as libvhd's `vhd_get_phys_size` gives it: the file length for a
+    /// fixed disk, the end of data plus the footer for a sparse one.
+    pub fn physical_size(&mut self) -> VhdResult<u64> {
+        match self.disk.kind() {
+            Kind::Vhd(DiskType::Dynamic | DiskType::Differencing) => {
+                Ok(self.disk.end_of_data() + vhd_nostd::footer::FOOTER_SIZE as u64)
+            }
+            _ => Ok(vhd_nostd::Io::size(self.disk.io())?),
+        }
+    }
+
+    /// The decoded path stored in locator `index` (`\` turned into `/`, `file://` and a
+    /// drive prefix removed), or the error decoding it.
+    pub fn locator_path(&mut self, index: usize) -> VhdResult<String> {
+        let mut scratch = vec![0u8; LOCATOR_SCRATCH];
+        let mut out = vec![0u8; LOCATOR_SCRATCH];
+        let s = self
+            .disk
+            .parent_locator_path(index, &mut scratch, &mut out)?;
+        Ok(s.to_string())
+    }
+
+    /// Finds the parent file through the locators (see the module documentation).
+    /// `-EINVAL` for a disk that is not differencing or whose locators name no existing
+    /// file.
+    pub fn parent(&mut self) -> VhdResult<ParentRef> {
+        if !self.is_differencing() {
+            return Err(Errno::EINVAL);
+        }
+        let raw = self.disk.parent_is_raw();
+        for i in 0..LOCATOR_COUNT {
+            let Ok(p) = self.locator_path(i) else {
+                continue;
+            };
+            if let Ok(path) = resolve_locator(&self.path, &p) {
+                return Ok(ParentRef { path, raw });
+            }
+        }
+        Err(Errno::EINVAL)
+    }
+
+    /// Opens the parent found by [`Image::parent`] read-only, checking its UUID against
+    /// the child's unless it is raw.
+    pub fn open_parent(&mut self, writable: bool) -> VhdResult<Image> {
+        let p = self.parent()?;
+        self.open_parent_at(&p, writable)
+    }
+
+    /// Opens a parent already located, checking its UUID unless it is raw.
+    pub fn open_parent_at(&self, p: &ParentRef, writable: bool) -> VhdResult<Image> {
+        if p.raw {
+            return Image::open_raw(&p.path, writable);
+        }
+        let parent = Image::open(
+            &p.path,
+            OpenOptions {
+                writable,
+                ..Default::default()
+            },
+        )?;
+        let want = self.disk.header().map(|h| h.prt_uuid);
+        if want != Some(parent.disk.footer().uuid) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(parent)
+    }
+}
+
+/// A disk and its parents, top first: what [`read_chain`] reads through.
+#[derive(Debug)]
+pub struct Chain {
+    disks: Vec<VhdDisk>,
+    paths: Vec<PathBuf>,
+}
+
+impl Chain {
+    /// Opens `path` with `opts` and its parents read-only, to the bottom of the chain.
+    pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> VhdResult<Chain> {
+        Chain::from_image(Image::open(path, opts)?)
+    }
+
+    /// Builds the chain below an already open image.
+    pub fn from_image(top: Image) -> VhdResult<Chain> {
+        let mut seen = vec![realpath(&top.path).unwrap_or_else(|_| top.path.clone())];
+        let mut paths = vec![top.path.clone()];
+        let mut disks = Vec::new();
+        let mut cur = top;
+        while cur.is_differencing() {
+            let p = cur.parent()?;
+            if seen.contains(&p.path) || seen.len() >= MAX_CHAIN_DEPTH {
+                return Err(Errno::EINVAL);
+            }
+            let next = cur.open_parent_at(&p, false)?;
+            seen.push(p.path.clone());
+            paths.push(p.path);
+            disks.push(cur.disk);
+            cur = next;
+        }
+        disks.push(cur.disk);
+        Ok(Chain { disks, paths })
+    }
+
+    /// The top disk.
+    pub fn top(&self) -> &VhdDisk {
+        &self.disks[0]
+    }
+
+    /// The top disk, mutably.
+    pub fn top_mut(&mut self) -> &mut VhdDisk {
+        &mut self.disks[0]
+    }
+
+    /// Every disk, top first, as [`read_chain`] and the core's `fill` take them.
+    pub fn disks_mut(&mut self) -> &mut [VhdDisk] {
+        &mut self.disks
+    }
+
+    /// The paths of the disks, top first (the top as opened, parents canonical).
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Number of images in the chain.
+    pub fn len(&self) -> usize {
+        self.disks.len()
+    }
+
+    /// Always false: a chain holds at least its top image.
+    pub fn is_empty(&self) -> bool {
+        self.disks.is_empty()
+    }
+
+    /// Reads whole sectors at `sector` through the chain.
+    pub fn read(&mut self, sector: u64, buf: &mut [u8]) -> VhdResult<()> {
+        read_chain(&mut self.disks, sector, buf).map_err(Errno::from)
+    }
+
+    /// Writes whole sectors at `sector` into the top disk (opened writable).
+    pub fn write(&mut self, sector: u64, buf: &[u8]) -> VhdResult<()> {
+        self.disks[0].write(sector, buf).map_err(Errno::from)
+    }
+}
+
+/// The chain depth as `vhd-util query -d` counts it: 1 for a disk without a parent, one
+/// more per differencing level, a raw parent counting one. Parents are opened one at a
+/// time (read-only, disabled images allowed) and their UUIDs are not checked, as libvhd's
+/// `vhd_chain_depth` does not.
+pub fn chain_depth(image: &mut Image) -> VhdResult<usize> {
+    let mut depth = 1;
+    let mut seen = vec![realpath(&image.path).unwrap_or_else(|_| image.path.clone())];
+    if !image.is_differencing() {
+        return Ok(depth);
+    }
+    let mut p = image.parent()?;
+    loop {
+        if seen.contains(&p.path) || depth >= MAX_CHAIN_DEPTH {
+            return Err(Errno::EINVAL);
+        }
+        depth += 1;
+        if p.raw {
+            return Ok(depth);
+        }
+        let mut next = Image::open(
+            &p.path,
+            OpenOptions {
+                ignore_disabled: true,
+                ..Default::default()
+            },
+        )?;
+        if !next.is_differencing() {
+            return Ok(depth);
+        }
+        seen.push(p.path);
+        p = next.parent()?;
+    }
+}

@@ -1,0 +1,23 @@
+//! The `std` side of vhd-rs: what the `no_std` core leaves to its host.
+//!
+//! - [`FileIo`]: the core's [`vhd_nostd::io::Io`] over a file, opened `O_DIRECT` as blktap
+//!   does, falling back to buffered I/O where the file system refuses it.
+//! - [`Image`] and [`Chain`]: an open image with its buffers, and a differencing disk with
+//!   its parents found through the parent locators.
+//! - [`create_file`] and [`snapshot_file`]: new images as `vhd-util create`/`snapshot`
+//!   make them.
+//! - [`errno`]: core errors as libvhd's negative errno values.
+#![deny(missing_docs)]
+
+pub mod create;
+pub mod errno;
+pub mod fileio;
+pub mod image;
+pub mod path;
+pub mod time;
+
+pub use create::{create_file, find_backing, snapshot_file, Backing};
+pub use errno::{Errno, VhdResult};
+pub use fileio::{FileIo, IoError, OpenMode};
+pub use image::{chain_depth, Chain, Image, ParentRef, VhdDisk, MAX_CHAIN_DEPTH};
+pub use vhd_nostd::OpenOptions;
