@@ -13,6 +13,7 @@ pub mod create;
 pub mod errno;
 pub mod fileio;
 pub mod image;
+pub mod journal;
 pub mod path;
 pub mod time;
 

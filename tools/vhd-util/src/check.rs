@@ -1,0 +1,257 @@
+//! `vhd-util check -n name [-i] [-p]`: the core's structural checks
+//! ([`vhd_nostd::check`]), then what needs a file system: a normal open and the parent
+//! locators resolved to files. `-p` checks every VHD ancestor the same way.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use vhd_nostd::check::{check, work_size, CheckOptions, Detail};
+use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
+use vhd_nostd::header::{Header, HEADER_SIZE};
+use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
+use vhd_nostd::Io;
+use vhd_std::fileio::{FileIo, OpenMode};
+use vhd_std::path::basename;
+use vhd_std::time::now_vhd;
+use vhd_std::{Errno, Image, OpenOptions, MAX_CHAIN_DEPTH};
+
+use crate::getopt::{Getopt, Opt};
+
+fn usage() {
+    println!("options: -n <file> [-i ignore missing primary footers] [-p check parents] [-h help]");
+}
+
+/// Runs the subcommand; `args[0]` is `check`.
+pub fn run(args: &[String]) -> i32 {
+    let (mut name, mut ignore, mut parents) = (None, false, false);
+    let mut g = Getopt::new(args, "n:iph");
+    for o in g.by_ref() {
+        match o {
+            Opt::Opt('n', v) => name = v,
+            Opt::Opt('i', _) => ignore = true,
+            Opt::Opt('p', _) => parents = true,
+            Opt::Opt('h', _) => {
+                usage();
+                return 0;
+            }
+            _ => {
+                usage();
+                return -libc::EINVAL;
+            }
+        }
+    }
+    let Some(name) = name else {
+        usage();
+        return -libc::EINVAL;
+    };
+    if !g.operands().is_empty() {
+        usage();
+        return -libc::EINVAL;
+    }
+    if let Err(e) = check_image(&name, ignore) {
+        return e;
+    }
+    if parents {
+        if let Err(e) = check_parents(&name, ignore) {
+            println!("error checking parents: {e}");
+            return e;
+        }
+    }
+    0
+}
+
+/// Checks each VHD ancestor of `name` under its resolved path; stops at a raw parent.
+fn check_parents(name: &str, ignore: bool) -> Result<(), i32> {
+    let mut cur = PathBuf::from(name);
+    for _ in 0..MAX_CHAIN_DEPTH {
+        let opts = OpenOptions {
+            ignore_disabled: true,
+            ..Default::default()
+        };
+        let mut img = Image::open(&cur, opts).map_err(|e| e.code())?;
+        if !img.is_differencing() {
+            return Ok(());
+        }
+        let p = match img.parent() {
+            Ok(p) => p,
+            Err(e) => {
+                println!("error getting parent: {e}");
+                return Err(e.code());
+            }
+        };
+        if p.raw {
+            return Ok(());
+        }
+        check_image(&p.path.to_string_lossy(), ignore)?;
+        cur = p.path;
+    }
+    Err(-libc::EINVAL)
+}
+
+/// Prints the failure banner and the `read -p` dump; returns `err`.
+fn invalid(name: &str, err: i32) -> i32 {
+    println!("{name} appears invalid; dumping metadata");
+    let args: Vec<String> = ["read", "-p", "-n", name]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    crate::read::run(&args);
+    err
+}
+
+/// Checks one image; prints `<name> is valid` (nothing for a valid fixed image) or the
+/// first problem and the dump, returning its negative errno.
+fn check_image(name: &str, ignore_primary: bool) -> Result<(), i32> {
+    let meta = match std::fs::metadata(name) {
+        Ok(m) => m,
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            println!("cannot stat {name}: {errno}");
+            return Err(-errno);
+        }
+    };
+    if !meta.is_file() && !meta.file_type().is_block_device() {
+        println!("{name} is not a regular file or block device");
+        return Err(-libc::EINVAL);
+    }
+    let mut io = match FileIo::open(Path::new(name), OpenMode::ReadOnly) {
+        Ok(io) => io,
+        Err(e) => {
+            println!("error opening {name}");
+            return Err(-e.0);
+        }
+    };
+    let mut work = vec![0u8; work_size(bat_entries(&mut io))];
+    let opts = CheckOptions {
+        ignore_primary,
+        now: now_vhd(),
+    };
+    let checked = match check(&mut io, &opts, &mut work) {
+        Ok(c) => c,
+        Err(p) => {
+            let err = match p.detail {
+                Detail::None => -libc::EINVAL,
+                Detail::Io(e) => -e.0,
+                Detail::Errno(e) => e,
+            };
+            if matches!(p.detail, Detail::None) {
+                println!("{}", p.message);
+            } else {
+                println!("{}: {err}", p.message);
+            }
+            return Err(invalid(name, err));
+        }
+    };
+    drop(work);
+    if checked.kind == DiskType::Fixed {
+        return Ok(());
+    }
+    let opts = OpenOptions {
+        ignore_disabled: true,
+        ..Default::default()
+    };
+    let mut img = match Image::open(name, opts) {
+        Ok(i) => i,
+        Err(e) => return Err(invalid(name, e.code())),
+    };
+    if checked.kind == DiskType::Differencing {
+        if let Err((msg, e)) = check_locators(&mut img) {
+            println!("{msg}");
+            return Err(invalid(name, e.code()));
+        }
+    }
+    println!("{name} is valid");
+    Ok(())
+}
+
+/// The BAT size the check's work space needs, bounded by the file (a BAT larger than
+/// the file fails the header check before the work space is used).
+fn bat_entries(io: &mut FileIo) -> u32 {
+    let Ok(size) = io.size() else { return 0 };
+    let mut fb = [0u8; FOOTER_SIZE];
+    let at_end = size >= FOOTER_SIZE as u64
+        && io.read_at(size - FOOTER_SIZE as u64, &mut fb).is_ok()
+        && Footer::parse(&fb).is_ok();
+    if !at_end && io.read_at(0, &mut fb).is_err() {
+        return 0;
+    }
+    let Ok(f) = Footer::decode(&fb) else { return 0 };
+    let mut hb = [0u8; HEADER_SIZE];
+    let fits = f
+        .data_offset
+        .checked_add(HEADER_SIZE as u64)
+        .is_some_and(|e| e <= size);
+    if !fits || io.read_at(f.data_offset, &mut hb).is_err() {
+        return 0;
+    }
+    let Ok(h) = Header::decode(&hb) else { return 0 };
+    h.max_bat_size
+        .min(u32::try_from(size / 4).unwrap_or(u32::MAX))
+}
+
+/// Every `MacX`/`W2ku`/`W2ru` locator must decode, match the header's parent name, name
+/// an existing file and (unless the parent is raw) open as the parent.
+fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
+    let h = img
+        .disk()
+        .header()
+        .cloned()
+        .ok_or((String::new(), Errno::EINVAL))?;
+    let mut buf = [0u8; 1024];
+    let header_name = h.parent_name(&mut buf).unwrap_or("").to_string();
+    let raw = img.disk().parent_is_raw();
+    let child = vhd_std::path::realpath(img.path()).map_err(|e| (String::new(), e))?;
+    let dir = child.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut found = false;
+    for (i, l) in h.loc.iter().enumerate() {
+        if !matches!(l.code, PLAT_CODE_MACX | PLAT_CODE_W2KU | PLAT_CODE_W2RU) {
+            continue;
+        }
+        let path = img
+            .locator_path(i)
+            .map_err(|e| (format!("error reading parent locator {i}: {e}"), e))?;
+        let base = basename(Path::new(&path));
+        if base != header_name {
+            return Err((
+                format!(
+                    "parent locator {i} name ({base}) does not match header name ({header_name})"
+                ),
+                Errno::EINVAL,
+            ));
+        }
+        let joined = dir.join(&path);
+        if !joined.exists() {
+            return Err((
+                format!(
+                    "parent locator {i} points to missing file {path} (resolved to {})",
+                    joined.display()
+                ),
+                Errno::ENOENT,
+            ));
+        }
+        let loc = vhd_std::path::realpath(&joined)
+            .map_err(|e| (format!("error resolving {path}: {e}"), e))?;
+        if !raw {
+            let p = Image::open(&loc, OpenOptions::default()).map_err(|e| {
+                (
+                    format!("invalid parent {}: error opening parent", loc.display()),
+                    e,
+                )
+            })?;
+            if p.disk().footer().uuid != h.prt_uuid {
+                return Err((
+                    format!("invalid parent {}: invalid parent uuid", loc.display()),
+                    Errno::EINVAL,
+                ));
+            }
+        }
+        found = true;
+    }
+    if !found {
+        return Err((
+            format!("could not find parent {header_name}"),
+            Errno::EINVAL,
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `vhd-util coalesce -n name`: merges a differencing disk into its immediate parent;
+//! the child is not changed.
+
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::{Image, OpenOptions};
+
+use crate::repair::name_only;
+
+/// Runs the subcommand; `args[0]` is `coalesce`.
+pub fn run(args: &[String]) -> i32 {
+    let name = match name_only(args) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let mut child = match Image::open(&name, OpenOptions::default()) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("error opening {name}: {e}");
+            return e.code();
+        }
+    };
+    let parent = match child.parent() {
+        Ok(p) => p,
+        Err(e) => {
+            println!("error finding {name} parent: {e}");
+            return e.code();
+        }
+    };
+    let mut parent_img = match child.open_parent_at(&parent, true) {
+        Ok(p) => p,
+        Err(e) => {
+            let p = parent.path.display();
+            if parent.raw {
+                println!("failed to open parent {p}: {e}");
+            } else {
+                println!("error opening {p}: {e}");
+            }
+            return e.code();
+        }
+    };
+    let block = child.disk().sectors_per_block() as usize * 512;
+    let mut buf = AlignedBuf::new(block);
+    match vhd_nostd::coalesce::coalesce(child.disk_mut(), parent_img.disk_mut(), &mut buf) {
+        Ok(()) => 0,
+        Err(e) => vhd_std::Errno::from(e).code(),
+    }
+}

@@ -1,0 +1,38 @@
+//! `vhd-util fill -n name`: allocates every block with what the chain reads there, so a
+//! differencing disk no longer needs its parents.
+
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::{Chain, Image, OpenOptions};
+
+use crate::repair::name_only;
+
+/// Runs the subcommand; `args[0]` is `fill`.
+pub fn run(args: &[String]) -> i32 {
+    let name = match name_only(args) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let opts = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let img = match Image::open(&name, opts) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("error opening {name}: {e}");
+            return e.code();
+        }
+    };
+    if img.disk().header().is_none() {
+        return -libc::EINVAL;
+    }
+    let block = img.disk().sectors_per_block() as usize * 512;
+    let res = Chain::from_image(img).and_then(|mut chain| {
+        let mut buf = AlignedBuf::new(block);
+        vhd_nostd::fill::fill(chain.disks_mut(), &mut buf).map_err(Into::into)
+    });
+    match res {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    }
+}

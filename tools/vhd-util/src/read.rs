@@ -1,0 +1,269 @@
+//! `vhd-util read -n name [-p] [-t sec] [-b blk] [-m blk] [-i sec] [-a] [-j blk]
+//! [-d blk] [-r sec] [-c num] [-x]`: metadata dumps, address translation and raw reads.
+//! Actions run in the order p, t, b, m, i, a, j, d, r, each over `-c` units; the first
+//! failing one ends the run with its errno.
+
+use std::io::Write;
+
+use vhd_nostd::batmap;
+use vhd_nostd::bitmap::Bitmap;
+use vhd_nostd::Io;
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::{Chain, Errno, Image, OpenOptions, VhdDisk};
+
+use crate::dump;
+use crate::getopt::{Getopt, Opt};
+use crate::out::{conv, strtoull};
+
+/// Size of the one buffer the raw outputs (`-m`, `-a`, `-d`, `-r`) stream through.
+const BUF_SIZE: usize = 1 << 20;
+
+fn usage() -> i32 {
+    println!("options:");
+    for l in [
+        "-h          help",
+        "-n          name",
+        "-p          print VHD headers",
+        "-t sec      translate logical sector to VHD location",
+        "-b blk      print bat entry",
+        "-m blk      print bitmap",
+        "-i sec      test bitmap for logical sector",
+        "-a          print batmap",
+        "-j blk      test batmap for block",
+        "-d blk      print data",
+        "-c num      num units",
+        "-r sec      read num sectors at sec",
+        "-x          print in hex",
+    ] {
+        println!("{l}");
+    }
+    libc::EINVAL
+}
+
+/// The requested actions.
+#[derive(Default)]
+struct Actions {
+    headers: bool,
+    translate: Option<u64>,
+    bat: Option<u64>,
+    bitmap: Option<u64>,
+    test_bitmap: Option<u64>,
+    batmap: bool,
+    test_batmap: Option<u64>,
+    data: Option<u64>,
+    read: Option<u64>,
+    count: u64,
+    hex: bool,
+}
+
+/// Runs the subcommand; `args[0]` is `read`.
+pub fn run(args: &[String]) -> i32 {
+    let mut name = None;
+    let mut a = Actions {
+        count: 1,
+        ..Default::default()
+    };
+    let mut g = Getopt::new(args, "n:pt:b:m:i:aj:d:c:r:xh");
+    for o in g.by_ref() {
+        let num = |v: &Option<String>| strtoull(v.as_deref().unwrap_or("")).0;
+        match o {
+            Opt::Opt('n', v) => name = v,
+            Opt::Opt('p', _) => a.headers = true,
+            Opt::Opt('t', v) => a.translate = Some(num(&v)),
+            Opt::Opt('b', v) => a.bat = Some(num(&v)),
+            Opt::Opt('m', v) => a.bitmap = Some(num(&v)),
+            Opt::Opt('i', v) => a.test_bitmap = Some(num(&v)),
+            Opt::Opt('a', _) => a.batmap = true,
+            Opt::Opt('j', v) => a.test_batmap = Some(num(&v)),
+            Opt::Opt('d', v) => a.data = Some(num(&v)),
+            Opt::Opt('c', v) => a.count = num(&v),
+            Opt::Opt('r', v) => a.read = Some(num(&v)),
+            Opt::Opt('x', _) => a.hex = true,
+            _ => return usage(),
+        }
+    }
+    let Some(name) = name else {
+        return usage();
+    };
+    if !g.operands().is_empty() {
+        return usage();
+    }
+    let opts = OpenOptions {
+        ignore_disabled: true,
+        ..Default::default()
+    };
+    let img = match Image::open(&name, opts) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("Failed to open {name}: {e}");
+            dump::print_invalid(&name, a.hex);
+            return e.code();
+        }
+    };
+    if img.disk().header().is_none() {
+        println!("Failed to get bat for {name}: {}", -libc::EINVAL);
+        return -libc::EINVAL;
+    }
+    match actions(img, &a) {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    }
+}
+
+fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
+    let hex = a.hex;
+    let mut buf = AlignedBuf::new(BUF_SIZE);
+    if a.headers {
+        dump::print_headers(&mut img, hex);
+    }
+    let disk = img.disk_mut();
+    if let Some(s) = a.translate {
+        translate(disk, s, a.count, hex)?;
+    }
+    if let Some(b) = a.bat {
+        block_range(disk, b, a.count, hex)?;
+        for blk in b..b + a.count {
+            let off = match disk.bat().get(blk as u32) {
+                Some(s) => conv(hex, u64::from(s) * 512),
+                None => "not allocated".to_string(),
+            };
+            println!("block: {}: offset: {off}", conv(hex, blk));
+        }
+    }
+    if let Some(b) = a.bitmap {
+        block_range(disk, b, a.count, hex)?;
+        let len = u64::from(disk.bitmap_sectors()) * 512;
+        for blk in b..b + a.count {
+            match disk.bat().get(blk as u32) {
+                Some(s) => copy_out(disk, u64::from(s) * 512, len, &mut buf)?,
+                None => println!("block {} not allocated", conv(hex, blk)),
+            }
+        }
+    }
+    if let Some(s) = a.test_bitmap {
+        test_bitmap(disk, s, a.count, hex)?;
+    }
+    if a.batmap {
+        match disk.batmap_header().cloned() {
+            Some(h) => copy_out(disk, h.batmap_offset, h.map_bytes(), &mut buf)?,
+            None => {
+                println!("failed to read batmap: {}", -libc::EINVAL);
+                return Err(Errno::EINVAL);
+            }
+        }
+    }
+    if let Some(b) = a.test_batmap {
+        block_range(disk, b, a.count, hex)?;
+        let Some((_, map)) = disk.batmap() else {
+            eprintln!("failed to get batmap");
+            return Err(Errno::EINVAL);
+        };
+        for blk in b..b + a.count {
+            let bit = u8::from(batmap::test(map, blk as u32));
+            eprintln!("batmap for block {}: {bit}", conv(hex, blk));
+        }
+    }
+    if let Some(b) = a.data {
+        block_range(disk, b, a.count, hex)?;
+        let bm = u64::from(disk.bitmap_sectors()) * 512;
+        let len = u64::from(disk.sectors_per_block()) * 512;
+        for blk in b..b + a.count {
+            match disk.bat().get(blk as u32) {
+                Some(s) => copy_out(disk, u64::from(s) * 512 + bm, len, &mut buf)?,
+                None => println!("block {} not allocated", conv(hex, blk)),
+            }
+        }
+    }
+    if let Some(s) = a.read {
+        let end = s.checked_add(a.count).ok_or(Errno::ERANGE)?;
+        if end > disk.sectors() {
+            return Err(Errno::ERANGE);
+        }
+        let mut chain = Chain::from_image(img)?;
+        let mut out = std::io::stdout().lock();
+        let mut cur = s;
+        while cur < end {
+            let n = (end - cur).min((BUF_SIZE / 512) as u64) as usize;
+            chain.read(cur, &mut buf[..n * 512])?;
+            out.write_all(&buf[..n * 512])?;
+            cur += n as u64;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Checks that blocks `b .. b+count` exist; else `block <b+count> past end of file`.
+fn block_range(disk: &VhdDisk, b: u64, count: u64, hex: bool) -> Result<(), Errno> {
+    let end = b.saturating_add(count);
+    if end > u64::from(disk.bat().entries()) {
+        eprintln!("block {} past end of file", conv(hex, end));
+        return Err(Errno::ERANGE);
+    }
+    Ok(())
+}
+
+fn translate(disk: &VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), Errno> {
+    let end = s.saturating_add(count);
+    if end > disk.sectors() {
+        eprintln!("sector {} past end of file", conv(hex, end));
+        return Err(Errno::ERANGE);
+    }
+    let spb = u64::from(disk.sectors_per_block());
+    for cur in s..end {
+        let (blk, off) = (cur / spb, cur % spb);
+        let file = match disk.bat().get(blk as u32) {
+            Some(b) => conv(hex, (u64::from(b) + off + 1) * 512),
+            None => "not allocated".to_string(),
+        };
+        println!(
+            "logical sector {}: block number: {}, sector offset: {}, file offset: {file}",
+            conv(hex, cur),
+            conv(hex, blk),
+            conv(hex, off)
+        );
+    }
+    Ok(())
+}
+
+/// `-i`: as the reference, tests the bit numbered by the *block*, not the sector offset.
+fn test_bitmap(disk: &mut VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), Errno> {
+    if s.saturating_add(count) > disk.sectors() {
+        println!("sector {} past end of file", conv(hex, s));
+        return Err(Errno::ERANGE);
+    }
+    let spb = u64::from(disk.sectors_per_block());
+    let len = disk.bitmap_sectors() as usize * 512;
+    let order = disk.bitmap_order();
+    let mut bits = vec![0u8; len];
+    let mut loaded = None;
+    for cur in s..s + count {
+        let (blk, off) = (cur / spb, cur % spb);
+        let bit = match disk.bat().get(blk as u32) {
+            Some(b) => {
+                if loaded != Some(blk) {
+                    disk.io().read_at(u64::from(b) * 512, &mut bits)?;
+                    loaded = Some(blk);
+                }
+                u8::from(Bitmap::new(&bits[..], order).test(blk as u32))
+            }
+            None => 0,
+        };
+        println!("block {}: sec: {}: {bit}", conv(hex, blk), conv(hex, off));
+    }
+    Ok(())
+}
+
+/// Streams `len` bytes of the file at `off` to stdout through `buf`.
+fn copy_out(disk: &mut VhdDisk, off: u64, len: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    let mut out = std::io::stdout().lock();
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        disk.io().read_at(off + done, &mut buf[..n])?;
+        out.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `vhd-util resize -n name -j journal -s MB`: grows a dynamic or differencing disk by
+//! whole 2 MiB blocks, under a metadata journal that is replayed if the resize fails.
+//!
+//! The core grows in place (new BAT entries come from the padding of the BAT's last
+//! sector), so no data block moves; a growth that would need the BAT to move fails with
+//! `-ENOSPC` where the reference moves blocks (see COMPATIBILITY.md). The image is not
+//! poisoned while the journal exists: every step of the core's growth leaves a valid
+//! image on its own.
+
+use std::path::Path;
+
+use vhd_std::{journal, Errno, Image, OpenOptions};
+
+use crate::getopt::{Getopt, Opt};
+use crate::out::strtoull;
+use crate::testfail::{self, Point};
+
+fn usage() -> i32 {
+    println!("options: <-n name> <-j journal> <-s size (in MB)> [-h help]");
+    -libc::EINVAL
+}
+
+/// Runs the subcommand; `args[0]` is `resize`.
+pub fn run(args: &[String]) -> i32 {
+    let (mut name, mut jname, mut size) = (None, None, None);
+    let mut g = Getopt::new(args, "n:j:s:h");
+    for o in g.by_ref() {
+        match o {
+            Opt::Opt('n', v) => name = v,
+            Opt::Opt('j', v) => jname = v,
+            Opt::Opt('s', Some(v)) => size = Some(strtoull(&v).0),
+            _ => return usage(),
+        }
+    }
+    let (Some(name), Some(jname), Some(mb)) = (name, jname, size) else {
+        return usage();
+    };
+    if !g.operands().is_empty() {
+        return usage();
+    }
+    let opts = OpenOptions {
+        writable: true,
+        strict: true,
+        ..Default::default()
+    };
+    let mut img = match Image::open(&name, opts) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("error opening {name}: {e}");
+            return e.code();
+        }
+    };
+    if !img.disk().footer().is_tapdisk_creator() {
+        println!("{name} not created by xen; resize not supported");
+        return -libc::EINVAL;
+    }
+    let jpath = Path::new(&jname);
+    if let Err(e) = journal::create(jpath, &mut img) {
+        println!("creating journal failed: {e}");
+        return e.code();
+    }
+    testfail::at(Point::ResizeBegin);
+    let res = grow(&mut img, mb.wrapping_shl(20));
+    drop(img);
+    testfail::at(Point::ResizeEnd);
+    match res {
+        Err(e) => {
+            println!("resize failed: {e}");
+            if let Err(je) = journal::revert(jpath, Path::new(&name)) {
+                println!("closing journal failed: {je}");
+                return e.code();
+            }
+            let _ = std::fs::remove_file(jpath);
+            e.code()
+        }
+        Ok(()) => match std::fs::remove_file(jpath) {
+            Ok(()) => 0,
+            Err(e) => {
+                let e = Errno::from(e);
+                println!("closing journal failed: {e}");
+                e.code()
+            }
+        },
+    }
+}
+
+/// Grows to `bytes` as the reference rounds it: one more 2 MiB BAT entry per started
+/// 4096 new sectors; the same sector count is no change, a smaller one is refused.
+fn grow(img: &mut Image, bytes: u64) -> Result<(), Errno> {
+    let disk = img.disk_mut();
+    let old = disk.sectors();
+    let new = bytes / 512;
+    if new == old {
+        return Ok(());
+    }
+    if new < old {
+        println!("dynamic shrink not fully implemented");
+        return Err(Errno(-libc::ENOSYS));
+    }
+    let h = disk.header().cloned().ok_or(Errno::EINVAL)?;
+    let spb = u64::from(h.sectors_per_block());
+    let entries = u64::from(h.max_bat_size) + (new - old).div_ceil(spb);
+    testfail::at(Point::ResizeDataMoved);
+    testfail::at(Point::ResizeMetadataMoved);
+    let size = entries
+        .checked_mul(u64::from(h.block_size))
+        .ok_or(Errno::EINVAL)?;
+    vhd_nostd::resize::grow(disk, size)?;
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! `vhd-util scan [-m pattern] [-f] [-c] [-p] [-a] [-v] [FILES]`: one line per image
+//! with its capacity, file size, hidden flag and parent, or a tree of images (`-p`).
+//! LVM volume groups (`-l`) are not supported (see COMPATIBILITY.md).
+
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::path::Path;
+
+use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_NONE, PLAT_CODE_W2RU};
+use vhd_std::path::{basename, realpath};
+use vhd_std::{Errno, Image, OpenOptions};
+
+use crate::getopt::{Getopt, Opt};
+
+fn usage() {
+    println!("usage: [OPTIONS] FILES");
+    println!(
+        "options: [-m match filter] [-f fast] [-c continue on failure] [-l LVM volume] [-p pretty print] [-a scan parents] [-v verbose] [-h help]"
+    );
+}
+
+/// Scan settings.
+#[derive(Default, Clone, Copy)]
+struct Flags {
+    fast: bool,
+    cont: bool,
+    pretty: bool,
+    parents: bool,
+    verbose: bool,
+}
+
+/// One scanned image, or a failure to scan it.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    capacity: u64,
+    size: u64,
+    hidden: u8,
+    parent: Option<String>,
+    error: Option<(i32, &'static str)>,
+}
+
+impl Entry {
+    fn failed(name: &str, err: i32, msg: &'static str) -> Entry {
+        Entry {
+            name: name.to_string(),
+            capacity: 0,
+            size: 0,
+            hidden: 0,
+            parent: None,
+            error: Some((err, msg)),
+        }
+    }
+
+    /// The output line, indented by `tab` columns.
+    fn line(&self, flags: Flags, tab: usize, not_found: bool) -> String {
+        let pad = " ".repeat(tab);
+        if let Some((err, msg)) = self.error {
+            return format!(
+                "{pad}vhd={} scan-error={err} error-message='{msg}'",
+                self.name
+            );
+        }
+        let short = |s: &str| {
+            if flags.verbose {
+                s.to_string()
+            } else {
+                basename(Path::new(s))
+            }
+        };
+        let parent = self.parent.as_deref().map_or("none".to_string(), short);
+        format!(
+            "{pad}vhd={} capacity={} size={} hidden={} parent={parent}{}",
+            short(&self.name),
+            self.capacity,
+            self.size,
+            self.hidden,
+            if not_found {
+                " (not found in scan)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// `glob(3)`: the paths matching `pattern`, sorted unless `sort` is false.
+fn glob(pattern: &str, sort: bool) -> Vec<String> {
+    let Ok(pat) = CString::new(pattern) else {
+        return Vec::new();
+    };
+    // SAFETY: glob_t is plain old data; glob() initialises it.
+    let mut g: libc::glob_t = unsafe { std::mem::zeroed() };
+    let flags = if sort { 0 } else { libc::GLOB_NOSORT };
+    // SAFETY: `pat` is a valid NUL-terminated string and `g` a live glob_t; no error
+    // callback is passed.
+    let rc = unsafe { libc::glob(pat.as_ptr(), flags, None, &mut g) };
+    let mut out = Vec::new();
+    if rc == 0 {
+        for i in 0..g.gl_pathc {
+            // SAFETY: glob() filled gl_pathv with gl_pathc valid C strings.
+            let p = unsafe { CStr::from_ptr(*g.gl_pathv.add(i)) };
+            out.push(p.to_string_lossy().into_owned());
+        }
+    }
+    // SAFETY: `g` was initialised by glob() above (globfree is safe after a failed glob
+    // on a zeroed glob_t too).
+    unsafe { libc::globfree(&mut g) };
+    out
+}
+
+/// The hidden flag as libvhd's `vhd_hidden` reads it: from the footer in force, except
+/// for sparse images by tap 0.1/1.1, whose copy at offset 0 holds it.
+pub fn hidden(img: &mut Image) -> Result<u8, Errno> {
+    let f = img.disk().footer();
+    if f.is_tap_legacy() && img.disk().header().is_some() {
+        let mut b = [0u8; 512];
+        vhd_nostd::Io::read_at(img.disk_mut().io(), 0, &mut b)?;
+        return Ok(b[85]);
+    }
+    Ok(f.hidden)
+}
+
+/// The parent as stored when it cannot be resolved: the first `MacX` path, else the
+/// last `W2ru` one, else the first decodable path.
+fn raw_locator(img: &mut Image) -> Option<String> {
+    let h = img.disk().header()?.clone();
+    let mut macx = None;
+    let mut w2ru = None;
+    let mut any = None;
+    for (i, l) in h.loc.iter().enumerate() {
+        if l.code == PLAT_CODE_NONE {
+            continue;
+        }
+        let Ok(p) = img.locator_path(i) else { continue };
+        if l.code == PLAT_CODE_MACX && macx.is_none() {
+            macx = Some(p.clone());
+        }
+        if l.code == PLAT_CODE_W2RU {
+            w2ru = Some(p.clone());
+        }
+        any.get_or_insert(p);
+    }
+    macx.or(w2ru).or(any)
+}
+
+/// Scans one image file.
+fn scan_image(target: &str, flags: Flags) -> Entry {
+    let name = if flags.pretty {
+        realpath(Path::new(target)).map_or(target.to_string(), |p| p.to_string_lossy().into_owned())
+    } else {
+        target.to_string()
+    };
+    let opts = OpenOptions {
+        ignore_disabled: true,
+        ..Default::default()
+    };
+    let mut img = match Image::open(&name, opts) {
+        Ok(i) => i,
+        Err(e) => return Entry::failed(&name, e.code(), "opening file"),
+    };
+    let size = match std::fs::metadata(&name) {
+        Ok(m) => m.len(),
+        Err(e) => return Entry::failed(&name, Errno::from(e).code(), "getting physical size"),
+    };
+    let hidden = match hidden(&mut img) {
+        Ok(h) => h,
+        Err(e) => return Entry::failed(&name, e.code(), "checking 'hidden' field"),
+    };
+    let parent = if !img.is_differencing() {
+        None
+    } else if flags.fast {
+        let mut buf = [0u8; 1024];
+        let h = img.disk().header().cloned();
+        match h.as_ref().map(|h| h.parent_name(&mut buf)) {
+            Some(Ok(n)) => Some(n.to_string()),
+            _ => return Entry::failed(&name, -libc::EINVAL, "getting parent"),
+        }
+    } else {
+        match img.parent() {
+            Ok(p) => Some(p.path.to_string_lossy().into_owned()),
+            Err(e) => match raw_locator(&mut img) {
+                Some(s) => Some(s),
+                None => return Entry::failed(&name, e.code(), "getting parent"),
+            },
+        }
+    };
+    Entry {
+        name,
+        capacity: img.disk().size(),
+        size,
+        hidden,
+        parent,
+        error: None,
+    }
+}
+
+/// A parent found with `-a`: a VHD, or a raw image if the child says so.
+fn scan_parent(path: &str, raw: bool, flags: Flags) -> Entry {
+    if !raw {
+        return scan_image(path, flags);
+    }
+    match std::fs::metadata(path) {
+        Ok(m) => Entry {
+            name: path.to_string(),
+            capacity: m.len(),
+            size: m.len(),
+            hidden: 1,
+            parent: None,
+            error: None,
+        },
+        Err(e) => Entry::failed(path, Errno::from(e).code(), "opening file"),
+    }
+}
+
+/// Runs the subcommand; `args[0]` is `scan`.
+pub fn run(args: &[String]) -> i32 {
+    let (mut pattern, mut lvm) = (None, None);
+    let mut flags = Flags::default();
+    let mut g = Getopt::new(args, "m:fcl:pavh");
+    for o in g.by_ref() {
+        match o {
+            Opt::Opt('m', v) => pattern = v,
+            Opt::Opt('f', _) => flags.fast = true,
+            Opt::Opt('c', _) => flags.cont = true,
+            Opt::Opt('l', v) => lvm = v,
+            Opt::Opt('p', _) => flags.pretty = true,
+            Opt::Opt('a', _) => flags.parents = true,
+            Opt::Opt('v', _) => flags.verbose = true,
+            Opt::Opt('h', _) => {
+                usage();
+                return 0;
+            }
+            _ => {
+                usage();
+                return -libc::EINVAL;
+            }
+        }
+    }
+    if flags.pretty {
+        flags.fast = false;
+    }
+    let files = g.operands().to_vec();
+    if pattern.is_none() && files.is_empty() {
+        usage();
+        return -libc::EINVAL;
+    }
+    if let Some(vg) = lvm {
+        println!(
+            "scan failed: LVM volume group {vg} not supported: {}",
+            -libc::ENOSYS
+        );
+        return -libc::ENOSYS;
+    }
+    let mut targets = pattern.map_or_else(Vec::new, |p| glob(&p, !flags.fast));
+    targets.extend(files);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut err = 0;
+    for t in &targets {
+        let e = match std::fs::metadata(t) {
+            Err(e) => {
+                let code = Errno::from(e).code();
+                println!(
+                    "{}",
+                    Entry::failed(t, code, "failure scanning target").line(flags, 0, false)
+                );
+                if !flags.cont {
+                    println!("scan failed: {code}");
+                    return code;
+                }
+                Entry {
+                    name: ".".to_string(),
+                    capacity: 0,
+                    size: 0,
+                    hidden: 1,
+                    parent: None,
+                    error: None,
+                }
+            }
+            Ok(_) => scan_image(t, flags),
+        };
+        if let Some((code, _)) = e.error {
+            println!("{}", e.line(flags, 0, false));
+            if !flags.cont {
+                return code;
+            }
+            if err == 0 {
+                err = code;
+            }
+            continue;
+        }
+        if !flags.pretty {
+            println!("{}", e.line(flags, 0, false));
+        }
+        entries.push(e);
+    }
+    if flags.parents {
+        add_parents(&mut entries, flags);
+    }
+    if flags.pretty {
+        print_trees(&entries, flags);
+    }
+    if flags.cont {
+        0
+    } else {
+        err
+    }
+}
+
+/// `-a`: appends every parent not already listed (by basename), and theirs.
+fn add_parents(entries: &mut Vec<Entry>, flags: Flags) {
+    let mut seen: HashSet<String> = entries
+        .iter()
+        .map(|e| basename(Path::new(&e.name)))
+        .collect();
+    let mut i = 0;
+    while i < entries.len() {
+        let child = entries[i].clone();
+        i += 1;
+        let Some(parent) = child.parent else { continue };
+        if !Path::new(&parent).is_absolute() || !seen.insert(basename(Path::new(&parent))) {
+            continue;
+        }
+        let raw = Image::open(
+            &child.name,
+            OpenOptions {
+                ignore_disabled: true,
+                ..Default::default()
+            },
+        )
+        .map(|i| i.disk().parent_is_raw())
+        .unwrap_or(false);
+        let e = scan_parent(&parent, raw, flags);
+        if e.error.is_some() || !flags.pretty {
+            println!("{}", e.line(flags, 0, false));
+        }
+        if e.error.is_none() {
+            entries.push(e);
+        }
+    }
+}
+
+/// `-p`: trees sorted by name: hidden roots, other roots, then anything not yet printed;
+/// children indented by three spaces per level, visible before hidden.
+fn print_trees(entries: &[Entry], flags: Flags) {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| entries[a].name.cmp(&entries[b].name));
+    let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let is_root = |e: &Entry| e.parent.as_deref().is_none_or(|p| !names.contains(p));
+    let mut printed = vec![false; entries.len()];
+    let roots_hidden: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| is_root(&entries[i]) && entries[i].hidden != 0)
+        .collect();
+    let roots_visible: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| is_root(&entries[i]) && entries[i].hidden == 0)
+        .collect();
+    for i in roots_hidden.into_iter().chain(roots_visible) {
+        print_tree(entries, &order, i, 0, flags, &names, &mut printed);
+    }
+    for &i in &order {
+        if !printed[i] {
+            print_tree(entries, &order, i, 0, flags, &names, &mut printed);
+        }
+    }
+}
+
+fn print_tree(
+    entries: &[Entry],
+    order: &[usize],
+    i: usize,
+    level: usize,
+    flags: Flags,
+    names: &HashSet<&str>,
+    printed: &mut [bool],
+) {
+    if printed[i] {
+        return;
+    }
+    printed[i] = true;
+    let e = &entries[i];
+    let not_found = e.parent.as_deref().is_some_and(|p| !names.contains(p));
+    println!("{}", e.line(flags, level * 3, not_found));
+    let children = |hidden: bool| {
+        order
+            .iter()
+            .copied()
+            .filter(move |&c| {
+                entries[c].parent.as_deref() == Some(e.name.as_str())
+                    && (entries[c].hidden != 0) == hidden
+            })
+            .collect::<Vec<_>>()
+    };
+    for c in children(false).into_iter().chain(children(true)) {
+        print_tree(entries, order, c, level + 1, flags, names, printed);
+    }
+}

@@ -1,0 +1,82 @@
+//! `vhd-util set -n name -f hidden -v value`: sets the footer's hidden flag.
+
+use vhd_nostd::Io;
+use vhd_std::{Errno, Image, OpenOptions};
+
+use crate::getopt::{Getopt, Opt};
+use crate::out::strtol;
+
+fn usage() -> i32 {
+    println!("options: <-n name> <-f field> <-v value> [-h help]");
+    -libc::EINVAL
+}
+
+/// Runs the subcommand; `args[0]` is `set`.
+pub fn run(args: &[String]) -> i32 {
+    let (mut name, mut field, mut value) = (None, None, None);
+    let mut g = Getopt::new(args, "n:f:v:h");
+    for o in g.by_ref() {
+        match o {
+            Opt::Opt('n', v) => name = v,
+            Opt::Opt('f', v) => field = v,
+            Opt::Opt('v', v) => value = v,
+            _ => return usage(),
+        }
+    }
+    let (Some(name), Some(field), Some(value)) = (name, field, value) else {
+        return usage();
+    };
+    if !g.operands().is_empty() {
+        return usage();
+    }
+    if field.len() >= 25 {
+        println!("invalid field");
+        return usage();
+    }
+    if field != "hidden" {
+        println!("invalid field {field}");
+        return usage();
+    }
+    let v = strtol(&value);
+    let Ok(hidden) = u8::try_from(v) else {
+        println!("invalid value {value}");
+        return usage();
+    };
+    let opts = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let mut img = match Image::open(&name, opts) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("error opening {name}: {e}");
+            return e.code();
+        }
+    };
+    match set_hidden(&mut img, hidden) {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    }
+}
+
+/// Sets the flag through the core (primary footer, then the copy at 0), and writes the
+/// footer at the end of data too when that is not where the primary footer is, as
+/// libvhd's `vhd_write_footer` places it.
+fn set_hidden(img: &mut Image, hidden: u8) -> Result<(), Errno> {
+    let disk = img.disk_mut();
+    disk.set_hidden(hidden)?;
+    write_footer_at_end_of_data(img)
+}
+
+/// Writes the in-memory footer at the end of data if the primary footer lies elsewhere
+/// (stale data after the end of data is left alone, as the reference does).
+pub fn write_footer_at_end_of_data(img: &mut Image) -> Result<(), Errno> {
+    let disk = img.disk_mut();
+    let eod = disk.end_of_data();
+    if eod != disk.footer_position() {
+        let b = disk.footer().to_bytes();
+        disk.io().write_at(eod, &b)?;
+        disk.io().flush()?;
+    }
+    Ok(())
+}

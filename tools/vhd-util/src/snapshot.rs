@@ -1,0 +1,74 @@
+//! `vhd-util snapshot -n name -p parent [-l limit] [-m]`: a differencing disk on top of
+//! `parent` (or of the first non-empty image below it), or of a raw image with `-m`.
+
+use std::path::Path;
+
+use vhd_std::{chain_depth, find_backing, Image, OpenOptions};
+
+use crate::getopt::{Getopt, Opt};
+use crate::out::strtoull;
+
+fn usage() {
+    println!(
+        "options: <-n name> <-p parent name> [-l snapshot depth limit] [-m parent_is_raw] [-h help]"
+    );
+}
+
+/// Runs the subcommand; `args[0]` is `snapshot`.
+pub fn run(args: &[String]) -> i32 {
+    let (mut name, mut parent, mut limit, mut raw) = (None, None, 0u64, false);
+    let mut g = Getopt::new(args, "n:p:l:mh");
+    for o in g.by_ref() {
+        match o {
+            Opt::Opt('n', v) => name = v,
+            Opt::Opt('p', v) => parent = v,
+            Opt::Opt('l', Some(v)) => limit = strtoull(&v).0,
+            Opt::Opt('m', _) => raw = true,
+            Opt::Opt('h', _) => {
+                usage();
+                return 0;
+            }
+            _ => {
+                usage();
+                return -libc::EINVAL;
+            }
+        }
+    }
+    let (Some(name), Some(parent)) = (name, parent) else {
+        usage();
+        return -libc::EINVAL;
+    };
+    if !g.operands().is_empty() {
+        usage();
+        return -libc::EINVAL;
+    }
+    let backing = match find_backing(Path::new(&parent), raw) {
+        Ok(b) => b,
+        Err(e) => return e.code(),
+    };
+    if limit > 0 && !backing.raw {
+        let depth = Image::open(
+            &backing.path,
+            OpenOptions {
+                ignore_disabled: true,
+                ..Default::default()
+            },
+        )
+        .and_then(|mut img| chain_depth(&mut img));
+        match depth {
+            Ok(d) if d as u64 + 1 > limit => {
+                println!("snapshot depth exceeded: current depth: {d}, limit: {limit}");
+                return -libc::ENOSPC;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                println!("error checking snapshot depth: {e}");
+                return e.code();
+            }
+        }
+    }
+    match vhd_std::create::create_snapshot(Path::new(&name), &backing) {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    }
+}
