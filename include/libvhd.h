@@ -680,218 +680,513 @@ size_t atomicio(ssize_t (*f)(int, void*, size_t), int fd, void *buf, size_t n);
 char *relative_path_to(char *src, char *dest, int *err);
 
 /**
- * Sets `*is_fixed` to 1 if `file` is a fixed-size VHD, else 0.
+ * Sets `*is_fixed` to 1 if `file` is a block device (a file of fixed size), else 0, as
+ * libvhd's function of this name does; the `stat` error otherwise (`-ENOENT`).
+ *
+ * # Safety
+ * `file` must be a string and `is_fixed` writable.
  */
 int vhd_test_file_fixed(const char *file, int *is_fixed);
 
 /**
- * 0 if `footer` (host order) is a valid footer, else `-EINVAL`.
- */
-int vhd_validate_footer(vhd_footer_t *footer);
-
-/**
- * 0 if `header` (host order) is a valid dynamic disk header, else `-EINVAL`.
- */
-int vhd_validate_header(vhd_header_t *header);
-
-/**
- * 0 if `batmap->header` is a valid batmap header, else `-EINVAL`.
- */
-int vhd_validate_batmap_header(vhd_batmap_t *batmap);
-
-/**
- * 0 if `batmap->map` matches the header's checksum, else `-EINVAL`.
- */
-int vhd_validate_batmap(vhd_batmap_t *batmap);
-
-/**
- * Opens `file` into `ctx` with `VHD_OPEN_*` `flags`: zeroes the context, opens the
- * file, reads the footer (and the header of dynamic and differencing disks). The BAT
- * and batmap are loaded later by `vhd_get_bat` / `vhd_get_batmap`. On failure the
- * context is zeroed and a negative errno returned.
+ * Opens image `file` into `ctx` with `VHD_OPEN_*` `flags`.
+ *
+ * The context is zeroed, `fd` set to -1 and `file` to a malloc'd copy of the path; the
+ * file is opened with `O_DIRECT | O_LARGEFILE` plus `O_RDWR` (with `VHD_OPEN_RDWR`) or
+ * `O_RDONLY`. Where the file system refuses `O_DIRECT` (tmpfs) it is opened buffered
+ * instead, and the library then uses `fdatasync` where write order matters (`oflags`
+ * shows which). The footer is read (falling back to the copy at offset 0 unless
+ * `VHD_OPEN_STRICT`), a disabled image is refused unless `VHD_OPEN_IGNORE_DISABLED`,
+ * and for dynamic and differencing disks the header is read and `spb` and `bm_secs`
+ * set. `ctx->footer` and `ctx->header` are in host byte order. The BAT and batmap are
+ * loaded later, by `vhd_get_bat` / `vhd_get_batmap` (or the first data I/O). A
+ * read-write open also repairs what the format defines as recoverable (a damaged end
+ * footer, a stale copy at offset 0, an invalid batmap).
+ *
+ * Returns 0, or a negative errno with the context zeroed: `-ENOENT` for a missing
+ * file, `-EINVAL` for a malformed or disabled image.
+ *
+ * # Safety
+ * `ctx` must be writable and `file` a string.
  */
 int vhd_open(vhd_context_t *ctx, const char *file, int flags);
 
 /**
- * Closes the file and frees what `vhd_open`, `vhd_get_bat` and `vhd_get_batmap`
- * allocated.
+ * Closes `ctx`: syncs a writable image once, closes its descriptor (and any parents
+ * the library opened for reads), frees `file`, the BAT and the batmap, and zeroes the
+ * context. A zeroed context is left alone.
+ *
+ * # Safety
+ * `ctx` must be null or a context from `vhd_open` (or zeroed).
  */
 void vhd_close(vhd_context_t *ctx);
 
 /**
- * Creates image `name` of `bytes` bytes and `HD_TYPE_*` `type`.
+ * Creates image `name` of `bytes` bytes (rounded up to whole 2 MiB blocks, as libvhd
+ * does) and `type` `HD_TYPE_FIXED` or `HD_TYPE_DYNAMIC`, laid out as blktap does: a
+ * fixed image is the zeroed data then the footer; a dynamic one the footer copy, the
+ * header, the BAT (1536), the batmap, then the footer. An existing file is
+ * overwritten; on failure the file is removed (not a block device). `-EINVAL` for
+ * another type or a size beyond 2040 GiB, `-ENAMETOOLONG` for a name of 1023 bytes
+ * or more.
+ *
+ * # Safety
+ * `name` must be a string.
  */
 int vhd_create(const char *name, uint64_t bytes, int type, vhd_flag_creat_t flags);
 
 /**
- * Creates differencing disk `snapshot` over `parent`; `bytes` 0 means the size of the
- * (first non-empty) parent.
+ * Creates differencing disk `snapshot` over `parent`. With `VHD_FLAG_CREAT_PARENT_RAW`
+ * the parent is a raw image (nil parent UUID); otherwise a VHD, whose UUID the child
+ * records. `bytes` 0 takes the parent's size exactly (a raw parent's length); other
+ * sizes are rounded up to whole 2 MiB blocks and may not be below the parent's
+ * (`-EINVAL`). The header names the parent's file name (`prt_name`) and modification
+ * time (`prt_ts`); three locators (MacX, W2ku, W2ru) hold its path relative to the
+ * snapshot (`./base.vhd`). Errors: the parent's (`-ENOENT` if missing, `-EINVAL` if not
+ * a VHD), and those of `vhd_create`.
+ *
+ * # Safety
+ * `snapshot` and `parent` must be strings.
  */
 int vhd_snapshot(const char *snapshot, uint64_t bytes, const char *parent, vhd_flag_creat_t flags);
 
 /**
- * Sets `*hidden` to the footer's hidden flag.
+ * 0 if `footer` (host order) is a valid footer: cookie `conectix` or `v_poison` and a
+ * matching checksum (legacy tap 0.1/1.1 images may carry the checksum from before their
+ * hidden flag was set). Else `-EINVAL`.
+ *
+ * # Safety
+ * `footer` must be null or a valid footer.
  */
-int vhd_hidden(vhd_context_t *ctx, int *hidden);
+int vhd_validate_footer(vhd_footer_t *footer);
 
 /**
- * Sets `*depth` to the length of the chain from `ctx` to its root (1 without parent).
+ * 0 if `header` (host order) is a valid dynamic disk header: cookie `cxsparse`, version
+ * 1.x, a power-of-two block size from 512 B to 256 MiB, `data_offset` all ones, known
+ * platform codes and a matching checksum. Else `-EINVAL`.
+ *
+ * # Safety
+ * `header` must be null or a valid header.
  */
-int vhd_chain_depth(vhd_context_t *ctx, int *depth);
+int vhd_validate_header(vhd_header_t *header);
 
 /**
- * The current file position of `ctx->fd`, or a negative errno.
+ * Reads the footer at the end of the file into `footer` (host order), falling back to
+ * a legacy 511-byte footer and then to the copy at offset 0. `-EINVAL` if none is
+ * valid.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` writable.
  */
-off_t vhd_position(vhd_context_t *ctx);
+int vhd_read_footer(vhd_context_t *ctx, vhd_footer_t *footer);
 
 /**
- * Moves the file position (`lseek` semantics for `whence`).
+ * Reads the footer at byte offset `off` into `footer` (host order; filled even when
+ * invalid, for dumps) and checks it: `-EINVAL` if invalid.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` writable.
  */
-int vhd_seek(vhd_context_t *ctx, off_t offset, int whence);
+int vhd_read_footer_at(vhd_context_t *ctx, vhd_footer_t *footer, off_t off);
 
 /**
- * Reads exactly `size` bytes at the file position into `buf`.
+ * As `vhd_read_footer`, without the fallback to the copy at offset 0.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` writable.
  */
-int vhd_read(vhd_context_t *ctx, void *buf, size_t size);
+int vhd_read_footer_strict(vhd_context_t *ctx, vhd_footer_t *footer);
 
 /**
- * Writes exactly `size` bytes from `buf` at the file position.
+ * Reads the dynamic disk header at the footer's `data_offset` into `header` (host
+ * order). `-EINVAL` for a fixed disk or an invalid header.
+ *
+ * # Safety
+ * `ctx` must be an open context and `header` writable.
  */
-int vhd_write(vhd_context_t *ctx, void *buf, size_t size);
+int vhd_read_header(vhd_context_t *ctx, vhd_header_t *header);
 
 /**
- * Sets `*offset` to the file sector holding virtual `sector` (through the BAT), or
- * `DD_BLK_UNUSED` if its block is not allocated.
+ * Reads a dynamic disk header at byte offset `off` into `header` (host order; filled
+ * even when invalid) and checks it: `-EINVAL` if invalid.
+ *
+ * # Safety
+ * `ctx` must be an open context and `header` writable.
  */
-int vhd_offset(vhd_context_t *ctx, uint32_t sector, uint32_t *offset);
+int vhd_read_header_at(vhd_context_t *ctx, vhd_header_t *header, off_t off);
 
 /**
- * Sets `*off` to the byte offset just past the metadata (headers, BAT, batmap,
- * locators).
+ * Writes `footer` (host order, checksum recomputed and stored back) where the image's
+ * footer belongs: at the end of data (after the last block), or at the end of a block
+ * device; dynamic and differencing disks also get the copy at offset 0. `-EINVAL` for
+ * an invalid footer.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` a valid footer.
  */
-int vhd_end_of_headers(vhd_context_t *ctx, off_t *off);
+int vhd_write_footer(vhd_context_t *ctx, vhd_footer_t *footer);
 
 /**
- * Sets `*off` to the byte offset just past the last metadata or data block.
+ * Writes `footer` (host order, checksum recomputed and stored back) at byte offset
+ * `off`.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` a valid footer.
  */
-int vhd_end_of_data(vhd_context_t *ctx, off_t *off);
+int vhd_write_footer_at(vhd_context_t *ctx, vhd_footer_t *footer, off_t off);
 
 /**
- * Sets `*off` to the byte offset of the batmap header.
+ * Writes `header` (host order, checksum recomputed and stored back) at the footer's
+ * `data_offset`. `-EINVAL` for a fixed disk or an invalid header.
+ *
+ * # Safety
+ * `ctx` must be an open context and `header` a valid header.
  */
-int vhd_batmap_header_offset(vhd_context_t *ctx, off_t *off);
+int vhd_write_header(vhd_context_t *ctx, vhd_header_t *header);
 
 /**
- * Loads `ctx->header` from disk if it is not loaded.
+ * Writes `header` (host order, checksum recomputed and stored back) at byte offset
+ * `off`.
+ *
+ * # Safety
+ * `ctx` must be an open context and `header` a valid header.
+ */
+int vhd_write_header_at(vhd_context_t *ctx, vhd_header_t *header, off_t off);
+
+/**
+ * Makes sure `ctx->header` holds a valid header, reading it from disk if not.
+ * `-EINVAL` for a fixed disk.
+ *
+ * # Safety
+ * `ctx` must be an open context.
  */
 int vhd_get_header(vhd_context_t *ctx);
 
 /**
- * Loads `ctx->footer` from disk if it is not loaded.
+ * Makes sure `ctx->footer` holds a valid footer, reading it from disk if not.
+ *
+ * # Safety
+ * `ctx` must be an open context.
  */
 int vhd_get_footer(vhd_context_t *ctx);
 
 /**
- * Loads `ctx->bat` from disk if it is not loaded.
- */
-int vhd_get_bat(vhd_context_t *ctx);
-
-/**
- * Loads `ctx->batmap` from disk if it is not loaded.
- */
-int vhd_get_batmap(vhd_context_t *ctx);
-
-/**
- * Forgets the cached header.
+ * Forgets the cached header (zeroes `ctx->header`); fixed disks have none.
+ *
+ * # Safety
+ * `ctx` must be null or an open context.
  */
 void vhd_put_header(vhd_context_t *ctx);
 
 /**
- * Forgets the cached footer.
+ * Forgets the cached footer (zeroes `ctx->footer`).
+ *
+ * # Safety
+ * `ctx` must be null or an open context.
  */
 void vhd_put_footer(vhd_context_t *ctx);
 
 /**
- * Frees the cached BAT.
+ * Sets `*hidden` to the footer's hidden flag (a signed char, as libvhd reads it). For
+ * dynamic images by tap 0.1 or 1.1, which did not keep the end footer up to date, the
+ * flag comes from the copy at offset 0.
+ *
+ * # Safety
+ * `ctx` must be an open context and `hidden` writable.
+ */
+int vhd_hidden(vhd_context_t *ctx, int *hidden);
+
+/**
+ * Loads `ctx->bat` (host order, `posix_memalign`'d; `vhd_close` frees it) if it is not
+ * loaded. `-EINVAL` for a fixed disk or a BAT reaching past the end of the file.
+ *
+ * # Safety
+ * `ctx` must be an open context.
+ */
+int vhd_get_bat(vhd_context_t *ctx);
+
+/**
+ * Frees `ctx->bat` and zeroes it (dynamic and differencing disks).
+ *
+ * # Safety
+ * `ctx` must be null or an open context.
  */
 void vhd_put_bat(vhd_context_t *ctx);
 
 /**
- * Frees the cached batmap.
+ * Reads the BAT into `bat` (entries host order, allocated with `posix_memalign`; free
+ * them with `free`). On failure `bat` is zeroed.
+ *
+ * # Safety
+ * `ctx` must be an open context; `bat` writable (its old entries are not freed).
  */
-void vhd_put_batmap(vhd_context_t *ctx);
+int vhd_read_bat(vhd_context_t *ctx, vhd_bat_t *bat);
 
 /**
- * 1 if the image has a valid batmap (tapdisk-created, creator version 1.1 or later).
+ * Writes the `bat->entries` entries of `bat` (host order) at the header's table
+ * offset, padded with zeros to a whole sector. `-EINVAL` for a fixed disk, a null
+ * table or more entries than the header's `max_bat_size`.
+ *
+ * # Safety
+ * `ctx` must be an open context; `bat` a BAT holding `entries` entries.
  */
-int vhd_has_batmap(vhd_context_t *ctx);
+int vhd_write_bat(vhd_context_t *ctx, vhd_bat_t *bat);
 
 /**
- * 1 if `block`'s bit is set in `batmap` (the block is fully allocated), else 0.
+ * Sets `*offset` to the file sector holding virtual `sector`: through the BAT
+ * (`DD_BLK_UNUSED` if its block is not allocated) for a sparse disk, the sector itself
+ * for a fixed one. `-ERANGE` for a sector beyond the BAT.
+ *
+ * # Safety
+ * `ctx` must be an open context and `offset` writable.
  */
-int vhd_batmap_test(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
+int vhd_offset(vhd_context_t *ctx, uint32_t sector, uint32_t *offset);
 
 /**
- * Sets `block`'s bit in `batmap`.
+ * Sets `*off` to the byte offset just past the metadata: header, BAT, batmap and
+ * locator data (0 for a fixed disk).
+ *
+ * # Safety
+ * `ctx` must be an open context and `off` writable.
  */
-void vhd_batmap_set(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
+int vhd_end_of_headers(vhd_context_t *ctx, off_t *off);
 
 /**
- * Clears `block`'s bit in `batmap`.
+ * Sets `*off` to the byte offset just past the last metadata or data block (where the
+ * footer of a fixed disk starts), from `ctx->bat` (loaded if needed), so it follows a
+ * client's own allocations as long as it keeps `ctx->bat` current, as tapdisk does.
+ *
+ * # Safety
+ * `ctx` must be an open context and `off` writable.
  */
-void vhd_batmap_clear(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
+int vhd_end_of_data(vhd_context_t *ctx, off_t *off);
 
 /**
- * Sets `*size` to the physical size of the image (fixed: file length; dynamic: end of
- * data plus the footer).
+ * Sets `*size` to the physical size of the image: end of data plus the footer (the
+ * file's length for a fixed disk).
+ *
+ * # Safety
+ * `ctx` must be an open context and `size` writable.
  */
 int vhd_get_phys_size(vhd_context_t *ctx, off_t *size);
 
 /**
- * Moves the primary footer so the image ends at `size` bytes (at least the current
- * physical size).
+ * Writes `ctx->footer` so that the image ends at `size` bytes (the footer at
+ * `size - 512`; nothing is truncated or moved). `-EINVAL` if `size` is below the
+ * physical size.
+ *
+ * # Safety
+ * `ctx` must be a context opened read-write.
  */
 int vhd_set_phys_size(vhd_context_t *ctx, off_t size);
 
 /**
- * 1 if bit `sector` is set in the sector bitmap `map`, else 0 (big-endian bit order;
- * little-endian for tap 0.1 images).
+ * 1 if the image has a batmap (`vhd_has_batmap`), else 0.
+ *
+ * # Safety
+ * `ctx` must be an open context.
+ */
+int vhd_has_batmap(vhd_context_t *ctx);
+
+/**
+ * Sets `*off` to the byte offset of the batmap header (right after the BAT).
+ *
+ * # Safety
+ * `ctx` must be an open context and `off` writable.
+ */
+int vhd_batmap_header_offset(vhd_context_t *ctx, off_t *off);
+
+/**
+ * Loads `ctx->batmap` (map `posix_memalign`'d; `vhd_close` frees it) if it is not
+ * loaded. `-EINVAL` if the image has no batmap or it is invalid (bad cookie, version,
+ * size or checksum).
+ *
+ * # Safety
+ * `ctx` must be an open context.
+ */
+int vhd_get_batmap(vhd_context_t *ctx);
+
+/**
+ * Frees `ctx->batmap.map` and zeroes the batmap (images with a batmap).
+ *
+ * # Safety
+ * `ctx` must be null or an open context.
+ */
+void vhd_put_batmap(vhd_context_t *ctx);
+
+/**
+ * Reads the batmap into `batmap` (header host order; map allocated with
+ * `posix_memalign`, free it with `free`). `-EINVAL` if the image has none or it is
+ * invalid; `batmap` is zeroed then.
+ *
+ * # Safety
+ * `ctx` must be an open context; `batmap` writable (its old map is not freed).
+ */
+int vhd_read_batmap(vhd_context_t *ctx, vhd_batmap_t *batmap);
+
+/**
+ * Writes `batmap`: the map (`batmap_size` sectors at `batmap_offset`, which must lie in
+ * the file), then the header sector with a fresh checksum, which is also stored back
+ * into `batmap->header`. `-EINVAL` if the image has no batmap or `batmap` no map.
+ *
+ * # Safety
+ * `ctx` must be an open context; `batmap` a batmap whose map holds `batmap_size`
+ * sectors.
+ */
+int vhd_write_batmap(vhd_context_t *ctx, vhd_batmap_t *batmap);
+
+/**
+ * 1 if `block`'s bit is set in `batmap` (the block is fully allocated), else 0 (also
+ * for an image without batmap, no map, or a block beyond the map).
+ *
+ * # Safety
+ * `ctx` must be an open context; `batmap` a batmap whose map (if any) holds
+ * `batmap_size` sectors.
+ */
+int vhd_batmap_test(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
+
+/**
+ * Sets `block`'s bit in `batmap` (in memory; `vhd_write_batmap` stores it).
+ *
+ * # Safety
+ * As for `vhd_batmap_test`.
+ */
+void vhd_batmap_set(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
+
+/**
+ * Clears `block`'s bit in `batmap` (in memory).
+ *
+ * # Safety
+ * As for `vhd_batmap_test`.
+ */
+void vhd_batmap_clear(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
+
+/**
+ * 0 if `batmap->header` has the batmap cookie and a known version, else `-EINVAL`.
+ *
+ * # Safety
+ * `batmap` must be null or a valid batmap.
+ */
+int vhd_validate_batmap_header(vhd_batmap_t *batmap);
+
+/**
+ * 0 if `batmap->map` matches the header's checksum, else `-EINVAL` (also for no map).
+ *
+ * # Safety
+ * `batmap` must be null or a batmap whose map holds `batmap_size` sectors.
+ */
+int vhd_validate_batmap(vhd_batmap_t *batmap);
+
+/**
+ * 1 if bit `sector` is set in the sector bitmap `map`, else 0 (MSB-first; LSB-first for
+ * images by tap 0.1). 0 for a null argument.
+ *
+ * # Safety
+ * `ctx` must be an open context and `map` hold bit `sector`.
  */
 int vhd_bitmap_test(vhd_context_t *ctx, char *map, uint32_t sector);
 
 /**
  * Sets bit `sector` in the sector bitmap `map`.
+ *
+ * # Safety
+ * As for `vhd_bitmap_test`.
  */
 void vhd_bitmap_set(vhd_context_t *ctx, char *map, uint32_t sector);
 
 /**
  * Clears bit `sector` in the sector bitmap `map`.
+ *
+ * # Safety
+ * As for `vhd_bitmap_test`.
  */
 void vhd_bitmap_clear(vhd_context_t *ctx, char *map, uint32_t sector);
 
 /**
- * The number of non-empty parent locators.
+ * Reads `block`'s sector bitmap (`bm_secs` sectors) into new sector-aligned memory
+ * `*bufp`; release it with `free`. `-ERANGE` beyond the BAT, `-EINVAL` for a fixed disk
+ * or an unallocated block.
+ *
+ * # Safety
+ * `ctx` must be an open context and `bufp` writable.
+ */
+int vhd_read_bitmap(vhd_context_t *ctx, uint32_t block, char **bufp);
+
+/**
+ * Reads `block`'s data (`spb` sectors) into new sector-aligned memory `*bufp`; release
+ * it with `free`. Errors as for `vhd_read_bitmap`.
+ *
+ * # Safety
+ * `ctx` must be an open context and `bufp` writable.
+ */
+int vhd_read_block(vhd_context_t *ctx, uint32_t block, char **bufp);
+
+/**
+ * Writes `block`'s sector bitmap (`bm_secs` sectors) from `bitmap`. Errors as for
+ * `vhd_read_bitmap`.
+ *
+ * # Safety
+ * `ctx` must be an open context and `bitmap` hold `bm_secs` sectors.
+ */
+int vhd_write_bitmap(vhd_context_t *ctx, uint32_t block, char *bitmap);
+
+/**
+ * Writes `block`'s data (`spb` sectors) from `data`. Errors as for `vhd_read_bitmap`.
+ *
+ * # Safety
+ * `ctx` must be an open context and `data` hold `spb` sectors.
+ */
+int vhd_write_block(vhd_context_t *ctx, uint32_t block, char *data);
+
+/**
+ * The number of parent locator slots in the header: always 8, as in libvhd (empty
+ * slots included).
+ *
+ * # Safety
+ * `ctx` is not read.
  */
 int vhd_parent_locator_count(vhd_context_t *ctx);
 
 /**
- * Sets `*parent` to the resolved path of the parent (malloc'd).
+ * Sets `*parent` to the resolved path of the parent, from the first locator whose path
+ * names a readable file (relative paths resolve against the image's directory). The
+ * string is malloc'd; release it with `free`. `-EINVAL` for a non-differencing image
+ * or when no locator resolves.
+ *
+ * # Safety
+ * `ctx` must be an open context; `parent` must be writable.
  */
 int vhd_parent_locator_get(vhd_context_t *ctx, char **parent);
 
 /**
- * Sets `*parent` to the decoded path stored in locator `loc` (malloc'd).
+ * Sets `*parent` to the path stored in locator `loc` of a differencing image, decoded
+ * (`file://` removed from MacX; W2ku/W2ru converted from UTF-16LE with `\` turned into
+ * `/` and a `C:` removed) but not resolved. malloc'd; release with `free`. `-EINVAL`
+ * for another platform code or a payload outside the file.
+ *
+ * # Safety
+ * `ctx` must be an open context, `loc` a valid locator, `parent` writable.
  */
 int vhd_parent_locator_read(vhd_context_t *ctx, vhd_parent_locator_t *loc, char **parent);
 
 /**
- * Resolves `parent` (a locator path) relative to the image into `*location` (malloc'd).
+ * Resolves `parent` (a path as a locator stores it) into `*location` (malloc'd): an
+ * absolute readable path as it is, else relative to the image's directory, resolved.
+ * The error is that of `realpath` or `access` (e.g. `-ENOENT`).
+ *
+ * # Safety
+ * `ctx` must be an open context, `parent` a string, `location` writable.
  */
 int vhd_find_parent(vhd_context_t *ctx, const char *parent, char **location);
 
 /**
- * Writes a locator of platform `code` for `parent` at byte offset `off`, in at most
- * `max_bytes` bytes, and describes it in `*loc`.
+ * Writes a locator of platform `code` (MacX, W2ku or W2rU) for `parent` at byte offset
+ * `off`: the path relative to the image, padded to whole sectors; `-ENAMETOOLONG` if
+ * that exceeds a non-zero `max_bytes`. On success `*loc` describes it, with
+ * `data_space` in bytes as libvhd (and Windows) write it.
+ *
+ * # Safety
+ * `ctx` must be an open context, `parent` a string, `loc` writable.
  */
 int vhd_parent_locator_write_at(vhd_context_t *ctx,
                                 const char *parent,
@@ -901,110 +1196,97 @@ int vhd_parent_locator_write_at(vhd_context_t *ctx,
                                 vhd_parent_locator_t *loc);
 
 /**
- * Sets `*name` to `header->prt_name` decoded from UTF-16BE (malloc'd).
+ * Sets `*name` to `header->prt_name` decoded from UTF-16BE (malloc'd). `-EINVAL` if it
+ * is not valid UTF-16 or has no terminator.
+ *
+ * # Safety
+ * `header` must be a valid header and `name` writable; `ctx` is not read.
  */
 int vhd_header_decode_parent(vhd_context_t *ctx, vhd_header_t *header, char **name);
 
 /**
- * Points the image at a new parent: UUID (nil if `raw`), name, time stamp and locators.
+ * Points a differencing image at a new parent `parent_path`: its UUID (nil if `raw`),
+ * file name and modification time go into the header, and the existing MacX, W2ku and
+ * W2ru locators are rewritten in place with the path relative to the image
+ * (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). `ctx->header` is
+ * updated.
+ *
+ * # Safety
+ * `ctx` must be a context opened read-write; `parent_path` a string.
  */
 int vhd_change_parent(vhd_context_t *ctx, char *parent_path, int raw);
 
 /**
- * Reads and validates the primary footer, falling back to the copy at offset 0.
+ * Sets `*depth` to the number of images in the chain from `ctx` down: 1 for an image
+ * without parent, one more per differencing level; a raw parent counts as one.
+ * Fails if a parent cannot be found or opened, does not carry the UUID its child
+ * names, or the chain loops.
+ *
+ * # Safety
+ * `ctx` must be an open context; `depth` writable.
  */
-int vhd_read_footer(vhd_context_t *ctx, vhd_footer_t *footer);
+int vhd_chain_depth(vhd_context_t *ctx, int *depth);
 
 /**
- * Reads and validates a footer at byte offset `off`.
- */
-int vhd_read_footer_at(vhd_context_t *ctx, vhd_footer_t *footer, off_t off);
-
-/**
- * Reads and validates the primary footer only (no fallback).
- */
-int vhd_read_footer_strict(vhd_context_t *ctx, vhd_footer_t *footer);
-
-/**
- * Reads and validates the dynamic disk header at the footer's `data_offset`.
- */
-int vhd_read_header(vhd_context_t *ctx, vhd_header_t *header);
-
-/**
- * Reads and validates a dynamic disk header at byte offset `off`.
- */
-int vhd_read_header_at(vhd_context_t *ctx, vhd_header_t *header, off_t off);
-
-/**
- * Reads the BAT into `bat` (entries allocated with `posix_memalign`).
- */
-int vhd_read_bat(vhd_context_t *ctx, vhd_bat_t *bat);
-
-/**
- * Reads the batmap into `batmap` (map allocated with `posix_memalign`).
- */
-int vhd_read_batmap(vhd_context_t *ctx, vhd_batmap_t *batmap);
-
-/**
- * Reads `block`'s sector bitmap into a new sector-aligned buffer `*bufp` (free with
- * `free`).
- */
-int vhd_read_bitmap(vhd_context_t *ctx, uint32_t block, char **bufp);
-
-/**
- * Reads `block`'s data into a new sector-aligned buffer `*bufp` (free with `free`).
- */
-int vhd_read_block(vhd_context_t *ctx, uint32_t block, char **bufp);
-
-/**
- * Writes `footer` as the primary footer (and the copy at 0 for dynamic disks).
- */
-int vhd_write_footer(vhd_context_t *ctx, vhd_footer_t *footer);
-
-/**
- * Writes `footer` at byte offset `off`.
- */
-int vhd_write_footer_at(vhd_context_t *ctx, vhd_footer_t *footer, off_t off);
-
-/**
- * Writes `header` at the footer's `data_offset`.
- */
-int vhd_write_header(vhd_context_t *ctx, vhd_header_t *header);
-
-/**
- * Writes `header` at byte offset `off`.
- */
-int vhd_write_header_at(vhd_context_t *ctx, vhd_header_t *header, off_t off);
-
-/**
- * Writes `bat` at the header's `table_offset`.
- */
-int vhd_write_bat(vhd_context_t *ctx, vhd_bat_t *bat);
-
-/**
- * Writes `batmap` (header and map) with a fresh checksum.
- */
-int vhd_write_batmap(vhd_context_t *ctx, vhd_batmap_t *batmap);
-
-/**
- * Writes `block`'s sector bitmap from `bitmap` (sector-aligned).
- */
-int vhd_write_bitmap(vhd_context_t *ctx, uint32_t block, char *bitmap);
-
-/**
- * Writes `block`'s data from `data` (sector-aligned).
- */
-int vhd_write_block(vhd_context_t *ctx, uint32_t block, char *data);
-
-/**
- * Reads `secs` sectors from virtual sector `sec` into `buf`, through the parent chain.
+ * Reads `secs` sectors from virtual sector `sec` into `buf`: through the BAT and the
+ * bitmaps, and for a differencing disk through its parents (found through the
+ * locators relative to the image's directory; a nil parent UUID means a raw parent;
+ * each parent must carry the UUID its child names). Unallocated sectors of a dynamic
+ * disk read as zeros. `-ERANGE` beyond the virtual size; `-EINVAL` for a malformed
+ * image or a missing parent; `-EIO` (or the file's error) for a failed read.
+ *
+ * # Safety
+ * `ctx` must be an open context; `buf` must hold `secs` sectors. Any alignment works;
+ * sector-aligned buffers avoid a copy.
  */
 int vhd_io_read(vhd_context_t *ctx, char *buf, uint64_t sec, uint32_t secs);
 
 /**
- * Writes `secs` sectors from `buf` at virtual sector `sec`, allocating blocks as needed.
+ * Writes `secs` sectors from `buf` at virtual sector `sec`, allocating blocks as
+ * needed (at the end of data, data 4 KiB aligned, the BAT entry written last). The
+ * context's BAT, batmap and footer are kept equal to the disk. Errors as for
+ * `vhd_io_read`, and `-EBADF` for an image opened read-only.
+ *
+ * # Safety
+ * `ctx` must be an open context; `buf` must hold `secs` sectors.
  */
 int vhd_io_write(vhd_context_t *ctx, char *buf, uint64_t sec, uint32_t secs);
+
+/**
+ * The current file position of `ctx->fd`, or -1 with `errno` set (as `lseek`).
+ *
+ * # Safety
+ * `ctx` must be an open context.
+ */
+off_t vhd_position(vhd_context_t *ctx);
+
+/**
+ * Moves the file position of `ctx->fd` (`lseek` semantics for `whence`); the negative
+ * `errno` on failure.
+ *
+ * # Safety
+ * `ctx` must be an open context.
+ */
+int vhd_seek(vhd_context_t *ctx, off_t offset, int whence);
+
+/**
+ * Reads exactly `size` bytes at the file position of `ctx->fd` into `buf` and moves
+ * the position past them; `-EIO` for a short read. Unlike libvhd, any buffer alignment
+ * and size works on an `O_DIRECT` descriptor.
+ *
+ * # Safety
+ * `ctx` must be an open context; `buf` must hold `size` bytes.
+ */
+int vhd_read(vhd_context_t *ctx, void *buf, size_t size);
+
+/**
+ * Writes exactly `size` bytes from `buf` at the file position of `ctx->fd` and moves
+ * the position past them.
+ *
+ * # Safety
+ * `ctx` must be an open context; `buf` must hold `size` bytes.
+ */
+int vhd_write(vhd_context_t *ctx, void *buf, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -222,7 +222,7 @@ pub unsafe extern "C" fn vhd_checksum_batmap(batmap: *mut vhd_batmap_t) -> u32 {
 
 /// Swaps the multi-byte fields of a footer between big-endian (on disk) and host order.
 /// The same operation serves both directions.
-fn swap_footer(f: &mut hd_ftr) {
+pub(crate) fn swap_footer(f: &mut hd_ftr) {
     f.features = u32::from_be(f.features);
     f.ff_version = u32::from_be(f.ff_version);
     f.data_offset = u64::from_be(f.data_offset);
@@ -238,7 +238,7 @@ fn swap_footer(f: &mut hd_ftr) {
 
 /// Swaps the multi-byte fields of a dynamic disk header and its locators (the reserved
 /// fields are zero and left alone, as the reference does).
-fn swap_header(h: &mut dd_hdr) {
+pub(crate) fn swap_header(h: &mut dd_hdr) {
     h.data_offset = u64::from_be(h.data_offset);
     h.table_offset = u64::from_be(h.table_offset);
     h.hdr_ver = u32::from_be(h.hdr_ver);
@@ -275,7 +275,7 @@ unsafe fn swap_bat(bat: *mut vhd_bat_t) {
 }
 
 /// Swaps the fields of a batmap's header.
-fn swap_batmap_header(b: &mut vhd_batmap_t) {
+pub(crate) fn swap_batmap_header(b: &mut vhd_batmap_t) {
     let h = &mut b.header;
     h.batmap_offset = u64::from_be(h.batmap_offset);
     h.batmap_size = u32::from_be(h.batmap_size);

@@ -15,8 +15,15 @@
 //!   byte-order conversion, platform codes, log level.
 //! - [`uuid`]: the `vhd_uuid_*` helpers.
 //! - [`path`]: `atomicio` and `relative_path_to`.
-//! - [`stubs`], [`journal`], [`util`]: the functions backed by the engine; placeholders
-//!   returning `-ENOSYS` until they are wired to it.
+//! - [`open`], [`create`], [`meta`] (footer and header), [`bat`], [`batmap`], [`bitmap`]
+//!   (sector bitmaps and blocks), [`parent`], [`io`] (sector and raw file I/O) and
+//!   [`journal`]: the functions that work on images, backed by the `vhd-nostd` engine.
+//! - [`util`]: the `vhd-util` subcommands (placeholders returning `-ENOSYS`).
+//!
+//! Internals: `state` (what the library keeps per open context, beside the C struct),
+//! `fdio` (the engine's I/O over a descriptor, `O_DIRECT`-aware), `alloc` (aligned
+//! buffers and memory handed to C), `convert` (C structs <-> on-disk bytes), `ffi`
+//! (boundary rules).
 //!
 //! Conventions of every exported function: `extern "C"`, a null pointer where the C API
 //! needs an object is answered with `-EINVAL` (or the neutral value documented on the
@@ -29,12 +36,23 @@
 // The C names are part of the ABI.
 #![allow(non_camel_case_types, non_upper_case_globals)]
 
+mod alloc;
+pub mod bat;
+pub mod batmap;
+pub mod bitmap;
 pub mod consts;
+mod convert;
+pub mod create;
+mod fdio;
 mod ffi;
 pub mod helpers;
+pub mod io;
 pub mod journal;
+pub mod meta;
+pub mod open;
+pub mod parent;
 pub mod path;
-pub mod stubs;
+mod state;
 pub mod testfail;
 pub mod types;
 pub mod util;

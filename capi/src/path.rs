@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use libc::{size_t, ssize_t};
 
+use crate::alloc::c_string;
 use crate::consts::VHD_MAX_NAME_LEN;
 use crate::ffi::guard;
 
@@ -85,7 +86,7 @@ pub unsafe extern "C" fn relative_path_to(
     } else {
         // SAFETY: both non-null, so NUL-terminated strings (caller's contract).
         let (src, dest) = unsafe { (CStr::from_ptr(src), CStr::from_ptr(dest)) };
-        guard(Err(-libc::EINVAL), || relative_path(src, dest)).and_then(|p| malloc_cstr(&p))
+        guard(Err(-libc::EINVAL), || relative_path(src, dest)).and_then(|p| c_string(&p))
     };
     let (code, path) = match result {
         Ok(p) => (0, p),
@@ -99,7 +100,7 @@ pub unsafe extern "C" fn relative_path_to(
 }
 
 /// The relative path from `src`'s directory to `dest`, both resolved.
-fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
+pub(crate) fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
     let max = VHD_MAX_NAME_LEN as usize;
     if src.to_bytes().len() >= max || dest.to_bytes().len() >= max {
         return Err(-libc::ENAMETOOLONG);
@@ -139,21 +140,6 @@ fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
         .collect();
     out.extend_from_slice(&rest.join(&b'/'));
     Ok(out)
-}
-
-/// `bytes` and a NUL in memory from `malloc`.
-fn malloc_cstr(bytes: &[u8]) -> Result<*mut c_char, c_int> {
-    // SAFETY: plain allocation of a positive size.
-    let p = unsafe { libc::malloc(bytes.len() + 1) }.cast::<u8>();
-    if p.is_null() {
-        return Err(-libc::ENOMEM);
-    }
-    // SAFETY: `p` has `len + 1` writable bytes, disjoint from `bytes`.
-    unsafe {
-        core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        p.add(bytes.len()).write(0);
-    }
-    Ok(p.cast())
 }
 
 #[cfg(test)]

@@ -1,0 +1,301 @@
+//! The block allocation table as C sees it (`ctx->bat`, host order), where a sector
+//! lives in the file, and where metadata and data end.
+
+use core::ffi::c_int;
+
+use libc::off_t;
+use vhd_nostd::bat::{bat_bytes, UNUSED};
+use vhd_nostd::footer::FOOTER_SIZE;
+use vhd_nostd::locator::{LOCATOR_COUNT, PLAT_CODE_NONE};
+use vhd_nostd::{Io, SECTOR_SIZE};
+
+use crate::alloc::{c_aligned, c_free, AlignedBuf};
+use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
+use crate::consts::VHD_SECTOR_SHIFT;
+use crate::convert::engine_locator;
+use crate::ffi::{call, context, object, shared, Res};
+use crate::meta::{is_dynamic, offset, write_footer_at};
+use crate::state::{with_io, with_io_writing};
+use crate::types::{vhd_bat_t, vhd_context_t};
+
+/// The BAT entries of `bat` (empty if none is loaded).
+pub(crate) fn entries(bat: &vhd_bat_t) -> &[u32] {
+    if bat.bat.is_null() {
+        return &[];
+    }
+    // SAFETY: a loaded BAT holds `entries` entries (allocated by `read_bat`, or by the
+    // client under the same contract).
+    unsafe { core::slice::from_raw_parts(bat.bat, bat.entries as usize) }
+}
+
+/// The BAT entries of `bat`, writable.
+pub(crate) fn entries_mut(bat: &mut vhd_bat_t) -> &mut [u32] {
+    if bat.bat.is_null() {
+        return &mut [];
+    }
+    // SAFETY: as in `entries`; `&mut` makes the access exclusive.
+    unsafe { core::slice::from_raw_parts_mut(bat.bat, bat.entries as usize) }
+}
+
+/// Reads the BAT from disk into memory from `posix_memalign` (host order). The table
+/// must lie inside the file, so its size is bounded by the file's.
+fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
+    if !is_dynamic(ctx) {
+        return Err(-libc::EINVAL);
+    }
+    let entries = ctx.header.max_bat_size;
+    let len = bat_bytes(entries);
+    let off = ctx.header.table_offset;
+    with_io(ctx, |io| {
+        let size = io.size().map_err(|e| -e)?;
+        if off.checked_add(len).is_none_or(|end| end > size) {
+            return Err(-libc::EINVAL);
+        }
+        let len = usize::try_from(len).map_err(|_| -libc::EINVAL)?;
+        let p = c_aligned(len)?;
+        // SAFETY: `p` holds `len` zeroed bytes, aligned for u32.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(p, len) };
+        if let Err(e) = io.read_at(off, bytes) {
+            c_free(p);
+            return Err(-e);
+        }
+        let mut bat = vhd_bat_t {
+            spb: ctx.header.block_size >> VHD_SECTOR_SHIFT,
+            entries,
+            bat: p.cast(),
+        };
+        for e in entries_mut(&mut bat) {
+            *e = u32::from_be(*e);
+        }
+        Ok(bat)
+    })
+}
+
+/// Loads `ctx->bat` if it is not loaded.
+pub(crate) fn get_bat(ctx: &mut vhd_context_t) -> Res<()> {
+    if !is_dynamic(ctx) {
+        return Err(-libc::EINVAL);
+    }
+    if !ctx.bat.bat.is_null() {
+        return Ok(());
+    }
+    ctx.bat = read_bat(ctx)?;
+    Ok(())
+}
+
+/// libvhd's `vhd_end_of_headers`: the end of the header, the BAT, the batmap (header
+/// and map) and every used locator's space, from the context's copies.
+pub(crate) fn end_of_headers(ctx: &mut vhd_context_t) -> Res<u64> {
+    if !is_dynamic(ctx) {
+        return Ok(0);
+    }
+    let h = &ctx.header;
+    let mut end = (ctx.footer.data_offset + 1024).max(h.table_offset + bat_bytes(h.max_bat_size));
+    if has_batmap(ctx) {
+        get_batmap(ctx)?;
+        end = end.max(batmap_header_offset(ctx) + SECTOR_SIZE as u64);
+        let b = &ctx.batmap.header;
+        end = end.max(b.batmap_offset + u64::from(b.batmap_size) * SECTOR_SIZE as u64);
+    }
+    for loc in ctx.header.loc.iter().take(LOCATOR_COUNT) {
+        if loc.code != PLAT_CODE_NONE {
+            end = end.max(
+                loc.data_offset
+                    .saturating_add(engine_locator(loc).space_bytes()),
+            );
+        }
+    }
+    Ok(end)
+}
+
+/// libvhd's `vhd_end_of_data`: for a fixed disk where its footer starts; for a sparse
+/// one the end of its headers or of its last block (`ctx->bat`, loaded if needed),
+/// whichever is further, in whole sectors.
+pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
+    if !is_dynamic(ctx) {
+        let size = with_io(ctx, |io| io.size().map_err(|e| -e))?;
+        return Ok(size.saturating_sub(FOOTER_SIZE as u64));
+    }
+    let mut end = end_of_headers(ctx)? >> VHD_SECTOR_SHIFT;
+    get_bat(ctx)?;
+    let span = u64::from(ctx.spb) + u64::from(ctx.bm_secs);
+    for &e in entries(&ctx.bat) {
+        if e != UNUSED {
+            end = end.max(u64::from(e) + span);
+        }
+    }
+    Ok(end << VHD_SECTOR_SHIFT)
+}
+
+/// Loads `ctx->bat` (host order, `posix_memalign`'d; `vhd_close` frees it) if it is not
+/// loaded. `-EINVAL` for a fixed disk or a BAT reaching past the end of the file.
+///
+/// # Safety
+/// `ctx` must be an open context.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_get_bat(ctx: *mut vhd_context_t) -> c_int {
+    // SAFETY: caller's contract.
+    call(|| get_bat(unsafe { context(ctx)? }))
+}
+
+/// Frees `ctx->bat` and zeroes it (dynamic and differencing disks).
+///
+/// # Safety
+/// `ctx` must be null or an open context.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_put_bat(ctx: *mut vhd_context_t) {
+    // SAFETY: caller's contract.
+    if let Ok(ctx) = unsafe { context(ctx) } {
+        if is_dynamic(ctx) {
+            c_free(ctx.bat.bat);
+            ctx.bat = vhd_bat_t::zeroed();
+        }
+    }
+}
+
+/// Reads the BAT into `bat` (entries host order, allocated with `posix_memalign`; free
+/// them with `free`). On failure `bat` is zeroed.
+///
+/// # Safety
+/// `ctx` must be an open context; `bat` writable (its old entries are not freed).
+#[no_mangle]
+pub unsafe extern "C" fn vhd_read_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat_t) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract; `bat` may be `&ctx->bat`, so it is written only
+        // after the context is read.
+        let read = read_bat(unsafe { shared(ctx)? });
+        // SAFETY: as above.
+        let bat = unsafe { object(bat)? };
+        *bat = vhd_bat_t::zeroed();
+        *bat = read?;
+        Ok(())
+    })
+}
+
+/// Writes the `bat->entries` entries of `bat` (host order) at the header's table
+/// offset, padded with zeros to a whole sector. `-EINVAL` for a fixed disk, a null
+/// table or more entries than the header's `max_bat_size`.
+///
+/// # Safety
+/// `ctx` must be an open context; `bat` a BAT holding `entries` entries.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_write_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat_t) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract; both are only read (`bat` may be `&ctx->bat`).
+        let (ctx, bat) = unsafe { (shared(ctx)?, shared(bat)?) };
+        if !is_dynamic(ctx) || bat.bat.is_null() || bat.entries > ctx.header.max_bat_size {
+            return Err(-libc::EINVAL);
+        }
+        let len = usize::try_from(bat_bytes(bat.entries)).map_err(|_| -libc::EINVAL)?;
+        let mut buf = AlignedBuf::zeroed(len)?;
+        for (out, e) in buf.as_mut().chunks_exact_mut(4).zip(entries(bat)) {
+            out.copy_from_slice(&e.to_be_bytes());
+        }
+        let off = ctx.header.table_offset;
+        with_io_writing(ctx, |io| io.write_at(off, buf.as_ref()).map_err(|e| -e))
+    })
+}
+
+/// Sets `*offset` to the file sector holding virtual `sector`: through the BAT
+/// (`DD_BLK_UNUSED` if its block is not allocated) for a sparse disk, the sector itself
+/// for a fixed one. `-ERANGE` for a sector beyond the BAT.
+///
+/// # Safety
+/// `ctx` must be an open context and `offset` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_offset(
+    ctx: *mut vhd_context_t,
+    sector: u32,
+    offset: *mut u32,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, out) = unsafe { (context(ctx)?, object(offset)?) };
+        if !is_dynamic(ctx) {
+            *out = sector;
+            return Ok(());
+        }
+        get_bat(ctx)?;
+        if ctx.spb == 0 {
+            return Err(-libc::EINVAL);
+        }
+        let block = (sector / ctx.spb) as usize;
+        let e = *entries(&ctx.bat).get(block).ok_or(-libc::ERANGE)?;
+        *out = if e == UNUSED {
+            UNUSED
+        } else {
+            e + ctx.bm_secs + sector % ctx.spb
+        };
+        Ok(())
+    })
+}
+
+/// Sets `*off` to the byte offset just past the metadata: header, BAT, batmap and
+/// locator data (0 for a fixed disk).
+///
+/// # Safety
+/// `ctx` must be an open context and `off` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_end_of_headers(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
+        *out = 0;
+        *out = off_t::try_from(end_of_headers(ctx)?).map_err(|_| -libc::EINVAL)?;
+        Ok(())
+    })
+}
+
+/// Sets `*off` to the byte offset just past the last metadata or data block (where the
+/// footer of a fixed disk starts), from `ctx->bat` (loaded if needed), so it follows a
+/// client's own allocations as long as it keeps `ctx->bat` current, as tapdisk does.
+///
+/// # Safety
+/// `ctx` must be an open context and `off` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_end_of_data(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
+        *out = off_t::try_from(end_of_data(ctx)?).map_err(|_| -libc::EINVAL)?;
+        Ok(())
+    })
+}
+
+/// Sets `*size` to the physical size of the image: end of data plus the footer (the
+/// file's length for a fixed disk).
+///
+/// # Safety
+/// `ctx` must be an open context and `size` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_get_phys_size(ctx: *mut vhd_context_t, size: *mut off_t) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, out) = unsafe { (context(ctx)?, object(size)?) };
+        let phys = end_of_data(ctx)? + FOOTER_SIZE as u64;
+        *out = off_t::try_from(phys).map_err(|_| -libc::EINVAL)?;
+        Ok(())
+    })
+}
+
+/// Writes `ctx->footer` so that the image ends at `size` bytes (the footer at
+/// `size - 512`; nothing is truncated or moved). `-EINVAL` if `size` is below the
+/// physical size.
+///
+/// # Safety
+/// `ctx` must be a context opened read-write.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_set_phys_size(ctx: *mut vhd_context_t, size: off_t) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let ctx = unsafe { context(ctx)? };
+        let size = offset(size)?;
+        if size < end_of_data(ctx)? + FOOTER_SIZE as u64 {
+            return Err(-libc::EINVAL);
+        }
+        let mut footer = ctx.footer;
+        let result = write_footer_at(ctx, &mut footer, size - FOOTER_SIZE as u64);
+        ctx.footer = footer;
+        result
+    })
+}

@@ -1,0 +1,466 @@
+//! Parents of differencing disks: reading and writing parent locators, finding the
+//! parent file, pointing an image at a new parent, and the depth of a chain.
+
+use core::ffi::{c_char, c_int};
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use libc::{off_t, size_t};
+use uuid::Uuid;
+use vhd_nostd::footer::DiskType;
+use vhd_nostd::locator::{
+    self, encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX,
+    PLAT_CODE_W2KU, PLAT_CODE_W2RU,
+};
+use vhd_nostd::parent::NewParent;
+use vhd_nostd::Io;
+
+use crate::alloc::{c_string, AlignedBuf};
+use crate::consts::{HD_TYPE_DIFF, VHD_SECTOR_SIZE};
+use crate::convert::{c_header, c_locator, engine_header, engine_locator};
+use crate::fdio::FdIo;
+use crate::ffi::{c_str, call, context, errno, io_errno, object, Res};
+use crate::helpers::vhd_time;
+use crate::path::relative_path;
+use crate::state::{open_image_path, with_io, with_io_writing, with_state, Image};
+use crate::types::{vhd_context_t, vhd_header_t, vhd_parent_locator_t};
+
+/// Bytes of a locator payload the engine accepts (UTF-16 of a `PATH_MAX` path).
+const PAYLOAD_MAX: usize = 2 * PATH_MAX;
+/// Room for a decoded path: UTF-16 code units become at most three UTF-8 bytes each.
+const DECODED_MAX: usize = 3 * PATH_MAX;
+
+/// Where a differencing disk's parent is.
+pub(crate) struct Link {
+    /// The parent's resolved path.
+    pub(crate) path: PathBuf,
+    /// The parent is a raw image (the child's parent UUID is nil).
+    pub(crate) raw: bool,
+    /// The UUID the child expects of its parent.
+    pub(crate) uuid: Uuid,
+}
+
+/// `path` as a C string; `-EINVAL` if it holds a NUL.
+pub(crate) fn c_path(path: &Path) -> Res<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| -libc::EINVAL)
+}
+
+/// The device and inode of a file, to recognize it under another name.
+pub(crate) fn file_id(path: &Path) -> Res<(u64, u64)> {
+    let m = std::fs::metadata(path).map_err(|e| io_errno(&e))?;
+    Ok((m.dev(), m.ino()))
+}
+
+fn readable(path: &[u8]) -> Res<()> {
+    let c = CString::new(path).map_err(|_| -libc::EINVAL)?;
+    // SAFETY: `c` is NUL-terminated.
+    if unsafe { libc::access(c.as_ptr(), libc::R_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(-crate::fdio::last_errno())
+    }
+}
+
+/// libvhd's `vhd_find_parent`: an absolute `name` that is readable is taken as it is;
+/// otherwise `name` is looked up in the directory of `child` (resolved) and returned
+/// resolved.
+pub(crate) fn find_parent(child: &Path, name: &[u8]) -> Res<PathBuf> {
+    if name.first() == Some(&b'/') && readable(name).is_ok() {
+        return Ok(PathBuf::from(OsStr::from_bytes(name)));
+    }
+    let child = std::fs::canonicalize(child).map_err(|e| io_errno(&e))?;
+    let dir = child.parent().unwrap_or(Path::new("/"));
+    let mut location = dir.as_os_str().as_bytes().to_vec();
+    location.push(b'/');
+    location.extend_from_slice(name);
+    readable(&location)?;
+    std::fs::canonicalize(OsStr::from_bytes(&location)).map_err(|e| io_errno(&e))
+}
+
+fn holds_path(code: u32) -> bool {
+    matches!(code, PLAT_CODE_MACX | PLAT_CODE_W2KU | PLAT_CODE_W2RU)
+}
+
+/// The parent of `image` (opened from `path`), or `None` if it is not a differencing
+/// disk. Each locator slot is tried in turn; the error is the last slot's, as libvhd's
+/// `vhd_parent_locator_get` reports it.
+pub(crate) fn parent_of(image: &mut Image, path: &Path) -> Res<Option<Link>> {
+    if image.disk_type() != Some(DiskType::Differencing) {
+        return Ok(None);
+    }
+    let Some(h) = image.header() else {
+        return Ok(None);
+    };
+    let (uuid, codes) = (h.prt_uuid, h.loc.map(|l| l.code));
+    let mut scratch = vec![0u8; PAYLOAD_MAX];
+    let mut out = vec![0u8; DECODED_MAX];
+    let mut err = -libc::EINVAL;
+    for (i, code) in codes.into_iter().enumerate() {
+        if !holds_path(code) {
+            err = -libc::EINVAL;
+            continue;
+        }
+        let found = image
+            .parent_locator_path(i, &mut scratch, &mut out)
+            .map_err(errno)
+            .and_then(|name| find_parent(path, name.as_bytes()));
+        match found {
+            Ok(path) => {
+                return Ok(Some(Link {
+                    path,
+                    raw: uuid.is_nil(),
+                    uuid,
+                }))
+            }
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+/// Decodes the path stored by locator `loc` (read through `io`) as a POSIX path.
+fn read_locator(io: &mut FdIo, loc: &ParentLocator) -> Res<Vec<u8>> {
+    if !holds_path(loc.code) {
+        return Err(-libc::EINVAL);
+    }
+    let size = io.size().map_err(|e| -e)?;
+    let (off, len) = loc.payload_range(size).map_err(|_| -libc::EINVAL)?;
+    let mut raw = vec![0u8; len];
+    io.read_at(off, &mut raw).map_err(|e| -e)?;
+    let mut out = vec![0u8; DECODED_MAX];
+    let n = loc
+        .decode_path(&raw, &mut out)
+        .map_err(|_| -libc::EINVAL)?
+        .len();
+    let n = if loc.code == PLAT_CODE_MACX {
+        n
+    } else {
+        locator::windows_to_posix(&mut out[..n])
+    };
+    out.truncate(n);
+    Ok(out)
+}
+
+/// The file of a context, as a path.
+fn context_file(ctx: &vhd_context_t) -> Res<&Path> {
+    // SAFETY: `file` is null or the NUL-terminated string vhd_open duplicated.
+    let file = unsafe { c_str(ctx.file) }?;
+    Ok(Path::new(OsStr::from_bytes(file.to_bytes())))
+}
+
+/// The resolved path of the parent of `ctx`, from the first locator that names a file.
+pub(crate) fn locate_parent(ctx: &vhd_context_t) -> Res<PathBuf> {
+    if ctx.footer.r#type != HD_TYPE_DIFF {
+        return Err(-libc::EINVAL);
+    }
+    let mut err = -libc::EINVAL;
+    for loc in &ctx.header.loc {
+        let found = with_io(ctx, |io| read_locator(io, &engine_locator(loc)))
+            .and_then(|name| find_parent(context_file(ctx)?, &name));
+        match found {
+            Ok(path) => return Ok(path),
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+/// Stores a malloc'd copy of `bytes` in `*out`.
+fn give_string(out: &mut *mut c_char, bytes: &[u8]) -> Res<()> {
+    *out = c_string(bytes)?;
+    Ok(())
+}
+
+/// The number of parent locator slots in the header: always 8, as in libvhd (empty
+/// slots included).
+///
+/// # Safety
+/// `ctx` is not read.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_parent_locator_count(ctx: *mut vhd_context_t) -> c_int {
+    let _ = ctx;
+    LOCATOR_COUNT as c_int
+}
+
+/// Sets `*parent` to the resolved path of the parent, from the first locator whose path
+/// names a readable file (relative paths resolve against the image's directory). The
+/// string is malloc'd; release it with `free`. `-EINVAL` for a non-differencing image
+/// or when no locator resolves.
+///
+/// # Safety
+/// `ctx` must be an open context; `parent` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_parent_locator_get(
+    ctx: *mut vhd_context_t,
+    parent: *mut *mut c_char,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, parent) = unsafe { (context(ctx)?, object(parent)?) };
+        *parent = core::ptr::null_mut();
+        let path = locate_parent(ctx)?;
+        give_string(parent, path.as_os_str().as_bytes())
+    })
+}
+
+/// Sets `*parent` to the path stored in locator `loc` of a differencing image, decoded
+/// (`file://` removed from MacX; W2ku/W2ru converted from UTF-16LE with `\` turned into
+/// `/` and a `C:` removed) but not resolved. malloc'd; release with `free`. `-EINVAL`
+/// for another platform code or a payload outside the file.
+///
+/// # Safety
+/// `ctx` must be an open context, `loc` a valid locator, `parent` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_parent_locator_read(
+    ctx: *mut vhd_context_t,
+    loc: *mut vhd_parent_locator_t,
+    parent: *mut *mut c_char,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, loc, parent) = unsafe { (context(ctx)?, object(loc)?, object(parent)?) };
+        *parent = core::ptr::null_mut();
+        if ctx.footer.r#type != HD_TYPE_DIFF {
+            return Err(-libc::EINVAL);
+        }
+        let loc = engine_locator(loc);
+        let name = with_io(ctx, |io| read_locator(io, &loc))?;
+        give_string(parent, &name)
+    })
+}
+
+/// Resolves `parent` (a path as a locator stores it) into `*location` (malloc'd): an
+/// absolute readable path as it is, else relative to the image's directory, resolved.
+/// The error is that of `realpath` or `access` (e.g. `-ENOENT`).
+///
+/// # Safety
+/// `ctx` must be an open context, `parent` a string, `location` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_find_parent(
+    ctx: *mut vhd_context_t,
+    parent: *const c_char,
+    location: *mut *mut c_char,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, parent, location) = unsafe { (context(ctx)?, c_str(parent)?, object(location)?) };
+        *location = core::ptr::null_mut();
+        let path = find_parent(context_file(ctx)?, parent.to_bytes())?;
+        give_string(location, path.as_os_str().as_bytes())
+    })
+}
+
+/// The payload of a locator of platform `code` for the relative path `rel`.
+fn encode_locator(code: u32, rel: &str) -> Res<Vec<u8>> {
+    match code {
+        PLAT_CODE_MACX => Ok([b"file://", rel.as_bytes()].concat()),
+        PLAT_CODE_W2KU | PLAT_CODE_W2RU => {
+            let mut out = vec![0u8; PAYLOAD_MAX + 8];
+            let n = encode_windows_path(rel, &mut out).map_err(|_| -libc::ENAMETOOLONG)?;
+            out.truncate(n);
+            Ok(out)
+        }
+        _ => Err(-libc::EINVAL),
+    }
+}
+
+/// The parent's path relative to the image, checked to be a regular file or a block
+/// device.
+fn relative_parent(ctx: &vhd_context_t, parent: &Path) -> Res<String> {
+    let kind = std::fs::metadata(parent)
+        .map_err(|e| io_errno(&e))?
+        .file_type();
+    if !kind.is_file() && !kind.is_block_device() {
+        return Err(-libc::EINVAL);
+    }
+    // SAFETY: `file` is null or the string vhd_open duplicated.
+    let file = unsafe { c_str(ctx.file) }?;
+    let rel = relative_path(file, &c_path(parent)?)?;
+    String::from_utf8(rel).map_err(|_| -libc::EINVAL)
+}
+
+/// Writes a locator of platform `code` (MacX, W2ku or W2rU) for `parent` at byte offset
+/// `off`: the path relative to the image, padded to whole sectors; `-ENAMETOOLONG` if
+/// that exceeds a non-zero `max_bytes`. On success `*loc` describes it, with
+/// `data_space` in bytes as libvhd (and Windows) write it.
+///
+/// # Safety
+/// `ctx` must be an open context, `parent` a string, `loc` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_parent_locator_write_at(
+    ctx: *mut vhd_context_t,
+    parent: *const c_char,
+    off: off_t,
+    code: u32,
+    max_bytes: size_t,
+    loc: *mut vhd_parent_locator_t,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, parent, loc) = unsafe { (context(ctx)?, c_str(parent)?, object(loc)?) };
+        *loc = c_locator(&ParentLocator::default());
+        if ctx.footer.r#type != HD_TYPE_DIFF || !holds_path(code) {
+            return Err(-libc::EINVAL);
+        }
+        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
+            .map_err(|e| io_errno(&e))?;
+        let payload = encode_locator(code, &relative_parent(ctx, &parent)?)?;
+        let size = payload.len().div_ceil(VHD_SECTOR_SIZE as usize) * VHD_SECTOR_SIZE as usize;
+        if max_bytes != 0 && size > max_bytes {
+            return Err(-libc::ENAMETOOLONG);
+        }
+        let at = u64::try_from(off).map_err(|_| -libc::EINVAL)?;
+        let mut block = AlignedBuf::zeroed(size)?;
+        block.as_mut()[..payload.len()].copy_from_slice(&payload);
+        with_io_writing(ctx, |io| io.write_at(at, block.as_ref()).map_err(|e| -e))?;
+        *loc = c_locator(&ParentLocator {
+            code,
+            data_space: size as u32,
+            data_len: payload.len() as u32,
+            res: 0,
+            data_offset: at,
+        });
+        Ok(())
+    })
+}
+
+/// Sets `*name` to `header->prt_name` decoded from UTF-16BE (malloc'd). `-EINVAL` if it
+/// is not valid UTF-16 or has no terminator.
+///
+/// # Safety
+/// `header` must be a valid header and `name` writable; `ctx` is not read.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_header_decode_parent(
+    ctx: *mut vhd_context_t,
+    header: *mut vhd_header_t,
+    name: *mut *mut c_char,
+) -> c_int {
+    let _ = ctx;
+    call(|| {
+        // SAFETY: caller's contract.
+        let (header, name) = unsafe { (object(header)?, object(name)?) };
+        *name = core::ptr::null_mut();
+        let mut out = vec![0u8; 3 * 256 + 1];
+        let decoded = engine_header(header)
+            .parent_name(&mut out)
+            .map_err(|_| -libc::EINVAL)?;
+        give_string(name, decoded.as_bytes())
+    })
+}
+
+/// Points a differencing image at a new parent `parent_path`: its UUID (nil if `raw`),
+/// file name and modification time go into the header, and the existing MacX, W2ku and
+/// W2ru locators are rewritten in place with the path relative to the image
+/// (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). `ctx->header` is
+/// updated.
+///
+/// # Safety
+/// `ctx` must be a context opened read-write; `parent_path` a string.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_change_parent(
+    ctx: *mut vhd_context_t,
+    parent_path: *mut c_char,
+    raw: c_int,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent_path)?) };
+        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
+            .map_err(|e| io_errno(&e))?;
+        let rel = relative_parent(ctx, &parent)?;
+        let uuid = if raw != 0 {
+            Uuid::nil()
+        } else {
+            open_image_path(&parent)?.footer().uuid
+        };
+        let mtime = std::fs::metadata(&parent)
+            .map_err(|e| io_errno(&e))?
+            .mtime();
+        let name = parent
+            .file_name()
+            .and_then(OsStr::to_str)
+            .ok_or(-libc::EINVAL)?;
+        for loc in ctx.header.loc.iter().filter(|l| holds_path(l.code)) {
+            let space = engine_locator(loc).space_bytes();
+            if encode_locator(loc.code, &rel)?.len() as u64 > space {
+                return Err(-libc::ENAMETOOLONG);
+            }
+        }
+        let new = NewParent {
+            uuid,
+            timestamp: vhd_time(mtime as libc::time_t),
+            name,
+            relative_path: &rel,
+        };
+        let header = with_state(ctx, |state| {
+            let mut scratch = AlignedBuf::zeroed(PAYLOAD_MAX + VHD_SECTOR_SIZE as usize)?;
+            let image = state.disk()?;
+            image.set_parent(&new, scratch.as_mut()).map_err(errno)?;
+            let header = image.header().map(c_header).ok_or(-libc::EINVAL)?;
+            state.forget_parents();
+            Ok(header)
+        })?;
+        ctx.header = header;
+        Ok(())
+    })
+}
+
+/// Sets `*depth` to the number of images in the chain from `ctx` down: 1 for an image
+/// without parent, one more per differencing level; a raw parent counts as one.
+/// Fails if a parent cannot be found or opened, does not carry the UUID its child
+/// names, or the chain loops.
+///
+/// # Safety
+/// `ctx` must be an open context; `depth` writable.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_chain_depth(ctx: *mut vhd_context_t, depth: *mut c_int) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (ctx, depth) = unsafe { (context(ctx)?, object(depth)?) };
+        *depth = 0;
+        let n = if ctx.footer.r#type != HD_TYPE_DIFF {
+            1
+        } else {
+            with_state(ctx, |state| Ok(state.chain()?.len()))?
+        };
+        *depth = n as c_int;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locator_payloads() {
+        assert_eq!(
+            encode_locator(PLAT_CODE_MACX, "./a.vhd").unwrap(),
+            b"file://./a.vhd"
+        );
+        let w = encode_locator(PLAT_CODE_W2RU, "./a.vhd").unwrap();
+        assert_eq!(w.len(), 14);
+        assert_eq!(&w[..4], &[b'.', 0, b'\\', 0]);
+        assert_eq!(encode_locator(0x1234, "./a.vhd"), Err(-libc::EINVAL));
+    }
+
+    #[test]
+    fn absolute_and_relative_parents() {
+        let dir = std::env::temp_dir().join(format!("vhd-capi-parent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = dir.join("c.vhd");
+        let parent = dir.join("p.vhd");
+        std::fs::write(&child, b"").unwrap();
+        std::fs::write(&parent, b"").unwrap();
+        let real = std::fs::canonicalize(&parent).unwrap();
+        assert_eq!(find_parent(&child, b"./p.vhd").unwrap(), real);
+        assert_eq!(
+            find_parent(&child, parent.as_os_str().as_bytes()).unwrap(),
+            parent
+        );
+        assert_eq!(find_parent(&child, b"./missing.vhd"), Err(-libc::ENOENT));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
