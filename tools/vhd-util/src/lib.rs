@@ -53,6 +53,16 @@ fn usage() {
     println!("COMMAND := {{ {} }}", names.join(" | "));
 }
 
+/// Restores the default `SIGPIPE` action (the Rust runtime ignores it), so that output
+/// into a closed pipe ends the process quietly as it does the C tools.
+pub fn default_sigpipe() {
+    // SAFETY: signal() with SIG_DFL installs no handler code; called before any thread
+    // is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Converts a subcommand's return value into an exit status: itself if not negative,
 /// else its negation.
 pub fn exit_status(ret: i32) -> i32 {

@@ -1,6 +1,7 @@
 //! `vhd-update <-n name> [-j journal] [-r]`: see `vhd_util::update`.
 
 fn main() {
+    vhd_util::default_sigpipe();
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

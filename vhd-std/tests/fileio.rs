@@ -1,0 +1,133 @@
+//! FileIo on a real disk (O_DIRECT where the file system allows it) and on tmpfs (where
+//! older kernels refuse O_DIRECT and the buffered fallback is used): aligned and unaligned
+//! transfers, reads past the end, and a whole image round trip through the engine.
+
+use std::path::{Path, PathBuf};
+
+use vhd_nostd::footer::DiskType;
+use vhd_nostd::Io;
+use vhd_std::fileio::{AlignedBuf, FileIo, OpenMode};
+use vhd_std::{create_file, Chain, Image, OpenOptions};
+
+/// Work directories, removed again when dropped (the tmpfs one would outlive the run).
+struct Dirs(Vec<PathBuf>);
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn dirs(test: &str) -> Dirs {
+    let disk = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("fileio")
+        .join(test);
+    let mut v = vec![disk];
+    if Path::new("/dev/shm").is_dir() {
+        v.push(
+            PathBuf::from("/dev/shm").join(format!("vhd-std-fileio-{}-{test}", std::process::id())),
+        );
+    }
+    for d in &v {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap();
+    }
+    Dirs(v)
+}
+
+fn exercise(io: &mut FileIo) {
+    io.set_size(0).unwrap();
+    // Aligned buffer, aligned offset: straight through.
+    let mut a = AlignedBuf::new(8192);
+    a.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    io.write_at(4096, &a).unwrap();
+    assert_eq!(io.size().unwrap(), 12288);
+    // Unaligned everything: bounce buffer, read-modify-write of the edge sectors.
+    let odd: Vec<u8> = (0..1000).map(|i| (i * 7) as u8).collect();
+    io.write_at(4096 + 300, &odd).unwrap();
+    let mut back = vec![0u8; 8192];
+    io.read_at(4096, &mut back).unwrap();
+    let mut want: Vec<u8> = (0..8192).map(|i| i as u8).collect();
+    want[300..1300].copy_from_slice(&odd);
+    assert_eq!(back, want);
+    let mut small = [0u8; 3];
+    io.read_at(4096 + 301, &mut small).unwrap();
+    assert_eq!(small, [odd[1], odd[2], odd[3]]);
+    // A transfer larger than the bounce buffer, unaligned.
+    let big: Vec<u8> = (0..(300 << 10)).map(|i| (i % 253) as u8).collect();
+    io.write_at(100_000, &big).unwrap();
+    let mut got = vec![0u8; big.len()];
+    io.read_at(100_000, &mut got).unwrap();
+    assert!(got == big);
+    // Reads past the end are errors, never zeros.
+    let end = io.size().unwrap();
+    let mut buf = [0u8; 512];
+    assert!(io.read_at(end - 100, &mut buf).is_err());
+    assert!(io.read_at(end, &mut a[..512]).is_err());
+    io.flush().unwrap();
+}
+
+#[test]
+fn transfers_direct_and_buffered() {
+    let dirs = dirs("transfers");
+    for d in dirs.0.iter() {
+        let p = d.join("f");
+        let mut io = FileIo::open(&p, OpenMode::Create).unwrap();
+        eprintln!("{}: O_DIRECT {}", d.display(), io.is_direct());
+        exercise(&mut io);
+        let mut io = FileIo::open_buffered(&p, OpenMode::ReadWrite).unwrap();
+        assert!(!io.is_direct());
+        exercise(&mut io);
+        assert_eq!(
+            FileIo::open(&d.join("missing"), OpenMode::ReadOnly)
+                .unwrap_err()
+                .0,
+            libc::ENOENT
+        );
+    }
+}
+
+#[test]
+fn images_on_both_kinds_of_file_system() {
+    let dirs = dirs("images");
+    for d in dirs.0.iter() {
+        let base = d.join("base.vhd");
+        create_file(&base, DiskType::Dynamic, 5 << 20).unwrap();
+        let rw = OpenOptions {
+            writable: true,
+            ..Default::default()
+        };
+        let mut img = Image::open(&base, rw).unwrap();
+        assert_eq!(img.disk().size(), 6 << 20, "rounded up to 2 MiB");
+        img.disk_mut().write(10, &[0x5a; 4096]).unwrap();
+        drop(img);
+        vhd_std::snapshot_file(&d.join("snap.vhd"), &base, false).unwrap();
+        let mut chain = Chain::open(d.join("snap.vhd"), rw).unwrap();
+        chain.write(12, &[0xa5; 512]).unwrap();
+        let mut buf = vec![0u8; 16 * 512];
+        chain.read(8, &mut buf).unwrap();
+        let mut want = vec![0u8; 16 * 512];
+        want[2 * 512..10 * 512].fill(0x5a);
+        want[4 * 512..5 * 512].fill(0xa5);
+        assert_eq!(buf, want);
+        assert_eq!(chain.paths()[1], base.canonicalize().unwrap());
+    }
+}
+
+#[test]
+fn chain_errors() {
+    let dirs = dirs("chain-errors");
+    let d = &dirs.0[0];
+    let a = d.join("a.vhd");
+    create_file(&a, DiskType::Dynamic, 2 << 20).unwrap();
+    vhd_std::snapshot_file(&d.join("b.vhd"), &a, false).unwrap();
+    // A parent with another UUID is refused.
+    create_file(&a, DiskType::Dynamic, 2 << 20).unwrap();
+    let e = Chain::open(d.join("b.vhd"), OpenOptions::default()).unwrap_err();
+    assert_eq!(e.code(), -libc::EINVAL);
+    // A missing file is -ENOENT.
+    let e = Image::open(d.join("none.vhd"), OpenOptions::default()).unwrap_err();
+    assert_eq!(e.code(), -libc::ENOENT);
+}
