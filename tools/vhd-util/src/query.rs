@@ -95,7 +95,13 @@ pub fn run(args: &[String]) -> i32 {
         }
     }
     if w.fields {
-        println!("hidden: {}", img.disk().footer().hidden as i8);
+        match crate::scan::hidden(&mut img) {
+            Ok(h) => println!("hidden: {}", h as i8),
+            Err(e) => {
+                println!("error checking 'hidden' field: {e}");
+                note(e.code());
+            }
+        }
     }
     if w.depth {
         match chain_depth(&mut img) {
