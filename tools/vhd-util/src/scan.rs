@@ -114,9 +114,11 @@ fn glob(pattern: &str, sort: bool) -> Vec<String> {
 pub fn hidden(img: &mut Image) -> Result<u8, Errno> {
     let f = img.disk().footer();
     if f.is_tap_legacy() && img.disk().header().is_some() {
-        let mut b = [0u8; 512];
+        let mut b = [0u8; vhd_nostd::footer::FOOTER_SIZE];
         vhd_nostd::Io::read_at(img.disk_mut().io(), 0, &mut b)?;
-        return Ok(b[85]);
+        return Ok(vhd_nostd::Footer::decode(&b)
+            .map_err(|_| Errno::EINVAL)?
+            .hidden);
     }
     Ok(f.hidden)
 }

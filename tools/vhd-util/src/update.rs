@@ -17,9 +17,10 @@ use vhd_std::{Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
 
+/// The usage text; its exit status is 22 (the one positive return).
 fn usage() -> i32 {
     println!("usage: vhd-update <-n name> [-j existing journal] [-h]");
-    -libc::EINVAL
+    libc::EINVAL
 }
 
 /// Runs `vhd-update`; `args[0]` is the program name. Returns the raw exit value.
