@@ -98,38 +98,72 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Opens image `file` and creates journal `jfile` holding its metadata (footers, header,
- * locators, BAT, batmap).
+ * Opens image `file` read-write (strictly: its primary footer must be valid) and
+ * creates journal `jfile` (a new file, `-EEXIST` if one exists, or an existing block
+ * device) holding its metadata: both footers, header, locators, BAT, batmap. The image
+ * is then disabled (`v_poison`) until `vhd_journal_remove`. `-EINVAL` for a fixed
+ * image, which has no BAT; on failure nothing is left open and a new journal file is
+ * removed.
+ *
+ * # Safety
+ * `j` must be writable; `file` and `jfile` strings.
  */
 int vhd_journal_create(vhd_journal_t *j, const char *file, const char *jfile);
 
 /**
- * Opens image `file` and existing journal `jfile`, restoring the journaled metadata.
+ * Opens image `file` with its existing journal `jfile`: the journaled metadata is
+ * written back into the image first (which is cut to its journaled length), then the
+ * image is opened read-write and disabled again. Data entries are replayed by
+ * `vhd_journal_revert`.
+ *
+ * # Safety
+ * `j` must be writable; `file` and `jfile` strings.
  */
 int vhd_journal_open(vhd_journal_t *j, const char *file, const char *jfile);
 
 /**
- * Journals `block`'s bitmap and/or data (`VHD_JOURNAL_METADATA` | `VHD_JOURNAL_DATA`).
+ * Journals `block`'s sector bitmap (`VHD_JOURNAL_METADATA`) and/or data
+ * (`VHD_JOURNAL_DATA`) before they change. An unallocated block needs nothing;
+ * `-ERANGE` beyond the BAT, `-EINVAL` for a fixed image.
+ *
+ * # Safety
+ * `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
  */
 int vhd_journal_add_block(vhd_journal_t *j, uint32_t block, char mode);
 
 /**
- * Makes the journaled changes permanent.
+ * Makes the journaled changes permanent: the journal is emptied (header only).
+ *
+ * # Safety
+ * `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
  */
 int vhd_journal_commit(vhd_journal_t *j);
 
 /**
- * Restores the image from the journal.
+ * Restores the image from the journal: the metadata, the image's length, then the
+ * journaled blocks; the image is reopened (`j->vhd`). It stays as the journal left it
+ * (enabled) until `vhd_journal_remove` or `vhd_journal_close`.
+ *
+ * # Safety
+ * `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
  */
 int vhd_journal_revert(vhd_journal_t *j);
 
 /**
- * Closes the image and the journal, keeping the journal file.
+ * Closes the image and the journal, keeping the journal file (and the image as it is,
+ * disabled if the journal disabled it).
+ *
+ * # Safety
+ * `j` must be null or a journal from `vhd_journal_create` or `vhd_journal_open`.
  */
 int vhd_journal_close(vhd_journal_t *j);
 
 /**
- * Closes the image and the journal and deletes the journal file.
+ * Re-enables the image (cookie `conectix`), closes it and the journal, and deletes the
+ * journal file (not a block device).
+ *
+ * # Safety
+ * `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
  */
 int vhd_journal_remove(vhd_journal_t *j);
 
