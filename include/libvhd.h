@@ -1104,8 +1104,8 @@ void vhd_bitmap_clear(vhd_context_t *ctx, char *map, uint32_t sector);
 
 /**
  * Reads `block`'s sector bitmap (`bm_secs` sectors) into new sector-aligned memory
- * `*bufp`; release it with `free`. `-ERANGE` beyond the BAT, `-EINVAL` for a fixed disk
- * or an unallocated block.
+ * `*bufp`; release it with `free`. `-ERANGE` beyond the BAT, `-EINVAL` for a fixed
+ * disk, an unallocated block or one outside the file.
  *
  * # Safety
  * `ctx` must be an open context and `bufp` writable.
@@ -1114,7 +1114,8 @@ int vhd_read_bitmap(vhd_context_t *ctx, uint32_t block, char **bufp);
 
 /**
  * Reads `block`'s data (`spb` sectors) into new sector-aligned memory `*bufp`; release
- * it with `free`. Errors as for `vhd_read_bitmap`.
+ * it with `free`. A block cut short by the end of the file reads as zeros beyond it.
+ * Errors as for `vhd_read_bitmap`.
  *
  * # Safety
  * `ctx` must be an open context and `bufp` writable.

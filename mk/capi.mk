@@ -4,7 +4,9 @@
 #   make lib            build/lib/libvhd.so.1.0.0 (soname libvhd.so.1.0), its links, libvhd.a
 #   make headers        regenerate include/ from capi/src
 #   make check-headers  fail if include/ is not what the sources generate
-#   make c-tests        symbol check against the reference list, then every c-tests/*.c
+#   make c-tests        symbol check against the reference list, then every c-tests/*.c,
+#                       each run under valgrind (memory errors and leaks fail it;
+#                       `make c-tests VALGRIND=` runs them bare)
 
 CAPI_LIBDIR   := build/lib
 # Where cargo puts its output (honours CARGO_TARGET_DIR).
@@ -13,6 +15,7 @@ CAPI_HEADERS  := libvhd.h libvhd-journal.h vhd-util.h
 CAPI_CFLAGS   := -Wall -Wextra -Werror -Iinclude
 CAPI_LDLIBS   := -L$(CAPI_LIBDIR) -lvhd -luuid
 C_TESTS       := $(sort $(wildcard c-tests/*.c))
+VALGRIND      ?= valgrind -q --error-exitcode=1 --leak-check=full
 # The reference library's exported symbols (shared/ sits beside the repository).
 ABI_SYMBOLS   ?= ../shared/abi/libvhd-symbols.txt
 
@@ -47,8 +50,8 @@ c-tests: lib
 		bin=build/c-tests/$$(basename $$t .c); \
 		echo "CC  $$t"; \
 		$(CC) $(CAPI_CFLAGS) -o $$bin $$t $(CAPI_LDLIBS) || exit 1; \
-		echo "RUN $$bin"; \
-		LD_LIBRARY_PATH=$(CAPI_LIBDIR) $$bin || { echo "$$t failed" >&2; exit 1; }; \
+		echo "RUN $(VALGRIND) $$bin"; \
+		LD_LIBRARY_PATH=$(CAPI_LIBDIR) $(VALGRIND) $$bin || { echo "$$t failed" >&2; exit 1; }; \
 	done
 
 .PHONY: lib headers check-headers c-tests

@@ -112,15 +112,19 @@ fn block_start(ctx: &mut vhd_context_t, block: u32) -> Res<u64> {
     }
 }
 
-/// Reads `len` bytes at `off` into new memory from `posix_memalign`; what lies beyond
-/// the end of the file reads as zeros.
-fn read_new(ctx: &vhd_context_t, off: u64, len: usize) -> Res<*mut c_char> {
+/// Reads `len` bytes at `off` into new memory from `posix_memalign`. They must lie in
+/// the file (`-EINVAL`), except that with `partial` what lies beyond its end reads as
+/// zeros (the last block of an image cut short).
+fn read_new(ctx: &vhd_context_t, off: u64, len: usize, partial: bool) -> Res<*mut c_char> {
     let p = c_aligned(len)?;
     // SAFETY: `p` holds `len` zeroed bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(p, len) };
     let read = with_io(ctx, |io| {
         let size = io.size().map_err(|e| -e)?;
         let have = size.saturating_sub(off).min(len as u64) as usize;
+        if have == 0 || (have < len && !partial) {
+            return Err(-libc::EINVAL);
+        }
         io.read_at(off, &mut buf[..have]).map_err(|e| -e)
     });
     match read {
@@ -133,8 +137,8 @@ fn read_new(ctx: &vhd_context_t, off: u64, len: usize) -> Res<*mut c_char> {
 }
 
 /// Reads `block`'s sector bitmap (`bm_secs` sectors) into new sector-aligned memory
-/// `*bufp`; release it with `free`. `-ERANGE` beyond the BAT, `-EINVAL` for a fixed disk
-/// or an unallocated block.
+/// `*bufp`; release it with `free`. `-ERANGE` beyond the BAT, `-EINVAL` for a fixed
+/// disk, an unallocated block or one outside the file.
 ///
 /// # Safety
 /// `ctx` must be an open context and `bufp` writable.
@@ -149,13 +153,14 @@ pub unsafe extern "C" fn vhd_read_bitmap(
         let (ctx, out) = unsafe { (context(ctx)?, object(bufp)?) };
         *out = core::ptr::null_mut();
         let off = block_start(ctx, block)?;
-        *out = read_new(ctx, off, ctx.bm_secs as usize * SECTOR_SIZE)?;
+        *out = read_new(ctx, off, ctx.bm_secs as usize * SECTOR_SIZE, false)?;
         Ok(())
     })
 }
 
 /// Reads `block`'s data (`spb` sectors) into new sector-aligned memory `*bufp`; release
-/// it with `free`. Errors as for `vhd_read_bitmap`.
+/// it with `free`. A block cut short by the end of the file reads as zeros beyond it.
+/// Errors as for `vhd_read_bitmap`.
 ///
 /// # Safety
 /// `ctx` must be an open context and `bufp` writable.
@@ -170,7 +175,7 @@ pub unsafe extern "C" fn vhd_read_block(
         let (ctx, out) = unsafe { (context(ctx)?, object(bufp)?) };
         *out = core::ptr::null_mut();
         let off = block_start(ctx, block)? + u64::from(ctx.bm_secs) * SECTOR_SIZE as u64;
-        *out = read_new(ctx, off, ctx.spb as usize * SECTOR_SIZE)?;
+        *out = read_new(ctx, off, ctx.spb as usize * SECTOR_SIZE, true)?;
         Ok(())
     })
 }

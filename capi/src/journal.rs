@@ -457,11 +457,10 @@ fn start(
     call(|| {
         // SAFETY: the exports' contract: `j` null or writable.
         let j = unsafe { object(j)? };
-        j.jname = core::ptr::null_mut();
+        // SAFETY: all zero bytes are a valid journal (integers and null pointers), as
+        // libvhd's memset makes it.
+        unsafe { core::ptr::write_bytes(core::ptr::from_mut(j), 0, 1) };
         j.jfd = -1;
-        j.is_block = 0;
-        j.header = vhd_journal_header::zeroed();
-        j.vhd = vhd_context_t::zeroed();
         let result = f(j);
         if result.is_err() {
             destroy(j, unlink);

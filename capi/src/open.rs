@@ -39,7 +39,7 @@ pub unsafe extern "C" fn vhd_test_file_fixed(file: *const c_char, is_fixed: *mut
 
 /// Opens `file` into `ctx` (Rust callers: the journal uses this too).
 pub(crate) fn open_context(ctx: &mut vhd_context_t, file: &CStr, flags: c_int) -> Res<()> {
-    *ctx = vhd_context_t::zeroed();
+    zero(ctx);
     ctx.fd = -1;
     let result = fill_context(ctx, file, flags);
     if result.is_err() {
@@ -88,7 +88,14 @@ pub(crate) fn close_context(ctx: &mut vhd_context_t) {
     c_free(ctx.file);
     c_free(ctx.bat.bat);
     c_free(ctx.batmap.map);
-    *ctx = vhd_context_t::zeroed();
+    zero(ctx);
+}
+
+/// Zeroes every byte of `ctx`, padding included, as libvhd's `memset` does (clients may
+/// compare contexts bytewise).
+pub(crate) fn zero(ctx: &mut vhd_context_t) {
+    // SAFETY: all zero bytes are a valid context (integers and null pointers).
+    unsafe { core::ptr::write_bytes(core::ptr::from_mut(ctx), 0, 1) }
 }
 
 /// Opens image `file` into `ctx` with `VHD_OPEN_*` `flags`.
@@ -123,7 +130,7 @@ pub unsafe extern "C" fn vhd_open(
         let file = match unsafe { c_str(file) } {
             Ok(f) => f,
             Err(e) => {
-                *ctx = vhd_context_t::zeroed();
+                zero(ctx);
                 return Err(e);
             }
         };
