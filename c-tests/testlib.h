@@ -57,11 +57,13 @@ static char t_dir[PATH_MAX / 2];
 		}                                                            \
 	} while (0)
 
-/* Creates the scratch directory under `base` (or the current one). */
+/* Creates the scratch directory under `base` (else $TMPDIR, else /tmp). */
 static inline void t_setup(const char *name, const char *base)
 {
+	if (!base)
+		base = getenv("TMPDIR");
 	t_name = name;
-	snprintf(t_dir, sizeof(t_dir), "%s/vhd-ctest-%s-XXXXXX", base ? base : ".", name);
+	snprintf(t_dir, sizeof(t_dir), "%s/vhd-ctest-%s-XXXXXX", base ? base : "/tmp", name);
 	REQUIRE(mkdtemp(t_dir) != NULL);
 }
 

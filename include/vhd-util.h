@@ -14,66 +14,105 @@ extern "C" {
 
 /**
  * `vhd-util create`: creates an image: `-n name -s size_MB [-r]`.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_create(int argc, char **argv);
 
 /**
  * `vhd-util snapshot`: creates a differencing disk: `-n name -p parent [-l limit] [-m]`.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_snapshot(int argc, char **argv);
 
 /**
  * `vhd-util query`: prints an image's sizes, parent, hidden flag or chain depth.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_query(int argc, char **argv);
 
 /**
  * `vhd-util read`: dumps an image's metadata, bitmaps, batmap or data.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_read(int argc, char **argv);
 
 /**
  * `vhd-util set`: sets a footer field (`hidden`).
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_set_field(int argc, char **argv);
 
 /**
  * `vhd-util repair`: rewrites the footer at the end of data.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_repair(int argc, char **argv);
 
 /**
  * `vhd-util resize`: grows an image under a journal.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_resize(int argc, char **argv);
 
 /**
  * `vhd-util fill`: allocates every block, reading through the parent chain.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_fill(int argc, char **argv);
 
 /**
  * `vhd-util coalesce`: merges a differencing disk into its parent.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_coalesce(int argc, char **argv);
 
 /**
  * `vhd-util modify`: changes the physical size or the parent of an image.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_modify(int argc, char **argv);
 
 /**
  * `vhd-util scan`: lists images and their parents.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_scan(int argc, char **argv);
 
 /**
  * `vhd-util check`: checks an image's metadata (and, with `-p`, its parents).
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_check(int argc, char **argv);
 
 /**
  * `vhd-util revert`: replays a resize journal.
+ *
+ * # Safety
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_revert(int argc, char **argv);
 
