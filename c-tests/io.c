@@ -220,5 +220,8 @@ int main(void)
 	CHECK_EQ(t_size(t_path("dyn.vhd")), 3584);
 	CHECK_EQ(vhd_create(t_path("bad.vhd"), 12 * MiB, HD_TYPE_DIFF, 0), -EINVAL);
 	CHECK(access(t_path("bad.vhd"), F_OK) != 0);
+	/* Beyond 2040 GiB the engine refuses; the file it had created is removed. */
+	CHECK_EQ(vhd_create(t_path("huge.vhd"), 2041ULL << 30, HD_TYPE_DYNAMIC, 0), -EINVAL);
+	CHECK(access(t_path("huge.vhd"), F_OK) != 0);
 	return t_finish();
 }

@@ -83,8 +83,8 @@ impl AsMut<[u8]> for AlignedBuf {
     }
 }
 
-/// `len` bytes (at least one sector's worth of room is not implied) from `posix_memalign`
-/// with sector alignment, zeroed; the caller releases them with `free()`.
+/// `len` zeroed bytes (at least one) of sector-aligned memory from `posix_memalign`; the
+/// caller releases them with `free()`.
 pub(crate) fn c_aligned(len: usize) -> Result<*mut u8, c_int> {
     let mut p: *mut c_void = core::ptr::null_mut();
     // SAFETY: `p` is a valid out-pointer; the alignment is a power of two and a multiple
