@@ -220,6 +220,22 @@ int main(void)
 	CHECK_EQ(t_size(t_path("dyn.vhd")), 3584);
 	CHECK_EQ(vhd_create(t_path("bad.vhd"), 12 * MiB, HD_TYPE_DIFF, 0), -EINVAL);
 	CHECK(access(t_path("bad.vhd"), F_OK) != 0);
+	/* An open image keeps working after its name is removed (tapdisk holds images
+	 * open while tools rename and delete). */
+	{
+		vhd_context_t vhd;
+		char *b = t_buf(512, 0x5e);
+
+		REQUIRE(vhd_create(t_path("gone.vhd"), 12 * MiB, HD_TYPE_DYNAMIC, 0) == 0);
+		REQUIRE(vhd_open(&vhd, t_path("gone.vhd"), VHD_OPEN_RDWR) == 0);
+		REQUIRE(unlink(t_path("gone.vhd")) == 0);
+		CHECK_EQ(vhd_io_write(&vhd, b, 9, 1), 0);
+		memset(b, 0, 512);
+		CHECK_EQ(vhd_io_read(&vhd, b, 9, 1), 0);
+		CHECK(t_all(b, 512, 0x5e));
+		vhd_close(&vhd);
+		free(b);
+	}
 	/* Beyond 2040 GiB the engine refuses; the file it had created is removed. */
 	CHECK_EQ(vhd_create(t_path("huge.vhd"), 2041ULL << 30, HD_TYPE_DYNAMIC, 0), -EINVAL);
 	CHECK(access(t_path("huge.vhd"), F_OK) != 0);

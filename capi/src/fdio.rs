@@ -83,6 +83,17 @@ impl FdIo {
         self.is_block
     }
 
+    /// The device and inode of the open file, to recognize it under another name.
+    pub(crate) fn id(&self) -> Result<(u64, u64), c_int> {
+        // SAFETY: `stat` is plain old data; fstat fills it or fails.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // SAFETY: `st` is a valid out-pointer.
+        if unsafe { libc::fstat(self.fd, &mut st) } != 0 {
+            return Err(-last_errno());
+        }
+        Ok((st.st_dev, st.st_ino))
+    }
+
     /// `fsync`, for the end of a writable image's life.
     pub(crate) fn sync(&mut self) -> Result<(), c_int> {
         // SAFETY: plain syscall on our descriptor.

@@ -47,12 +47,6 @@ pub(crate) fn c_path(path: &Path) -> Res<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| -libc::EINVAL)
 }
 
-/// The device and inode of a file, to recognize it under another name.
-pub(crate) fn file_id(path: &Path) -> Res<(u64, u64)> {
-    let m = std::fs::metadata(path).map_err(|e| io_errno(&e))?;
-    Ok((m.dev(), m.ino()))
-}
-
 fn readable(path: &[u8]) -> Res<()> {
     let c = CString::new(path).map_err(|_| -libc::EINVAL)?;
     // SAFETY: `c` is NUL-terminated.

@@ -124,22 +124,23 @@ impl State {
     }
 
     fn open_parents(&mut self) -> Res<()> {
-        let mut seen = vec![parent::file_id(&self.file)?];
+        let mut seen = Vec::new();
         let mut path = self.file.clone();
         loop {
             let child = self.chain.last_mut().ok_or(-libc::EBADF)?;
+            // Files are told apart by device and inode of the open descriptors, so an
+            // image whose name went away still reads.
+            seen.push(child.io().id()?);
             let Some(link) = parent::parent_of(child, &path)? else {
                 return Ok(());
             };
             if self.chain.len() >= MAX_CHAIN_DEPTH {
                 return Err(-libc::EINVAL);
             }
-            let id = parent::file_id(&link.path)?;
-            if seen.contains(&id) {
+            let io = open_file(&link.path, libc::O_RDONLY)?;
+            if seen.contains(&io.id()?) {
                 return Err(-libc::EINVAL);
             }
-            seen.push(id);
-            let io = open_file(&link.path, libc::O_RDONLY)?;
             let image = if link.raw {
                 Disk::open_raw(io, false).map_err(errno)?
             } else {
