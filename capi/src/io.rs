@@ -7,6 +7,7 @@
 //! descriptor's bounce buffer serves unaligned client buffers.
 
 use core::ffi::{c_char, c_int, c_void};
+use std::sync::{Arc, Mutex};
 
 use libc::{off_t, size_t};
 use vhd_nostd::bat::UNUSED;
@@ -18,7 +19,7 @@ use crate::convert::c_footer;
 use crate::fdio::last_errno;
 use crate::ffi::{call, context, errno, Res};
 use crate::meta::is_dynamic;
-use crate::state::{find, lock, with_io, with_io_writing, Image};
+use crate::state::{find, lock, with_io, with_io_writing, Image, State};
 use crate::types::vhd_context_t;
 
 /// Checks a sector range against the virtual size (`-ERANGE` beyond it or on overflow,
@@ -48,6 +49,22 @@ fn load_tables(ctx: &mut vhd_context_t) -> Res<()> {
         }
     }
     Ok(())
+}
+
+/// What both data I/O functions do first: check the range, load the tables, find the
+/// context's state. `None` when there is nothing to transfer.
+fn begin(
+    ctx: &mut vhd_context_t,
+    buf: *const c_char,
+    sec: u64,
+    secs: u32,
+) -> Res<Option<(usize, Arc<Mutex<State>>)>> {
+    let len = range(ctx, buf, sec, secs)?;
+    if len == 0 {
+        return Ok(None);
+    }
+    load_tables(ctx)?;
+    Ok(Some((len, find(ctx).ok_or(-libc::EINVAL)?)))
 }
 
 /// After a write to blocks `first..=last`, copies what the engine changed into the
@@ -98,14 +115,11 @@ pub unsafe extern "C" fn vhd_io_read(
     call(|| {
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
-        let len = range(ctx, buf, sec, secs)?;
-        if len == 0 {
+        let Some((len, shared)) = begin(ctx, buf, sec, secs)? else {
             return Ok(());
-        }
-        load_tables(ctx)?;
+        };
         // SAFETY: `buf` holds `secs` sectors (caller's contract), checked non-null.
         let data = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        let shared = find(ctx).ok_or(-libc::EINVAL)?;
         let mut state = lock(&shared);
         read_chain(state.chain()?, sec, data).map_err(errno)
     })
@@ -128,14 +142,11 @@ pub unsafe extern "C" fn vhd_io_write(
     call(|| {
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
-        let len = range(ctx, buf, sec, secs)?;
-        if len == 0 {
+        let Some((len, shared)) = begin(ctx, buf, sec, secs)? else {
             return Ok(());
-        }
-        load_tables(ctx)?;
+        };
         // SAFETY: `buf` holds `secs` sectors (caller's contract), checked non-null.
         let data = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        let shared = find(ctx).ok_or(-libc::EINVAL)?;
         let mut state = lock(&shared);
         let image = state.disk()?;
         let before = image.footer_position();

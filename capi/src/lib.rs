@@ -37,6 +37,8 @@
 #![allow(non_camel_case_types, non_upper_case_globals)]
 
 mod alloc;
+#[cfg(test)]
+mod alloc_count;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
