@@ -95,7 +95,7 @@ fn create_file(
     if name.to_bytes().len() >= VHD_MAX_NAME_LEN as usize - 1 {
         return Err(-libc::ENAMETOOLONG);
     }
-    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
     let (fd, direct) = open_direct(name, flags, 0o644)?;
     let mut io = FdIo::new(fd, true, direct)?;
     let block = io.is_block();

@@ -292,15 +292,15 @@ impl Io for FdIo {
 /// `_IOR(0x12, 114, size_t)`: a block device's size in bytes.
 const BLKGETSIZE64: libc::Ioctl = 0x8008_1272;
 
-/// Opens `path` with `flags | O_DIRECT | O_LARGEFILE | O_CLOEXEC`, falling back to
-/// buffered I/O where the file system refuses `O_DIRECT` (tmpfs answers `EINVAL`).
-/// Returns the descriptor and whether it is direct.
+/// Opens `path` with `flags | O_DIRECT | O_LARGEFILE`, falling back to buffered I/O
+/// where the file system refuses `O_DIRECT` (tmpfs answers `EINVAL`). Returns the
+/// descriptor and whether it is direct.
 pub(crate) fn open_direct(
     path: &core::ffi::CStr,
     flags: c_int,
     mode: libc::mode_t,
 ) -> Result<(c_int, bool), c_int> {
-    let base = flags | libc::O_LARGEFILE | libc::O_CLOEXEC;
+    let base = flags | libc::O_LARGEFILE;
     for (extra, direct) in [(libc::O_DIRECT, true), (0, false)] {
         // SAFETY: `path` is NUL-terminated; the mode is read only with O_CREAT.
         let fd = unsafe { libc::open(path.as_ptr(), base | extra, libc::c_uint::from(mode)) };

@@ -368,7 +368,7 @@ fn create_journal_file(j: &mut vhd_journal_t, jfile: &CStr) -> Res<()> {
             return Err(-libc::EEXIST);
         }
     }
-    let flags = libc::O_RDWR | libc::O_LARGEFILE | libc::O_CLOEXEC;
+    let flags = libc::O_RDWR | libc::O_LARGEFILE;
     let flags = if exists {
         flags
     } else {

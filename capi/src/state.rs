@@ -48,10 +48,11 @@ pub(crate) fn open_image_path(path: &Path) -> Res<Image> {
     open_image(open_file(path, libc::O_RDONLY)?, OpenOptions::default())
 }
 
-/// Opens `path` with `flags` (direct where possible) as an owned descriptor.
+/// Opens `path` with `flags` (direct where possible) as a descriptor of the library's
+/// own, not inherited by programs the client runs.
 pub(crate) fn open_file(path: &Path, flags: c_int) -> Res<FdIo> {
     let c = parent::c_path(path)?;
-    let (fd, direct) = open_direct(&c, flags, 0)?;
+    let (fd, direct) = open_direct(&c, flags | libc::O_CLOEXEC, 0)?;
     FdIo::new(fd, true, direct)
 }
 
