@@ -509,12 +509,7 @@ pub unsafe extern "C" fn vhd_journal_open(
         let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
         j.jname = c_string(jfile.to_bytes())?;
         // SAFETY: `jfile` is NUL-terminated.
-        j.jfd = unsafe {
-            libc::open(
-                jfile.as_ptr(),
-                libc::O_RDWR | libc::O_LARGEFILE | libc::O_CLOEXEC,
-            )
-        };
+        j.jfd = unsafe { libc::open(jfile.as_ptr(), libc::O_RDWR | libc::O_LARGEFILE) };
         if j.jfd < 0 {
             return Err(-last_errno());
         }
