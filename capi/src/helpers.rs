@@ -100,32 +100,7 @@ fn ctime_text(unix: i64) -> Option<String> {
 /// 65535 × 16 × 255).
 #[no_mangle]
 pub extern "C" fn vhd_chs(size: u64) -> u32 {
-    const MAX_SECTORS: u64 = 65535 * 16 * 255;
-    let sectors = size
-        .div_ceil(u64::from(VHD_SECTOR_SIZE))
-        .clamp(1, MAX_SECTORS);
-    let (spt, heads, cyl_times_heads) = if sectors >= 65535 * 16 * 63 {
-        (255, 16, sectors / 255)
-    } else {
-        let mut spt = 17;
-        let mut cth = sectors / spt;
-        let mut heads = cth.div_ceil(1024).max(4);
-        if cth >= heads * 1024 || heads > 16 {
-            spt = 31;
-            heads = 16;
-            cth = sectors / spt;
-        }
-        if cth >= heads * 1024 {
-            spt = 63;
-            heads = 16;
-            cth = sectors / spt;
-        }
-        (spt, heads, cth)
-    };
-    // Every factor fits its field: heads <= 16, spt <= 255, and the cap keeps the
-    // cylinders below 65536.
-    let cylinders = (cyl_times_heads / heads) as u32;
-    (cylinders << 16) | ((heads as u32) << 8) | spt as u32
+    vhd_nostd::geometry::chs(size).encode()
 }
 
 /// Byte sum of `bytes`, each taken as unsigned.

@@ -2,7 +2,7 @@
 //! the child is not changed.
 
 use vhd_std::fileio::AlignedBuf;
-use vhd_std::{Image, OpenOptions};
+use vhd_std::OpenOptions;
 
 use crate::repair::name_only;
 
@@ -12,12 +12,9 @@ pub fn run(args: &[String]) -> i32 {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let mut child = match Image::open(&name, OpenOptions::default()) {
+    let mut child = match crate::open::open_image(&name, OpenOptions::default()) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     let parent = match child.parent() {
         Ok(p) => p,

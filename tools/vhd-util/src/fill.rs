@@ -2,8 +2,9 @@
 //! differencing disk no longer needs its parents.
 
 use vhd_std::fileio::AlignedBuf;
-use vhd_std::{Chain, Image, OpenOptions};
+use vhd_std::{Chain, OpenOptions};
 
+use crate::open::open_image;
 use crate::repair::name_only;
 
 /// Runs the subcommand; `args[0]` is `fill`.
@@ -16,12 +17,9 @@ pub fn run(args: &[String]) -> i32 {
         writable: true,
         ..Default::default()
     };
-    let img = match Image::open(&name, opts) {
+    let img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     if img.disk().header().is_none() {
         return -libc::EINVAL;

@@ -15,6 +15,7 @@ pub mod dump;
 pub mod fill;
 pub mod getopt;
 pub mod modify;
+pub mod open;
 pub mod out;
 pub mod query;
 pub mod read;

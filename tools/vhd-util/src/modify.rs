@@ -11,6 +11,7 @@ use vhd_std::time::mtime_vhd;
 use vhd_std::{Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::open_image;
 use crate::out::strtoull;
 use crate::testfail::{self, Point};
 
@@ -52,12 +53,9 @@ pub fn run(args: &[String]) -> i32 {
         writable: true,
         ..Default::default()
     };
-    let mut img = match Image::open(&name, opts) {
+    let mut img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     let mut err = 0;
     if let Some(bytes) = size {

@@ -1,9 +1,10 @@
 //! `vhd-util query -n name [-v] [-s] [-p] [-f] [-d]`: virtual size (MiB), physical size
 //! (bytes), parent, the hidden field and the chain depth, always in that order.
 
-use vhd_std::{chain_depth, Image, OpenOptions};
+use vhd_std::{chain_depth, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::open_image;
 
 fn usage() {
     println!(
@@ -56,12 +57,9 @@ pub fn run(args: &[String]) -> i32 {
         ignore_disabled: true,
         ..Default::default()
     };
-    let mut img = match Image::open(&name, opts) {
+    let mut img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     let mut err = 0;
     let mut note = |e: i32| {

@@ -1,9 +1,10 @@
 //! `vhd-util repair -n name`: rewrites the footer at the end of data from the footer in
 //! force (the copy at offset 0 when the one at the end is damaged).
 
-use vhd_std::{Image, OpenOptions};
+use vhd_std::OpenOptions;
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::open_image;
 
 fn usage() -> i32 {
     println!("options: <-n name> [-h help]");
@@ -37,12 +38,9 @@ pub fn run(args: &[String]) -> i32 {
         ..Default::default()
     };
     // A read-write open already rewrites a damaged end footer from the copy at 0.
-    let mut img = match Image::open(&name, opts) {
+    let mut img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     match crate::set::write_footer_at_end_of_data(&mut img) {
         Ok(()) => 0,

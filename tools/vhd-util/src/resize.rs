@@ -12,6 +12,7 @@ use std::path::Path;
 use vhd_std::{journal, Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::open_image;
 use crate::out::strtoull;
 use crate::testfail::{self, Point};
 
@@ -43,12 +44,9 @@ pub fn run(args: &[String]) -> i32 {
         strict: true,
         ..Default::default()
     };
-    let mut img = match Image::open(&name, opts) {
+    let mut img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     if !img.disk().footer().is_tapdisk_creator() {
         println!("{name} not created by xen; resize not supported");

@@ -4,6 +4,7 @@ use vhd_nostd::Io;
 use vhd_std::{Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::open_image;
 use crate::out::strtol;
 
 fn usage() -> i32 {
@@ -46,12 +47,9 @@ pub fn run(args: &[String]) -> i32 {
         writable: true,
         ..Default::default()
     };
-    let mut img = match Image::open(&name, opts) {
+    let mut img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     match set_hidden(&mut img, hidden) {
         Ok(()) => 0,

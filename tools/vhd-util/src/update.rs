@@ -13,9 +13,10 @@
 use std::os::unix::fs::FileTypeExt;
 
 use vhd_nostd::footer::version;
-use vhd_std::{Image, OpenOptions};
+use vhd_std::OpenOptions;
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::open_image;
 
 /// The usage text; its exit status is 22 (the one positive return).
 fn usage() -> i32 {
@@ -55,12 +56,9 @@ pub fn run(args: &[String]) -> i32 {
         writable: true,
         ..Default::default()
     };
-    let img = match Image::open(&name, opts) {
+    let img = match open_image(&name, opts) {
         Ok(i) => i,
-        Err(e) => {
-            println!("error opening {name}: {e}");
-            return e.code();
-        }
+        Err(code) => return code,
     };
     let f = img.disk().footer();
     if !f.is_tapdisk_creator() || f.crtr_ver != version(0, 1) {
