@@ -696,6 +696,26 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.io.flush().map_err(Error::Io)
     }
 
+    /// blktap's marker byte (offset 28 of the batmap header sector), if the image has a
+    /// batmap.
+    pub fn marker(&self) -> Option<u8> {
+        self.batmap_hdr.as_ref().map(|h| h.rest[0])
+    }
+
+    /// Sets blktap's marker byte in the batmap header: one sector write, so it is either
+    /// old or new after a crash. The map's checksum does not cover it.
+    pub fn set_marker(&mut self, marker: u8) -> Result<(), Error<I::Error>> {
+        self.require_writable()?;
+        let mut hdr = self.batmap_hdr.clone().ok_or(Error::WrongDiskType)?;
+        hdr.rest[0] = marker;
+        self.io
+            .write_at(self.batmap_header_offset(), &hdr.to_bytes())
+            .map_err(Error::Io)?;
+        self.io.flush().map_err(Error::Io)?;
+        self.batmap_hdr = Some(hdr);
+        Ok(())
+    }
+
     /// Flushes the I/O object.
     pub fn flush(&mut self) -> Result<(), Error<I::Error>> {
         self.io.flush().map_err(Error::Io)

@@ -231,3 +231,21 @@ fn parent_locators_decode_and_change() {
     let mut name = [0u8; 64];
     assert_eq!(h.parent_name(&mut name).unwrap(), "other.vhd");
 }
+
+#[test]
+fn marker_round_trips_in_the_batmap_header() {
+    let io = new_image(DiskType::Dynamic, 4 << 20, 2 << 20);
+    let mut d = open(io, true).unwrap();
+    assert_eq!(d.marker(), Some(0));
+    d.set_marker(1).unwrap();
+    let io = d.into_io();
+    assert_eq!(io.data[2048 + 28], 1);
+    let d = open(io, false).unwrap();
+    assert_eq!(d.marker(), Some(1));
+    assert!(
+        d.recovered().is_empty(),
+        "the batmap checksum does not cover the marker"
+    );
+    let mut fixed = open(new_image(DiskType::Fixed, 1 << 20, 0), true).unwrap();
+    assert!(fixed.set_marker(1).is_err());
+}
