@@ -68,8 +68,13 @@ install-test: build lib
 bench: build lib
 	bench/run.py $(BENCH_MIB)
 
+# Fuzz every target for FUZZ_SECONDS each (nightly + cargo-fuzz); see RELIABILITY.md.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -C fuzz fuzz SECONDS_PER_TARGET=$(FUZZ_SECONDS)
+
 clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check lint embedded test clean install uninstall install-test bench
+.PHONY: all build demo check lint embedded test clean install uninstall install-test bench fuzz

@@ -20,12 +20,13 @@ VALGRIND      ?= valgrind -q --error-exitcode=1 --leak-check=full
 ABI_SYMBOLS   ?= ../shared/abi/libvhd-symbols.txt
 
 # Run by `make check`.
-CAPI_CHECKS   := check-headers c-tests
+CAPI_CHECKS   := check-headers c-tests c-tests-sanitize
 
 lib:
 	$(CARGO) build --release -p vhd-capi
 	mkdir -p $(CAPI_LIBDIR)
-	cp -f $(CAPI_TARGET)/libvhd.so $(CAPI_LIBDIR)/libvhd.so.1.0.0
+	# Replace by rename: a running program keeps its mapping of the old file intact.
+	cp -f $(CAPI_TARGET)/libvhd.so $(CAPI_LIBDIR)/.libvhd.so.tmp && mv -f $(CAPI_LIBDIR)/.libvhd.so.tmp $(CAPI_LIBDIR)/libvhd.so.1.0.0
 	ln -sfn libvhd.so.1.0.0 $(CAPI_LIBDIR)/libvhd.so.1.0
 	ln -sfn libvhd.so.1.0 $(CAPI_LIBDIR)/libvhd.so
 	cp -f $(CAPI_TARGET)/libvhd.a $(CAPI_LIBDIR)/libvhd.a
@@ -54,4 +55,18 @@ c-tests: lib
 		LD_LIBRARY_PATH=$(CAPI_LIBDIR) $(VALGRIND) $$bin || { echo "$$t failed" >&2; exit 1; }; \
 	done
 
-.PHONY: lib headers check-headers c-tests
+.PHONY: lib headers check-headers c-tests c-tests-sanitize
+
+# The same C tests built with AddressSanitizer and UndefinedBehaviorSanitizer (the
+# library itself is Rust; this catches C-side misuse of what it hands out and returns).
+c-tests-sanitize: lib
+	@mkdir -p build/c-tests-san
+	@for t in $(C_TESTS); do \
+		bin=build/c-tests-san/$$(basename $$t .c); \
+		echo "CC  -fsanitize=address,undefined $$t"; \
+		$(CC) $(CAPI_CFLAGS) -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+			-o $$bin $$t $(CAPI_LDLIBS) || exit 1; \
+		LD_LIBRARY_PATH=$(CAPI_LIBDIR) ASAN_OPTIONS=detect_leaks=1 $$bin >/dev/null || \
+			{ echo "$$t failed under sanitizers" >&2; exit 1; }; \
+	done
+	@echo "c-tests-sanitize: all passed"

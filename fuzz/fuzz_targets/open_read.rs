@@ -5,77 +5,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use vhd_nostd::check::{check, work_size, CheckOptions};
-use vhd_nostd::{probe, read_chain, Buffers, Disk, DiskType, Io, Kind, OpenOptions};
+use vhd_nostd::{read_chain, Disk, DiskType, Kind};
 
-/// Largest buffer the harness gives the engine, and how far a write may grow the file.
-const CAP: usize = 1 << 20;
-const GROW: u64 = 8 << 20;
-
-#[derive(Debug)]
-struct Mem {
-    data: Vec<u8>,
-    limit: u64,
-}
-
-impl Io for Mem {
-    type Error = ();
-    fn read_at(&mut self, off: u64, buf: &mut [u8]) -> Result<(), ()> {
-        let s = usize::try_from(off).map_err(|_| ())?;
-        let e = s.checked_add(buf.len()).ok_or(())?;
-        buf.copy_from_slice(self.data.get(s..e).ok_or(())?);
-        Ok(())
-    }
-    fn write_at(&mut self, off: u64, buf: &[u8]) -> Result<(), ()> {
-        let end = off.checked_add(buf.len() as u64).ok_or(())?;
-        if end > self.limit {
-            return Err(());
-        }
-        let (s, e) = (off as usize, end as usize);
-        if e > self.data.len() {
-            self.data.resize(e, 0);
-        }
-        self.data[s..e].copy_from_slice(buf);
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<(), ()> {
-        Ok(())
-    }
-    fn size(&mut self) -> Result<u64, ()> {
-        Ok(self.data.len() as u64)
-    }
-    fn set_size(&mut self, n: u64) -> Result<(), ()> {
-        if n > self.limit {
-            return Err(());
-        }
-        self.data.resize(n as usize, 0);
-        Ok(())
-    }
-}
-
-fn mem(data: &[u8]) -> Mem {
-    Mem {
-        data: data.to_vec(),
-        limit: data.len() as u64 + GROW,
-    }
-}
-
-fn open(data: &[u8], writable: bool) -> Option<Disk<Mem, Vec<u8>>> {
-    let mut io = mem(data);
-    let l = probe(&mut io).ok()?;
-    if l.bat_bytes > CAP || l.batmap_bytes > CAP || l.bitmap_bytes > CAP {
-        return None;
-    }
-    let bufs = Buffers {
-        bat: vec![0; l.bat_bytes],
-        batmap: vec![0; l.batmap_bytes],
-        bitmap: vec![0; l.bitmap_bytes],
-    };
-    let opts = OpenOptions {
-        writable,
-        ..Default::default()
-    };
-    Disk::open(io, bufs, opts).ok()
-}
+#[path = "harness.rs"]
+mod harness;
+use harness::{mem, open, Mem};
 
 /// Reads through a chain whose bottom is a small raw disk of 0x5A bytes.
 fn read(d: Disk<Mem, Vec<u8>>, sector: u64, buf: &mut [u8]) -> (Disk<Mem, Vec<u8>>, bool) {
