@@ -27,7 +27,7 @@ demo: build
 	./target/release/vhd-util check -n $$d/snap.vhd
 
 # Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness.
-check: lint embedded test $(CAPI_CHECKS) install-test
+check: lint embedded test $(CAPI_CHECKS) install-test e2e-test
 
 lint:
 	$(CARGO) fmt --all --check
@@ -64,6 +64,10 @@ uninstall:
 install-test: build lib
 	tests/install/run.sh
 
+# vhd-util, qemu-io, the C library and a C vhd-util dispatcher on one chain.
+e2e-test: build lib
+	tests/e2e/run.sh
+
 # Benchmarks; writes BENCHMARKS.md (ratios against baselines taken in the same run).
 bench: build lib
 	bench/run.py $(BENCH_MIB)
@@ -77,4 +81,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check lint embedded test clean install uninstall install-test bench fuzz
+.PHONY: all build demo check lint embedded test clean install uninstall install-test e2e-test bench fuzz

@@ -29,9 +29,8 @@ pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     if !raw && h.prt_uuid != parent.footer().uuid {
         return Err(Error::ParentMismatch);
     }
-    if parent.sectors() < child.sectors() {
-        return Err(Error::ParentMismatch);
-    }
+    // A child may be larger than its parent (snapshot rounds sizes up to whole blocks);
+    // that is fine as long as it holds no data beyond the parent's end.
     let chunk = buf.len() / SECTOR_SIZE;
     if chunk == 0 {
         return Err(Error::BufferTooSmall {
@@ -50,6 +49,9 @@ pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
             let want = ((end - s) as usize).min(chunk) as u32;
             let (src, n) = child.map_sectors(s, want)?;
             if let Source::Data(off) = src {
+                if s + u64::from(n) > parent.sectors() {
+                    return Err(Error::ParentMismatch);
+                }
                 let part = &mut buf[..n as usize * SECTOR_SIZE];
                 child.io.read_at(off, part).map_err(Error::Io)?;
                 parent.write(s, part)?;

@@ -150,9 +150,16 @@ impl World {
                 let mut buf = vec![0u8; 256 << 10];
                 match vhd_nostd::coalesce::coalesce(&mut top[0], &mut rest[0], &mut buf) {
                     Ok(()) => {
+                        // A child larger than its parent merges when it holds nothing past
+                        // the parent's end; the parent keeps its own size.
+                        let keep = rest[0].size() as usize;
+                        if keep < self.model.len() {
+                            assert!(self.model[keep..].iter().all(|&b| b == 0));
+                            self.model.truncate(keep);
+                        }
                         self.chain.remove(0);
                     }
-                    // A child grown past its parent cannot be merged into it.
+                    // A child holding data past its parent's end cannot be merged into it.
                     Err(Error::ParentMismatch) => {
                         assert!(rest[0].size() < top[0].size());
                     }
