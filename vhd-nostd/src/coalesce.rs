@@ -16,6 +16,16 @@ pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     parent: &mut Disk<I, B>,
     buf: &mut [u8],
 ) -> Result<(), Error<I::Error>> {
+    coalesce_with_progress(child, parent, buf, &mut |_, _| {})
+}
+
+/// [`coalesce`], calling `progress(blocks_done, blocks_total)` after each child block.
+pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    child: &mut Disk<I, B>,
+    parent: &mut Disk<I, B>,
+    buf: &mut [u8],
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<(), Error<I::Error>> {
     if child.disk_type() != Some(DiskType::Differencing) {
         return Err(Error::WrongDiskType);
     }
@@ -38,7 +48,9 @@ pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         });
     }
     let spb = u64::from(child.sectors_per_block());
-    for block in 0..child.bat.entries() {
+    let total = child.bat.entries();
+    for block in 0..total {
+        progress(block, total);
         if child.bat.get(block).is_none() {
             continue;
         }
@@ -59,5 +71,6 @@ pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
             s += u64::from(n);
         }
     }
+    progress(total, total);
     parent.flush()
 }

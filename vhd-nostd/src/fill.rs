@@ -13,6 +13,15 @@ pub fn fill<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     chain: &mut [Disk<I, B>],
     buf: &mut [u8],
 ) -> Result<(), Error<I::Error>> {
+    fill_with_progress(chain, buf, &mut |_, _| {})
+}
+
+/// [`fill`], calling `progress(sectors_done, sectors_total)` as it goes.
+pub fn fill_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    chain: &mut [Disk<I, B>],
+    buf: &mut [u8],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), Error<I::Error>> {
     let top = chain.first_mut().ok_or(Error::MissingParent)?;
     top.require_writable()?;
     if top.header.is_none() {
@@ -28,6 +37,7 @@ pub fn fill<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     let spb = u64::from(top.sectors_per_block());
     let mut s = 0;
     while s < total {
+        progress(s, total);
         let block = (s / spb) as u32;
         let block_end = ((u64::from(block) + 1) * spb).min(total);
         if chain[0].bat.get(block).is_some() && chain[0].batmap_full(block) {
@@ -40,5 +50,6 @@ pub fn fill<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         chain[0].write(s, part)?;
         s += n;
     }
+    progress(total, total);
     chain[0].flush()
 }

@@ -37,7 +37,14 @@ pub fn run(args: &[String]) -> i32 {
     };
     let block = child.disk().sectors_per_block() as usize * 512;
     let mut buf = AlignedBuf::new(block);
-    match vhd_nostd::coalesce::coalesce(child.disk_mut(), parent_img.disk_mut(), &mut buf) {
+    let mut bar = crate::progress::Progress::new("coalesce");
+    let mut progress = |d: u32, t: u32| bar.update(u64::from(d), u64::from(t));
+    match vhd_nostd::coalesce::coalesce_with_progress(
+        child.disk_mut(),
+        parent_img.disk_mut(),
+        &mut buf,
+        &mut progress,
+    ) {
         Ok(()) => 0,
         Err(e) => vhd_std::Errno::from(e).code(),
     }

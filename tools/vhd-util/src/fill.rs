@@ -27,7 +27,11 @@ pub fn run(args: &[String]) -> i32 {
     let block = img.disk().sectors_per_block() as usize * 512;
     let res = Chain::from_image(img).and_then(|mut chain| {
         let mut buf = AlignedBuf::new(block);
-        vhd_nostd::fill::fill(chain.disks_mut(), &mut buf).map_err(Into::into)
+        let mut bar = crate::progress::Progress::new("fill");
+        vhd_nostd::fill::fill_with_progress(chain.disks_mut(), &mut buf, &mut |d, t| {
+            bar.update(d, t)
+        })
+        .map_err(Into::into)
     });
     match res {
         Ok(()) => 0,

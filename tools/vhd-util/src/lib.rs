@@ -17,6 +17,7 @@ pub mod getopt;
 pub mod modify;
 pub mod open;
 pub mod out;
+pub mod progress;
 pub mod query;
 pub mod read;
 pub mod repair;

@@ -1029,3 +1029,26 @@ fn vhd_util_reads_what_qemu_writes() {
     let q = ok(&d, &["query", "-n", "q.vhd", "-v", "-d"]);
     assert_eq!(q, format!("{}\nchain depth: 1\n", size >> 20));
 }
+
+/// The progress bar shows on a terminal only: through `script` (a pseudo-terminal) fill
+/// draws it; in a pipe stderr stays empty.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let dir = workdir("progress");
+    ok(&dir, &["create", "-n", "p.vhd", "-s", "8"]);
+    let piped = vhd(&dir, &["fill", "-n", "p.vhd"]);
+    assert_eq!(code(&piped), 0);
+    assert_eq!(stderr(&piped), "", "no progress output in a pipe");
+    let cmd = format!("{} fill -n p.vhd", env!("CARGO_BIN_EXE_vhd-util"));
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(&dir)
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("fill [") && text.contains("100%"),
+        "no bar on a terminal: {text:?}"
+    );
+}
