@@ -248,16 +248,15 @@ pub unsafe extern "C" fn vhd_find_parent(
 
 /// The payload of a locator of platform `code` for the relative path `rel`.
 fn encode_locator(code: u32, rel: &str) -> Res<Vec<u8>> {
-    match code {
-        PLAT_CODE_MACX => Ok([b"file://", rel.as_bytes()].concat()),
-        PLAT_CODE_W2KU | PLAT_CODE_W2RU => {
-            let mut out = vec![0u8; PAYLOAD_MAX + 8];
-            let n = encode_windows_path(rel, &mut out).map_err(|_| -libc::ENAMETOOLONG)?;
-            out.truncate(n);
-            Ok(out)
-        }
-        _ => Err(-libc::EINVAL),
+    let mut out = vec![0u8; PAYLOAD_MAX + 8];
+    let n = match code {
+        PLAT_CODE_MACX => vhd_nostd::locator::encode_macx(rel, &mut out),
+        PLAT_CODE_W2KU | PLAT_CODE_W2RU => encode_windows_path(rel, &mut out),
+        _ => return Err(-libc::EINVAL),
     }
+    .map_err(|_| -libc::ENAMETOOLONG)?;
+    out.truncate(n);
+    Ok(out)
 }
 
 /// The parent's path relative to the image, checked to be a regular file or a block

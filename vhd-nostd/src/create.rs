@@ -156,12 +156,7 @@ fn encode_locator<E>(code: u32, rel: &str, scratch: &mut [u8]) -> Result<usize, 
         return Err(bad("parent path"));
     }
     if code == locator::PLAT_CODE_MACX {
-        let prefix = b"file://";
-        let n = prefix.len() + rel.len();
-        let dst = scratch.get_mut(..n).ok_or(too_long)?;
-        dst[..prefix.len()].copy_from_slice(prefix);
-        dst[prefix.len()..].copy_from_slice(rel.as_bytes());
-        Ok(n)
+        locator::encode_macx(rel, scratch).map_err(|_| too_long)
     } else {
         locator::encode_windows_path(rel, scratch).map_err(|_| too_long)
     }

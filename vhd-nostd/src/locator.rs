@@ -175,6 +175,19 @@ fn trim_nuls(mut b: &[u8], unit: usize) -> &[u8] {
     b
 }
 
+/// Encodes a path as a `MacX` locator payload: `file://` then the UTF-8 path. Returns the
+/// bytes written.
+pub fn encode_macx(path: &str, out: &mut [u8]) -> Result<usize, FormatError> {
+    let prefix = b"file://";
+    let n = prefix.len() + path.len();
+    let dst = out
+        .get_mut(..n)
+        .ok_or(FormatError::invalid(Structure::ParentLocator, "data_len"))?;
+    dst[..prefix.len()].copy_from_slice(prefix);
+    dst[prefix.len()..].copy_from_slice(path.as_bytes());
+    Ok(n)
+}
+
 /// Encodes a relative POSIX path as blktap writes it into `W2ku`/`W2ru` locators:
 /// `/` becomes `\`, a `.\` prefix is added unless the path already starts with `.`,
 /// UTF-16LE. Returns the bytes written.

@@ -81,7 +81,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             for i in 0..LOCATOR_COUNT {
                 let loc = h.loc[i];
                 let len = match loc.code {
-                    locator::PLAT_CODE_MACX => encode_macx(p.relative_path, scratch)?,
+                    locator::PLAT_CODE_MACX => locator::encode_macx(p.relative_path, scratch)?,
                     locator::PLAT_CODE_W2KU | locator::PLAT_CODE_W2RU => {
                         locator::encode_windows_path(p.relative_path, scratch)?
                     }
@@ -119,15 +119,4 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.write_header()?;
         self.io.flush().map_err(Error::Io)
     }
-}
-
-fn encode_macx(rel: &str, out: &mut [u8]) -> Result<usize, FormatError> {
-    let prefix = b"file://";
-    let n = prefix.len() + rel.len();
-    let dst = out
-        .get_mut(..n)
-        .ok_or(FormatError::invalid(Structure::ParentLocator, "data_len"))?;
-    dst[..prefix.len()].copy_from_slice(prefix);
-    dst[prefix.len()..].copy_from_slice(rel.as_bytes());
-    Ok(n)
 }
