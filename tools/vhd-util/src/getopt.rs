@@ -42,6 +42,12 @@ impl<'a> Getopt<'a> {
         &self.operands
     }
 
+    /// The required `-n` value, if given and no operand is left over (a leftover operand
+    /// means usage, as in every subcommand but `scan`).
+    pub fn with_no_operands(&self, name: Option<String>) -> Option<String> {
+        name.filter(|_| self.operands.is_empty())
+    }
+
     fn prog(&self) -> &str {
         self.args.first().map_or("", String::as_str)
     }

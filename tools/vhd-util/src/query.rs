@@ -45,14 +45,10 @@ pub fn run(args: &[String]) -> i32 {
             }
         }
     }
-    let Some(name) = name else {
+    let Some(name) = g.with_no_operands(name) else {
         usage();
         return -libc::EINVAL;
     };
-    if !g.operands().is_empty() {
-        usage();
-        return -libc::EINVAL;
-    }
     let opts = OpenOptions {
         ignore_disabled: true,
         ..Default::default()

@@ -21,10 +21,7 @@ pub fn name_only(args: &[String]) -> Result<String, i32> {
             _ => return Err(usage()),
         }
     }
-    match name {
-        Some(n) if g.operands().is_empty() => Ok(n),
-        _ => Err(usage()),
-    }
+    g.with_no_operands(name).ok_or_else(usage)
 }
 
 /// Runs the subcommand; `args[0]` is `repair`.

@@ -36,12 +36,9 @@ pub fn run(args: &[String]) -> i32 {
             _ => return usage(),
         }
     }
-    let Some(name) = name else {
+    let Some(name) = g.with_no_operands(name) else {
         return usage();
     };
-    if !g.operands().is_empty() {
-        return usage();
-    }
     if rollback && jname.is_none() {
         println!("rollback requires a journal argument");
         return usage();
