@@ -108,6 +108,24 @@ int main(void)
 	vhd_close(&vhd);
 	refused(f, VHD_OPEN_RDONLY | VHD_OPEN_STRICT, -EINVAL, "strict, end footer killed");
 
+	/* Case 29: a fixed disk whose guest data at offset 0 holds a fixed footer and whose
+	 * end footer is damaged: neither open nor vhd_read_footer takes the type from
+	 * offset 0. */
+	f = t_path("fixed-guest-footer.vhd");
+	REQUIRE(vhd_create(f, 2 * MiB, HD_TYPE_FIXED, 0) == 0);
+	t_peek(f, 2 * MiB, buf, sizeof(buf));
+	t_poke(f, 0, buf, sizeof(buf));
+	REQUIRE(vhd_open(&vhd, f, VHD_OPEN_RDONLY) == 0);
+	{
+		vhd_footer_t ft;
+
+		memset(buf, 0xc7, sizeof(buf));
+		t_poke(f, 2 * MiB, buf, sizeof(buf));
+		CHECK_EQ(vhd_read_footer(&vhd, &ft), -EINVAL);
+	}
+	vhd_close(&vhd);
+	refused(f, VHD_OPEN_RDONLY, -EINVAL, "fixed disk, footer only in guest data");
+
 	/* A BAT so large it would run far past the end of the file: refused before any
 	 * allocation of its size. */
 	f = t_path("huge-bat.vhd");

@@ -4,7 +4,7 @@
 use core::ffi::c_int;
 
 use libc::off_t;
-use vhd_nostd::footer::FOOTER_SIZE;
+use vhd_nostd::footer::{DiskType, FOOTER_SIZE};
 use vhd_nostd::header::HEADER_SIZE;
 use vhd_nostd::locator::is_valid_platform_code;
 use vhd_nostd::{Footer, Header, Io};
@@ -60,7 +60,8 @@ fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64, len: usize
 }
 
 /// The footer at the end (also a legacy 511-byte one), else, unless `strict`, the copy
-/// at offset 0.
+/// at offset 0 if it describes a dynamic or differencing disk: as in the core's open, a
+/// fixed disk's offset 0 is guest data and never decides what the image is.
 fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()> {
     let size = io.size().map_err(|e| -e)?;
     if size < FOOTER_SIZE as u64 {
@@ -76,7 +77,11 @@ fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()
     if strict {
         return Err(-libc::EINVAL);
     }
-    read_footer_at(io, footer, 0, FOOTER_SIZE)
+    read_footer_at(io, footer, 0, FOOTER_SIZE)?;
+    match DiskType::from_raw(footer.r#type) {
+        Some(t) if t.is_sparse() => Ok(()),
+        _ => Err(-libc::EINVAL),
+    }
 }
 
 fn read_header_at(io: &mut FdIo, header: &mut vhd_header_t, off: u64) -> Res<()> {
