@@ -682,6 +682,15 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.io.write_at(off, bytes).map_err(Error::Io)
     }
 
+    /// Writes both footers, primary first: a crash between them leaves copies that a
+    /// read-write open reconciles (the end one wins).
+    fn write_footers(&mut self) -> Result<(), Error<I::Error>> {
+        self.write_primary_footer()?;
+        self.io.flush().map_err(Error::Io)?;
+        self.write_backup_footer()?;
+        self.io.flush().map_err(Error::Io)
+    }
+
     /// Sets the footer's hidden flag and writes both footers (primary first).
     pub fn set_hidden(&mut self, hidden: u8) -> Result<(), Error<I::Error>> {
         self.require_writable()?;
@@ -690,10 +699,37 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         }
         self.footer.hidden = hidden;
         self.footer.seal();
-        self.write_primary_footer()?;
-        self.io.flush().map_err(Error::Io)?;
-        self.write_backup_footer()?;
-        self.io.flush().map_err(Error::Io)
+        self.write_footers()
+    }
+
+    /// Disables the image (cookie `v_poison` in both footers, primary first) while a
+    /// journal ([`crate::journal`]) can undo what follows: a normal open then refuses it
+    /// with [`Error::Disabled`]. The cookie lives in the in-memory footer, which every
+    /// later footer write of this disk encodes (grow, block allocation, hidden flag), so
+    /// the image stays disabled until [`Disk::unpoison`].
+    pub fn poison(&mut self) -> Result<(), Error<I::Error>> {
+        self.set_cookie(footer::POISON_COOKIE)
+    }
+
+    /// Enables the image again (cookie `conectix` in both footers, primary first).
+    pub fn unpoison(&mut self) -> Result<(), Error<I::Error>> {
+        self.set_cookie(footer::COOKIE)
+    }
+
+    /// Whether the footer in force carries `v_poison` (open it with
+    /// [`OpenOptions::ignore_disabled`] to work on it).
+    pub fn is_poisoned(&self) -> bool {
+        self.footer.is_disabled()
+    }
+
+    fn set_cookie(&mut self, cookie: [u8; 8]) -> Result<(), Error<I::Error>> {
+        self.require_writable()?;
+        if self.kind == Kind::Raw {
+            return Err(Error::WrongDiskType);
+        }
+        self.footer.cookie = cookie;
+        self.footer.seal();
+        self.write_footers()
     }
 
     /// blktap's marker byte (offset 28 of the batmap header sector), if the image has a

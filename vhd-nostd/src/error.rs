@@ -24,6 +24,10 @@ pub enum Structure {
     Block,
     /// The image file as a whole (its length, its layout).
     Image,
+    /// The 512-byte header of a metadata journal file.
+    Journal,
+    /// An entry of a metadata journal: its 32-byte record or its payload.
+    JournalEntry,
 }
 
 impl fmt::Display for Structure {
@@ -38,6 +42,8 @@ impl fmt::Display for Structure {
             Structure::Bitmap => "bitmap",
             Structure::Block => "block",
             Structure::Image => "image",
+            Structure::Journal => "journal header",
+            Structure::JournalEntry => "journal entry",
         })
     }
 }
