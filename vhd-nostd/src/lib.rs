@@ -23,6 +23,7 @@ pub mod footer;
 pub mod geometry;
 pub mod header;
 pub mod io;
+pub mod journal;
 pub mod locator;
 pub mod parent;
 pub mod read;
