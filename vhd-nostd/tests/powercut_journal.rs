@@ -1,0 +1,948 @@
+//! Power cuts and failing writes in every step of a journaled resize, with the image and
+//! the journal file as two devices whose writes are counted in one sequence.
+//!
+//! Operations: journal create + poison; grow under the journal; revert; commit +
+//! un-poison + delete; and the whole resize in one go. Each runs once cleanly, logging
+//! every write, size change, flush and journal create/delete. Then:
+//! - for every write number N, a power cut after N writes (later ones dropped, the
+//!   operation carries on);
+//! - for every N, a failing device: write N and all later ones fail, and the operation
+//!   must return that error;
+//! - reordering: at every flush (and journal create/delete) of the clean run, the writes
+//!   not yet flushed on either file land in every subset (all subsets up to 10 pending
+//!   writes, else prefixes, single writes and all-but-one).
+//!
+//! After each, the recovery a user runs: if the journal exists and verifies, revert it,
+//! un-poison the image if it is still poisoned, delete the journal (a journal that does
+//! not verify was never complete, so the image was never poisoned for it: it is
+//! deleted). Then the image must open read-write with normal options (not poisoned),
+//! pass `check`, and read every sector as the old content or, where the operation can
+//! have completed, the new one.
+//!
+//! Interchange: journals built by hand from the documented layout (libvhd's packed
+//! records, `journal_eof` in host order) are read, verified and reverted by the core;
+//! the core writes the same bytes for the same image.
+
+mod common;
+use common::*;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::io::ErrorKind;
+use std::rc::Rc;
+use vhd_nostd::check::{check, work_size, CheckOptions};
+use vhd_nostd::journal::{self, JournalHeader, ENTRY_COOKIE};
+use vhd_nostd::{
+    probe, read_chain, Buffers, Disk, DiskType, Error, Footer, FormatError, Io, OpenOptions,
+};
+
+type E = Error<ErrorKind>;
+const KIB: usize = 1 << 10;
+/// Small on purpose: regions larger than a sector are copied in several writes.
+const SCRATCH: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Image,
+    Journal,
+}
+
+/// One change that reached storage, or a flush, in the order the operation made them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Write(Target, u64, Vec<u8>),
+    SetSize(Target, u64),
+    Flush(Target),
+    CreateJournal,
+    RemoveJournal,
+}
+
+/// What is on the two devices: the image, and the journal file if it exists.
+#[derive(Debug, Clone, Default)]
+struct Files {
+    image: VecIo,
+    journal: Option<VecIo>,
+}
+
+impl Files {
+    fn apply(&mut self, s: &Step) {
+        match s {
+            Step::Write(t, off, data) => self.file(*t).unwrap().write_at(*off, data).unwrap(),
+            Step::SetSize(t, n) => self.file(*t).unwrap().set_size(*n).unwrap(),
+            Step::Flush(_) => {}
+            Step::CreateJournal => self.journal = Some(VecIo::default()),
+            Step::RemoveJournal => self.journal = None,
+        }
+    }
+
+    fn file(&mut self, t: Target) -> Option<&mut VecIo> {
+        match t {
+            Target::Image => Some(&mut self.image),
+            Target::Journal => self.journal.as_mut(),
+        }
+    }
+}
+
+/// Both devices, one write counter, one fault (as `FaultIo` has for one file).
+struct Machine {
+    files: Files,
+    fault: Fault,
+    writes: usize,
+    log: Vec<Step>,
+}
+
+type Shared = Rc<RefCell<Machine>>;
+
+impl Machine {
+    fn new(files: Files, fault: Fault) -> Shared {
+        Rc::new(RefCell::new(Machine {
+            files,
+            fault,
+            writes: 0,
+            log: Vec::new(),
+        }))
+    }
+
+    fn powered(&self) -> bool {
+        !matches!(self.fault, Fault::CutAfterWrites(n) if self.writes >= n)
+    }
+
+    /// Counts one change and applies it unless the power is off; a failing device
+    /// refuses it.
+    fn change(&mut self, s: Step) -> Result<(), ErrorKind> {
+        if let Fault::FailWrite(n) = self.fault {
+            if self.writes >= n {
+                return Err(ErrorKind::StorageFull);
+            }
+        }
+        let on = self.powered();
+        self.writes += 1;
+        if on {
+            self.files.apply(&s);
+            self.log.push(s);
+        }
+        Ok(())
+    }
+}
+
+/// One of the machine's devices as the engine's I/O.
+struct Dev {
+    m: Shared,
+    target: Target,
+}
+
+fn dev(m: &Shared, target: Target) -> Dev {
+    Dev {
+        m: m.clone(),
+        target,
+    }
+}
+
+impl Io for Dev {
+    type Error = ErrorKind;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ErrorKind> {
+        let mut m = self.m.borrow_mut();
+        let f = m.files.file(self.target).ok_or(ErrorKind::NotFound)?;
+        f.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), ErrorKind> {
+        let mut m = self.m.borrow_mut();
+        m.files.file(self.target).ok_or(ErrorKind::NotFound)?;
+        m.change(Step::Write(self.target, offset, buf.to_vec()))
+    }
+    fn flush(&mut self) -> Result<(), ErrorKind> {
+        let mut m = self.m.borrow_mut();
+        if m.powered() {
+            m.log.push(Step::Flush(self.target));
+        }
+        Ok(())
+    }
+    fn size(&mut self) -> Result<u64, ErrorKind> {
+        let mut m = self.m.borrow_mut();
+        m.files.file(self.target).ok_or(ErrorKind::NotFound)?.size()
+    }
+    fn set_size(&mut self, size: u64) -> Result<(), ErrorKind> {
+        let mut m = self.m.borrow_mut();
+        m.files.file(self.target).ok_or(ErrorKind::NotFound)?;
+        m.change(Step::SetSize(self.target, size))
+    }
+}
+
+/// A new journal file (`O_CREAT | O_EXCL`): counted like a write.
+fn create_journal_file(m: &Shared) -> Result<(), E> {
+    let mut m = m.borrow_mut();
+    if m.files.journal.is_some() {
+        return Err(Error::Io(ErrorKind::AlreadyExists));
+    }
+    m.change(Step::CreateJournal).map_err(Error::Io)
+}
+
+/// Deleting the journal file: counted like a write.
+fn remove_journal_file(m: &Shared) -> Result<(), E> {
+    m.borrow_mut()
+        .change(Step::RemoveJournal)
+        .map_err(Error::Io)
+}
+
+fn open_image<I: Io>(
+    mut io: I,
+    ignore_disabled: bool,
+) -> Result<Disk<I, Vec<u8>>, Error<I::Error>> {
+    let l = probe(&mut io)?;
+    Disk::open(
+        io,
+        Buffers {
+            bat: vec![0; l.bat_bytes],
+            batmap: vec![0; l.batmap_bytes],
+            bitmap: vec![0; l.bitmap_bytes],
+        },
+        OpenOptions {
+            writable: true,
+            ignore_disabled,
+            ..Default::default()
+        },
+    )
+}
+
+// ---- the operations, as vhd-util runs them ----
+
+type Op = Box<dyn Fn(&Shared) -> Result<(), E>>;
+
+fn create_and_poison(m: &Shared) -> Result<Disk<Dev, Vec<u8>>, E> {
+    create_journal_file(m)?;
+    let mut disk = open_image(dev(m, Target::Image), false)?;
+    journal::create(&mut dev(m, Target::Journal), &mut disk, &mut [0u8; SCRATCH])?;
+    Ok(disk)
+}
+
+fn commit_and_unpoison(m: &Shared, disk: &mut Disk<Dev, Vec<u8>>) -> Result<(), E> {
+    let mut j = dev(m, Target::Journal);
+    let mut h = journal::read_header(&mut j)?;
+    journal::commit(&mut j, &mut h, true)?;
+    disk.unpoison()?;
+    remove_journal_file(m)
+}
+
+/// The recovery: revert a journal that verifies, enable the image, delete the journal.
+fn recover(m: &Shared) -> Result<(), E> {
+    if m.borrow().files.journal.is_none() {
+        return Ok(());
+    }
+    let scratch = &mut [0u8; SCRATCH];
+    let mut j = dev(m, Target::Journal);
+    match journal::verify(&mut j, scratch) {
+        Ok(_) => {
+            journal::revert(&mut j, &mut dev(m, Target::Image), scratch)?;
+            let mut disk = open_image(dev(m, Target::Image), true)?;
+            if disk.is_poisoned() {
+                disk.unpoison()?;
+            }
+        }
+        Err(Error::Format(_)) => {}
+        Err(e) => return Err(e),
+    }
+    remove_journal_file(m)
+}
+
+fn op_create() -> Op {
+    Box::new(|m| create_and_poison(m).map(drop))
+}
+
+fn op_grow(bytes: u64) -> Op {
+    Box::new(move |m| {
+        let mut disk = open_image(dev(m, Target::Image), true)?;
+        vhd_nostd::resize::grow(&mut disk, bytes)
+    })
+}
+
+fn op_revert() -> Op {
+    Box::new(recover)
+}
+
+fn op_commit() -> Op {
+    Box::new(|m| {
+        let mut disk = open_image(dev(m, Target::Image), true)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+/// `vhd-util resize` on success: journal, poison, grow, commit, un-poison, delete.
+fn op_resize(bytes: u64) -> Op {
+    Box::new(move |m| {
+        let mut disk = create_and_poison(m)?;
+        vhd_nostd::resize::grow(&mut disk, bytes)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+// ---- the harness ----
+
+struct Scenario {
+    name: String,
+    before: Files,
+    parent: Option<VecIo>,
+    old: Vec<u8>,
+    /// The content once the operation has completed, if it can differ from `old`
+    /// after recovery.
+    new: Option<Vec<u8>>,
+    op: Op,
+}
+
+fn check_ok(io: &mut VecIo) -> Result<(), String> {
+    let mut work = vec![0u8; work_size(1 << 12)];
+    let opts = CheckOptions {
+        ignore_primary: false,
+        now: 2_000_000_000,
+    };
+    check(io, &opts, &mut work)
+        .map(|_| ())
+        .map_err(|p| p.message.to_string())
+}
+
+fn content(sc: &Scenario, io: VecIo) -> Vec<u8> {
+    let d = open(io, false).unwrap();
+    assert!(d.recovered().is_empty(), "second open is clean");
+    let mut all = vec![0u8; d.size() as usize];
+    match &sc.parent {
+        None => read_chain(&mut [d], 0, &mut all).unwrap(),
+        Some(p) => read_chain(&mut [d, open(p.clone(), false).unwrap()], 0, &mut all).unwrap(),
+    }
+    all
+}
+
+/// The image must be poisoned, or else consistent on its own: whoever opens it without
+/// the journal (before any recovery) must find old or new content.
+fn enabled_means_consistent(sc: &Scenario, image: &VecIo, label: &str) {
+    // The footer open goes by: the end one, else the copy at 0.
+    let n = image.data.len();
+    let end = n.checked_sub(512).map(|e| Footer::parse(&image.data[e..]));
+    let in_force = match end {
+        Some(Ok(f)) => Some(f),
+        _ => image.data.get(..512).and_then(|b| Footer::parse(b).ok()),
+    };
+    if in_force.is_some_and(|f| f.is_disabled()) {
+        return;
+    }
+    let d = open(image.clone(), true)
+        .unwrap_or_else(|e| panic!("{label}: enabled before recovery, does not open: {e:?}"));
+    let mut file = d.into_io();
+    assert_eq!(
+        check_ok(&mut file),
+        Ok(()),
+        "{label}: enabled before recovery"
+    );
+    old_or_new(
+        sc,
+        &content(sc, file),
+        &format!("{label}: enabled before recovery"),
+    );
+}
+
+fn old_or_new(sc: &Scenario, got: &[u8], label: &str) {
+    let is = |c: &Vec<u8>| got.len() == c.len() && got == c.as_slice();
+    if is(&sc.old) || sc.new.as_ref().is_some_and(is) {
+        return;
+    }
+    let bad = (0..got.len() / 512)
+        .find(|&i| {
+            let s = &got[i * 512..][..512];
+            sc.old.get(i * 512..i * 512 + 512) != Some(s)
+                && sc.new.as_ref().and_then(|n| n.get(i * 512..i * 512 + 512)) != Some(s)
+        })
+        .map_or("size".to_string(), |i| format!("sector {i}"));
+    panic!("{label}: neither old nor new ({bad}, {} bytes)", got.len());
+}
+
+/// Recovery, then the image must be enabled, consistent, and hold old or new content
+/// (`done`: the operation completed, so exactly the final content).
+fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
+    enabled_means_consistent(sc, &files.image, label);
+    let m = Machine::new(files, Fault::None);
+    recover(&m).unwrap_or_else(|e| panic!("{label}: recovery: {e:?}"));
+    // Recovery is idempotent and leaves no journal.
+    recover(&m).unwrap_or_else(|e| panic!("{label}: second recovery: {e:?}"));
+    let image = {
+        let m = m.borrow();
+        assert!(m.files.journal.is_none(), "{label}: journal left");
+        m.files.image.clone()
+    };
+    let d = open(image, true).unwrap_or_else(|e| panic!("{label}: open: {e:?}"));
+    assert!(!d.is_poisoned(), "{label}");
+    let mut file = d.into_io();
+    assert_eq!(check_ok(&mut file), Ok(()), "{label}");
+    let got = content(sc, file);
+    let final_content = sc.new.as_ref().unwrap_or(&sc.old);
+    if done {
+        assert!(&got == final_content, "{label}: not the final content");
+        return;
+    }
+    old_or_new(sc, &got, label);
+}
+
+/// Subsets of `n` pending writes: all of them when few, else prefixes, each one alone,
+/// and all but each one.
+fn subsets(n: usize) -> Vec<Vec<bool>> {
+    if n <= 10 {
+        return (0..1u32 << n)
+            .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
+            .collect();
+    }
+    let mut v = Vec::new();
+    for k in 0..=n {
+        v.push((0..n).map(|i| i < k).collect());
+        if k < n {
+            v.push((0..n).map(|i| i == k).collect());
+            v.push((0..n).map(|i| i != k).collect());
+        }
+    }
+    v
+}
+
+/// Writes of `log[..k]` not yet made durable at `k`: on each file, those after its
+/// last flush (for the journal, also after its last create or delete).
+fn pending(log: &[Step], k: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, s) in log[..k].iter().enumerate() {
+        let t = match s {
+            Step::Write(t, ..) | Step::SetSize(t, _) => *t,
+            _ => continue,
+        };
+        let settled = log[i + 1..k].iter().any(|later| match later {
+            Step::Flush(f) => *f == t,
+            Step::CreateJournal | Step::RemoveJournal => t == Target::Journal,
+            _ => false,
+        });
+        if !settled {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// What was tried, for the report.
+#[derive(Debug, Default)]
+struct Tried {
+    total_writes: usize,
+    cuts: usize,
+    failures: usize,
+    reorderings: usize,
+}
+
+fn run(sc: Scenario) -> Tried {
+    let m = Machine::new(sc.before.clone(), Fault::None);
+    (sc.op)(&m).unwrap_or_else(|e| panic!("{}: clean run: {e:?}", sc.name));
+    let (total, log, after) = {
+        let m = m.borrow();
+        (m.writes, m.log.clone(), m.files.clone())
+    };
+    assert!(total > 0, "{}: the operation writes", sc.name);
+    verify(&sc, after, &format!("{}: clean", sc.name), true);
+    let mut tried = Tried {
+        total_writes: total,
+        ..Default::default()
+    };
+
+    for n in 0..=total {
+        let m = Machine::new(sc.before.clone(), Fault::CutAfterWrites(n));
+        // The program goes on after the cut; whatever it returns, the disks are frozen.
+        let _ = (sc.op)(&m);
+        let files = m.borrow().files.clone();
+        let label = format!("{}: cut after {n} of {total}", sc.name);
+        verify(&sc, files, &label, n == total);
+        tried.cuts += 1;
+    }
+
+    for n in 0..total {
+        let m = Machine::new(sc.before.clone(), Fault::FailWrite(n));
+        let r = (sc.op)(&m);
+        assert_eq!(
+            r,
+            Err(Error::Io(ErrorKind::StorageFull)),
+            "{}: write {n} fails",
+            sc.name
+        );
+        let files = m.borrow().files.clone();
+        verify(&sc, files, &format!("{}: write {n} failed", sc.name), false);
+        tried.failures += 1;
+    }
+
+    let mut seen = HashSet::new();
+    let barriers = log
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                Step::Flush(_) | Step::CreateJournal | Step::RemoveJournal
+            )
+        })
+        .map(|(k, _)| k)
+        .chain([log.len()]);
+    for k in barriers {
+        let pend = pending(&log, k);
+        for mask in subsets(pend.len()) {
+            let mut files = sc.before.clone();
+            for (i, s) in log[..k].iter().enumerate() {
+                let dropped = pend.iter().zip(&mask).any(|(&p, &keep)| p == i && !keep);
+                if !dropped {
+                    files.apply(s);
+                }
+            }
+            let key = (
+                files.image.data.clone(),
+                files.journal.as_ref().map(|j| j.data.clone()),
+            );
+            if !seen.insert(key) {
+                continue;
+            }
+            let label = format!("{}: at step {k}, pending {pend:?} kept {mask:?}", sc.name);
+            verify(&sc, files, &label, false);
+            tried.reorderings += 1;
+        }
+    }
+    eprintln!(
+        "{}: {} writes; {} cuts, {} failing writes, {} reordered states",
+        sc.name, tried.total_writes, tried.cuts, tried.failures, tried.reorderings
+    );
+    tried
+}
+
+// ---- the images ----
+
+fn filled(len: usize, g: u8) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    pattern(u64::from(g), g, &mut v);
+    v
+}
+
+/// A dynamic disk of `size` bytes with 64 KiB blocks and data in its first block (and
+/// the start of the second, so two blocks are allocated), and its content.
+fn dynamic() -> (VecIo, Vec<u8>) {
+    let size = 256 * KIB;
+    let mut d = open(new_image(DiskType::Dynamic, size as u64, 64 << 10), true).unwrap();
+    let data = filled(80 * KIB, 7);
+    d.write(0, &data).unwrap();
+    let mut content = vec![0u8; size];
+    content[..data.len()].copy_from_slice(&data);
+    (d.into_io(), content)
+}
+
+/// A differencing disk (three parent locators) over a dynamic parent, with its own
+/// data in one block, its parent, and the content read through it.
+fn differencing() -> (VecIo, VecIo, Vec<u8>) {
+    let (parent_io, mut content) = dynamic();
+    let mut parent = open(parent_io, false).unwrap();
+    let child_io = new_snapshot(&mut parent, "parent.vhd");
+    let parent_io = parent.into_io();
+    let mut child = open(child_io, true).unwrap();
+    let ours = filled(3 * 512, 9);
+    child.write(200, &ours).unwrap();
+    content[200 * 512..][..ours.len()].copy_from_slice(&ours);
+    (child.into_io(), parent_io, content)
+}
+
+/// `files` with the operation run (cleanly).
+fn after(files: &Files, op: Op) -> Files {
+    let m = Machine::new(files.clone(), Fault::None);
+    op(&m).unwrap();
+    let f = m.borrow().files.clone();
+    f
+}
+
+fn grown(old: &[u8], bytes: u64) -> Vec<u8> {
+    let mut v = old.to_vec();
+    v.resize(bytes as usize, 0);
+    v
+}
+
+fn scenarios(kind: &str) -> Vec<Scenario> {
+    // Sizes that need more BAT entries (64 KiB blocks; the snapshot's are 2 MiB).
+    let (image, parent, old, grow_to) = match kind {
+        "dynamic" => {
+            let (i, c) = dynamic();
+            (i, None, c, 1 << 20)
+        }
+        _ => {
+            let (i, p, c) = differencing();
+            (i, Some(p), c, 8 << 20)
+        }
+    };
+    let clean = Files {
+        image,
+        journal: None,
+    };
+    let journaled = after(&clean, op_create());
+    let grown_under = after(&journaled, op_grow(grow_to));
+    let new = grown(&old, grow_to);
+    let sc = |name: &str, before: &Files, new: Option<&Vec<u8>>, op: Op| Scenario {
+        name: format!("{kind} {name}"),
+        before: before.clone(),
+        parent: parent.clone(),
+        old: old.clone(),
+        new: new.cloned(),
+        op,
+    };
+    vec![
+        sc("create + poison", &clean, None, op_create()),
+        sc("grow under the journal", &journaled, None, op_grow(grow_to)),
+        sc("revert", &grown_under, None, op_revert()),
+        sc("commit + unpoison", &grown_under, Some(&new), op_commit()),
+        sc("whole resize", &clean, Some(&new), op_resize(grow_to)),
+    ]
+}
+
+fn run_all(kind: &str) {
+    for sc in scenarios(kind) {
+        run(sc);
+    }
+}
+
+#[test]
+fn journaled_resize_of_a_dynamic_disk() {
+    run_all("dynamic");
+}
+
+#[test]
+fn journaled_resize_of_a_differencing_disk() {
+    run_all("differencing");
+}
+
+/// The states the harness depends on are what they should be: a journal exists and the
+/// image is refused by a normal open once the journal is made, and after the grow.
+#[test]
+fn journal_disables_the_image() {
+    for s in scenarios("dynamic").iter().skip(1).take(2) {
+        let f = &s.before;
+        assert!(f.journal.is_some(), "{}", s.name);
+        assert!(
+            matches!(open(f.image.clone(), true), Err(Error::Disabled)),
+            "{}",
+            s.name
+        );
+    }
+}
+
+// ---- interchange with libvhd's layout ----
+
+fn be32(v: u32) -> [u8; 4] {
+    v.to_be_bytes()
+}
+
+fn be64(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+/// A journal in libvhd's layout, built from the documented format: 512-byte header,
+/// then each entry as a 32-byte record (cookie, type, size, offset, checksum, 4 pad
+/// bytes) immediately followed by its payload. `entries` are (type, offset, length) of
+/// the image `img`; `pad` is what goes in the record's padding (libvhd leaves stack
+/// bytes there).
+fn reference_journal(
+    img: &[u8],
+    uuid: [u8; 16],
+    footer_offset: u64,
+    metadata: &[(u32, u64, u64)],
+    data: &[(u32, u64, u64)],
+    pad: [u8; 4],
+) -> Vec<u8> {
+    let mut j = vec![0u8; 512];
+    let add = |j: &mut Vec<u8>, &(ty, off, len): &(u32, u64, u64)| {
+        let payload = &img[off as usize..(off + len) as usize];
+        let mut rec = Vec::new();
+        rec.extend(be64(ENTRY_COOKIE));
+        rec.extend(be32(ty));
+        rec.extend(be32(len as u32));
+        rec.extend(be64(off));
+        rec.extend([0u8; 4]);
+        rec.extend(pad);
+        let sum = rec
+            .iter()
+            .chain(payload)
+            .fold(0u32, |s, &b| s.wrapping_add(u32::from(b)));
+        rec[24..28].copy_from_slice(&be32(!sum));
+        j.extend(rec);
+        j.extend_from_slice(payload);
+    };
+    for e in metadata {
+        add(&mut j, e);
+    }
+    let data_offset = j.len() as u64;
+    for e in data {
+        add(&mut j, e);
+    }
+    let eof = j.len() as u64;
+    j[..8].copy_from_slice(b"vjournal");
+    j[8..24].copy_from_slice(&uuid);
+    j[24..32].copy_from_slice(&be64(footer_offset));
+    j[32..36].copy_from_slice(&be32(data.len() as u32));
+    j[36..40].copy_from_slice(&be32(metadata.len() as u32));
+    j[40..48].copy_from_slice(&be64(data_offset));
+    j[48..56].copy_from_slice(&be64(512));
+    // The reference's mistake: journal_eof in host byte order.
+    j[56..64].copy_from_slice(&eof.to_ne_bytes());
+    j
+}
+
+/// Recomputes the checksum of the entry whose record is at `at`.
+fn reseal_entry(j: &mut [u8], at: usize) {
+    let size = u32::from_be_bytes(j[at + 12..at + 16].try_into().unwrap()) as usize;
+    j[at + 24..at + 28].fill(0);
+    let sum = j[at..at + 32 + size]
+        .iter()
+        .fold(0u32, |s, &b| s.wrapping_add(u32::from(b)));
+    j[at + 24..at + 28].copy_from_slice(&be32(!sum));
+}
+
+/// The metadata of the dynamic test image, as libvhd journals it (its layout is fixed by
+/// `create`: header at 512, BAT at 1536, batmap header and map after the BAT's sector).
+fn metadata_entries(img: &VecIo) -> Vec<(u32, u64, u64)> {
+    let footer = img.data.len() as u64 - 512;
+    vec![
+        (1, footer, 512),
+        (2, 0, 512),
+        (3, 512, 1024),
+        (5, 1536, 512),
+        (6, 2048, 512),
+        (7, 2560, 512),
+    ]
+}
+
+#[test]
+fn core_journal_has_the_reference_bytes() {
+    let (image, _) = dynamic();
+    let uuid = *end_footer(&image).uuid.as_bytes();
+    let footer = image.data.len() as u64 - 512;
+    let expected = reference_journal(
+        &image.data,
+        uuid,
+        footer,
+        &metadata_entries(&image),
+        &[],
+        [0; 4],
+    );
+    let m = Machine::new(
+        Files {
+            image,
+            journal: None,
+        },
+        Fault::None,
+    );
+    create_and_poison(&m).unwrap();
+    let got = m.borrow().files.journal.clone().unwrap().data;
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "journal bytes differ from the documented layout"
+    );
+}
+
+#[test]
+fn core_reverts_a_reference_journal() {
+    let (image, old) = dynamic();
+    let before = image.data.clone();
+    let uuid = *end_footer(&image).uuid.as_bytes();
+    let footer = image.data.len() as u64 - 512;
+    // Block 1 (sector 129 on: 64 KiB blocks, one bitmap sector) holds data.
+    let bat = header_of(&image);
+    let entry = u32::from_be_bytes(
+        image.data[bat.table_offset as usize + 4..][..4]
+            .try_into()
+            .unwrap(),
+    );
+    let block1 = u64::from(entry) * 512;
+    let data = [(8, block1 + 512, 64 * 1024)];
+    let j = reference_journal(
+        &image.data,
+        uuid,
+        footer,
+        &metadata_entries(&image),
+        &data,
+        [0xde, 0xad, 0xbe, 0xef],
+    );
+    // The change: poisoned, grown, block 1 overwritten, a new block 3 (the file grows).
+    let mut d = open(image, true).unwrap();
+    d.poison().unwrap();
+    vhd_nostd::resize::grow(&mut d, 1 << 20).unwrap();
+    d.write(129, &filled(4096, 3)).unwrap();
+    d.write(3 * 128 + 5, &filled(512, 4)).unwrap();
+    let mut changed = d.into_io();
+    assert!(changed.data.len() > before.len());
+
+    let mut jio = VecIo { data: j };
+    let v = journal::verify(&mut jio, &mut [0u8; 4096]).unwrap();
+    assert_eq!(v.header.journal_metadata_entries, 6);
+    assert_eq!(v.header.journal_data_entries, 1);
+    assert_eq!(v.header.vhd_footer_offset, footer);
+    assert_eq!(v.image_len, Some(footer + 512));
+    journal::revert(&mut jio, &mut changed, &mut [0u8; 4096]).unwrap();
+    assert!(changed.data == before, "the image is back, byte for byte");
+    let s = Scenario {
+        name: String::new(),
+        before: Files::default(),
+        parent: None,
+        old: old.clone(),
+        new: None,
+        op: op_revert(),
+    };
+    assert!(content(&s, changed) == old);
+}
+
+#[test]
+fn committed_reference_journal_cuts_nothing() {
+    let (image, _) = dynamic();
+    let uuid = *end_footer(&image).uuid.as_bytes();
+    let footer = image.data.len() as u64 - 512;
+    let mut j = reference_journal(&image.data, uuid, footer, &[], &[], [0; 4]);
+    // libvhd's commit: counts and offsets zero, journal_eof left at the old end.
+    j[40..56].fill(0);
+    j[56..64].copy_from_slice(&40_000u64.to_ne_bytes());
+    let mut d = open(image, true).unwrap();
+    vhd_nostd::resize::grow(&mut d, 1 << 20).unwrap();
+    d.write(3 * 128 + 5, &filled(512, 4)).unwrap();
+    let mut img = d.into_io();
+    let before = img.data.clone();
+    let mut jio = VecIo { data: j };
+    let v = journal::revert(&mut jio, &mut img, &mut [0u8; 512]).unwrap();
+    assert!(v.header.is_empty());
+    assert_eq!(v.image_len, None);
+    assert!(img.data == before, "an empty journal changes nothing");
+}
+
+#[test]
+fn damaged_journals_are_refused_before_anything_is_written() {
+    let (image, _) = dynamic();
+    let uuid = *end_footer(&image).uuid.as_bytes();
+    let footer = image.data.len() as u64 - 512;
+    let good = reference_journal(
+        &image.data,
+        uuid,
+        footer,
+        &metadata_entries(&image),
+        &[],
+        [0; 4],
+    );
+    let mut d = open(image, true).unwrap();
+    d.poison().unwrap();
+    let poisoned = d.into_io();
+    let last = good.len() - 1;
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Damage)> = vec![
+        ("header cookie", Box::new(|j| j[0] = b'x')),
+        ("last payload byte", Box::new(move |j| j[last] ^= 1)),
+        ("entry cookie", Box::new(|j| j[512] ^= 1)),
+        ("cut short", Box::new(move |j| j.truncate(last))),
+        (
+            "end past the file",
+            Box::new(|j| {
+                let n = j.len() as u64 + 512;
+                j[56..64].copy_from_slice(&n.to_ne_bytes())
+            }),
+        ),
+        (
+            "more entries than the file holds",
+            Box::new(|j| j[36..40].copy_from_slice(&be32(u32::MAX))),
+        ),
+        (
+            "unknown type",
+            Box::new(|j| {
+                j[512 + 11] = 9;
+                reseal_entry(j, 512);
+            }),
+        ),
+        (
+            "data type among the metadata",
+            Box::new(|j| {
+                j[512 + 11] = 8;
+                reseal_entry(j, 512);
+            }),
+        ),
+        (
+            "unaligned size",
+            Box::new(|j| {
+                j[512 + 15] = 0xff;
+                reseal_entry(j, 512);
+            }),
+        ),
+        (
+            "metadata past the journaled image",
+            // With a checksum that matches: only the bound refuses it.
+            Box::new(move |j| {
+                j[528..536].copy_from_slice(&be64(footer + 512));
+                reseal_entry(j, 512);
+            }),
+        ),
+        (
+            "unaligned footer offset",
+            Box::new(|j| j[31] = j[31].wrapping_add(1)),
+        ),
+        ("shorter than a header", Box::new(|j| j.truncate(100))),
+    ];
+    for (what, damage) in cases {
+        let mut j = good.clone();
+        damage(&mut j);
+        let mut jio = VecIo { data: j };
+        let mut img = poisoned.clone();
+        let r = journal::revert(&mut jio, &mut img, &mut [0u8; 4096]);
+        assert!(
+            matches!(r, Err(Error::Format(_))),
+            "{what}: {r:?} (a format error)"
+        );
+        assert!(img.data == poisoned.data, "{what}: image untouched");
+    }
+    // Checksums are checked: the stored and computed values are reported.
+    let mut j = good.clone();
+    j[last] ^= 1;
+    let r = journal::verify(&mut VecIo { data: j }, &mut [0u8; 512]);
+    assert!(matches!(
+        r,
+        Err(Error::Format(FormatError::BadChecksum { .. }))
+    ));
+}
+
+#[test]
+fn journal_api_refusals() {
+    let (image, _) = dynamic();
+    // A poisoned image is not journaled (its journal could not enable it again).
+    let mut d = open(image.clone(), true).unwrap();
+    d.poison().unwrap();
+    let mut j = VecIo::default();
+    assert_eq!(
+        journal::create(&mut j, &mut d, &mut [0u8; 512]).unwrap_err(),
+        Error::Disabled
+    );
+    // Fixed disks have nothing to journal; a scratch under a sector is refused.
+    let mut f = open(new_image(DiskType::Fixed, 64 * 1024, 0), true).unwrap();
+    assert_eq!(
+        journal::create(&mut j, &mut f, &mut [0u8; 512]).unwrap_err(),
+        Error::WrongDiskType
+    );
+    let mut d = open(image, true).unwrap();
+    assert!(matches!(
+        journal::create(&mut j, &mut d, &mut [0u8; 100]),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    // Metadata after data entries would break the runs the header describes.
+    let mut h = JournalHeader::new(d.footer().uuid, d.footer_position());
+    let data = journal::Region {
+        entry_type: journal::TYPE_DATA,
+        offset: 0,
+        len: 512,
+    };
+    let meta = journal::Region {
+        entry_type: journal::TYPE_HEADER,
+        ..data
+    };
+    let mut j = VecIo::default();
+    journal::write_header(&mut j, &h).unwrap();
+    journal::append(&mut j, &mut h, d.io(), data, &mut [0u8; 512]).unwrap();
+    assert!(matches!(
+        journal::append(&mut j, &mut h, d.io(), meta, &mut [0u8; 512]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let odd = journal::Region { len: 100, ..data };
+    assert_eq!(
+        journal::append(&mut j, &mut h, d.io(), odd, &mut [0u8; 512]),
+        Err(Error::Unaligned)
+    );
+    assert_eq!(h.journal_data_entries, 1);
+    assert!(journal::verify(&mut j, &mut [0u8; 512]).is_ok());
+}
