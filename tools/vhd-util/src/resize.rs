@@ -1,11 +1,14 @@
 //! `vhd-util resize -n name -j journal -s MB`: grows a dynamic or differencing disk by
 //! whole 2 MiB blocks, under a metadata journal that is replayed if the resize fails.
 //!
+//! As the reference: the journal (libvhd's layout, see `vhd_std::journal`) is made
+//! first and the image poisoned (`v_poison`) until the end; on success the journal is
+//! committed, the image enabled and the journal deleted. An injected failure point
+//! leaves the image poisoned and the journal in place for `vhd-util revert`.
+//!
 //! The core grows in place (new BAT entries come from the padding of the BAT's last
 //! sector), so no data block moves; a growth that would need the BAT to move fails with
-//! `-ENOSPC` where the reference moves blocks (see COMPATIBILITY.md). The image is not
-//! poisoned while the journal exists: every step of the core's growth leaves a valid
-//! image on its own.
+//! `-ENOSPC` where the reference moves blocks (see COMPATIBILITY.md).
 
 use std::path::Path;
 
@@ -52,29 +55,27 @@ pub fn run(args: &[String]) -> i32 {
         println!("{name} not created by xen; resize not supported");
         return -libc::EINVAL;
     }
-    let jpath = Path::new(&jname);
-    if let Err(e) = journal::create(jpath, &mut img) {
-        println!("creating journal failed: {e}");
-        return e.code();
-    }
+    let jnl = match journal::create(Path::new(&jname), &mut img) {
+        Ok(j) => j,
+        Err(e) => {
+            println!("creating journal failed: {e}");
+            return e.code();
+        }
+    };
     testfail::at(Point::ResizeBegin);
     let res = grow(&mut img, mb.wrapping_shl(20));
-    drop(img);
     testfail::at(Point::ResizeEnd);
     match res {
         Err(e) => {
             println!("resize failed: {e}");
-            if let Err(je) = journal::revert(jpath, Path::new(&name)) {
+            if let Err(je) = jnl.revert(img) {
                 println!("closing journal failed: {je}");
-                return e.code();
             }
-            let _ = std::fs::remove_file(jpath);
             e.code()
         }
-        Ok(()) => match std::fs::remove_file(jpath) {
+        Ok(()) => match jnl.commit(&mut img) {
             Ok(()) => 0,
             Err(e) => {
-                let e = Errno::from(e);
                 println!("closing journal failed: {e}");
                 e.code()
             }

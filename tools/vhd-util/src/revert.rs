@@ -1,5 +1,7 @@
 //! `vhd-util revert -n name -j journal`: undoes an interrupted `resize` from its journal
-//! (metadata copied back, the file cut to the journaled footer) and deletes the journal.
+//! (checked whole, then metadata copied back footers last, the file cut to the
+//! journaled footer, the image enabled) and deletes the journal. An emptied (committed)
+//! journal restores and cuts nothing: the image, already resized, is just enabled.
 
 use std::path::Path;
 
@@ -35,6 +37,10 @@ pub fn run(args: &[String]) -> i32 {
             println!("opening journal failed: {e}");
             return e.code();
         }
+    }
+    if let Err(e) = journal::check(Path::new(&jname)) {
+        println!("opening journal failed: {e}");
+        return e.code();
     }
     if let Err(e) = journal::revert(Path::new(&jname), Path::new(&name)) {
         println!("reverting journal failed: {e}");
