@@ -2,12 +2,19 @@
  * The metadata journal as vhd-util resize and vhd-update use it: create (the image is
  * disabled), add blocks, change the image, then revert (metadata, length and blocks come
  * back) or commit; close and reopen a journal; the on-disk journal header; refusals.
+ * One format for every writer: a journal from this API is reverted by vhd_util_revert,
+ * and one left by an interrupted vhd_util_resize is opened and reverted here.
  */
 #include "testlib.h"
 #include "libvhd-journal.h"
+#include "vhd-util.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
+#include <sys/wait.h>
+
+/* LeakSanitizer's switch, present only in the sanitizer build. */
+extern void __lsan_disable(void) __attribute__((weak));
 
 #define MiB (1024ULL * 1024)
 
@@ -154,6 +161,115 @@ static void reopen_and_revert(const char *img, const char *jnl)
 	free(back);
 }
 
+/* The whole file, malloc'd; its length in `*len`. */
+static char *slurp(const char *file, off_t *len)
+{
+	char *b;
+
+	*len = t_size(file);
+	b = malloc(*len);
+	REQUIRE(b != NULL);
+	t_peek(file, 0, b, *len);
+	return b;
+}
+
+/* A journal made here is reverted by vhd-util (the same code as the tool's). */
+static void reverted_by_vhd_util(const char *img, const char *jnl)
+{
+	vhd_journal_t j;
+	char *e = t_buf(8 * 512, 0xe5), *back = t_buf(512, 0);
+	char *argv[] = { "revert", "-n", (char *)img, "-j", (char *)jnl, NULL };
+	off_t size, n;
+	char *before = slurp(img, &size), *after;
+
+	REQUIRE(vhd_journal_create(&j, img, jnl) == 0);
+	CHECK_EQ(vhd_journal_add_block(&j, 0, VHD_JOURNAL_DATA), 0);
+	CHECK_EQ(vhd_io_write(&j.vhd, e, 0, 8), 0);
+	CHECK_EQ(vhd_io_write(&j.vhd, e, 5 * 4096, 8), 0);
+	CHECK(t_size(img) > size);
+	CHECK_EQ(vhd_journal_close(&j), 0);
+
+	CHECK_EQ(vhd_util_revert(5, argv), 0);
+	CHECK(access(jnl, F_OK) != 0);
+	after = slurp(img, &n);
+	CHECK_EQ(n, size);
+	CHECK(n == size && memcmp(before, after, size) == 0);
+	CHECK_EQ(read_sector(img, 0, back), 0);
+	CHECK(t_all(back, 512, 0xc3));
+	free(before);
+	free(after);
+	free(e);
+	free(back);
+}
+
+/* A journal vhd-util resize leaves at a failure point is opened and reverted here. */
+static void left_by_vhd_util(const char *img, const char *jnl)
+{
+	vhd_journal_t j;
+	vhd_context_t probe;
+	char *argv[] = { "resize", "-n", (char *)img, "-j", (char *)jnl, "-s", "24", NULL };
+	off_t size, n;
+	char *before = slurp(img, &size), *after;
+	int status = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		/* The failure point exits at once, leaving its allocations. */
+		if (__lsan_disable)
+			__lsan_disable();
+		REQUIRE(freopen("/dev/null", "w", stdout) != NULL);
+		setenv("VHD_UTIL_TEST_FAIL_RESIZE_END", "1", 1);
+		vhd_util_resize(7, argv);
+		_exit(99);
+	}
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 22);
+	CHECK(access(jnl, F_OK) == 0);
+	/* Grown and disabled, as the reference leaves it. */
+	CHECK_EQ(vhd_open(&probe, img, VHD_OPEN_RDONLY), -EINVAL);
+	REQUIRE(vhd_open(&probe, img, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_DISABLED) == 0);
+	CHECK_EQ(probe.footer.curr_size, 24 * MiB);
+	vhd_close(&probe);
+
+	REQUIRE(vhd_journal_open(&j, img, jnl) == 0);
+	CHECK_EQ(j.header.journal_metadata_entries, 6);
+	CHECK_EQ(j.header.journal_data_entries, 0);
+	CHECK_EQ(j.vhd.footer.curr_size, 12 * MiB);
+	CHECK(vhd_disabled(&j.vhd));
+	CHECK_EQ(vhd_journal_revert(&j), 0);
+	CHECK_EQ(vhd_journal_remove(&j), 0);
+	after = slurp(img, &n);
+	CHECK(n == size && memcmp(before, after, size) == 0);
+	free(before);
+	free(after);
+}
+
+/* A committed journal restores nothing and does not cut the (grown) image. */
+static void committed_journal_opens(const char *img, const char *jnl)
+{
+	vhd_journal_t j;
+	char *f = t_buf(8 * 512, 0xf6), *back = t_buf(512, 0);
+	off_t size;
+
+	REQUIRE(vhd_journal_create(&j, img, jnl) == 0);
+	CHECK_EQ(vhd_io_write(&j.vhd, f, 5 * 4096, 8), 0);
+	CHECK_EQ(vhd_journal_commit(&j), 0);
+	CHECK_EQ(vhd_journal_close(&j), 0);
+	size = t_size(img);
+
+	REQUIRE(vhd_journal_open(&j, img, jnl) == 0);
+	CHECK_EQ(t_size(img), size);
+	CHECK(vhd_disabled(&j.vhd));
+	CHECK_EQ(vhd_journal_remove(&j), 0);
+	CHECK_EQ(read_sector(img, 5 * 4096, back), 0);
+	CHECK(t_all(back, 512, 0xf6));
+	free(f);
+	free(back);
+}
+
 int main(void)
 {
 	vhd_journal_t j;
@@ -167,6 +283,8 @@ int main(void)
 	revert_restores(img, jnl);
 	commit_keeps(img, jnl);
 	reopen_and_revert(img, jnl);
+	reverted_by_vhd_util(img, jnl);
+	left_by_vhd_util(img, jnl);
 
 	/* An existing journal file is refused and left alone. */
 	t_write_file(jnl, 512, 0);
@@ -183,5 +301,6 @@ int main(void)
 	/* The image is untouched by the failed attempts. */
 	CHECK_EQ(read_sector(img, 0, junk), 0);
 	CHECK(t_all(junk, 512, 0xc3));
+	committed_journal_opens(img, jnl);
 	return t_finish();
 }
