@@ -8,6 +8,7 @@
 //!   operation carries on);
 //! - for every N, a failing device: write N and all later ones fail, and the operation
 //!   must return that error;
+//! - torn writes: a write of several sectors stops after any of them;
 //! - reordering: at every flush (and journal create/delete) of the clean run, the writes
 //!   not yet flushed on either file land in every subset (all subsets up to 10 pending
 //!   writes, else prefixes, single writes and all-but-one).
@@ -37,8 +38,10 @@ use vhd_nostd::{
 
 type E = Error<ErrorKind>;
 const KIB: usize = 1 << 10;
-/// Small on purpose: regions larger than a sector are copied in several writes.
-const SCRATCH: usize = 512;
+/// Scratch sizes: one sector (every copy in single-sector writes) for the dynamic
+/// disk, 4 KiB (multi-sector writes, which can tear) for the differencing one.
+const SMALL: usize = 512;
+const LARGE: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -207,10 +210,11 @@ fn open_image<I: Io>(
 
 type Op = Box<dyn Fn(&Shared) -> Result<(), E>>;
 
-fn create_and_poison(m: &Shared) -> Result<Disk<Dev, Vec<u8>>, E> {
+fn create_and_poison(m: &Shared, scratch: usize) -> Result<Disk<Dev, Vec<u8>>, E> {
     create_journal_file(m)?;
     let mut disk = open_image(dev(m, Target::Image), false)?;
-    journal::create(&mut dev(m, Target::Journal), &mut disk, &mut [0u8; SCRATCH])?;
+    let mut buf = vec![0u8; scratch];
+    journal::create(&mut dev(m, Target::Journal), &mut disk, &mut buf)?;
     Ok(disk)
 }
 
@@ -223,11 +227,11 @@ fn commit_and_unpoison(m: &Shared, disk: &mut Disk<Dev, Vec<u8>>) -> Result<(), 
 }
 
 /// The recovery: revert a journal that verifies, enable the image, delete the journal.
-fn recover(m: &Shared) -> Result<(), E> {
+fn recover(m: &Shared, scratch: usize) -> Result<(), E> {
     if m.borrow().files.journal.is_none() {
         return Ok(());
     }
-    let scratch = &mut [0u8; SCRATCH];
+    let scratch = &mut vec![0u8; scratch][..];
     let mut j = dev(m, Target::Journal);
     match journal::verify(&mut j, scratch) {
         Ok(_) => {
@@ -243,8 +247,8 @@ fn recover(m: &Shared) -> Result<(), E> {
     remove_journal_file(m)
 }
 
-fn op_create() -> Op {
-    Box::new(|m| create_and_poison(m).map(drop))
+fn op_create(scratch: usize) -> Op {
+    Box::new(move |m| create_and_poison(m, scratch).map(drop))
 }
 
 fn op_grow(bytes: u64) -> Op {
@@ -254,8 +258,8 @@ fn op_grow(bytes: u64) -> Op {
     })
 }
 
-fn op_revert() -> Op {
-    Box::new(recover)
+fn op_revert(scratch: usize) -> Op {
+    Box::new(move |m| recover(m, scratch))
 }
 
 fn op_commit() -> Op {
@@ -266,9 +270,9 @@ fn op_commit() -> Op {
 }
 
 /// `vhd-util resize` on success: journal, poison, grow, commit, un-poison, delete.
-fn op_resize(bytes: u64) -> Op {
+fn op_resize(bytes: u64, scratch: usize) -> Op {
     Box::new(move |m| {
-        let mut disk = create_and_poison(m)?;
+        let mut disk = create_and_poison(m, scratch)?;
         vhd_nostd::resize::grow(&mut disk, bytes)?;
         commit_and_unpoison(m, &mut disk)
     })
@@ -284,6 +288,8 @@ struct Scenario {
     /// The content once the operation has completed, if it can differ from `old`
     /// after recovery.
     new: Option<Vec<u8>>,
+    /// Scratch bytes of the operation and of the recovery.
+    scratch: usize,
     op: Op,
 }
 
@@ -357,9 +363,9 @@ fn old_or_new(sc: &Scenario, got: &[u8], label: &str) {
 fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
     enabled_means_consistent(sc, &files.image, label);
     let m = Machine::new(files, Fault::None);
-    recover(&m).unwrap_or_else(|e| panic!("{label}: recovery: {e:?}"));
+    recover(&m, sc.scratch).unwrap_or_else(|e| panic!("{label}: recovery: {e:?}"));
     // Recovery is idempotent and leaves no journal.
-    recover(&m).unwrap_or_else(|e| panic!("{label}: second recovery: {e:?}"));
+    recover(&m, sc.scratch).unwrap_or_else(|e| panic!("{label}: second recovery: {e:?}"));
     let image = {
         let m = m.borrow();
         assert!(m.files.journal.is_none(), "{label}: journal left");
@@ -424,6 +430,7 @@ struct Tried {
     total_writes: usize,
     cuts: usize,
     failures: usize,
+    torn: usize,
     reorderings: usize,
 }
 
@@ -465,6 +472,23 @@ fn run(sc: Scenario) -> Tried {
         tried.failures += 1;
     }
 
+    // Torn writes: only single sectors are atomic, so a write of several may stop
+    // after any of them (everything before it landed, nothing after).
+    for (i, s) in log.iter().enumerate() {
+        let Step::Write(t, off, data) = s else {
+            continue;
+        };
+        for k in 1..data.len().div_ceil(512) {
+            let mut files = sc.before.clone();
+            log[..i].iter().for_each(|s| files.apply(s));
+            let part = &data[..k * 512];
+            files.file(*t).unwrap().write_at(*off, part).unwrap();
+            let label = format!("{}: step {i} torn after {k} sectors", sc.name);
+            verify(&sc, files, &label, false);
+            tried.torn += 1;
+        }
+    }
+
     let mut seen = HashSet::new();
     let barriers = log
         .iter()
@@ -500,8 +524,8 @@ fn run(sc: Scenario) -> Tried {
         }
     }
     eprintln!(
-        "{}: {} writes; {} cuts, {} failing writes, {} reordered states",
-        sc.name, tried.total_writes, tried.cuts, tried.failures, tried.reorderings
+        "{}: {} writes; {} cuts, {} failing writes, {} torn writes, {} reordered states",
+        sc.name, tried.total_writes, tried.cuts, tried.failures, tried.torn, tried.reorderings
     );
     tried
 }
@@ -556,21 +580,21 @@ fn grown(old: &[u8], bytes: u64) -> Vec<u8> {
 
 fn scenarios(kind: &str) -> Vec<Scenario> {
     // Sizes that need more BAT entries (64 KiB blocks; the snapshot's are 2 MiB).
-    let (image, parent, old, grow_to) = match kind {
+    let (image, parent, old, grow_to, scratch) = match kind {
         "dynamic" => {
             let (i, c) = dynamic();
-            (i, None, c, 1 << 20)
+            (i, None, c, 1 << 20, SMALL)
         }
         _ => {
             let (i, p, c) = differencing();
-            (i, Some(p), c, 8 << 20)
+            (i, Some(p), c, 8 << 20, LARGE)
         }
     };
     let clean = Files {
         image,
         journal: None,
     };
-    let journaled = after(&clean, op_create());
+    let journaled = after(&clean, op_create(scratch));
     let grown_under = after(&journaled, op_grow(grow_to));
     let new = grown(&old, grow_to);
     let sc = |name: &str, before: &Files, new: Option<&Vec<u8>>, op: Op| Scenario {
@@ -579,14 +603,20 @@ fn scenarios(kind: &str) -> Vec<Scenario> {
         parent: parent.clone(),
         old: old.clone(),
         new: new.cloned(),
+        scratch,
         op,
     };
     vec![
-        sc("create + poison", &clean, None, op_create()),
+        sc("create + poison", &clean, None, op_create(scratch)),
         sc("grow under the journal", &journaled, None, op_grow(grow_to)),
-        sc("revert", &grown_under, None, op_revert()),
+        sc("revert", &grown_under, None, op_revert(scratch)),
         sc("commit + unpoison", &grown_under, Some(&new), op_commit()),
-        sc("whole resize", &clean, Some(&new), op_resize(grow_to)),
+        sc(
+            "whole resize",
+            &clean,
+            Some(&new),
+            op_resize(grow_to, scratch),
+        ),
     ]
 }
 
@@ -726,7 +756,7 @@ fn core_journal_has_the_reference_bytes() {
         },
         Fault::None,
     );
-    create_and_poison(&m).unwrap();
+    create_and_poison(&m, LARGE).unwrap();
     let got = m.borrow().files.journal.clone().unwrap().data;
     assert_eq!(got.len(), expected.len());
     assert!(
@@ -781,7 +811,8 @@ fn core_reverts_a_reference_journal() {
         parent: None,
         old: old.clone(),
         new: None,
-        op: op_revert(),
+        scratch: SMALL,
+        op: op_revert(SMALL),
     };
     assert!(content(&s, changed) == old);
 }
