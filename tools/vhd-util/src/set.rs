@@ -68,10 +68,17 @@ fn set_hidden(img: &mut Image, hidden: u8) -> Result<(), Errno> {
 
 /// Writes the in-memory footer at the end of data if the primary footer lies elsewhere
 /// (stale data after the end of data is left alone, as the reference does).
+///
+/// An end of data more than one block past the primary footer comes from a BAT entry
+/// pointing beyond the file, not from a last block cut short: writing there would let
+/// one hostile entry grow a small image to 2 TiB, so the footer stays where it is (the
+/// core refuses to allocate on such a layout too).
 pub fn write_footer_at_end_of_data(img: &mut Image) -> Result<(), Errno> {
     let disk = img.disk_mut();
     let eod = disk.end_of_data();
-    if eod != disk.footer_position() {
+    let span = u64::from(disk.bitmap_sectors() + disk.sectors_per_block()) * 512;
+    let pos = disk.footer_position();
+    if eod != pos && eod <= pos.saturating_add(span) {
         let b = disk.footer().to_bytes();
         disk.io().write_at(eod, &b)?;
         disk.io().flush()?;
