@@ -141,7 +141,8 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
         test_bitmap(disk, s, a.count, hex)?;
     }
     if a.batmap {
-        match disk.batmap_header().cloned() {
+        // As libvhd's vhd_read_batmap: a map that fails its checksum is no batmap.
+        match disk.batmap().map(|(h, _)| h.clone()) {
             Some(h) => copy_out(disk, h.batmap_offset, h.map_bytes(), &mut buf)?,
             None => {
                 println!("failed to read batmap: {}", -libc::EINVAL);
