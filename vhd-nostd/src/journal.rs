@@ -695,38 +695,51 @@ pub fn verify<J: Io>(journal: &mut J, scratch: &mut [u8]) -> Result<Verified, Er
     })
 }
 
-/// Copies the payloads of the entries of `run` whose type `pick` accepts back into the
-/// image, nothing at or past `below` (bytes the cut that follows removes anyway).
-fn copy_back<J, I>(
-    journal: &mut J,
-    image: &mut I,
-    h: &JournalHeader,
-    run: Run,
-    pick: impl Fn(u32) -> bool,
+/// Writes the entries of a verified journal back into the image.
+struct CopyBack<'a, J, I> {
+    journal: &'a mut J,
+    image: &'a mut I,
+    header: JournalHeader,
+    /// Nothing is written at or past this offset (bytes the cut that follows removes).
     below: Option<u64>,
-    chunk: &mut [u8],
-) -> Result<(), Error<J::Error>>
+    chunk: &'a mut [u8],
+}
+
+impl<J, I> CopyBack<'_, J, I>
 where
     J: Io,
     I: Io<Error = J::Error>,
 {
-    walk(journal, h, run, h.journal_eof, |j, e, payload| {
-        if !pick(e.entry_type) {
-            return Ok(());
-        }
-        let full = e.offset.saturating_add(u64::from(e.size));
-        let end = below.map_or(full, |b| full.min(b));
-        let mut pos = e.offset;
-        while pos < end {
-            let n = (end - pos).min(chunk.len() as u64) as usize;
-            let buf = &mut chunk[..n];
-            j.read_at(payload + (pos - e.offset), buf)
-                .map_err(Error::Io)?;
-            image.write_at(pos, buf).map_err(Error::Io)?;
-            pos += n as u64;
-        }
-        Ok(())
-    })
+    /// Copies the payloads of the entries of `run` whose type `pick` accepts.
+    fn entries(&mut self, run: Run, pick: impl Fn(u32) -> bool) -> Result<(), Error<J::Error>> {
+        let (image, chunk, below) = (&mut *self.image, &mut *self.chunk, self.below);
+        let limit = self.header.journal_eof;
+        walk(self.journal, &self.header, run, limit, |j, e, payload| {
+            if !pick(e.entry_type) {
+                return Ok(());
+            }
+            let full = e.offset.saturating_add(u64::from(e.size));
+            let end = below.map_or(full, |b| full.min(b));
+            let mut pos = e.offset;
+            while pos < end {
+                let n = (end - pos).min(chunk.len() as u64) as usize;
+                let buf = &mut chunk[..n];
+                j.read_at(payload + (pos - e.offset), buf)
+                    .map_err(Error::Io)?;
+                image.write_at(pos, buf).map_err(Error::Io)?;
+                pos += n as u64;
+            }
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), Error<J::Error>> {
+        self.image.flush().map_err(Error::Io)
+    }
+}
+
+fn is_footer(entry_type: u32) -> bool {
+    entry_type == TYPE_FOOTER_P || entry_type == TYPE_FOOTER_C
 }
 
 /// What [`replay`] writes back.
@@ -758,45 +771,26 @@ where
     I: Io<Error = J::Error>,
 {
     let v = verify(journal, scratch)?;
-    let chunk = sectors_of(scratch)?;
-    let h = v.header;
     let cut = v.image_len.filter(|_| opts.truncate);
-    let footer = |t| t == TYPE_FOOTER_P || t == TYPE_FOOTER_C;
-    copy_back(
+    let mut out = CopyBack {
         journal,
         image,
-        &h,
-        Run::Metadata,
-        |t| !footer(t),
-        cut,
-        chunk,
-    )?;
+        header: v.header,
+        below: cut,
+        chunk: sectors_of(scratch)?,
+    };
+    out.entries(Run::Metadata, |t| !is_footer(t))?;
     if opts.data {
-        copy_back(journal, image, &h, Run::Data, |_| true, cut, chunk)?;
+        out.entries(Run::Data, |_| true)?;
     }
-    image.flush().map_err(Error::Io)?;
-    copy_back(
-        journal,
-        image,
-        &h,
-        Run::Metadata,
-        |t| t == TYPE_FOOTER_C,
-        cut,
-        chunk,
-    )?;
-    copy_back(
-        journal,
-        image,
-        &h,
-        Run::Metadata,
-        |t| t == TYPE_FOOTER_P,
-        cut,
-        chunk,
-    )?;
-    image.flush().map_err(Error::Io)?;
+    out.flush()?;
+    // The primary footer last: until it lands the image keeps its poisoned one.
+    out.entries(Run::Metadata, |t| t == TYPE_FOOTER_C)?;
+    out.entries(Run::Metadata, |t| t == TYPE_FOOTER_P)?;
+    out.flush()?;
     if let Some(len) = cut {
-        image.set_size(len).map_err(Error::Io)?;
-        image.flush().map_err(Error::Io)?;
+        out.image.set_size(len).map_err(Error::Io)?;
+        out.flush()?;
     }
     Ok(v)
 }
