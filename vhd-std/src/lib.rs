@@ -7,6 +7,8 @@
 //! - [`create_file`] and [`snapshot_file`]: new images as `vhd-util create`/`snapshot`
 //!   make them.
 //! - [`errno`]: core errors as libvhd's negative errno values.
+//! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
+//!   layout; the core's format and crash-safe protocol over files).
 #![deny(missing_docs)]
 
 pub mod create;
