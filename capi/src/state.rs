@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use vhd_nostd::{probe, Buffers, Disk, OpenOptions};
+use vhd_nostd::{probe, Buffers, Disk, OpenOptions, BITMAP_CACHE_SLOTS};
 
 use crate::alloc::AlignedBuf;
 use crate::fdio::{open_direct, FdIo};
@@ -38,7 +38,7 @@ pub(crate) fn open_image(mut io: FdIo, opts: OpenOptions) -> Res<Image> {
     let bufs = Buffers {
         bat: AlignedBuf::zeroed(layout.bat_bytes)?,
         batmap: AlignedBuf::zeroed(layout.batmap_bytes)?,
-        bitmap: AlignedBuf::zeroed(layout.bitmap_bytes)?,
+        bitmap: AlignedBuf::zeroed(layout.bitmap_cache_bytes(BITMAP_CACHE_SLOTS))?,
     };
     Disk::open(io, bufs, opts).map_err(errno)
 }

@@ -1,11 +1,14 @@
 //! An open image: its footer, header, BAT and batmap held in caller buffers, the layout
 //! checks done at open, and the metadata writes every mutation shares.
 
+use core::ops::Range;
+
 use bitflags::bitflags;
 
 use crate::bat::{self, Bat};
 use crate::batmap::{self, BatmapHeader};
 use crate::bitmap::BitOrder;
+use crate::bitmap_cache::BitmapCache;
 use crate::error::{Error, FormatError, Structure};
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::header::{Header, HEADER_SIZE};
@@ -57,7 +60,9 @@ pub struct Buffers<B> {
     pub bat: B,
     /// The batmap's map: at least [`Layout::batmap_bytes`] (may be empty if there is none).
     pub batmap: B,
-    /// One block's sector bitmap: at least [`Layout::bitmap_bytes`].
+    /// Sector bitmaps: at least [`Layout::bitmap_bytes`] (one block's). A larger buffer
+    /// caches the bitmaps of that many blocks (see [`Layout::bitmap_cache_bytes`]), so
+    /// that random I/O across blocks does not read them again.
     pub bitmap: B,
 }
 
@@ -81,6 +86,31 @@ pub struct Layout {
     pub batmap_bytes: usize,
     /// Bytes for the bitmap buffer.
     pub bitmap_bytes: usize,
+    /// Number of blocks (BAT entries); 0 for fixed disks.
+    pub blocks: u32,
+}
+
+/// Bitmap cache slots for hosts that can spare about half a MiB per open image: 1024
+/// blocks, 2 GiB of a disk with 2 MiB blocks, read without touching a bitmap twice.
+pub const BITMAP_CACHE_SLOTS: usize = 1024;
+
+impl Layout {
+    /// Bytes of a bitmap buffer that caches the bitmaps of up to `slots` blocks at once
+    /// (no more than the disk has; blocks share a slot when there are more of them).
+    pub const fn bitmap_cache_bytes(&self, slots: usize) -> usize {
+        let slots = if (self.blocks as usize) < slots {
+            self.blocks as usize
+        } else {
+            slots
+        };
+        let bytes = crate::bitmap_cache::cache_bytes(self.bitmap_bytes, slots);
+        // Never less than one bitmap, the least open accepts.
+        if bytes < self.bitmap_bytes {
+            self.bitmap_bytes
+        } else {
+            bytes
+        }
+    }
 }
 
 /// Where the footer was found.
@@ -106,8 +136,8 @@ pub struct Disk<I: Io, B> {
     pub(crate) batmap_hdr: Option<BatmapHeader>,
     pub(crate) batmap: B,
     pub(crate) bitmap: B,
-    /// The block whose bitmap `bitmap` holds.
-    pub(crate) bitmap_block: Option<u32>,
+    /// Which blocks' bitmaps `bitmap` holds.
+    pub(crate) bitmaps: BitmapCache,
     /// End of metadata (header, BAT, batmap, locators), bytes.
     pub(crate) end_of_headers: u64,
     /// End of the last allocated block or of metadata, bytes.
@@ -212,7 +242,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let Buffers {
             bat: mut bat_buf,
             batmap,
-            bitmap,
+            mut bitmap,
         } = bufs;
         let found = find_footer(&mut io, opts.strict)?;
         let f = found.footer;
@@ -232,6 +262,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         } else {
             Some(read_header(&mut io, &f, found.pos)?)
         };
+        let bm_len = header
+            .as_ref()
+            .map_or(0, |h| h.bitmap_sectors() as usize * SECTOR_SIZE);
         let (entries, end_of_meta) = match &header {
             Some(h) => {
                 let end = check_sparse_layout(&f, h, found.pos)?;
@@ -240,7 +273,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
                     .as_mut()
                     .get_mut(..bat_len)
                     .ok_or(Error::BufferTooSmall { needed: bat_len })?;
-                let bm_len = h.bitmap_sectors() as usize * SECTOR_SIZE;
                 if bitmap.as_ref().len() < bm_len {
                     return Err(Error::BufferTooSmall { needed: bm_len });
                 }
@@ -260,8 +292,8 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             bat,
             batmap_hdr: None,
             batmap,
+            bitmaps: BitmapCache::new(bitmap.as_mut(), bm_len),
             bitmap,
-            bitmap_block: None,
             end_of_headers: end_of_meta,
             end_of_data: f.curr_size,
             writable: opts.writable,
@@ -304,7 +336,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             batmap_hdr: None,
             batmap: B::default(),
             bitmap: B::default(),
-            bitmap_block: None,
+            bitmaps: BitmapCache::new(&mut [], 0),
             end_of_headers: 0,
             end_of_data: size,
             writable,
@@ -605,18 +637,23 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         Ok(Some(start))
     }
 
-    /// Loads `block`'s bitmap into the bitmap buffer (cached by block).
-    pub(crate) fn load_bitmap(&mut self, block: u32, start: u64) -> Result<(), Error<I::Error>> {
-        if self.bitmap_block == Some(block) {
-            return Ok(());
+    /// Loads `block`'s bitmap (its block starts at byte `start`) unless the cache holds
+    /// it, and returns where it is in the bitmap buffer.
+    pub(crate) fn load_bitmap(
+        &mut self,
+        block: u32,
+        start: u64,
+    ) -> Result<Range<usize>, Error<I::Error>> {
+        let range = self.bitmaps.range(block);
+        if self.bitmaps.holds(self.bitmap.as_ref(), block) {
+            return Ok(range);
         }
-        let len = self.bitmap_sectors() as usize * SECTOR_SIZE;
-        self.bitmap_block = None;
+        self.bitmaps.mark(self.bitmap.as_mut(), block, false);
         self.io
-            .read_at(start, &mut self.bitmap.as_mut()[..len])
+            .read_at(start, &mut self.bitmap.as_mut()[range.clone()])
             .map_err(Error::Io)?;
-        self.bitmap_block = Some(block);
-        Ok(())
+        self.bitmaps.mark(self.bitmap.as_mut(), block, true);
+        Ok(range)
     }
 
     /// Whether every sector of an allocated `block` is present (bitmap all ones).
@@ -624,9 +661,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let Some(start) = self.block_extent(block)? else {
             return Ok(false);
         };
-        self.load_bitmap(block, start)?;
+        let range = self.load_bitmap(block, start)?;
         let spb = self.sectors_per_block();
-        let bm = crate::bitmap::Bitmap::new(self.bitmap.as_ref(), self.bitmap_order());
+        let bm = crate::bitmap::Bitmap::new(&self.bitmap.as_ref()[range], self.bitmap_order());
         Ok(bm.all_set(spb))
     }
 
@@ -779,6 +816,7 @@ pub fn probe<I: Io>(io: &mut I) -> Result<Layout, Error<I::Error>> {
         bat_bytes: bat::bat_bytes(entries) as usize,
         batmap_bytes,
         bitmap_bytes: h.bitmap_sectors() as usize * SECTOR_SIZE,
+        blocks: entries,
     })
 }
 

@@ -12,6 +12,7 @@
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
+mod bitmap_cache;
 pub mod check;
 pub mod coalesce;
 pub mod create;
@@ -32,7 +33,7 @@ pub mod time;
 pub mod utf;
 pub mod write;
 
-pub use disk::{probe, Buffers, Disk, Kind, Layout, OpenOptions, Recovered};
+pub use disk::{probe, Buffers, Disk, Kind, Layout, OpenOptions, Recovered, BITMAP_CACHE_SLOTS};
 pub use error::{Error, FormatError, Structure};
 pub use footer::{DiskType, Footer};
 pub use header::Header;

@@ -51,8 +51,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if self.batmap_full(block) {
             return Ok((Source::Data(data), n));
         }
-        self.load_bitmap(block, start)?;
-        let (present, run) = Bitmap::new(self.bitmap.as_ref(), self.bitmap_order()).run(off, n);
+        let range = self.load_bitmap(block, start)?;
+        let (present, run) =
+            Bitmap::new(&self.bitmap.as_ref()[range], self.bitmap_order()).run(off, n);
         Ok((
             if present { Source::Data(data) } else { absent },
             run.max(1),

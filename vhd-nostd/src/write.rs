@@ -4,6 +4,8 @@
 //! the new end, data, bitmap — and only then points the BAT at it, so a crash at any
 //! write leaves either the old image or the new one.
 
+use core::ops::Range;
+
 use crate::batmap;
 use crate::bitmap::Bitmap;
 use crate::disk::{Disk, Kind};
@@ -89,21 +91,20 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if self.batmap_full(block) {
             return Ok(());
         }
-        self.load_bitmap(block, start)?;
+        let range = self.load_bitmap(block, start)?;
         let order = self.bitmap_order();
-        let len = self.bitmap_bytes();
-        if Bitmap::new(&self.bitmap.as_ref()[..len], order).run(off, n) == (true, n) {
+        if Bitmap::new(&self.bitmap.as_ref()[range.clone()], order).run(off, n) == (true, n) {
             return Ok(());
         }
         self.io.flush().map_err(Error::Io)?;
-        // Drop the cache first so a failed write cannot leave bits we never stored.
-        self.bitmap_block = None;
-        Bitmap::new(&mut self.bitmap.as_mut()[..len], order).set_range(off, n);
+        // Drop the claim first so a failed write cannot leave bits we never stored.
+        self.bitmaps.mark(self.bitmap.as_mut(), block, false);
+        Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order).set_range(off, n);
         self.io
-            .write_at(start, &self.bitmap.as_ref()[..len])
+            .write_at(start, &self.bitmap.as_ref()[range.clone()])
             .map_err(Error::Io)?;
-        self.bitmap_block = Some(block);
-        self.note_if_full(block)
+        self.bitmaps.mark(self.bitmap.as_mut(), block, true);
+        self.note_if_full(block, range)
     }
 
     /// Builds a new block at the end of data and then links it into the BAT.
@@ -140,21 +141,21 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if self.footer_pos < block_off {
             write_zeros(&mut self.io, self.footer_pos, block_off - self.footer_pos)?;
         }
-        let len = self.bitmap_bytes();
+        let range = self.bitmaps.range(block);
         let n = (data.len() / SECTOR_SIZE) as u32;
         let order = self.bitmap_order();
-        self.bitmap_block = None;
-        self.bitmap.as_mut()[..len].fill(0);
+        self.bitmaps.mark(self.bitmap.as_mut(), block, false);
+        self.bitmap.as_mut()[range.clone()].fill(0);
         let spb = self.sectors_per_block();
         let dynamic = self.kind == Kind::Vhd(DiskType::Dynamic);
-        let mut map = Bitmap::new(&mut self.bitmap.as_mut()[..len], order);
+        let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
         if dynamic {
             map.set_range(0, spb);
         } else {
             map.set_range(off, n);
         }
         self.io
-            .write_at(block_off, &self.bitmap.as_ref()[..len])
+            .write_at(block_off, &self.bitmap.as_ref()[range.clone()])
             .map_err(Error::Io)?;
         self.io.flush().map_err(Error::Io)?;
         // 4. Link it: the BAT sector holding the entry.
@@ -163,16 +164,17 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             self.bat.set(block, crate::bat::UNUSED);
             return Err(e);
         }
-        self.bitmap_block = Some(block);
+        self.bitmaps.mark(self.bitmap.as_mut(), block, true);
         self.footer_pos = new_footer_pos;
         self.end_of_data = self.end_of_data.max(new_footer_pos);
-        self.note_if_full(block)
+        self.note_if_full(block, range)
     }
 
-    /// Sets `block`'s batmap bit once its bitmap (already on disk) is full: the map
-    /// sector, then the header with the new checksum. A crash between the two leaves a
-    /// checksum mismatch, which open treats as "no batmap" and a writable open rebuilds.
-    fn note_if_full(&mut self, block: u32) -> Result<(), Error<I::Error>> {
+    /// Sets `block`'s batmap bit once its bitmap (already on disk, at `bitmap` in the
+    /// bitmap buffer) is full: the map sector, then the header with the new checksum. A
+    /// crash between the two leaves a checksum mismatch, which open treats as "no
+    /// batmap" and a writable open rebuilds.
+    fn note_if_full(&mut self, block: u32, bitmap: Range<usize>) -> Result<(), Error<I::Error>> {
         let Some((_, map)) = self.batmap() else {
             return Ok(());
         };
@@ -180,8 +182,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             return Ok(());
         }
         let spb = self.sectors_per_block();
-        let len = self.bitmap_bytes();
-        if !Bitmap::new(&self.bitmap.as_ref()[..len], self.bitmap_order()).all_set(spb) {
+        if !Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb) {
             return Ok(());
         }
         let Some(mut hdr) = self.batmap_hdr.clone() else {

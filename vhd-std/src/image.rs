@@ -67,7 +67,7 @@ impl Image {
         let bufs = Buffers {
             bat: vec![0u8; layout.bat_bytes],
             batmap: vec![0u8; layout.batmap_bytes],
-            bitmap: vec![0u8; layout.bitmap_bytes],
+            bitmap: vec![0u8; layout.bitmap_cache_bytes(vhd_nostd::BITMAP_CACHE_SLOTS)],
         };
         let disk = Disk::open(io, bufs, opts)?;
         Ok(Image {

@@ -56,7 +56,8 @@ pub fn open<I: Io>(mut io: I, writable: bool) -> Result<VDisk<I>, vhd_nostd::Err
         Buffers {
             bat: vec![0; l.bat_bytes],
             batmap: vec![0; l.batmap_bytes],
-            bitmap: vec![0; l.bitmap_bytes],
+            // Three cache slots: blocks share slots, so eviction is exercised too.
+            bitmap: vec![0; l.bitmap_cache_bytes(3)],
         },
         OpenOptions {
             writable,
