@@ -20,6 +20,9 @@
 #define SEQ_IO   (1 << 20)
 #define RAND_IO  4096
 #define RAND_OPS 8192
+/* Reads change nothing, so each is timed this many times and the best kept: one slow
+ * pass of a noisy shared machine should not decide a ratio. */
+#define READ_REPS 3
 
 static double now(void)
 {
@@ -32,6 +35,12 @@ static void report(const char *name, uint64_t bytes, double secs)
 {
 	printf("%s %.1f\n", name, bytes / secs / 1e6);
 	fflush(stdout);
+}
+
+/* The shorter of two timings, 0 meaning none yet. */
+static double faster(double best, double secs)
+{
+	return best == 0 || secs < best ? secs : best;
 }
 
 static uint64_t *offsets(uint64_t size, unsigned seed)
@@ -55,7 +64,7 @@ static void raw_case(const char *dir, uint64_t size, int direct, char *buf, uint
 	char path[4096], name[64];
 	const char *mode = direct ? "odirect" : "pagecache";
 	int fd;
-	double t;
+	double t, best;
 
 	snprintf(path, sizeof(path), "%s/raw.img", dir);
 	unlink(path);
@@ -69,14 +78,18 @@ static void raw_case(const char *dir, uint64_t size, int direct, char *buf, uint
 	fdatasync(fd);
 	snprintf(name, sizeof(name), "raw-%s seq-write-1M", mode);
 	report(name, size, now() - t);
-	if (!direct)
-		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	t = now();
-	for (uint64_t p = 0; p < size; p += SEQ_IO)
-		if (pread(fd, buf, SEQ_IO, p) != SEQ_IO)
-			die("pread", -errno);
+	best = 0;
+	for (int rep = 0; rep < READ_REPS; rep++) {
+		if (!direct)
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		t = now();
+		for (uint64_t p = 0; p < size; p += SEQ_IO)
+			if (pread(fd, buf, SEQ_IO, p) != SEQ_IO)
+				die("pread", -errno);
+		best = faster(best, now() - t);
+	}
 	snprintf(name, sizeof(name), "raw-%s seq-read-1M", mode);
-	report(name, size, now() - t);
+	report(name, size, best);
 	t = now();
 	for (int i = 0; i < RAND_OPS; i++)
 		if (pwrite(fd, buf, RAND_IO, off[i]) != RAND_IO)
@@ -84,12 +97,16 @@ static void raw_case(const char *dir, uint64_t size, int direct, char *buf, uint
 	fdatasync(fd);
 	snprintf(name, sizeof(name), "raw-%s rand-write-4k", mode);
 	report(name, (uint64_t)RAND_OPS * RAND_IO, now() - t);
-	t = now();
-	for (int i = 0; i < RAND_OPS; i++)
-		if (pread(fd, buf, RAND_IO, off[i]) != RAND_IO)
-			die("pread", -errno);
+	best = 0;
+	for (int rep = 0; rep < READ_REPS; rep++) {
+		t = now();
+		for (int i = 0; i < RAND_OPS; i++)
+			if (pread(fd, buf, RAND_IO, off[i]) != RAND_IO)
+				die("pread", -errno);
+		best = faster(best, now() - t);
+	}
 	snprintf(name, sizeof(name), "raw-%s rand-read-4k", mode);
-	report(name, (uint64_t)RAND_OPS * RAND_IO, now() - t);
+	report(name, (uint64_t)RAND_OPS * RAND_IO, best);
 	close(fd);
 	unlink(path);
 }
@@ -97,33 +114,41 @@ static void raw_case(const char *dir, uint64_t size, int direct, char *buf, uint
 static void vhd_seq(vhd_context_t *vhd, const char *label, uint64_t size, char *buf, int write)
 {
 	char name[64];
-	double t = now();
+	double t, best = 0;
 	int err;
 
-	for (uint64_t p = 0; p < size; p += SEQ_IO) {
-		err = write ? vhd_io_write(vhd, buf, p >> 9, SEQ_IO >> 9)
-			    : vhd_io_read(vhd, buf, p >> 9, SEQ_IO >> 9);
-		if (err)
-			die(write ? "vhd_io_write" : "vhd_io_read", err);
+	for (int rep = 0; rep < (write ? 1 : READ_REPS); rep++) {
+		t = now();
+		for (uint64_t p = 0; p < size; p += SEQ_IO) {
+			err = write ? vhd_io_write(vhd, buf, p >> 9, SEQ_IO >> 9)
+				    : vhd_io_read(vhd, buf, p >> 9, SEQ_IO >> 9);
+			if (err)
+				die(write ? "vhd_io_write" : "vhd_io_read", err);
+		}
+		best = faster(best, now() - t);
 	}
 	snprintf(name, sizeof(name), "%s seq-%s-1M", label, write ? "write" : "read");
-	report(name, size, now() - t);
+	report(name, size, best);
 }
 
 static void vhd_rand(vhd_context_t *vhd, const char *label, char *buf, uint64_t *off, int write)
 {
 	char name[64];
-	double t = now();
+	double t, best = 0;
 	int err;
 
-	for (int i = 0; i < RAND_OPS; i++) {
-		err = write ? vhd_io_write(vhd, buf, off[i] >> 9, RAND_IO >> 9)
-			    : vhd_io_read(vhd, buf, off[i] >> 9, RAND_IO >> 9);
-		if (err)
-			die(write ? "vhd_io_write" : "vhd_io_read", err);
+	for (int rep = 0; rep < (write ? 1 : READ_REPS); rep++) {
+		t = now();
+		for (int i = 0; i < RAND_OPS; i++) {
+			err = write ? vhd_io_write(vhd, buf, off[i] >> 9, RAND_IO >> 9)
+				    : vhd_io_read(vhd, buf, off[i] >> 9, RAND_IO >> 9);
+			if (err)
+				die(write ? "vhd_io_write" : "vhd_io_read", err);
+		}
+		best = faster(best, now() - t);
 	}
 	snprintf(name, sizeof(name), "%s rand-%s-4k", label, write ? "write" : "read");
-	report(name, (uint64_t)RAND_OPS * RAND_IO, now() - t);
+	report(name, (uint64_t)RAND_OPS * RAND_IO, best);
 }
 
 int main(int argc, char **argv)
