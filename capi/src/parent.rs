@@ -11,8 +11,8 @@ use libc::{off_t, size_t};
 use uuid::Uuid;
 use vhd_nostd::footer::DiskType;
 use vhd_nostd::locator::{
-    self, encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX,
-    PLAT_CODE_W2KU, PLAT_CODE_W2RU,
+    encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
+    PLAT_CODE_W2RU,
 };
 use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
@@ -119,22 +119,15 @@ fn read_locator(io: &mut FdIo, loc: &ParentLocator) -> Res<Vec<u8>> {
     if !holds_path(loc.code) {
         return Err(-libc::EINVAL);
     }
-    let size = io.size().map_err(|e| -e)?;
-    let (off, len) = loc.payload_range(size).map_err(|_| -libc::EINVAL)?;
-    let mut raw = vec![0u8; len];
-    io.read_at(off, &mut raw).map_err(|e| -e)?;
+    let mut scratch = vec![0u8; PAYLOAD_MAX];
     let mut out = vec![0u8; DECODED_MAX];
-    let n = loc
-        .decode_path(&raw, &mut out)
-        .map_err(|_| -libc::EINVAL)?
-        .len();
-    let n = if loc.code == PLAT_CODE_MACX {
-        n
-    } else {
-        locator::windows_to_posix(&mut out[..n])
-    };
-    out.truncate(n);
-    Ok(out)
+    let path = loc
+        .read_path(io, &mut scratch, &mut out)
+        .map_err(|e| match e {
+            vhd_nostd::Error::Io(e) => -e,
+            _ => -libc::EINVAL,
+        })?;
+    Ok(path.as_bytes().to_vec())
 }
 
 /// The file of a context, as a path.

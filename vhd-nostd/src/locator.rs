@@ -2,7 +2,8 @@
 //! differencing disk's parent lives, and the path payloads they point at.
 
 use crate::endian::{be32, be64, put32, put64};
-use crate::error::{FormatError, Structure};
+use crate::error::{Error, FormatError, Structure};
+use crate::io::Io;
 use crate::utf::{self, Endian};
 
 /// Size of one locator entry in the header.
@@ -164,6 +165,31 @@ impl ParentLocator {
             return Err(bad);
         }
         Ok(path)
+    }
+
+    /// Reads the payload through `io` (staged in `scratch`) and decodes its path into
+    /// `out` as a POSIX path: `\` becomes `/`, a `C:` drive prefix and `file://` are
+    /// removed. Only `MacX`, `W2ku` and `W2ru` hold paths.
+    pub fn read_path<'o, I: Io>(
+        &self,
+        io: &mut I,
+        scratch: &mut [u8],
+        out: &'o mut [u8],
+    ) -> Result<&'o str, Error<I::Error>> {
+        let file_size = io.size().map_err(Error::Io)?;
+        let (off, len) = self.payload_range(file_size)?;
+        let buf = scratch
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall { needed: len })?;
+        io.read_at(off, buf).map_err(Error::Io)?;
+        let n = self.decode_path(buf, out)?.len();
+        let n = if self.code == PLAT_CODE_MACX {
+            n
+        } else {
+            windows_to_posix(&mut out[..n])
+        };
+        core::str::from_utf8(&out[..n])
+            .map_err(|_| FormatError::invalid(Structure::ParentLocator, "data").into())
     }
 }
 

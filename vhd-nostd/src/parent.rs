@@ -43,20 +43,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             .loc
             .get(index)
             .ok_or(Error::InvalidArgument("locator index"))?;
-        let file_size = self.io.size().map_err(Error::Io)?;
-        let (off, len) = loc.payload_range(file_size)?;
-        let buf = scratch
-            .get_mut(..len)
-            .ok_or(Error::BufferTooSmall { needed: len })?;
-        self.io.read_at(off, buf).map_err(Error::Io)?;
-        let n = loc.decode_path(buf, out)?.len();
-        let n = if loc.code == locator::PLAT_CODE_MACX {
-            n
-        } else {
-            locator::windows_to_posix(&mut out[..n])
-        };
-        core::str::from_utf8(&out[..n])
-            .map_err(|_| FormatError::invalid(Structure::ParentLocator, "data").into())
+        loc.read_path(&mut self.io, scratch, out)
     }
 
     /// Points a differencing disk at a new parent: rewrites the existing `MacX`, `W2ku`
