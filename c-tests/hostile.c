@@ -105,6 +105,17 @@ int main(void)
 	t_poke(f, 3584 - 512, buf, sizeof(buf));
 	REQUIRE(vhd_open(&vhd, f, VHD_OPEN_RDONLY) == 0);
 	CHECK_EQ(vhd.footer.curr_size, 12 * MiB);
+	{
+		vhd_footer_t ft;
+
+		/* vhd_read_footer falls back to the copy at 0; the strict read does not and
+		 * leaves the killed end footer in the struct, as libvhd does. */
+		memset(&ft, 0, sizeof(ft));
+		CHECK_EQ(vhd_read_footer(&vhd, &ft), 0);
+		CHECK(memcmp(&ft, &vhd.footer, sizeof(ft)) == 0);
+		CHECK_EQ(vhd_read_footer_strict(&vhd, &ft), -EINVAL);
+		CHECK(t_all(ft.cookie, sizeof(ft.cookie), (char)0xc7));
+	}
 	vhd_close(&vhd);
 	refused(f, VHD_OPEN_RDONLY | VHD_OPEN_STRICT, -EINVAL, "strict, end footer killed");
 

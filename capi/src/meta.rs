@@ -4,14 +4,17 @@
 use core::ffi::c_int;
 
 use libc::off_t;
-use vhd_nostd::footer::{DiskType, FOOTER_SIZE};
+use vhd_nostd::disk::find_footer;
+use vhd_nostd::footer::FOOTER_SIZE;
 use vhd_nostd::header::HEADER_SIZE;
 use vhd_nostd::locator::is_valid_platform_code;
 use vhd_nostd::{Footer, Header, Io};
 
 use crate::bat::end_of_data;
 use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC};
-use crate::convert::{footer_from_disk, footer_to_disk, header_from_disk, header_to_disk};
+use crate::convert::{
+    c_footer, footer_from_disk, footer_to_disk, header_from_disk, header_to_disk,
+};
 use crate::fdio::FdIo;
 use crate::ffi::{call, context, object, shared, with_copy, Res};
 use crate::helpers::{vhd_checksum_footer, vhd_checksum_header};
@@ -53,34 +56,35 @@ fn read_array<const N: usize>(io: &mut FdIo, off: u64, len: usize) -> Res<[u8; N
 }
 
 /// Reads the footer at `off` into `footer` (host order, even if invalid), then checks it.
-fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64, len: usize) -> Res<()> {
-    let bytes = read_array::<FOOTER_SIZE>(io, off, len)?;
+fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64) -> Res<()> {
+    let bytes = read_array::<FOOTER_SIZE>(io, off, FOOTER_SIZE)?;
     *footer = footer_from_disk(&bytes);
     check_footer(&bytes)
 }
 
-/// The footer at the end (also a legacy 511-byte one), else, unless `strict`, the copy
-/// at offset 0 if it describes a dynamic or differencing disk: as in the core's open, a
-/// fixed disk's offset 0 is guest data and never decides what the image is.
+/// The image's footer as the core's open finds it (the end, a legacy 511-byte one, else,
+/// unless `strict`, the copy at offset 0 of a dynamic or differencing disk). When none
+/// is valid, `footer` holds the last one tried, as libvhd leaves it, for dumps.
 fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()> {
-    let size = io.size().map_err(|e| -e)?;
-    if size < FOOTER_SIZE as u64 {
-        return Err(-libc::EINVAL);
-    }
-    match read_footer_at(io, footer, size - FOOTER_SIZE as u64, FOOTER_SIZE) {
-        Err(e) if e == -libc::EINVAL => {}
-        done => return done,
-    }
-    if size % 512 == 511 && read_footer_at(io, footer, size - 511, 511).is_ok() {
-        return Ok(());
-    }
-    if strict {
-        return Err(-libc::EINVAL);
-    }
-    read_footer_at(io, footer, 0, FOOTER_SIZE)?;
-    match DiskType::from_raw(footer.r#type) {
-        Some(t) if t.is_sparse() => Ok(()),
-        _ => Err(-libc::EINVAL),
+    match find_footer(io, strict) {
+        Ok(found) => {
+            *footer = c_footer(&found.footer);
+            Ok(())
+        }
+        Err(vhd_nostd::Error::Io(e)) => Err(-e),
+        Err(_) => {
+            let size = io.size().map_err(|e| -e)?;
+            let end = size.saturating_sub(FOOTER_SIZE as u64);
+            let last = if strict || size < 2 * FOOTER_SIZE as u64 {
+                end
+            } else {
+                0
+            };
+            if size >= FOOTER_SIZE as u64 {
+                *footer = footer_from_disk(&read_array(io, last, FOOTER_SIZE)?);
+            }
+            Err(-libc::EINVAL)
+        }
     }
 }
 
@@ -186,7 +190,7 @@ pub unsafe extern "C" fn vhd_read_footer_at(
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         let off = offset(off)?;
-        with_io(ctx, |io| read_footer_at(io, footer, off, FOOTER_SIZE))
+        with_io(ctx, |io| read_footer_at(io, footer, off))
     })
 }
 
@@ -409,7 +413,7 @@ pub unsafe extern "C" fn vhd_hidden(ctx: *mut vhd_context_t, hidden: *mut c_int)
         let legacy = Footer::is_tap_legacy(&crate::convert::engine_footer(&ctx.footer));
         let flag = if is_dynamic(ctx) && legacy {
             let mut copy = vhd_footer_t::zeroed();
-            with_io(ctx, |io| read_footer_at(io, &mut copy, 0, FOOTER_SIZE))?;
+            with_io(ctx, |io| read_footer_at(io, &mut copy, 0))?;
             copy.hidden
         } else {
             ctx.footer.hidden

@@ -113,12 +113,16 @@ impl Layout {
     }
 }
 
-/// Where the footer was found.
-struct FoundFooter {
-    footer: Footer,
+/// The authoritative footer of an image and where it was found ([`find_footer`]).
+#[derive(Debug, Clone)]
+pub struct FoundFooter {
+    /// The footer (valid cookie and checksum).
+    pub footer: Footer,
     /// Byte offset of the primary footer slot (EOF − 512, or EOF − 511 for a short one).
-    pos: u64,
-    recovered: Recovered,
+    pub pos: u64,
+    /// How it was found: [`Recovered::SHORT_FOOTER`], [`Recovered::BACKUP_FOOTER`] or
+    /// nothing.
+    pub recovered: Recovered,
 }
 
 /// An open image over an [`Io`], with its metadata in caller buffers.
@@ -152,10 +156,11 @@ fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Err
     Ok(Footer::parse(&b)?)
 }
 
-/// Finds the authoritative footer: EOF − 512, then EOF − 511 (legacy), then, unless
-/// strict, the copy at offset 0 if it describes a sparse disk (a fixed disk's offset 0
-/// is guest data and never decides the type).
-fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error<I::Error>> {
+/// Finds the authoritative footer, as [`Disk::open`] does: EOF − 512, then EOF − 511
+/// (legacy), then, unless `strict`, the copy at offset 0 if it describes a sparse disk
+/// (a fixed disk's offset 0 is guest data and never decides the type). The error is the
+/// end footer's.
+pub fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error<I::Error>> {
     let size = io.size().map_err(Error::Io)?;
     if size < FOOTER_SIZE as u64 {
         return Err(FormatError::Truncated {
