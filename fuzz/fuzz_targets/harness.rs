@@ -63,7 +63,8 @@ pub fn open(data: &[u8], writable: bool) -> Option<Disk<Mem, Vec<u8>>> {
     let bufs = Buffers {
         bat: vec![0; l.bat_bytes],
         batmap: vec![0; l.batmap_bytes],
-        bitmap: vec![0; l.bitmap_bytes],
+        // A few cache slots, so that blocks evict each other's bitmaps.
+        bitmap: vec![0; l.bitmap_cache_bytes(3)],
     };
     let opts = OpenOptions {
         writable,
