@@ -386,9 +386,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         }
         let len = hdr.map_bytes() as usize;
         if self.batmap.as_ref().len() < len {
-            return Err(Error::BufferTooSmall {
-                needed: len + SECTOR_SIZE,
-            });
+            // Larger than the BAT needs and than the buffer `probe` sized: the bitmaps
+            // still answer every question the map would, so it is ignored.
+            return self.batmap_invalid();
         }
         self.io
             .read_at(hdr.batmap_offset, &mut self.batmap.as_mut()[..len])

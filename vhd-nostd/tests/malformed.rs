@@ -845,6 +845,54 @@ fn case_22_batmap_damaged() {
     }
 }
 
+/// Found by the open_read fuzz target: a map larger than the BAT needs is valid (libvhd
+/// refuses only a smaller one), and check read it whole into a buffer sized for the BAT.
+#[test]
+fn case_22_batmap_larger_than_the_bat_needs() {
+    let (mut io, model) = dynamic();
+    let good = open(io.clone(), false).unwrap();
+    let (bh, _) = good.batmap().unwrap();
+    let (hoff, moff) = (
+        good.batmap_header_offset() as usize,
+        bh.batmap_offset as usize,
+    );
+    assert_eq!(bh.batmap_size, 1);
+    drop(good);
+    // A second, zero sector joins the map: the checksum (a byte sum) stays right.
+    let extra = moff + 512..moff + 1024;
+    let first_block = u32::from_be_bytes(io.data[1536..1540].try_into().unwrap()) as usize * 512;
+    assert!(extra.end <= first_block && io.data[extra].iter().all(|&b| b == 0));
+    io.data[hoff + 16..hoff + 20].copy_from_slice(&2u32.to_be_bytes());
+    assert_eq!(check_msg(&mut io), Ok(()), "a larger map is valid");
+    // Buffers from probe have room for it: it is used.
+    let mut d = open(io.clone(), false).unwrap();
+    assert!(d.recovered().is_empty() && d.batmap().is_some());
+    assert!(read_all(&mut d) == model);
+    // A buffer sized for the BAT's bits alone: the map is ignored, the bitmaps answer,
+    // and writes work without it.
+    let l = probe(&mut io.clone()).unwrap();
+    let bufs = Buffers {
+        bat: vec![0; l.bat_bytes],
+        batmap: vec![0; 512],
+        bitmap: vec![0; l.bitmap_bytes],
+    };
+    let opts = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let mut d = Disk::open(io, bufs, opts).unwrap();
+    assert_eq!(d.recovered(), Recovered::BATMAP_INVALID);
+    assert!(read_all(&mut d) == model);
+    let mut a = vec![0u8; 2 << 20];
+    pattern(5, 5, &mut a);
+    d.write(3 * 4096, &a).unwrap();
+    let mut want = model;
+    want[6 << 20..].copy_from_slice(&a);
+    let mut io = d.into_io();
+    assert!(read_all(&mut open(io.clone(), false).unwrap()) == want);
+    assert_eq!(check_msg(&mut io), Ok(()));
+}
+
 #[test]
 fn case_23_unknown_major_version() {
     let (mut io, _) = dynamic();
