@@ -49,6 +49,7 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     let spb = u64::from(child.sectors_per_block());
     let total = child.bat.entries();
+    beyond_parent_is_empty(child, parent.sectors(), spb)?;
     for block in 0..total {
         progress(block, total);
         if child.bat.get(block).is_none() {
@@ -73,4 +74,32 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     progress(total, total);
     parent.flush()
+}
+
+/// Fails with `ParentMismatch` if the child holds data at or past sector `end` (the
+/// parent's size). Checked before anything is copied: finding it halfway would leave
+/// the parent partly merged, which its other children would read.
+fn beyond_parent_is_empty<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    child: &mut Disk<I, B>,
+    end: u64,
+    spb: u64,
+) -> Result<(), Error<I::Error>> {
+    let first = u32::try_from(end / spb).unwrap_or(u32::MAX);
+    for block in first..child.bat.entries() {
+        if child.bat.get(block).is_none() {
+            continue;
+        }
+        let start = u64::from(block) * spb;
+        let stop = (start + spb).min(child.sectors());
+        let mut s = start.max(end);
+        while s < stop {
+            let want = u32::try_from(stop - s).unwrap_or(u32::MAX);
+            let (src, n) = child.map_sectors(s, want)?;
+            if matches!(src, Source::Data(_)) {
+                return Err(Error::ParentMismatch);
+            }
+            s += u64::from(n);
+        }
+    }
+    Ok(())
 }

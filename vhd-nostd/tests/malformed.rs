@@ -1290,16 +1290,26 @@ fn case_38_parent_size_or_block_size_differs() {
     )
     .unwrap();
     let mut c = open(cio, true).unwrap();
+    // Data inside the parent (block 0) and beyond it (block 1): refused before block 0
+    // is merged, so the parent is left as it was.
+    c.write(10, &[2; 512]).unwrap();
     c.write(8000, &[1; 512]).unwrap();
     let mut buf = vec![0u8; 1 << 16];
+    let before = p.io().data.clone();
     assert_eq!(
         vhd_nostd::coalesce::coalesce(&mut c, &mut p, &mut buf),
         Err(Error::ParentMismatch)
     );
+    assert!(
+        p.io().data == before,
+        "a refused coalesce changed the parent"
+    );
     let mut chain = [c, p];
     let mut all = vec![0u8; 4 << 20];
     read_chain(&mut chain, 0, &mut all).unwrap();
-    assert!(all[..2 << 20].iter().all(|&b| b == 6));
+    assert!(all[10 * 512..11 * 512].iter().all(|&b| b == 2));
+    assert!(all[..10 * 512].iter().all(|&b| b == 6));
+    assert!(all[11 * 512..2 << 20].iter().all(|&b| b == 6));
     assert!(all[2 << 20..8000 * 512].iter().all(|&b| b == 0));
     assert!(all[8000 * 512..8001 * 512].iter().all(|&b| b == 1));
     // Different block sizes: coalesce copies by sector and is correct.
