@@ -1841,10 +1841,8 @@ fn cases() -> Vec<Case> {
             vec![
                 w(Op::ReadSectors, 0, Bytes(|| vec![0; 8 * 512])),
                 w(Op::ScanTree, 0, Starts("vhd=p.vhd capacity=4194304 size=")),
-                // Known core bug, reported: the refusal comes only when the copy reaches the
-                // first block past the parent's end, after the blocks before it were merged
-                // into p.vhd. Make this `keeps` once the core checks before writing.
-                w(Op::Coalesce, 22, Empty),
+                // Refused before anything is copied: p.vhd is left as it was.
+                keeps(Op::Coalesce, 22, Empty),
             ],
         ),
         // 39. The legacy 511-byte footer: accepted (RELIABILITY.md, SHORT_FOOTER).
