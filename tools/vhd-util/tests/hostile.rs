@@ -1845,10 +1845,8 @@ fn cases() -> Vec<Case> {
                 keeps(Op::Coalesce, 22, Empty),
             ],
         ),
-        // 39. The legacy 511-byte footer: accepted (RELIABILITY.md, SHORT_FOOTER).
-        // Known deviation, reported (vhd-std's journal): resize refuses it because the
-        // journal counts 512 footer bytes at EOF - 511; the reference resizes it. Make
-        // this 0 once the journal takes the short footer.
+        // 39. The legacy 511-byte footer: accepted (RELIABILITY.md, SHORT_FOOTER), but
+        // resize refuses it: the journal copies whole sectors (COMPATIBILITY.md).
         case(
             39,
             "dynamic with a 511-byte footer",
