@@ -173,9 +173,11 @@ fn run(sc: Scenario) {
         .map(|ep| ep.iter().collect())
         .collect();
     let mut durable = sc.base.clone();
+    let mut reordered = 0;
     for (k, ep) in epochs.iter().enumerate() {
         if ep.len() > 1 {
             for mask in subsets(ep.len()) {
+                reordered += 1;
                 let mut state = durable.clone();
                 let chosen: Vec<&Event> = ep
                     .iter()
@@ -193,6 +195,13 @@ fn run(sc: Scenario) {
         }
         apply(&mut durable, ep);
     }
+    // Every state above passed `verify` (which panics otherwise): none inconsistent.
+    // `--nocapture` shows the counts RELIABILITY.md quotes.
+    eprintln!(
+        "{}: {} cuts, {total} failing writes, {reordered} reordered states, 0 inconsistent",
+        sc.name,
+        total + 1
+    );
 }
 
 fn filled(len: usize, g: u8) -> Vec<u8> {
