@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::io::ErrorKind;
 use vhd_nostd::bat::UNUSED;
-use vhd_nostd::check::{check, work_size, CheckOptions};
 use vhd_nostd::create::{create, CreateParams, Parent};
 use vhd_nostd::locator::{self, ParentLocator};
 use vhd_nostd::{
@@ -55,28 +54,6 @@ fn rejects(io: &VecIo, want: E) {
     assert_eq!(open_big(&mut c, false).unwrap_err(), want, "read-only open");
     assert_eq!(open_big(&mut c, true).unwrap_err(), want, "read-write open");
     assert!(c.data == io.data, "a refused open wrote to the file");
-}
-
-fn check_msg(io: &mut VecIo) -> Result<(), String> {
-    let n = header_of_opt(io).map_or(0, |h| h.max_bat_size);
-    let mut work = vec![0u8; work_size(n.min(1 << 20))];
-    let opts = CheckOptions {
-        ignore_primary: false,
-        now: 2_000_000_000,
-    };
-    check(io, &opts, &mut work)
-        .map(|_| ())
-        .map_err(|p| p.message.to_string())
-}
-
-fn header_of_opt(io: &VecIo) -> Option<vhd_nostd::Header> {
-    let n = io.data.len();
-    if n < 512 {
-        return None;
-    }
-    let f = vhd_nostd::Footer::decode(&io.data[n - 512..]).ok()?;
-    let off = usize::try_from(f.data_offset).ok()?;
-    vhd_nostd::Header::decode(io.data.get(off..off.checked_add(1024)?)?).ok()
 }
 
 /// An 8 MiB dynamic disk (4 blocks) with blocks 0 and 2 written, and its content.

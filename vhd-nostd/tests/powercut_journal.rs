@@ -30,11 +30,8 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::rc::Rc;
-use vhd_nostd::check::{check, work_size, CheckOptions};
 use vhd_nostd::journal::{self, JournalHeader, ENTRY_COOKIE};
-use vhd_nostd::{
-    probe, read_chain, Buffers, Disk, DiskType, Error, Footer, FormatError, Io, OpenOptions,
-};
+use vhd_nostd::{read_chain, Disk, DiskType, Error, Footer, FormatError, Io, OpenOptions};
 
 type E = Error<ErrorKind>;
 const KIB: usize = 1 << 10;
@@ -186,24 +183,13 @@ fn remove_journal_file(m: &Shared) -> Result<(), E> {
         .map_err(Error::Io)
 }
 
-fn open_image<I: Io>(
-    mut io: I,
-    ignore_disabled: bool,
-) -> Result<Disk<I, Vec<u8>>, Error<I::Error>> {
-    let l = probe(&mut io)?;
-    Disk::open(
-        io,
-        Buffers {
-            bat: vec![0; l.bat_bytes],
-            batmap: vec![0; l.batmap_bytes],
-            bitmap: vec![0; l.bitmap_bytes],
-        },
-        OpenOptions {
-            writable: true,
-            ignore_disabled,
-            ..Default::default()
-        },
-    )
+/// Read-write options, `ignore_disabled` to open a poisoned image.
+fn rw(ignore_disabled: bool) -> OpenOptions {
+    OpenOptions {
+        writable: true,
+        ignore_disabled,
+        ..Default::default()
+    }
 }
 
 // ---- the operations, as vhd-util runs them ----
@@ -212,7 +198,7 @@ type Op = Box<dyn Fn(&Shared) -> Result<(), E>>;
 
 fn create_and_poison(m: &Shared, scratch: usize) -> Result<Disk<Dev, Vec<u8>>, E> {
     create_journal_file(m)?;
-    let mut disk = open_image(dev(m, Target::Image), false)?;
+    let mut disk = open_with(dev(m, Target::Image), rw(false))?;
     let mut buf = vec![0u8; scratch];
     journal::create(&mut dev(m, Target::Journal), &mut disk, &mut buf)?;
     Ok(disk)
@@ -236,7 +222,7 @@ fn recover(m: &Shared, scratch: usize) -> Result<(), E> {
     match journal::verify(&mut j, scratch) {
         Ok(_) => {
             journal::revert(&mut j, &mut dev(m, Target::Image), scratch)?;
-            let mut disk = open_image(dev(m, Target::Image), true)?;
+            let mut disk = open_with(dev(m, Target::Image), rw(true))?;
             if disk.is_poisoned() {
                 disk.unpoison()?;
             }
@@ -253,7 +239,7 @@ fn op_create(scratch: usize) -> Op {
 
 fn op_grow(bytes: u64) -> Op {
     Box::new(move |m| {
-        let mut disk = open_image(dev(m, Target::Image), true)?;
+        let mut disk = open_with(dev(m, Target::Image), rw(true))?;
         vhd_nostd::resize::grow(&mut disk, bytes)
     })
 }
@@ -264,7 +250,7 @@ fn op_revert(scratch: usize) -> Op {
 
 fn op_commit() -> Op {
     Box::new(|m| {
-        let mut disk = open_image(dev(m, Target::Image), true)?;
+        let mut disk = open_with(dev(m, Target::Image), rw(true))?;
         commit_and_unpoison(m, &mut disk)
     })
 }
@@ -291,17 +277,6 @@ struct Scenario {
     /// Scratch bytes of the operation and of the recovery.
     scratch: usize,
     op: Op,
-}
-
-fn check_ok(io: &mut VecIo) -> Result<(), String> {
-    let mut work = vec![0u8; work_size(1 << 12)];
-    let opts = CheckOptions {
-        ignore_primary: false,
-        now: 2_000_000_000,
-    };
-    check(io, &opts, &mut work)
-        .map(|_| ())
-        .map_err(|p| p.message.to_string())
 }
 
 fn content(sc: &Scenario, io: VecIo) -> Vec<u8> {
@@ -332,7 +307,7 @@ fn enabled_means_consistent(sc: &Scenario, image: &VecIo, label: &str) {
         .unwrap_or_else(|e| panic!("{label}: enabled before recovery, does not open: {e:?}"));
     let mut file = d.into_io();
     assert_eq!(
-        check_ok(&mut file),
+        check_msg(&mut file),
         Ok(()),
         "{label}: enabled before recovery"
     );
@@ -374,7 +349,7 @@ fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
     let d = open(image, true).unwrap_or_else(|e| panic!("{label}: open: {e:?}"));
     assert!(!d.is_poisoned(), "{label}");
     let mut file = d.into_io();
-    assert_eq!(check_ok(&mut file), Ok(()), "{label}");
+    assert_eq!(check_msg(&mut file), Ok(()), "{label}");
     let got = content(sc, file);
     let final_content = sc.new.as_ref().unwrap_or(&sc.old);
     if done {
@@ -736,19 +711,24 @@ fn metadata_entries(img: &VecIo) -> Vec<(u32, u64, u64)> {
     ]
 }
 
-#[test]
-fn core_journal_has_the_reference_bytes() {
-    let (image, _) = dynamic();
-    let uuid = *end_footer(&image).uuid.as_bytes();
+/// The journal libvhd would write for `image`'s metadata, as `vhd-util resize` makes it.
+fn metadata_journal(image: &VecIo) -> Vec<u8> {
+    let uuid = *end_footer(image).uuid.as_bytes();
     let footer = image.data.len() as u64 - 512;
-    let expected = reference_journal(
+    reference_journal(
         &image.data,
         uuid,
         footer,
-        &metadata_entries(&image),
+        &metadata_entries(image),
         &[],
         [0; 4],
-    );
+    )
+}
+
+#[test]
+fn core_journal_has_the_reference_bytes() {
+    let (image, _) = dynamic();
+    let expected = metadata_journal(&image);
     let m = Machine::new(
         Files {
             image,
@@ -841,16 +821,8 @@ fn committed_reference_journal_cuts_nothing() {
 #[test]
 fn damaged_journals_are_refused_before_anything_is_written() {
     let (image, _) = dynamic();
-    let uuid = *end_footer(&image).uuid.as_bytes();
     let footer = image.data.len() as u64 - 512;
-    let good = reference_journal(
-        &image.data,
-        uuid,
-        footer,
-        &metadata_entries(&image),
-        &[],
-        [0; 4],
-    );
+    let good = metadata_journal(&image);
     let mut d = open(image, true).unwrap();
     d.poison().unwrap();
     let poisoned = d.into_io();

@@ -217,6 +217,14 @@ const fn keeps(op: Op, code: i32, line: Line) -> Want {
 
 use Line::{Any, Bytes, Empty, Has, Is, Starts};
 
+/// `check` and `check -p` both refusing with the same first line.
+fn both_checks(code: i32, line: &'static str) -> Vec<Want> {
+    vec![
+        w(Op::Check, code, Is(line)),
+        w(Op::CheckParents, code, Is(line)),
+    ]
+}
+
 /// The expectation set an image starts from; a case's own `wants` replace or extend it.
 #[derive(Clone, Copy)]
 enum Base {
@@ -1218,18 +1226,7 @@ fn cases() -> Vec<Case> {
                 reseal_header(p, |h| h.loc[1].data_len = 513)
             },
             Base::Diff,
-            vec![
-                w(
-                    Op::Check,
-                    22,
-                    Is("invalid parent locator 1: invalid data length"),
-                ),
-                w(
-                    Op::CheckParents,
-                    22,
-                    Is("invalid parent locator 1: invalid data length"),
-                ),
-            ],
+            both_checks(22, "invalid parent locator 1: invalid data length"),
         ),
         case(
             17,
@@ -1317,14 +1314,7 @@ fn cases() -> Vec<Case> {
                 })
             },
             Base::Diff,
-            vec![
-                w(Op::Check, 22, Is("error reading parent locator 1: -22")),
-                w(
-                    Op::CheckParents,
-                    22,
-                    Is("error reading parent locator 1: -22"),
-                ),
-            ],
+            both_checks(22, "error reading parent locator 1: -22"),
         ),
         // 20. The parent is not the one the child names: check and every chain read
         // refuse; query -p/-d only locate (libvhd's chain depth does not compare UUIDs);
@@ -1754,14 +1744,7 @@ fn cases() -> Vec<Case> {
                 reseal_header(p, |h| h.loc[1].data_len = 13)
             },
             Base::Diff,
-            vec![
-                w(Op::Check, 22, Is("error reading parent locator 1: -22")),
-                w(
-                    Op::CheckParents,
-                    22,
-                    Is("error reading parent locator 1: -22"),
-                ),
-            ],
+            both_checks(22, "error reading parent locator 1: -22"),
         ),
         case(
             36,
@@ -1793,18 +1776,7 @@ fn cases() -> Vec<Case> {
                 })
             },
             Base::Diff,
-            vec![
-                w(
-                    Op::Check,
-                    22,
-                    Is("duplicate platform code in locator 3: 0x57327275"),
-                ),
-                w(
-                    Op::CheckParents,
-                    22,
-                    Is("duplicate platform code in locator 3: 0x57327275"),
-                ),
-            ],
+            both_checks(22, "duplicate platform code in locator 3: 0x57327275"),
         ),
         // 37. Parent timestamp 0 (as Windows writes) is not corruption.
         case(

@@ -2,6 +2,7 @@
 //! heap buffers (allowed here: tests run with std; the core itself never allocates).
 #![allow(dead_code)]
 
+use vhd_nostd::check::{check, work_size, CheckOptions};
 use vhd_nostd::create::{create, CreateParams, Parent};
 use vhd_nostd::footer::DiskType;
 use vhd_nostd::io::Io;
@@ -49,7 +50,21 @@ impl Io for VecIo {
 
 pub type VDisk<I> = Disk<I, Vec<u8>>;
 
-pub fn open<I: Io>(mut io: I, writable: bool) -> Result<VDisk<I>, vhd_nostd::Error<I::Error>> {
+pub fn open<I: Io>(io: I, writable: bool) -> Result<VDisk<I>, vhd_nostd::Error<I::Error>> {
+    open_with(
+        io,
+        OpenOptions {
+            writable,
+            ..Default::default()
+        },
+    )
+}
+
+/// Opens with buffers sized by `probe`.
+pub fn open_with<I: Io>(
+    mut io: I,
+    opts: OpenOptions,
+) -> Result<VDisk<I>, vhd_nostd::Error<I::Error>> {
     let l = probe(&mut io)?;
     Disk::open(
         io,
@@ -59,11 +74,33 @@ pub fn open<I: Io>(mut io: I, writable: bool) -> Result<VDisk<I>, vhd_nostd::Err
             // Three cache slots: blocks share slots, so eviction is exercised too.
             bitmap: vec![0; l.bitmap_cache_bytes(3)],
         },
-        OpenOptions {
-            writable,
-            ..Default::default()
-        },
+        opts,
     )
+}
+
+/// `check`'s verdict on an image: `Err` holds the first problem's message. The work
+/// buffer is sized from the header when one parses.
+pub fn check_msg(io: &mut VecIo) -> Result<(), String> {
+    let n = header_of_opt(io).map_or(0, |h| h.max_bat_size);
+    let mut work = vec![0u8; work_size(n.min(1 << 20))];
+    let opts = CheckOptions {
+        ignore_primary: false,
+        now: 2_000_000_000,
+    };
+    check(io, &opts, &mut work)
+        .map(|_| ())
+        .map_err(|p| p.message.to_string())
+}
+
+/// The header the end footer points at, if both parse.
+pub fn header_of_opt(io: &VecIo) -> Option<vhd_nostd::Header> {
+    let n = io.data.len();
+    if n < 512 {
+        return None;
+    }
+    let f = vhd_nostd::Footer::decode(&io.data[n - 512..]).ok()?;
+    let off = usize::try_from(f.data_offset).ok()?;
+    vhd_nostd::Header::decode(io.data.get(off..off.checked_add(1024)?)?).ok()
 }
 
 pub fn uuid(n: u8) -> uuid::Uuid {
