@@ -106,25 +106,6 @@ fn apply(io: &mut VecIo, events: &[&Event]) {
     }
 }
 
-/// Subsets of `n` writes to try: all of them when few, else prefixes, each one alone,
-/// and all but each one.
-fn subsets(n: usize) -> Vec<Vec<bool>> {
-    if n <= 10 {
-        return (0..1u32 << n)
-            .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
-            .collect();
-    }
-    let mut v = Vec::new();
-    for k in 0..=n {
-        v.push((0..n).map(|i| i < k).collect());
-        if k < n {
-            v.push((0..n).map(|i| i == k).collect());
-            v.push((0..n).map(|i| i != k).collect());
-        }
-    }
-    v
-}
-
 fn run(sc: Scenario) {
     let mut clean = FaultIo::new(sc.base.clone(), Fault::None);
     (sc.op)(&mut clean).unwrap();

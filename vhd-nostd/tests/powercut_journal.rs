@@ -359,25 +359,6 @@ fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
     old_or_new(sc, &got, label);
 }
 
-/// Subsets of `n` pending writes: all of them when few, else prefixes, each one alone,
-/// and all but each one.
-fn subsets(n: usize) -> Vec<Vec<bool>> {
-    if n <= 10 {
-        return (0..1u32 << n)
-            .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
-            .collect();
-    }
-    let mut v = Vec::new();
-    for k in 0..=n {
-        v.push((0..n).map(|i| i < k).collect());
-        if k < n {
-            v.push((0..n).map(|i| i == k).collect());
-            v.push((0..n).map(|i| i != k).collect());
-        }
-    }
-    v
-}
-
 /// Writes of `log[..k]` not yet made durable at `k`: on each file, those after its
 /// last flush (for the journal, also after its last create or delete).
 fn pending(log: &[Step], k: usize) -> Vec<usize> {

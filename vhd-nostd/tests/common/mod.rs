@@ -308,3 +308,22 @@ impl Io for FaultIo {
         self.inner.set_size(size)
     }
 }
+
+/// Which of `n` writes not yet flushed land, for crash states: every subset when there
+/// are few, else prefixes, each write alone, and all but each one.
+pub fn subsets(n: usize) -> Vec<Vec<bool>> {
+    if n <= 10 {
+        return (0..1u32 << n)
+            .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
+            .collect();
+    }
+    let mut v = Vec::new();
+    for k in 0..=n {
+        v.push((0..n).map(|i| i < k).collect());
+        if k < n {
+            v.push((0..n).map(|i| i == k).collect());
+            v.push((0..n).map(|i| i != k).collect());
+        }
+    }
+    v
+}
