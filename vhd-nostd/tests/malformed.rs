@@ -56,6 +56,29 @@ fn rejects(io: &VecIo, want: E) {
     assert!(c.data == io.data, "a refused open wrote to the file");
 }
 
+/// A new differencing disk of `size` bytes and `block_size` blocks (UUID `uuid(id)`)
+/// whose parent is `p`, named `name` beside it.
+fn child_of<I: Io>(p: &Disk<I, Vec<u8>>, size: u64, block_size: u32, id: u8, name: &str) -> VecIo {
+    let mut io = VecIo::default();
+    let rel = format!("./{name}");
+    let parent = Parent {
+        uuid: p.footer().uuid,
+        timestamp: 0,
+        name,
+        relative_path: &rel,
+    };
+    let params = CreateParams {
+        kind: DiskType::Differencing,
+        size,
+        block_size,
+        uuid: uuid(id),
+        timestamp: 0,
+        parent: Some(parent),
+    };
+    create(&mut io, &params, &mut [0u8; 4096]).unwrap();
+    io
+}
+
 /// An 8 MiB dynamic disk (4 blocks) with blocks 0 and 2 written, and its content.
 fn dynamic() -> (VecIo, Vec<u8>) {
     let io = new_image(DiskType::Dynamic, 8 * MIB, 2 << 20);
@@ -1010,25 +1033,7 @@ fn case_27_out_of_range() {
 fn case_28_child_block_size_differs_from_parent() {
     let (pio, _, mut model) = parent_and_child();
     let mut p = open(pio, false).unwrap();
-    let mut io = VecIo::default();
-    create(
-        &mut io,
-        &CreateParams {
-            kind: DiskType::Differencing,
-            size: p.size(),
-            block_size: 512 << 10,
-            uuid: uuid(7),
-            timestamp: 0,
-            parent: Some(Parent {
-                uuid: p.footer().uuid,
-                timestamp: 0,
-                name: "base.vhd",
-                relative_path: "./base.vhd",
-            }),
-        },
-        &mut [0u8; 4096],
-    )
-    .unwrap();
+    let io = child_of(&p, p.size(), 512 << 10, 7, "base.vhd");
     let mut c = open(io, true).unwrap();
     let mut b = vec![0u8; 3000 * 512];
     pattern(11, 9, &mut b);
@@ -1247,25 +1252,7 @@ fn case_38_parent_size_or_block_size_differs() {
     let small = new_image(DiskType::Dynamic, 2 * MIB, 2 << 20);
     let mut p = open(small, true).unwrap();
     p.write(0, &vec![6u8; 2 << 20]).unwrap();
-    let mut cio = VecIo::default();
-    create(
-        &mut cio,
-        &CreateParams {
-            kind: DiskType::Differencing,
-            size: 4 * MIB,
-            block_size: 2 << 20,
-            uuid: uuid(8),
-            timestamp: 0,
-            parent: Some(Parent {
-                uuid: p.footer().uuid,
-                timestamp: 0,
-                name: "s.vhd",
-                relative_path: "./s.vhd",
-            }),
-        },
-        &mut [0u8; 4096],
-    )
-    .unwrap();
+    let cio = child_of(&p, 4 * MIB, 2 << 20, 8, "s.vhd");
     let mut c = open(cio, true).unwrap();
     // Data inside the parent (block 0) and beyond it (block 1): refused before block 0
     // is merged, so the parent is left as it was.
@@ -1292,25 +1279,7 @@ fn case_38_parent_size_or_block_size_differs() {
     // Different block sizes: coalesce copies by sector and is correct.
     let (pio, _, mut model) = parent_and_child();
     let mut p = open(pio, true).unwrap();
-    let mut cio = VecIo::default();
-    create(
-        &mut cio,
-        &CreateParams {
-            kind: DiskType::Differencing,
-            size: p.size(),
-            block_size: 64 << 10,
-            uuid: uuid(9),
-            timestamp: 0,
-            parent: Some(Parent {
-                uuid: p.footer().uuid,
-                timestamp: 0,
-                name: "base.vhd",
-                relative_path: "./base.vhd",
-            }),
-        },
-        &mut [0u8; 4096],
-    )
-    .unwrap();
+    let cio = child_of(&p, p.size(), 64 << 10, 9, "base.vhd");
     let mut c = open(cio, true).unwrap();
     let mut b = vec![0u8; 700 * 512];
     pattern(2, 12, &mut b);
