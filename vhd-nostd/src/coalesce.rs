@@ -40,7 +40,8 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         return Err(Error::ParentMismatch);
     }
     // A child may be larger than its parent (snapshot rounds sizes up to whole blocks);
-    // that is fine as long as it holds no data beyond the parent's end.
+    // that is fine as long as it holds no data beyond the parent's end, which
+    // `beyond_parent_is_empty` makes sure of before anything is written.
     let chunk = buf.len() / SECTOR_SIZE;
     if chunk == 0 {
         return Err(Error::BufferTooSmall {
@@ -62,9 +63,6 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
             let want = ((end - s) as usize).min(chunk) as u32;
             let (src, n) = child.map_sectors(s, want)?;
             if let Source::Data(off) = src {
-                if s + u64::from(n) > parent.sectors() {
-                    return Err(Error::ParentMismatch);
-                }
                 let part = &mut buf[..n as usize * SECTOR_SIZE];
                 child.io.read_at(off, part).map_err(Error::Io)?;
                 parent.write(s, part)?;
