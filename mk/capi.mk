@@ -16,8 +16,8 @@ CAPI_CFLAGS   := -Wall -Wextra -Werror -Iinclude
 CAPI_LDLIBS   := -L$(CAPI_LIBDIR) -lvhd -luuid
 C_TESTS       := $(sort $(wildcard c-tests/*.c))
 VALGRIND      ?= valgrind -q --error-exitcode=1 --leak-check=full
-# The reference library's exported symbols (shared/ sits beside the repository).
-ABI_SYMBOLS   ?= ../shared/abi/libvhd-symbols.txt
+# The reference library's exported symbols (blktap2 libvhd.so.1.0, nm -D of a real build).
+ABI_SYMBOLS   ?= capi/abi/blktap2-symbols.txt
 
 # Run by `make check`.
 CAPI_CHECKS   := check-headers c-tests c-tests-sanitize

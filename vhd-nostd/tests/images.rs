@@ -1,4 +1,4 @@
-//! The sample images made by other tools (../shared/images, documented in its README):
+//! The sample images made by other tools (tests/data/images, documented in its README):
 //! the core opens each, reports the documented metadata, and reads the documented raw
 //! content. A missing image fails the test.
 

@@ -160,9 +160,9 @@ pub fn pattern(s: u64, g: u8, buf: &mut [u8]) {
 
 // ---- shared by the reliability tests (images, malformed, powercut, model) ----
 
-/// Path of a reference image in the read-only shared directory.
+/// Path of a sample image kept in the repository (`tests/data/images`, see its README).
 pub fn image_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/images")).join(name)
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/images")).join(name)
 }
 
 /// A reference image read into memory; panics (fails the test) if it is missing.
