@@ -7,6 +7,11 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
+# Installed objects are stripped; `STRIP=` keeps them whole, and a DEBUGDIR (for example
+# $(PREFIX)/lib/debug) keeps their debug info there, linked from the stripped files.
+STRIP      ?= strip
+OBJCOPY    ?= objcopy
+DEBUGDIR   ?=
 VERSION    := 0.1.0
 EMBEDDED_TARGET ?= thumbv7em-none-eabihf
 
@@ -26,8 +31,17 @@ demo: build
 	./target/release/vhd-util query -n $$d/snap.vhd -v -s -p -d && \
 	./target/release/vhd-util check -n $$d/snap.vhd
 
-# Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness.
-check: lint embedded test $(CAPI_CHECKS) install-test e2e-test
+# Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness,
+# installation, end to end, and the README's commands in a fresh clone. The system
+# packages are checked first, so that a machine without them stops at once with the one
+# command that installs them.
+check: deps
+	$(MAKE) --no-print-directory check-all
+
+check-all: lint embedded test $(CAPI_CHECKS) install-test e2e-test clone-test
+
+deps:
+	@mk/deps.sh check
 
 lint:
 	$(CARGO) fmt --all --check
@@ -51,6 +65,8 @@ install: build lib
 	install -m 644 $(addprefix include/,$(HEADERS)) $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 target/release/vhd-util target/release/vhd-update $(DESTDIR)$(SBINDIR)/
 	install -m 644 doc/vhd-util.8 $(DESTDIR)$(MANDIR)/man8/
+	mk/strip.sh "$(STRIP)" "$(OBJCOPY)" "$(DEBUGDIR)" "$(DESTDIR)" \
+	    $(LIBDIR)/libvhd.so.1.0.0 $(LIBDIR)/libvhd.a $(SBINDIR)/vhd-util $(SBINDIR)/vhd-update
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    doc/vhd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vhd.pc
@@ -60,6 +76,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
 	rm -f $(DESTDIR)$(SBINDIR)/vhd-util $(DESTDIR)$(SBINDIR)/vhd-update
 	rm -f $(DESTDIR)$(MANDIR)/man8/vhd-util.8
+	[ -z "$(DEBUGDIR)" ] || rm -f $(addprefix $(DESTDIR)$(DEBUGDIR),$(addsuffix .debug, \
+	    $(LIBDIR)/libvhd.so.1.0.0 $(SBINDIR)/vhd-util $(SBINDIR)/vhd-update))
 
 install-test: build lib
 	tests/install/run.sh
@@ -67,6 +85,10 @@ install-test: build lib
 # vhd-util, qemu-io, the C library and a C vhd-util dispatcher on one chain.
 e2e-test: build lib
 	tests/e2e/run.sh
+
+# A fresh `git clone` with nothing beside it passes `make demo` and `make check`.
+clone-test:
+	tests/clone/run.sh
 
 # Benchmarks; writes BENCHMARKS.md (ratios against baselines taken in the same run).
 bench: build lib
@@ -81,4 +103,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check lint embedded test clean install uninstall install-test e2e-test bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded test clean install uninstall install-test e2e-test bench fuzz

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The Debian packages `make check` needs, in one place.
+#
+#   mk/deps.sh check     exit 0 if all are present; otherwise name the missing packages and
+#                        the one command that installs them, and exit 1
+#   mk/deps.sh install   apt-get install the missing ones (what .ci/run does)
+set -euo pipefail
+
+# What to look for, then the package that provides it. A path is tested with -e, a bare
+# name with `command -v`.
+needs=(
+	"cc                         build-essential"
+	"make                       build-essential"
+	"/usr/include/uuid/uuid.h   uuid-dev"
+	"pkg-config                 pkg-config"
+	"readelf                    binutils"
+	"objcopy                    binutils"
+	"git                        git"
+	"qemu-img                   qemu-utils"
+	"qemu-io                    qemu-utils"
+	"valgrind                   valgrind"
+	"bzip2                      bzip2"
+	"script                     bsdutils"
+)
+
+missing=()
+for entry in "${needs[@]}"; do
+	read -r what pkg <<<"$entry"
+	case $what in
+	/*) [ -e "$what" ] && continue ;;
+	*) command -v "$what" >/dev/null 2>&1 && continue ;;
+	esac
+	case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+done
+
+case ${1:-check} in
+check)
+	[ ${#missing[@]} -eq 0 ] && exit 0
+	echo "make check needs these Debian packages: ${missing[*]}" >&2
+	echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+	;;
+install)
+	[ ${#missing[@]} -eq 0 ] && exit 0
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+	;;
+*)
+	echo "usage: $0 check|install" >&2
+	exit 2
+	;;
+esac
