@@ -112,6 +112,12 @@ impl Journal {
         &self.path
     }
 
+    /// The journal file and its header, for operations that add entries as they go
+    /// (a growth that moves blocks).
+    pub(crate) fn parts(&mut self) -> (&mut impl Io<Error = IoError>, &mut JournalHeader) {
+        (&mut self.file, &mut self.header)
+    }
+
     /// Keeps the change: empties the journal, enables `img` (the journaled image), and
     /// deletes the journal file. A failure leaves a journal that [`revert`] handles
     /// (an emptied one just enables the image).
