@@ -607,6 +607,156 @@ fn journal_disables_the_image() {
     }
 }
 
+// ---- growth that moves blocks, the batmap and the locators ----
+
+/// Growth under the journal through `grow_journaled`, with the buffers `plan` asks for.
+fn grow_moving(m: &Shared, disk: &mut Disk<Dev, Vec<u8>>, bytes: u64) -> Result<(), E> {
+    let p = vhd_nostd::resize::plan(disk, bytes)?;
+    assert!(p.relocates && p.blocks_moved > 0, "the scenario moves blocks");
+    vhd_nostd::resize::reserve(disk, vec![0; p.bat_bytes], vec![0; p.batmap_bytes])?;
+    let mut j = dev(m, Target::Journal);
+    let mut h = journal::read_header(&mut j)?;
+    let mut copy = vec![0u8; p.copy_bytes];
+    vhd_nostd::resize::grow_journaled(disk, bytes, &mut j, &mut h, &mut copy, |_| {})
+}
+
+fn op_grow_moving(bytes: u64) -> Op {
+    Box::new(move |m| {
+        let mut disk = open_with(dev(m, Target::Image), rw(true))?;
+        grow_moving(m, &mut disk, bytes)
+    })
+}
+
+fn op_resize_moving(bytes: u64, scratch: usize) -> Op {
+    Box::new(move |m| {
+        let mut disk = create_and_poison(m, scratch)?;
+        grow_moving(m, &mut disk, bytes)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+/// Small blocks, so that a growth to a few MiB already needs a BAT larger than the
+/// space before the first block.
+const SMALL_BLOCK: u32 = 4096;
+/// 64 entries to 4096: the BAT grows from 1 to 32 sectors over the first blocks.
+const MOVING_FROM: usize = 256 * KIB;
+const MOVING_TO: u64 = 16 << 20;
+
+/// A dynamic disk with a batmap whose first blocks are full (their batmap bits set),
+/// one partly written, and one far from them; its content.
+fn dynamic_small_blocks() -> (VecIo, Vec<u8>) {
+    let mut d = open(new_image(DiskType::Dynamic, MOVING_FROM as u64, SMALL_BLOCK), true).unwrap();
+    let mut content = vec![0u8; MOVING_FROM];
+    for (sector, len, g) in [(0u64, 20 * 1024, 3u8), (48, 1024, 4), (400, 512, 5)] {
+        let data = filled(len, g);
+        d.write(sector, &data).unwrap();
+        content[sector as usize * 512..][..len].copy_from_slice(&data);
+    }
+    assert!(d.batmap().is_some_and(|(_, map)| map[0] != 0), "full blocks");
+    (d.into_io(), content)
+}
+
+/// A differencing disk with small blocks (three locators after its batmap) over
+/// [`dynamic_small_blocks`], with data of its own in its first blocks.
+fn differencing_small_blocks() -> (VecIo, VecIo, Vec<u8>) {
+    let (parent_io, mut content) = dynamic_small_blocks();
+    let mut parent = open(parent_io, false).unwrap();
+    let child_io = new_snapshot_with(&mut parent, "parent.vhd", SMALL_BLOCK);
+    let parent_io = parent.into_io();
+    let mut child = open(child_io, true).unwrap();
+    for (sector, len, g) in [(2u64, 9 * 512, 9u8), (30, 4096, 10)] {
+        let ours = filled(len, g);
+        child.write(sector, &ours).unwrap();
+        content[sector as usize * 512..][..len].copy_from_slice(&ours);
+    }
+    (child.into_io(), parent_io, content)
+}
+
+fn moving_scenarios(kind: &str) -> Vec<Scenario> {
+    let (image, parent, old) = match kind {
+        "dynamic" => {
+            let (i, c) = dynamic_small_blocks();
+            (i, None, c)
+        }
+        _ => {
+            let (i, p, c) = differencing_small_blocks();
+            (i, Some(p), c)
+        }
+    };
+    let clean = Files {
+        image,
+        journal: None,
+    };
+    let journaled = after(&clean, op_create(SMALL));
+    let grown_under = after(&journaled, op_grow_moving(MOVING_TO));
+    let new = grown(&old, MOVING_TO);
+    let sc = |name: &str, before: &Files, new: Option<&Vec<u8>>, op: Op| Scenario {
+        name: format!("{kind} {name}"),
+        before: before.clone(),
+        parent: parent.clone(),
+        old: old.clone(),
+        new: new.cloned(),
+        scratch: SMALL,
+        op,
+    };
+    vec![
+        sc("grow moving blocks", &journaled, None, op_grow_moving(MOVING_TO)),
+        sc("revert of a moving grow", &grown_under, None, op_revert(SMALL)),
+        sc("commit of a moving grow", &grown_under, Some(&new), op_commit()),
+        sc(
+            "whole resize moving blocks",
+            &clean,
+            Some(&new),
+            op_resize_moving(MOVING_TO, SMALL),
+        ),
+    ]
+}
+
+#[test]
+fn journaled_growth_moving_blocks_of_a_dynamic_disk() {
+    for sc in moving_scenarios("dynamic") {
+        run(sc);
+    }
+}
+
+#[test]
+fn journaled_growth_moving_blocks_and_locators_of_a_differencing_disk() {
+    for sc in moving_scenarios("differencing") {
+        run(sc);
+    }
+}
+
+/// Revert restores the image byte for byte after a growth that moved blocks, and the
+/// grown image holds the moved blocks at the end with the metadata where the plan put it.
+#[test]
+fn moving_growth_is_reverted_byte_for_byte() {
+    for kind in ["dynamic", "differencing"] {
+        let scs = moving_scenarios(kind);
+        let before = &scs[0].before;
+        let clean_image = {
+            let m = Machine::new(before.clone(), Fault::None);
+            recover(&m, SMALL).unwrap();
+            let img = m.borrow().files.image.clone();
+            img
+        };
+        let grown = after(before, op_grow_moving(MOVING_TO));
+        let m = Machine::new(grown, Fault::None);
+        recover(&m, SMALL).unwrap();
+        assert!(m.borrow().files.image.data == clean_image.data, "{kind}");
+        let done = after(&scs[0].before, op_grow_moving(MOVING_TO));
+        let d = open_with(done.image.clone(), rw(true)).unwrap();
+        let h = d.header().unwrap();
+        assert_eq!(h.max_bat_size, 4096, "{kind}");
+        let first = d.bat().allocated().map(|(_, s)| u64::from(s) * 512).min();
+        assert!(first.unwrap() >= d.end_of_headers(), "{kind}");
+        if kind == "differencing" {
+            let used: Vec<_> = h.loc.iter().filter(|l| l.is_used()).collect();
+            assert_eq!(used.len(), 3);
+            assert!(used.iter().all(|l| l.data_offset > 1536 + 16 * KIB as u64));
+        }
+    }
+}
+
 // ---- interchange with libvhd's layout ----
 
 fn be32(v: u32) -> [u8; 4] {
