@@ -612,7 +612,10 @@ fn journal_disables_the_image() {
 /// Growth under the journal through `grow_journaled`, with the buffers `plan` asks for.
 fn grow_moving(m: &Shared, disk: &mut Disk<Dev, Vec<u8>>, bytes: u64) -> Result<(), E> {
     let p = vhd_nostd::resize::plan(disk, bytes)?;
-    assert!(p.relocates && p.blocks_moved > 0, "the scenario moves blocks");
+    assert!(
+        p.relocates && p.blocks_moved > 0,
+        "the scenario moves blocks"
+    );
     vhd_nostd::resize::reserve(disk, vec![0; p.bat_bytes], vec![0; p.batmap_bytes])?;
     let mut j = dev(m, Target::Journal);
     let mut h = journal::read_header(&mut j)?;
@@ -645,14 +648,21 @@ const MOVING_TO: u64 = 16 << 20;
 /// A dynamic disk with a batmap whose first blocks are full (their batmap bits set),
 /// one partly written, and one far from them; its content.
 fn dynamic_small_blocks() -> (VecIo, Vec<u8>) {
-    let mut d = open(new_image(DiskType::Dynamic, MOVING_FROM as u64, SMALL_BLOCK), true).unwrap();
+    let mut d = open(
+        new_image(DiskType::Dynamic, MOVING_FROM as u64, SMALL_BLOCK),
+        true,
+    )
+    .unwrap();
     let mut content = vec![0u8; MOVING_FROM];
     for (sector, len, g) in [(0u64, 20 * 1024, 3u8), (48, 1024, 4), (400, 512, 5)] {
         let data = filled(len, g);
         d.write(sector, &data).unwrap();
         content[sector as usize * 512..][..len].copy_from_slice(&data);
     }
-    assert!(d.batmap().is_some_and(|(_, map)| map[0] != 0), "full blocks");
+    assert!(
+        d.batmap().is_some_and(|(_, map)| map[0] != 0),
+        "full blocks"
+    );
     (d.into_io(), content)
 }
 
@@ -700,9 +710,24 @@ fn moving_scenarios(kind: &str) -> Vec<Scenario> {
         op,
     };
     vec![
-        sc("grow moving blocks", &journaled, None, op_grow_moving(MOVING_TO)),
-        sc("revert of a moving grow", &grown_under, None, op_revert(SMALL)),
-        sc("commit of a moving grow", &grown_under, Some(&new), op_commit()),
+        sc(
+            "grow moving blocks",
+            &journaled,
+            None,
+            op_grow_moving(MOVING_TO),
+        ),
+        sc(
+            "revert of a moving grow",
+            &grown_under,
+            None,
+            op_revert(SMALL),
+        ),
+        sc(
+            "commit of a moving grow",
+            &grown_under,
+            Some(&new),
+            op_commit(),
+        ),
         sc(
             "whole resize moving blocks",
             &clean,
