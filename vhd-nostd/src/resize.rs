@@ -543,16 +543,27 @@ pub fn shrink<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     set_size(disk, new_size)
 }
 
-/// Sets the size of a fixed `disk` to `new_size` bytes. Growing: the footer with the
-/// new size goes to the new end (the file grows, the gap reads as zeros), then the old
-/// footer is zeroed, so a crash leaves the old image or the new one with the old footer
-/// still in the sector at the old end. Shrinking: the footer goes to the new end, then
-/// the file is cut after it; a crash between leaves the old image with that sector
-/// overwritten.
-pub fn resize_fixed<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+/// Sets the size of a fixed `disk` (poisoned under `journal`, whose header is
+/// `jheader`, made by [`journal::create_fixed`]) to `new_size` bytes, a whole number of
+/// sectors. Growing: the footer (still poisoned) is written at the new end, then the
+/// old one zeroed; the new sectors of the file read as zeros. Shrinking: the sector the
+/// new footer will cover is journaled, the footer written there, then the file cut
+/// after it. Either way the file always ends in a poisoned footer until the commit. A
+/// crash before the cut is undone byte for byte by the journal's revert; after it, the
+/// revert gives back the old size with the sectors past the new end (the data the
+/// shrink discards) reading as zeros. `scratch`: at least a sector.
+pub fn resize_fixed<J, I, B>(
     disk: &mut Disk<I, B>,
     new_size: u64,
-) -> Result<(), Error<I::Error>> {
+    journal: &mut J,
+    jheader: &mut JournalHeader,
+    scratch: &mut [u8],
+) -> Result<(), Error<I::Error>>
+where
+    J: Io<Error = I::Error>,
+    I: Io,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
     disk.require_writable()?;
     if disk.kind != crate::Kind::Vhd(crate::DiskType::Fixed) {
         return Err(Error::WrongDiskType);
@@ -562,22 +573,43 @@ pub fn resize_fixed<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     check_size(new_size)?;
     let old_pos = disk.footer_pos;
-    if new_size == disk.size() && old_pos == new_size {
+    if disk.size() != old_pos {
+        // Bytes between the data and the footer would surface as sectors of the disk.
+        return Err(Error::InvalidArgument(
+            "bytes between the data and the footer",
+        ));
+    }
+    if new_size == old_pos {
         return Ok(());
     }
+    if jheader.uuid != disk.footer.uuid || jheader.vhd_footer_offset != old_pos {
+        return Err(Error::InvalidArgument("journal of another image"));
+    }
+    let grows = new_size > old_pos;
+    if !grows {
+        let r = Region {
+            entry_type: TYPE_DATA,
+            offset: new_size,
+            len: SECTOR,
+        };
+        journal::append(journal, jheader, &mut disk.io, r, scratch)?;
+        journal.flush().map_err(Error::Io)?;
+    }
+    disk.footer_pos = new_size;
+    disk.end_of_data = new_size;
     disk.footer.curr_size = new_size;
     disk.footer.geometry = geometry::chs(new_size).encode();
     disk.footer.seal();
-    disk.footer_pos = new_size;
     disk.write_primary_footer()?;
     disk.io.flush().map_err(Error::Io)?;
-    if new_size > old_pos {
-        write_zeros(&mut disk.io, old_pos, SECTOR.min(new_size - old_pos))?;
+    if grows {
+        // The file grew past the old footer: the new sectors read as zeros, the old
+        // footer's too once cleared.
+        write_zeros(&mut disk.io, old_pos, SECTOR)?;
     } else {
         disk.io.set_size(new_size + SECTOR).map_err(Error::Io)?;
     }
     disk.io.flush().map_err(Error::Io)?;
     disk.sectors = new_size / SECTOR;
-    disk.end_of_data = new_size;
     Ok(())
 }

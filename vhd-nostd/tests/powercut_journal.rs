@@ -274,6 +274,9 @@ struct Scenario {
     /// The content once the operation has completed, if it can differ from `old`
     /// after recovery.
     new: Option<Vec<u8>>,
+    /// A third content a crash may leave after recovery: a fixed disk's shrink, once
+    /// the file is cut, reverts to the old size with the cut sectors reading zeros.
+    cut: Option<Vec<u8>>,
     /// Scratch bytes of the operation and of the recovery.
     scratch: usize,
     op: Op,
@@ -320,7 +323,7 @@ fn enabled_means_consistent(sc: &Scenario, image: &VecIo, label: &str) {
 
 fn old_or_new(sc: &Scenario, got: &[u8], label: &str) {
     let is = |c: &Vec<u8>| got.len() == c.len() && got == c.as_slice();
-    if is(&sc.old) || sc.new.as_ref().is_some_and(is) {
+    if is(&sc.old) || sc.new.as_ref().is_some_and(is) || sc.cut.as_ref().is_some_and(is) {
         return;
     }
     let bad = (0..got.len() / 512)
@@ -559,6 +562,7 @@ fn scenarios(kind: &str) -> Vec<Scenario> {
         parent: parent.clone(),
         old: old.clone(),
         new: new.cloned(),
+        cut: None,
         scratch,
         op,
     };
@@ -706,6 +710,7 @@ fn moving_scenarios(kind: &str) -> Vec<Scenario> {
         parent: parent.clone(),
         old: old.clone(),
         new: new.cloned(),
+        cut: None,
         scratch: SMALL,
         op,
     };
@@ -779,6 +784,82 @@ fn moving_growth_is_reverted_byte_for_byte() {
             assert_eq!(used.len(), 3);
             assert!(used.iter().all(|l| l.data_offset > 1536 + 16 * KIB as u64));
         }
+    }
+}
+
+// ---- shrinking a dynamic disk, resizing a fixed one ----
+
+fn op_shrink(bytes: u64) -> Op {
+    Box::new(move |m| {
+        let mut disk = create_and_poison(m, SMALL)?;
+        vhd_nostd::resize::shrink(&mut disk, bytes)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+/// `vhd-util resize` of a fixed disk: journal of its footer, resize, commit.
+fn op_resize_fixed(bytes: u64) -> Op {
+    Box::new(move |m| {
+        create_journal_file(m)?;
+        let mut disk = open_with(dev(m, Target::Image), rw(false))?;
+        let mut scratch = vec![0u8; SMALL];
+        let mut j = dev(m, Target::Journal);
+        let mut h = journal::create_fixed(&mut j, &mut disk, &mut scratch)?;
+        vhd_nostd::resize::resize_fixed(&mut disk, bytes, &mut j, &mut h, &mut scratch)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+fn resize_scenario(name: &str, image: VecIo, old: Vec<u8>, to: u64, op: Op) -> Scenario {
+    let mut new = old.clone();
+    new.resize(to as usize, 0);
+    // A fixed shrink reverted after the cut: the old size, zeros past the sector the
+    // new footer took (which the journal restores).
+    let cut = (to < old.len() as u64).then(|| {
+        let mut c = old.clone();
+        c[to as usize + 512..].fill(0);
+        c
+    });
+    Scenario {
+        name: name.to_string(),
+        before: Files {
+            image,
+            journal: None,
+        },
+        parent: None,
+        old,
+        new: Some(new),
+        cut,
+        scratch: SMALL,
+        op,
+    }
+}
+
+#[test]
+fn journaled_shrink_and_fixed_resize() {
+    // Dynamic, 256 KiB with data in its first two 64 KiB blocks, shrunk to 192 KiB.
+    let (image, old) = dynamic();
+    run(resize_scenario(
+        "dynamic shrink",
+        image,
+        old,
+        192 * KIB as u64,
+        op_shrink(192 << 10),
+    ));
+    // Fixed, 64 KiB with data throughout, grown to 96 KiB and shrunk to 32 KiB.
+    let mut d = open(new_image(DiskType::Fixed, 64 << 10, 0), true).unwrap();
+    let data = filled(64 * KIB, 6);
+    d.write(0, &data).unwrap();
+    let image = d.into_io();
+    for (what, to) in [("grow", 96u64 << 10), ("shrink", 32 << 10)] {
+        let sc = resize_scenario(
+            &format!("fixed {what}"),
+            image.clone(),
+            data.clone(),
+            to,
+            op_resize_fixed(to),
+        );
+        run(sc);
     }
 }
 
@@ -947,6 +1028,7 @@ fn core_reverts_a_reference_journal() {
         parent: None,
         old: old.clone(),
         new: None,
+        cut: None,
         scratch: SMALL,
         op: op_revert(SMALL),
     };

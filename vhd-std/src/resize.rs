@@ -1,6 +1,6 @@
 //! Resizing an image file: the core's [`vhd_nostd::resize`] with the buffers it asks
 //! for. Growth of a sparse disk runs under a [`Journal`] (blocks may move); a fixed
-//! disk is grown (a hole of zeros) or cut, its footer moved to the new end.
+//! disk is grown (a hole of zeros) or cut under a journal of its footer.
 
 use vhd_nostd::resize::{self as core, Phase};
 
@@ -32,8 +32,11 @@ pub fn grow(
     Ok(())
 }
 
-/// Sets the size of the fixed disk `img` to `new_size` bytes ([`core::resize_fixed`]).
-pub fn resize_fixed(img: &mut Image, new_size: u64) -> VhdResult<()> {
-    core::resize_fixed(img.disk_mut(), new_size)?;
+/// Sets the size of the fixed disk `img` (poisoned under `jnl`, from
+/// [`crate::journal::create_fixed`]) to `new_size` bytes ([`core::resize_fixed`]).
+pub fn resize_fixed(img: &mut Image, jnl: &mut Journal, new_size: u64) -> VhdResult<()> {
+    let mut scratch = AlignedBuf::new(512);
+    let (file, header) = jnl.parts();
+    core::resize_fixed(img.disk_mut(), new_size, file, header, &mut scratch)?;
     Ok(())
 }

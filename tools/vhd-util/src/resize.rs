@@ -10,7 +10,7 @@
 //! blocks in its way move to the end of the file (journaled first; see
 //! `vhd_nostd::resize`). Beyond the reference (COMPATIBILITY.md): a dynamic disk
 //! shrinks when no allocated block lies past the new size, and a fixed disk grows or
-//! shrinks (no journal: it has no metadata but its footer, written last).
+//! shrinks to exactly the size given, under a journal of its footer.
 
 use std::path::Path;
 
@@ -61,10 +61,13 @@ pub fn run(args: &[String]) -> i32 {
         return -libc::EINVAL;
     }
     let bytes = mb.wrapping_shl(20);
-    if img.disk().disk_type() == Some(DiskType::Fixed) {
-        return resize_fixed(&mut img, bytes);
-    }
-    let mut jnl = match journal::create(Path::new(&jname), &mut img) {
+    let fixed = img.disk().disk_type() == Some(DiskType::Fixed);
+    let made = if fixed {
+        journal::create_fixed(Path::new(&jname), &mut img)
+    } else {
+        journal::create(Path::new(&jname), &mut img)
+    };
+    let mut jnl = match made {
         Ok(j) => j,
         Err(e) => {
             println!("creating journal failed: {e}");
@@ -72,7 +75,11 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     testfail::at(Point::ResizeBegin);
-    let res = resize_sparse(&mut img, &mut jnl, bytes);
+    let res = if fixed {
+        vhd_std::resize::resize_fixed(&mut img, &mut jnl, bytes)
+    } else {
+        resize_sparse(&mut img, &mut jnl, bytes)
+    };
     testfail::at(Point::ResizeEnd);
     match res {
         Err(e) => {
@@ -89,20 +96,6 @@ pub fn run(args: &[String]) -> i32 {
                 e.code()
             }
         },
-    }
-}
-
-/// A fixed disk takes the size in MB exactly (sectors past the old end read zeros).
-fn resize_fixed(img: &mut Image, bytes: u64) -> i32 {
-    testfail::at(Point::ResizeBegin);
-    let res = vhd_std::resize::resize_fixed(img, bytes);
-    testfail::at(Point::ResizeEnd);
-    match res {
-        Ok(()) => 0,
-        Err(e) => {
-            println!("resize failed: {e}");
-            e.code()
-        }
     }
 }
 

@@ -1021,7 +1021,8 @@ fn resize_shrink_refused_and_fixed_disks() {
     assert_eq!(ok(&d, &["query", "-n", "a.vhd", "-v"]), "12\n");
     assert_eq!(ok(&d, &["check", "-n", "a.vhd"]), "a.vhd is valid\n");
 
-    // Fixed: no journal (the reference fails "creating journal failed: -22").
+    // Fixed: under a journal of the footer, removed on success (the reference fails
+    // "creating journal failed: -22").
     ok(&d, &["create", "-n", "f.vhd", "-s", "2", "-r"]);
     let model = write_pattern(&d.join("f.vhd"), 2 * MIB, &[(0, 4, 1), (4095, 1, 2)]);
     ok(&d, &["resize", "-n", "f.vhd", "-j", "f.journal", "-s", "5"]);
