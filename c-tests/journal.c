@@ -202,14 +202,10 @@ static void reverted_by_vhd_util(const char *img, const char *jnl)
 	free(back);
 }
 
-/* A journal vhd-util resize leaves at a failure point is opened and reverted here. */
-static void left_by_vhd_util(const char *img, const char *jnl)
+/* Runs vhd_util_resize(argv) in a child with failure point `point` armed: it must
+ * exit 22 there. */
+static void interrupted_resize(char **argv, const char *point)
 {
-	vhd_journal_t j;
-	vhd_context_t probe;
-	char *argv[] = { "resize", "-n", (char *)img, "-j", (char *)jnl, "-s", "24", NULL };
-	off_t size, n;
-	char *before = slurp(img, &size), *after;
 	int status = 0;
 	pid_t pid;
 
@@ -221,12 +217,24 @@ static void left_by_vhd_util(const char *img, const char *jnl)
 		if (__lsan_disable)
 			__lsan_disable();
 		REQUIRE(freopen("/dev/null", "w", stdout) != NULL);
-		setenv("VHD_UTIL_TEST_FAIL_RESIZE_END", "1", 1);
+		setenv(point, "1", 1);
 		vhd_util_resize(7, argv);
 		_exit(99);
 	}
 	REQUIRE(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 22);
+}
+
+/* A journal vhd-util resize leaves at a failure point is opened and reverted here. */
+static void left_by_vhd_util(const char *img, const char *jnl)
+{
+	vhd_journal_t j;
+	vhd_context_t probe;
+	char *argv[] = { "resize", "-n", (char *)img, "-j", (char *)jnl, "-s", "24", NULL };
+	off_t size, n;
+	char *before = slurp(img, &size), *after;
+
+	interrupted_resize(argv, "VHD_UTIL_TEST_FAIL_RESIZE_END");
 	CHECK(access(jnl, F_OK) == 0);
 	/* Grown and disabled, as the reference leaves it. */
 	CHECK_EQ(vhd_open(&probe, img, VHD_OPEN_RDONLY), -EINVAL);
@@ -261,8 +269,6 @@ static void moved_by_vhd_util(const char *img, const char *jnl)
 	char *s0 = t_buf(512, 0), *s1 = t_buf(512, 0), *before, *after;
 	off_t size, n;
 	uint32_t blk0;
-	int status = 0;
-	pid_t pid;
 
 	make_image(img);
 	before = slurp(img, &size);
@@ -272,19 +278,7 @@ static void moved_by_vhd_util(const char *img, const char *jnl)
 	blk0 = vhd.bat.bat[0];
 	vhd_close(&vhd);
 
-	fflush(stdout);
-	pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		if (__lsan_disable)
-			__lsan_disable();
-		REQUIRE(freopen("/dev/null", "w", stdout) != NULL);
-		setenv("VHD_UTIL_TEST_FAIL_RESIZE_DATA_MOVED", "1", 1);
-		vhd_util_resize(7, argv);
-		_exit(99);
-	}
-	REQUIRE(waitpid(pid, &status, 0) == pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 22);
+	interrupted_resize(argv, "VHD_UTIL_TEST_FAIL_RESIZE_DATA_MOVED");
 	REQUIRE(vhd_journal_open(&j, img, jnl) == 0);
 	CHECK_EQ(j.header.journal_data_entries, 1);
 	CHECK_EQ(vhd_journal_revert(&j), 0);

@@ -98,11 +98,29 @@ fn block_dest(at: u64, bitmap_bytes: u64) -> u64 {
     (at.div_ceil(SECTOR) * SECTOR + bitmap_bytes).div_ceil(DATA_ALIGN) * DATA_ALIGN - bitmap_bytes
 }
 
-fn check_size<E>(new_size: u64) -> Result<(), Error<E>> {
+/// What every size change asks of the disk and the size: writable, no saved state, a
+/// whole number of sectors up to the format's maximum.
+fn ready<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &Disk<I, B>,
+    new_size: u64,
+) -> Result<(), Error<I::Error>> {
+    disk.require_writable()?;
+    if disk.footer.saved != 0 {
+        return Err(Error::SavedState);
+    }
     if !new_size.is_multiple_of(SECTOR) || new_size > crate::create::MAX_SIZE {
         return Err(Error::InvalidArgument("size"));
     }
     Ok(())
+}
+
+/// Whether a growth of the sparse `disk` to `new_size` has nothing to do.
+fn same_size<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &Disk<I, B>,
+    new_size: u64,
+) -> Result<bool, Error<I::Error>> {
+    ready(disk, new_size)?;
+    Ok(disk.header.is_some() && new_size == disk.size())
 }
 
 /// Lays out a growth of `disk` (open read-write, dynamic or differencing) to
@@ -113,12 +131,8 @@ pub fn plan<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &Disk<I, B>,
     new_size: u64,
 ) -> Result<GrowPlan, Error<I::Error>> {
-    disk.require_writable()?;
+    ready(disk, new_size)?;
     let h = disk.header.as_ref().ok_or(Error::WrongDiskType)?;
-    if disk.footer.saved != 0 {
-        return Err(Error::SavedState);
-    }
-    check_size(new_size)?;
     if new_size <= disk.size() {
         return Err(Error::InvalidArgument("size"));
     }
@@ -276,9 +290,7 @@ pub fn grow<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &mut Disk<I, B>,
     new_size: u64,
 ) -> Result<(), Error<I::Error>> {
-    disk.require_writable()?;
-    check_size(new_size)?;
-    if disk.header.is_some() && new_size == disk.size() {
+    if same_size(disk, new_size)? {
         return Ok(());
     }
     let p = plan(disk, new_size)?;
@@ -316,9 +328,7 @@ where
     I: Io,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
-    disk.require_writable()?;
-    check_size(new_size)?;
-    if disk.header.is_some() && new_size == disk.size() {
+    if same_size(disk, new_size)? {
         return Ok(());
     }
     let p = plan(disk, new_size)?;
@@ -519,12 +529,8 @@ pub fn shrink<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &mut Disk<I, B>,
     new_size: u64,
 ) -> Result<(), Error<I::Error>> {
-    disk.require_writable()?;
+    ready(disk, new_size)?;
     let h = disk.header.as_ref().ok_or(Error::WrongDiskType)?;
-    if disk.footer.saved != 0 {
-        return Err(Error::SavedState);
-    }
-    check_size(new_size)?;
     if new_size >= disk.size() {
         return Err(Error::InvalidArgument("size"));
     }
@@ -564,14 +570,10 @@ where
     I: Io,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
-    disk.require_writable()?;
+    ready(disk, new_size)?;
     if disk.kind != crate::Kind::Vhd(crate::DiskType::Fixed) {
         return Err(Error::WrongDiskType);
     }
-    if disk.footer.saved != 0 {
-        return Err(Error::SavedState);
-    }
-    check_size(new_size)?;
     let old_pos = disk.footer_pos;
     if disk.size() != old_pos {
         // Bytes between the data and the footer would surface as sectors of the disk.

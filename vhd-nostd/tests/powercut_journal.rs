@@ -537,6 +537,50 @@ fn grown(old: &[u8], bytes: u64) -> Vec<u8> {
     v
 }
 
+/// The states a journaled growth passes through, each made by running the step before
+/// cleanly, and the content once it is done.
+struct Stages {
+    clean: Files,
+    journaled: Files,
+    grown_under: Files,
+    new: Vec<u8>,
+}
+
+fn stages(image: VecIo, old: &[u8], scratch: usize, grow_to: u64, grow: fn(u64) -> Op) -> Stages {
+    let clean = Files {
+        image,
+        journal: None,
+    };
+    let journaled = after(&clean, op_create(scratch));
+    let grown_under = after(&journaled, grow(grow_to));
+    Stages {
+        clean,
+        journaled,
+        grown_under,
+        new: grown(old, grow_to),
+    }
+}
+
+/// Scenarios of one image: a name, the files before, the content after, the operation.
+fn scenario_maker(
+    kind: &str,
+    parent: Option<VecIo>,
+    old: Vec<u8>,
+    scratch: usize,
+) -> impl Fn(&str, &Files, Option<&Vec<u8>>, Op) -> Scenario {
+    let kind = kind.to_string();
+    move |name, before, new, op| Scenario {
+        name: format!("{kind} {name}"),
+        before: before.clone(),
+        parent: parent.clone(),
+        old: old.clone(),
+        new: new.cloned(),
+        cut: None,
+        scratch,
+        op,
+    }
+}
+
 fn scenarios(kind: &str) -> Vec<Scenario> {
     // Sizes that need more BAT entries (64 KiB blocks; the snapshot's are 2 MiB).
     let (image, parent, old, grow_to, scratch) = match kind {
@@ -549,32 +593,18 @@ fn scenarios(kind: &str) -> Vec<Scenario> {
             (i, Some(p), c, 8 << 20, LARGE)
         }
     };
-    let clean = Files {
-        image,
-        journal: None,
-    };
-    let journaled = after(&clean, op_create(scratch));
-    let grown_under = after(&journaled, op_grow(grow_to));
-    let new = grown(&old, grow_to);
-    let sc = |name: &str, before: &Files, new: Option<&Vec<u8>>, op: Op| Scenario {
-        name: format!("{kind} {name}"),
-        before: before.clone(),
-        parent: parent.clone(),
-        old: old.clone(),
-        new: new.cloned(),
-        cut: None,
-        scratch,
-        op,
-    };
+    let st = stages(image, &old, scratch, grow_to, op_grow);
+    let (clean, journaled, grown_under, new) = (&st.clean, &st.journaled, &st.grown_under, &st.new);
+    let sc = scenario_maker(kind, parent, old, scratch);
     vec![
-        sc("create + poison", &clean, None, op_create(scratch)),
-        sc("grow under the journal", &journaled, None, op_grow(grow_to)),
-        sc("revert", &grown_under, None, op_revert(scratch)),
-        sc("commit + unpoison", &grown_under, Some(&new), op_commit()),
+        sc("create + poison", clean, None, op_create(scratch)),
+        sc("grow under the journal", journaled, None, op_grow(grow_to)),
+        sc("revert", grown_under, None, op_revert(scratch)),
+        sc("commit + unpoison", grown_under, Some(new), op_commit()),
         sc(
             "whole resize",
-            &clean,
-            Some(&new),
+            clean,
+            Some(new),
             op_resize(grow_to, scratch),
         ),
     ]
@@ -697,46 +727,32 @@ fn moving_scenarios(kind: &str) -> Vec<Scenario> {
             (i, Some(p), c)
         }
     };
-    let clean = Files {
-        image,
-        journal: None,
-    };
-    let journaled = after(&clean, op_create(SMALL));
-    let grown_under = after(&journaled, op_grow_moving(MOVING_TO));
-    let new = grown(&old, MOVING_TO);
-    let sc = |name: &str, before: &Files, new: Option<&Vec<u8>>, op: Op| Scenario {
-        name: format!("{kind} {name}"),
-        before: before.clone(),
-        parent: parent.clone(),
-        old: old.clone(),
-        new: new.cloned(),
-        cut: None,
-        scratch: SMALL,
-        op,
-    };
+    let st = stages(image, &old, SMALL, MOVING_TO, op_grow_moving);
+    let (clean, journaled, grown_under, new) = (&st.clean, &st.journaled, &st.grown_under, &st.new);
+    let sc = scenario_maker(kind, parent, old, SMALL);
     vec![
         sc(
             "grow moving blocks",
-            &journaled,
+            journaled,
             None,
             op_grow_moving(MOVING_TO),
         ),
         sc(
             "revert of a moving grow",
-            &grown_under,
+            grown_under,
             None,
             op_revert(SMALL),
         ),
         sc(
             "commit of a moving grow",
-            &grown_under,
-            Some(&new),
+            grown_under,
+            Some(new),
             op_commit(),
         ),
         sc(
             "whole resize moving blocks",
-            &clean,
-            Some(&new),
+            clean,
+            Some(new),
             op_resize_moving(MOVING_TO, SMALL),
         ),
     ]
