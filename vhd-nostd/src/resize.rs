@@ -32,6 +32,9 @@ use crate::SECTOR_SIZE;
 const SECTOR: u64 = SECTOR_SIZE as u64;
 /// A block's data area starts on this boundary, as blktap places new blocks.
 const DATA_ALIGN: u64 = 4096;
+/// Most bytes of locator payloads a growth moves (they pass through the copy buffer
+/// at once); blktap writes at most a few KiB.
+const MAX_LOCATOR_BYTES: u64 = 16 << 20;
 
 /// How many BAT entries `disk` can hold without moving anything.
 pub fn bat_capacity<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(disk: &Disk<I, B>) -> u32 {
@@ -67,8 +70,8 @@ pub struct GrowPlan {
     /// Bytes of the batmap buffer the growth needs (0 without a batmap).
     pub batmap_bytes: usize,
     /// Bytes of the copy buffer [`grow_journaled`] needs: one block with its bitmap
-    /// (2 MiB + 512 for the usual 2 MiB blocks), which also holds the locator payloads
-    /// while they move.
+    /// (2 MiB + 512 for the usual 2 MiB blocks), or the locator payloads, which pass
+    /// through it at once, if they are larger.
     pub copy_bytes: usize,
     old_bat_end: u64,
     old_end: u64,
@@ -131,6 +134,15 @@ pub fn plan<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &Disk<I, B>,
     new_size: u64,
 ) -> Result<GrowPlan, Error<I::Error>> {
+    plan_with(disk, new_size, true)
+}
+
+/// [`plan`]; without `relocation`, a growth that needs it is [`Error::NoSpace`].
+fn plan_with<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &Disk<I, B>,
+    new_size: u64,
+    relocation: bool,
+) -> Result<GrowPlan, Error<I::Error>> {
     ready(disk, new_size)?;
     let h = disk.header.as_ref().ok_or(Error::WrongDiskType)?;
     if new_size <= disk.size() {
@@ -173,6 +185,9 @@ pub fn plan<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     if !relocates {
         return Ok(p);
     }
+    if !relocation {
+        return Err(Error::NoSpace);
+    }
     // The new metadata: BAT, batmap header and map, locator payloads, packed.
     let mut end = bat_end;
     if disk.batmap_hdr.is_some() {
@@ -185,11 +200,10 @@ pub fn plan<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
             p.locator_bytes += l.space_bytes();
         }
     }
-    if p.locator_bytes > span {
-        return Err(Error::InvalidArgument(
-            "parent locators larger than a block",
-        ));
+    if p.locator_bytes > MAX_LOCATOR_BYTES {
+        return Err(Error::InvalidArgument("parent locators too large to move"));
     }
+    p.copy_bytes = p.copy_bytes.max(p.locator_bytes as usize);
     let hdr_off = disk.footer.data_offset;
     if crate::disk::overlaps(
         hdr_off,
@@ -293,10 +307,7 @@ pub fn grow<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     if same_size(disk, new_size)? {
         return Ok(());
     }
-    let p = plan(disk, new_size)?;
-    if p.relocates {
-        return Err(Error::NoSpace);
-    }
+    let p = plan_with(disk, new_size, false)?;
     if p.entries > bat_capacity(disk) {
         return Err(Error::BufferTooSmall {
             needed: p.bat_bytes,
