@@ -117,6 +117,11 @@ fn ready<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     Ok(())
 }
 
+/// A buffer length that a 32-bit host can address (else the growth is too large for it).
+fn buffer_len<E>(bytes: u64) -> Result<usize, Error<E>> {
+    usize::try_from(bytes).map_err(|_| Error::InvalidArgument("size"))
+}
+
 /// Whether a growth of the sparse `disk` to `new_size` has nothing to do.
 fn same_size<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &Disk<I, B>,
@@ -172,8 +177,8 @@ fn plan_with<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         blocks_moved: 0,
         meta_end: disk.end_of_headers,
         footer_pos: disk.footer_pos,
-        bat_bytes: bat::bat_bytes(entries) as usize,
-        batmap_bytes: map_sectors as usize * SECTOR_SIZE,
+        bat_bytes: buffer_len(bat::bat_bytes(entries))?,
+        batmap_bytes: buffer_len(u64::from(map_sectors) * SECTOR)?,
         copy_bytes: span as usize,
         old_bat_end,
         old_end: disk.footer_pos + SECTOR,
@@ -221,15 +226,17 @@ fn plan_with<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     for (_, s) in disk.bat.allocated() {
         let start = u64::from(s) * SECTOR;
         if start < p.meta_end {
-            at = block_dest(at, bm) + span;
+            let to = block_dest(at, bm);
+            // A BAT entry holds the sector number in 32 bits.
+            if to / SECTOR >= u64::from(UNUSED) {
+                return Err(Error::NoSpace);
+            }
+            at = to + span;
             moved += 1;
         }
     }
     p.blocks_moved = moved;
     p.footer_pos = at.div_ceil(SECTOR) * SECTOR;
-    if p.footer_pos >= u64::from(UNUSED) * SECTOR {
-        return Err(Error::NoSpace);
-    }
     Ok(p)
 }
 
@@ -347,6 +354,10 @@ where
     if p.relocates {
         if jheader.uuid != disk.footer.uuid || jheader.vhd_footer_offset != disk.footer_pos {
             return Err(Error::InvalidArgument("journal of another image"));
+        }
+        if !disk.is_poisoned() {
+            // Half-moved, an enabled image would be read through its old layout.
+            return Err(Error::InvalidArgument("image not poisoned by its journal"));
         }
         if let Some(r) = p.overwritten() {
             journal_region(journal, jheader, disk.io(), r, copy)?;
@@ -597,6 +608,9 @@ where
     }
     if jheader.uuid != disk.footer.uuid || jheader.vhd_footer_offset != old_pos {
         return Err(Error::InvalidArgument("journal of another image"));
+    }
+    if !disk.is_poisoned() {
+        return Err(Error::InvalidArgument("image not poisoned by its journal"));
     }
     let grows = new_size > old_pos;
     if !grows {

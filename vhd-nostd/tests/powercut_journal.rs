@@ -1203,3 +1203,63 @@ fn journal_api_refusals() {
     assert_eq!(h.journal_data_entries, 1);
     assert!(journal::verify(&mut j, &mut [0u8; 512]).is_ok());
 }
+
+/// What the resize API refuses, each time before writing anything.
+#[test]
+fn resize_api_refusals() {
+    use vhd_nostd::resize;
+    let (image, _) = dynamic_small_blocks();
+    let mut d = open_with(image.clone(), rw(false)).unwrap();
+    // The BAT needs 32 sectors: in place it cannot grow.
+    assert_eq!(resize::grow(&mut d, MOVING_TO), Err(Error::NoSpace));
+    let p = resize::plan(&d, MOVING_TO).unwrap();
+    assert!(p.relocates && p.blocks_moved > 0);
+    assert_eq!(p.copy_bytes, 4096 + 512);
+    let (mut j, mut copy) = (VecIo::default(), vec![0u8; p.copy_bytes]);
+    let mut h = JournalHeader::new(d.footer().uuid, d.footer_position());
+    // Buffers too small, then no journal (not poisoned), then another image's journal.
+    assert!(matches!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut h, &mut copy, |_| {}),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    resize::reserve(&mut d, vec![0; p.bat_bytes], vec![0; p.batmap_bytes]).unwrap();
+    let short = &mut copy[..512];
+    assert!(matches!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut h, short, |_| {}),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    assert_eq!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut h, &mut copy, |_| {}),
+        Err(Error::InvalidArgument("image not poisoned by its journal"))
+    );
+    let mut other = h;
+    other.vhd_footer_offset += 512;
+    assert_eq!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut other, &mut copy, |_| {}),
+        Err(Error::InvalidArgument("journal of another image"))
+    );
+    assert!(d.into_io().data == image.data, "nothing written");
+    // Shrinking past an allocated block (sector 400 is in block 50).
+    let mut d = open_with(image.clone(), rw(false)).unwrap();
+    assert_eq!(
+        resize::shrink(&mut d, 200 * 512),
+        Err(Error::InvalidArgument(
+            "allocated block beyond the new size"
+        ))
+    );
+    assert_eq!(
+        resize::shrink(&mut d, 256 << 10),
+        Err(Error::InvalidArgument("size"))
+    );
+    assert!(d.into_io().data == image.data, "nothing written");
+    // Fixed resize wants a fixed disk, and its journal.
+    let mut d = open_with(image.clone(), rw(false)).unwrap();
+    assert_eq!(
+        resize::resize_fixed(&mut d, 1 << 20, &mut j, &mut h, &mut copy),
+        Err(Error::WrongDiskType)
+    );
+    assert_eq!(
+        journal::create_fixed(&mut VecIo::default(), &mut d, &mut copy),
+        Err(Error::WrongDiskType)
+    );
+}
