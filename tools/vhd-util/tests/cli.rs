@@ -991,6 +991,55 @@ fn resize_moves_the_blocks_in_the_bats_way() {
     assert!(qemu.status.success(), "{}", stderr(&qemu));
 }
 
+/// A differencing disk's locators and first blocks move too; its parent is still
+/// found and the chain reads the same.
+#[test]
+fn resize_moves_a_snapshots_locators_and_blocks() {
+    let d = workdir("resize-snapshot");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "100"]);
+    let mut model = write_pattern(&d.join("p.vhd"), 100 * MIB, &[(0, 8192, 1)]);
+    ok(&d, &["snapshot", "-n", "s.vhd", "-p", "p.vhd"]);
+    let ours = write_pattern(&d.join("s.vhd"), 100 * MIB, &[(3, 5, 2), (5000, 10, 3)]);
+    for s in (3..8).chain(5000..5010) {
+        let r = s * 512..s * 512 + 512;
+        model[r.clone()].copy_from_slice(&ours[r]);
+    }
+    let parent = ok(&d, &["query", "-n", "s.vhd", "-p"]);
+    let block0 = || ok(&d, &["read", "-n", "s.vhd", "-b", "0"]);
+    let before = block0();
+    ok(
+        &d,
+        &["resize", "-n", "s.vhd", "-j", "s.journal", "-s", "2000"],
+    );
+    assert_ne!(block0(), before, "block 0 was in the way of 8 BAT sectors");
+    assert!(!d.join("s.journal").exists());
+    assert_eq!(
+        ok(&d, &["query", "-n", "s.vhd", "-v", "-p"]),
+        format!("2000\n{parent}")
+    );
+    let checked = ok(&d, &["check", "-n", "s.vhd", "-p"]);
+    assert_eq!(
+        checked,
+        format!("s.vhd is valid\n{} is valid\n", parent.trim_end())
+    );
+    let img = Image::open(d.join("s.vhd"), OpenOptions::default()).unwrap();
+    let h = img.disk().header().unwrap();
+    let first = img
+        .disk()
+        .bat()
+        .allocated()
+        .map(|(_, s)| u64::from(s) * 512)
+        .min();
+    assert!(first.unwrap() >= img.disk().end_of_headers());
+    assert!(h
+        .loc
+        .iter()
+        .filter(|l| l.is_used())
+        .all(|l| l.data_offset > 1536 + 2048));
+    drop(img);
+    assert_eq!(read_range(&d, "s.vhd", 0, 100 * MIB / 512), model);
+}
+
 /// Shrinking a dynamic disk with a block allocated past the new end is refused and
 /// leaves the image byte for byte; a fixed disk grows (zeros) and shrinks.
 #[test]
