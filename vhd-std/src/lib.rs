@@ -11,6 +11,7 @@
 //!   layout; the core's format and crash-safe protocol over files).
 #![deny(missing_docs)]
 
+pub mod blockdev;
 pub mod create;
 pub mod errno;
 pub mod fileio;
