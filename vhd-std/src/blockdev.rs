@@ -202,31 +202,32 @@ impl Extent {
     }
 }
 
-/// Finishes a fixed image just created on a block device by the core (which lays it out
-/// as in a file: data, then the footer at the virtual size): zeroes the data, as a new
-/// file reads, and puts the footer in the device's last sector, where [`Extent::find`]
-/// looks for it. `io`'s size then is the device's.
-pub fn finish_fixed<I: Io>(io: &mut I, extent: Extent) -> Result<(), Error<I::Error>> {
-    let size = io.size().map_err(Error::Io)?;
-    let Some(data) = size.checked_sub(FOOTER_SIZE as u64) else {
-        return Ok(());
-    };
-    let last = extent.device.saturating_sub(FOOTER_SIZE as u64);
+/// Finishes an image the core has just created on a block device (laid out as in a
+/// file), so that [`Extent::find`] finds it and nothing of an earlier image is taken for
+/// it: a fixed image gets its data zeroed, as a new file reads, and its footer in the
+/// device's last sector; a sparse image clears a footer left in that sector, which
+/// would otherwise pass for a fixed image filling the device.
+pub fn finish_create<I: Io>(io: &mut I, extent: Extent) -> Result<(), Error<I::Error>> {
     let found = find_footer(io, true)?;
-    if found.pos != data || last < data {
+    let last = extent.device.saturating_sub(FOOTER_SIZE as u64);
+    if found.pos >= last {
         return Ok(());
+    }
+    if found.footer.kind() != Some(DiskType::Fixed) {
+        if footer_at(io, last).map_err(Error::Io)?.is_some() {
+            io.write_at(last, &[0u8; FOOTER_SIZE]).map_err(Error::Io)?;
+        }
+        return io.flush().map_err(Error::Io);
     }
     let zeros = crate::fileio::AlignedBuf::new(1 << 20);
     let mut at = 0;
-    while at < data {
-        let n = (data - at).min(zeros.len() as u64) as usize;
+    while at < found.pos {
+        let n = (found.pos - at).min(zeros.len() as u64) as usize;
         io.write_at(at, &zeros[..n]).map_err(Error::Io)?;
         at += n as u64;
     }
-    if last != data {
-        io.write_at(last, &found.footer.to_bytes())
-            .map_err(Error::Io)?;
-    }
+    io.write_at(last, &found.footer.to_bytes())
+        .map_err(Error::Io)?;
     io.flush().map_err(Error::Io)
 }
 

@@ -11,7 +11,7 @@ use vhd_nostd::footer::DiskType;
 use vhd_nostd::header::DEFAULT_BLOCK_SIZE;
 use vhd_nostd::OpenOptions;
 
-use crate::blockdev::finish_fixed;
+use crate::blockdev::finish_create;
 use crate::errno::{Errno, VhdResult};
 use crate::fileio::{FileIo, OpenMode};
 use crate::image::{Image, MAX_CHAIN_DEPTH};
@@ -32,9 +32,8 @@ fn write_new(path: &Path, params: &CreateParams<'_>) -> VhdResult<()> {
     let res = (|| {
         let mut scratch = vec![0u8; SCRATCH];
         create(&mut io, params, &mut scratch)?;
-        match io.extent() {
-            Some(ext) if params.kind == DiskType::Fixed => finish_fixed(&mut io, ext)?,
-            _ => {}
+        if let Some(ext) = io.extent() {
+            finish_create(&mut io, ext)?;
         }
         Ok(())
     })();
