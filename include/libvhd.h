@@ -1208,8 +1208,9 @@ int vhd_parent_locator_write_at(vhd_context_t *ctx,
                                 vhd_parent_locator_t *loc);
 
 /**
- * Sets `*name` to `header->prt_name` decoded from UTF-16BE (malloc'd). `-EINVAL` if it
- * is not valid UTF-16 or has no terminator.
+ * Sets `*name` to `header->prt_name` decoded from UTF-16BE as libvhd decodes a `W2ku`
+ * location: `\` becomes `/` and a `C:` drive prefix is dropped (malloc'd). `-EINVAL` if
+ * it is not valid UTF-16 or has no terminator.
  *
  * # Safety
  * `header` must be a valid header and `name` writable; `ctx` is not read.

@@ -144,7 +144,7 @@ pub fn print_header(h: &Header, hex: bool) {
         ),
     );
     let mut name = [0u8; 1024];
-    match h.parent_name(&mut name) {
+    match h.parent_location(&mut name) {
         Ok(n) => field("Parent name", n),
         Err(_) => field("Parent name", "failed to read name"),
     }

@@ -176,7 +176,7 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
     } else if flags.fast {
         let mut buf = [0u8; 1024];
         let h = img.disk().header().cloned();
-        match h.as_ref().map(|h| h.parent_name(&mut buf)) {
+        match h.as_ref().map(|h| h.parent_location(&mut buf)) {
             Some(Ok(n)) => Some(n.to_string()),
             _ => return Entry::failed(&name, -libc::EINVAL, "getting parent"),
         }

@@ -117,7 +117,7 @@ fn parent(disk: &mut VolumeDisk, fast: bool) -> Result<String, i32> {
     if fast {
         let mut buf = [0u8; 1024];
         return h
-            .parent_name(&mut buf)
+            .parent_location(&mut buf)
             .map(str::to_string)
             .map_err(|_| -libc::EINVAL);
     }
