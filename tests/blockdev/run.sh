@@ -117,6 +117,15 @@ qread 2M 1M 0 "$base"
 expect "" 0 resize -n "$base" -s 40 -j "$d/resize.journal"
 expect "40" 0 query -n "$base" -v
 expect "$base is valid" 0 check -n "$base"
+# A resize stopped half-way is undone from its journal.
+set +e
+VHD_UTIL_TEST_FAIL_RESIZE_METADATA_MOVED=1 "$util" resize -n "$base" -s 60 -j "$d/j2" >/dev/null
+rc=$?
+set -e
+[ "$rc" = 22 ] || fail "resize with a failure point exited $rc"
+expect "" 0 revert -n "$base" -j "$d/j2"
+expect "40" 0 query -n "$base" -v
+expect "$base is valid" 0 check -n "$base"
 expect "" 0 fill -n "$base"
 expect "$base is valid" 0 check -n "$base"
 qread 0 1M 0x11 "$base"
