@@ -270,3 +270,132 @@ impl<I: Io<Error = crate::IoError>> Io for Window<I> {
         Err(crate::IoError(libc::EROFS))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vhd_nostd::create::{create, CreateParams};
+    use vhd_nostd::io::MemIo;
+
+    const DEVICE: usize = 8 << 20;
+
+    fn params(kind: DiskType, size: u64) -> CreateParams<'static> {
+        CreateParams {
+            kind,
+            size,
+            block_size: 1 << 20,
+            uuid: uuid::Uuid::from_bytes([7; 16]),
+            timestamp: 0,
+            parent: None,
+        }
+    }
+
+    /// A device whose first bytes hold an image created as in a file, the rest `fill`.
+    fn device_with(kind: DiskType, size: u64, fill: u8) -> (Vec<u8>, u64) {
+        let mut file = vec![0u8; DEVICE];
+        let mut io = MemIo::new(&mut file);
+        create(&mut io, &params(kind, size), &mut [0u8; 4096]).unwrap();
+        let len = io.contents().len();
+        let mut dev = vec![fill; DEVICE];
+        dev[..len].copy_from_slice(&file[..len]);
+        (dev, len as u64)
+    }
+
+    /// A device as `FileIo` presents one: readable throughout, sized by its extent.
+    struct Device<'a> {
+        mem: MemIo<'a>,
+        ext: Extent,
+    }
+
+    impl Io for Device<'_> {
+        type Error = i32;
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), i32> {
+            self.mem.read_at(offset, buf).map_err(|_| libc::EIO)
+        }
+        fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), i32> {
+            self.ext = self.ext.after_write(offset, buf.len())?;
+            self.mem.write_at(offset, buf).map_err(|_| libc::EIO)
+        }
+        fn flush(&mut self) -> Result<(), i32> {
+            Ok(())
+        }
+        fn size(&mut self) -> Result<u64, i32> {
+            Ok(self.ext.len())
+        }
+        fn set_size(&mut self, size: u64) -> Result<(), i32> {
+            self.ext.set_len(size)
+        }
+    }
+
+    /// `dev` as just created on: its extent ends at `len`.
+    fn created(dev: &mut [u8], len: u64) -> Device<'_> {
+        let mut ext = Extent::empty(DEVICE as u64);
+        ext.set_len(len).unwrap();
+        Device {
+            mem: MemIo::with_len(dev, DEVICE),
+            ext,
+        }
+    }
+
+    fn find(dev: &mut [u8]) -> Extent {
+        let mut io = MemIo::with_len(dev, DEVICE);
+        Extent::find(&mut io, DEVICE as u64).unwrap()
+    }
+
+    #[test]
+    fn a_sparse_image_ends_at_its_end_of_data() {
+        let (mut dev, len) = device_with(DiskType::Dynamic, 4 << 20, 0xee);
+        assert_eq!(find(&mut dev).len(), len);
+    }
+
+    #[test]
+    fn a_fixed_image_or_anything_else_spans_the_device() {
+        // finish_create puts a fixed image's footer in the last sector and zeroes the
+        // data the device held.
+        let (mut dev, len) = device_with(DiskType::Fixed, 4 << 20, 0x55);
+        let mut io = created(&mut dev, len);
+        let ext = io.ext;
+        finish_create(&mut io, ext).unwrap();
+        assert_eq!(io.ext.len(), DEVICE as u64);
+        let last = DEVICE - FOOTER_SIZE;
+        assert_eq!(Footer::parse(&dev[last..]).unwrap().curr_size, 4 << 20);
+        assert!(dev[..4 << 20].iter().all(|&b| b == 0));
+        assert_eq!(find(&mut dev).len(), DEVICE as u64);
+        let mut raw = vec![0x42u8; DEVICE];
+        assert_eq!(find(&mut raw).len(), DEVICE as u64);
+    }
+
+    #[test]
+    fn a_new_sparse_image_clears_a_stale_fixed_footer() {
+        let (mut dev, len) = device_with(DiskType::Dynamic, 4 << 20, 0);
+        let stale = Footer::new(vhd_nostd::footer::FooterParams {
+            kind: DiskType::Fixed,
+            size: 1 << 20,
+            timestamp: 0,
+            uuid: uuid::Uuid::nil(),
+        });
+        dev[DEVICE - FOOTER_SIZE..].copy_from_slice(&stale.to_bytes());
+        assert_eq!(
+            find(&mut dev).len(),
+            DEVICE as u64,
+            "taken for a fixed disk"
+        );
+        let mut io = created(&mut dev, len);
+        let ext = io.ext;
+        finish_create(&mut io, ext).unwrap();
+        assert_eq!(find(&mut dev).len(), len);
+    }
+
+    #[test]
+    fn the_extent_grows_with_writes_and_never_past_the_device() {
+        let mut e = Extent::empty(4096);
+        assert!(e.is_empty());
+        e = e.after_write(1024, 512).unwrap();
+        assert_eq!(e.len(), 1536);
+        assert_eq!(e.after_write(4000, 512), Err(libc::ENOSPC));
+        assert_eq!(e.after_write(u64::MAX, 2), Err(libc::EFBIG));
+        e.set_len(512).unwrap();
+        assert_eq!((e.len(), e.device()), (512, 4096));
+        assert_eq!(e.set_len(4097), Err(libc::ENOSPC));
+    }
+}
