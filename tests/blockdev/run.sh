@@ -117,13 +117,15 @@ qread 2M 1M 0 "$base"
 expect "" 0 resize -n "$base" -s 40 -j "$d/resize.journal"
 expect "40" 0 query -n "$base" -v
 expect "$base is valid" 0 check -n "$base"
-# A resize stopped half-way is undone from its journal.
+# A resize stopped half-way is undone from its journal, here a block device too (used
+# in place, and left there).
 set +e
-VHD_UTIL_TEST_FAIL_RESIZE_METADATA_MOVED=1 "$util" resize -n "$base" -s 60 -j "$d/j2" >/dev/null
+VHD_UTIL_TEST_FAIL_RESIZE_METADATA_MOVED=1 "$util" resize -n "$base" -s 60 -j "$leaf" >/dev/null
 rc=$?
 set -e
 [ "$rc" = 22 ] || fail "resize with a failure point exited $rc"
-expect "" 0 revert -n "$base" -j "$d/j2"
+expect "" 0 revert -n "$base" -j "$leaf"
+[ -b "$leaf" ] || fail "revert removed the journal device"
 expect "40" 0 query -n "$base" -v
 expect "$base is valid" 0 check -n "$base"
 expect "" 0 fill -n "$base"
