@@ -5,7 +5,8 @@
 #
 # 1. Every vhd-util subcommand on loop devices (create, snapshot, query, check, fill,
 #    coalesce, repair, resize, set, scan), data written through the C library and read
-#    back with qemu-io; the device is never truncated.
+#    back with qemu-io; the device is never truncated. The C library's create, snapshot,
+#    open and I/O on devices (capi.c).
 # 2. `vhd-util scan -l VG` in each option combination against the expected lines and
 #    exit codes.
 #
@@ -158,6 +159,12 @@ expect "8
 expect "vhd=$(basename "$base") capacity=41943040 size=0 hidden=1 parent=none
 vhd=$(basename "$leaf") capacity=8388608 size=0 hidden=0 parent=none" 0 \
     scan -m "$base" "$leaf"
+
+# The C library: vhd_create, vhd_snapshot, vhd_open (is_block), sizes, data.
+cc -Wall -Wextra -Werror -Iinclude -o "$d/capi" tests/blockdev/capi.c -Lbuild/lib -lvhd -luuid
+LD_LIBRARY_PATH="$root/build/lib" "$d/capi" "$base" "$leaf" || fail "the C library on devices"
+expect "$leaf is valid
+$base is valid" 0 check -n "$leaf" -p
 
 # ---- 2. LVM -------------------------------------------------------------------------
 new_loop pv1 64
