@@ -5,23 +5,7 @@
  *
  * usage: capi BASE_DEVICE CHILD_DEVICE
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include "libvhd.h"
-
-static int failed;
-
-#define CHECK(cond)                                                     \
-	do {                                                            \
-		if (!(cond)) {                                          \
-			failed++;                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n",    \
-				__FILE__, __LINE__, #cond);             \
-		}                                                       \
-	} while (0)
+#include "../../c-tests/testlib.h"
 
 int
 main(int argc, char **argv)
@@ -35,8 +19,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BASE_DEVICE CHILD_DEVICE\n", argv[0]);
 		return 2;
 	}
-	if (posix_memalign((void **)&buf, VHD_SECTOR_SIZE, 8 * VHD_SECTOR_SIZE))
-		return 1;
+	t_setup("blockdev-capi", NULL);
+	buf = t_buf(8 * VHD_SECTOR_SIZE, 0);
 
 	/* A fixed image: its footer in the device's last sector. */
 	CHECK(vhd_create(argv[1], 4 << 20, HD_TYPE_FIXED, 0) == 0);
@@ -71,9 +55,5 @@ main(int argc, char **argv)
 	vhd_close(&child);
 
 	free(buf);
-	if (failed) {
-		fprintf(stderr, "blockdev capi: %d checks failed\n", failed);
-		return 1;
-	}
-	return 0;
+	return t_finish();
 }

@@ -98,30 +98,33 @@ fn footer_at<I: Io>(io: &mut I, pos: u64) -> Result<Option<Footer>, I::Error> {
     Ok(Footer::parse(&b).ok())
 }
 
-/// The end of data of the sparse image whose footer copy is at offset 0 of the device,
-/// or `None` if its metadata does not hold together.
-fn sparse_end<I: Io>(whole: &mut Whole<'_, I>, copy: Footer) -> Result<Option<u64>, I::Error> {
+/// Opens, read-only, the sparse image whose footer copy at offset 0 is `copy`, on a
+/// device (or part of one) that `io` reads whole: the way to an image whose primary
+/// footer is not at the end of what holds it. A disabled image opens too.
+pub fn open_from_copy<I: Io>(mut io: I, copy: Footer) -> Result<Disk<I, Vec<u8>>, Error<I::Error>> {
+    let size = io.size().map_err(Error::Io)?;
     let found = FoundFooter {
         footer: copy,
-        pos: whole.device - FOOTER_SIZE as u64,
+        pos: size.saturating_sub(FOOTER_SIZE as u64),
         recovered: Recovered::BACKUP_FOOTER,
     };
-    let layout = match probe_found(whole, &found) {
-        Ok(l) => l,
-        Err(Error::Io(e)) => return Err(e),
-        Err(_) => return Ok(None),
-    };
+    let layout = probe_found(&mut io, &found)?;
     let bufs = Buffers {
         bat: vec![0u8; layout.bat_bytes],
         batmap: vec![0u8; layout.batmap_bytes],
         bitmap: vec![0u8; layout.bitmap_bytes],
     };
-    // Read-only, and a disabled image still has a length.
     let opts = OpenOptions {
         ignore_disabled: true,
         ..Default::default()
     };
-    match Disk::open_found(&mut *whole, bufs, opts, found) {
+    Disk::open_found(io, bufs, opts, found)
+}
+
+/// The end of data of the sparse image whose footer copy at offset 0 is `copy`, or
+/// `None` if its metadata does not hold together.
+fn sparse_end<I: Io>(whole: &mut Whole<'_, I>, copy: Footer) -> Result<Option<u64>, I::Error> {
+    match open_from_copy(whole, copy) {
         Ok(disk) => Ok(Some(disk.end_of_data())),
         Err(Error::Io(e)) => Err(e),
         Err(_) => Ok(None),

@@ -4,12 +4,11 @@
 
 use std::ffi::CString;
 
-use vhd_nostd::disk::FoundFooter;
 use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
 use vhd_nostd::header::HEADER_SIZE;
 use vhd_nostd::locator::{LOCATOR_COUNT, PLAT_CODE_MACX};
-use vhd_nostd::{probe_found, Buffers, Disk, Io, OpenOptions, Recovered};
-use vhd_std::blockdev::Window;
+use vhd_nostd::{Disk, Io};
+use vhd_std::blockdev::{open_from_copy, Window};
 use vhd_std::{Errno, FileIo, OpenMode};
 
 use crate::lvm::{Volume, VolumeGroup};
@@ -89,24 +88,8 @@ fn open(vol: &Volume) -> Result<(Footer, Option<VolumeDisk>), (i32, &'static str
     if !sparse {
         return Ok((footer, None));
     }
-    let found = FoundFooter {
-        footer: footer.clone(),
-        pos: vol.size - FOOTER_SIZE as u64,
-        recovered: Recovered::BACKUP_FOOTER,
-    };
-    let header_err =
-        |e: vhd_nostd::Error<vhd_std::IoError>| (Errno::from(e).code(), "reading header");
-    let layout = probe_found(&mut io, &found).map_err(header_err)?;
-    let bufs = Buffers {
-        bat: vec![0u8; layout.bat_bytes],
-        batmap: vec![0u8; layout.batmap_bytes],
-        bitmap: vec![0u8; layout.bitmap_bytes],
-    };
-    let opts = OpenOptions {
-        ignore_disabled: true,
-        ..Default::default()
-    };
-    let disk = Disk::open_found(io, bufs, opts, found).map_err(header_err)?;
+    let disk = open_from_copy(io, footer.clone())
+        .map_err(|e| (Errno::from(e).code(), "reading header"))?;
     Ok((footer, Some(disk)))
 }
 
