@@ -45,6 +45,7 @@ cleanup() {
     rm -rf "$d"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM HUP
 
 # A new loop device over a sparse file of $2 MiB; its name in the variable named $1.
 new_loop() {
@@ -165,6 +166,14 @@ cc -Wall -Wextra -Werror -Iinclude -o "$d/capi" tests/blockdev/capi.c -Lbuild/li
 LD_LIBRARY_PATH="$root/build/lib" "$d/capi" "$base" "$leaf" || fail "the C library on devices"
 expect "$leaf is valid
 $base is valid" 0 check -n "$leaf" -p
+
+# modify -p: the child on a device pointed at a parent on another device.
+new_loop other 16
+expect "" 0 create -n "$other" -s 8
+expect "" 0 modify -n "$leaf" -p "$other"
+expect "$(realpath "$other")" 0 query -n "$leaf" -p
+expect "$leaf is valid
+$other is valid" 0 check -n "$leaf" -p
 
 # ---- 2. LVM -------------------------------------------------------------------------
 new_loop pv1 64
