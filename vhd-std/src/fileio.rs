@@ -141,7 +141,7 @@ impl FileIo {
     /// Opens `path` with `O_DIRECT`, or buffered if the file system refuses `O_DIRECT`.
     pub fn open(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
         match options(mode).custom_flags(libc::O_DIRECT).open(path) {
-            Ok(file) => FileIo::with_file(file, true),
+            Ok(file) => FileIo::with_file(file, true, mode),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => FileIo::open_buffered(path, mode),
             Err(e) => Err(IoError::from_io(&e)),
         }
@@ -150,10 +150,10 @@ impl FileIo {
     /// Opens `path` for buffered I/O only.
     pub fn open_buffered(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
         let file = options(mode).open(path).map_err(|e| IoError::from_io(&e))?;
-        FileIo::with_file(file, false)
+        FileIo::with_file(file, false, mode)
     }
 
-    fn with_file(file: File, direct: bool) -> Result<FileIo, IoError> {
+    fn with_file(file: File, direct: bool, mode: OpenMode) -> Result<FileIo, IoError> {
         let mut io = FileIo {
             file,
             direct,
@@ -162,7 +162,12 @@ impl FileIo {
         };
         if blockdev::is_block_file(&io.file) {
             let device = blockdev::device_size(io.file.as_raw_fd()).map_err(IoError)?;
-            io.block = Some(Extent::find(&mut io, device)?);
+            // A new image starts empty, whatever the device held.
+            io.block = Some(if mode == OpenMode::Create {
+                Extent::empty(device)
+            } else {
+                Extent::find(&mut io, device)?
+            });
         }
         Ok(io)
     }
