@@ -32,13 +32,13 @@ demo: build
 	./target/release/vhd-util check -n $$d/snap.vhd
 
 # Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness,
-# installation, end to end, and the README's commands in a fresh clone. The system
-# packages are checked first, so that a machine without them stops at once with the one
-# command that installs them.
+# installation, end to end, block devices and LVM, and the README's commands in a fresh
+# clone. The system packages are checked first, so that a machine without them stops at
+# once with the one command that installs them.
 check: deps
 	$(MAKE) --no-print-directory check-all
 
-check-all: lint embedded test $(CAPI_CHECKS) install-test e2e-test clone-test
+check-all: lint embedded test $(CAPI_CHECKS) install-test e2e-test blockdev-test clone-test
 
 deps:
 	@mk/deps.sh check
@@ -86,6 +86,10 @@ install-test: build lib
 e2e-test: build lib
 	tests/e2e/run.sh
 
+# Images on loop devices and in an LVM volume group (root; skipped with a notice otherwise).
+blockdev-test: build lib
+	tests/blockdev/run.sh
+
 # A fresh `git clone` with nothing beside it passes `make demo` and `make check`.
 clone-test:
 	tests/clone/run.sh
@@ -103,4 +107,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded test clean install uninstall install-test e2e-test bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded test clean install uninstall install-test e2e-test blockdev-test bench fuzz

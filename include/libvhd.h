@@ -10,6 +10,10 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
+#include <inttypes.h>
+#include <endian.h>
+#include <byteswap.h>
 #include <sys/types.h>
 #include <time.h>
 #include <uuid/uuid.h>
@@ -65,6 +69,13 @@
 #define NUM_FAIL_TESTS              7 /* Number of failure points: the length of `TEST_FAIL` and `ENV_VAR_FAIL`. */
 
 /* Function-like macros and compatibility definitions. */
+
+/* The integer names of the reference's vhd.h, which its on-disk structs and clients' own
+ * structs (tapdisk's driver) are declared with. */
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
 
 /* open(2) flags: clients open images with O_DIRECT | O_LARGEFILE. */
 #include <fcntl.h>
@@ -1197,8 +1208,9 @@ int vhd_parent_locator_write_at(vhd_context_t *ctx,
                                 vhd_parent_locator_t *loc);
 
 /**
- * Sets `*name` to `header->prt_name` decoded from UTF-16BE (malloc'd). `-EINVAL` if it
- * is not valid UTF-16 or has no terminator.
+ * Sets `*name` to `header->prt_name` decoded from UTF-16BE as libvhd decodes a `W2ku`
+ * location: `\` becomes `/` and a `C:` drive prefix is dropped (malloc'd). `-EINVAL` if
+ * it is not valid UTF-16 or has no terminator.
  *
  * # Safety
  * `header` must be a valid header and `name` writable; `ctx` is not read.
@@ -1305,6 +1317,47 @@ static const char *HD_TYPE_STR[HD_TYPE_MAX + 1] __attribute__((unused)) = {
 	"Reserved (deprecated)",   /* 5 */
 	"Reserved (deprecated)",   /* 6 */
 };
+
+/* Bit `nr` of a sector bitmap, most significant bit first (the VHD order). */
+#define BIT_MASK 0x80
+
+static inline int
+test_bit(volatile char *addr, int nr)
+{
+	return (((unsigned char)addr[nr >> 3] << (nr & 7)) & BIT_MASK) != 0;
+}
+
+static inline void
+set_bit(volatile char *addr, int nr)
+{
+	addr[nr >> 3] |= (BIT_MASK >> (nr & 7));
+}
+
+static inline void
+clear_bit(volatile char *addr, int nr)
+{
+	addr[nr >> 3] &= ~(BIT_MASK >> (nr & 7));
+}
+
+/* The same in the order of early tapdisk images (32-bit words, least significant bit
+ * first). */
+static inline int
+old_test_bit(volatile char *addr, int nr)
+{
+	return (((volatile uint32_t *)addr)[nr >> 5] >> (nr & 31)) & 1;
+}
+
+static inline void
+old_set_bit(volatile char *addr, int nr)
+{
+	((volatile uint32_t *)addr)[nr >> 5] |= (1U << (nr & 31));
+}
+
+static inline void
+old_clear_bit(volatile char *addr, int nr)
+{
+	((volatile uint32_t *)addr)[nr >> 5] &= ~(1U << (nr & 31));
+}
 
 /* Sectors holding `bytes` bytes. */
 static inline uint32_t

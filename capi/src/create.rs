@@ -12,6 +12,7 @@ use vhd_nostd::create::{create, CreateParams, Parent};
 use vhd_nostd::footer::DiskType;
 use vhd_nostd::header::DEFAULT_BLOCK_SIZE;
 use vhd_nostd::Io;
+use vhd_std::blockdev::finish_create;
 
 use crate::alloc::AlignedBuf;
 use crate::consts::{
@@ -138,6 +139,9 @@ fn lay_out(
     };
     let mut scratch = AlignedBuf::zeroed(SCRATCH_BYTES)?;
     create(io, &params, scratch.as_mut()).map_err(errno)?;
+    if let Some(ext) = io.extent() {
+        finish_create(io, ext).map_err(errno)?;
+    }
     io.sync().map_err(|e| -e)
 }
 

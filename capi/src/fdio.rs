@@ -8,6 +8,9 @@
 //! I/O allocates. A partial sector at either end is read, patched and written back; a
 //! write that had to be padded past the end of the file is trimmed back with `ftruncate`.
 //!
+//! On a block device the size is the image's extent (`vhd_std::blockdev`): the footer
+//! sits at the end of data and nothing is ever truncated.
+//!
 //! `flush` is `fdatasync` for buffered descriptors. With `O_DIRECT` it does nothing:
 //! each write has reached the device when `pwrite` returns, and writes complete in the
 //! order they were issued, which is all the reference libvhd relies on (it never syncs).
@@ -16,6 +19,7 @@
 use core::ffi::c_int;
 
 use vhd_nostd::Io;
+use vhd_std::blockdev::{self, Extent};
 
 use crate::alloc::AlignedBuf;
 
@@ -38,7 +42,8 @@ pub(crate) struct FdIo {
     /// belongs to its context.
     owned: bool,
     direct: bool,
-    is_block: bool,
+    /// Where the image ends, on a block device.
+    block: Option<Extent>,
     /// Staging area for unaligned transfers on a direct descriptor (empty otherwise).
     bounce: AlignedBuf,
 }
@@ -51,18 +56,15 @@ impl FdIo {
             fd,
             owned,
             direct,
-            is_block: false,
+            block: None,
             bounce: AlignedBuf::default(),
         };
-        // SAFETY: `stat` is plain old data; fstat fills it or fails.
-        let mut st: libc::stat = unsafe { core::mem::zeroed() };
-        // SAFETY: `st` is a valid out-pointer.
-        if unsafe { libc::fstat(fd, &mut st) } != 0 {
-            return Err(-last_errno());
-        }
-        io.is_block = st.st_mode & libc::S_IFMT == libc::S_IFBLK;
         if direct {
             io.bounce = AlignedBuf::zeroed(BOUNCE_BYTES)?;
+        }
+        if blockdev::is_block_fd(fd).map_err(|e| -e)? {
+            let device = blockdev::device_size(fd).map_err(|e| -e)?;
+            io.block = Some(Extent::find(&mut io, device).map_err(|e| -e)?);
         }
         Ok(io)
     }
@@ -80,7 +82,12 @@ impl FdIo {
 
     /// Whether the descriptor is a block device.
     pub(crate) fn is_block(&self) -> bool {
-        self.is_block
+        self.block.is_some()
+    }
+
+    /// The image's extent on a block device (`None` for a regular file).
+    pub(crate) fn extent(&self) -> Option<Extent> {
+        self.block
     }
 
     /// The device and inode of the open file, to recognize it under another name.
@@ -144,7 +151,7 @@ impl FdIo {
             let end = pos + n as u64;
             let padded = start + span as u64 > end;
             // A padded write may reach past the end of file; remember where it was.
-            let old_size = if padded && !self.is_block {
+            let old_size = if padded && self.block.is_none() {
                 Some(self.size()?)
             } else {
                 None
@@ -236,10 +243,19 @@ impl Io for FdIo {
     }
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), c_int> {
+        let grown = match self.block {
+            Some(ext) => Some(ext.after_write(offset, buf.len())?),
+            None => None,
+        };
         if self.fits_direct(offset, buf.as_ptr(), buf.len()) {
-            return pwrite_all(self.fd, offset, buf);
+            pwrite_all(self.fd, offset, buf)?;
+        } else {
+            self.write_bounced(offset, buf)?;
         }
-        self.write_bounced(offset, buf)
+        if grown.is_some() {
+            self.block = grown;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), c_int> {
@@ -254,13 +270,8 @@ impl Io for FdIo {
     }
 
     fn size(&mut self) -> Result<u64, c_int> {
-        if self.is_block {
-            let mut bytes: u64 = 0;
-            // SAFETY: BLKGETSIZE64 writes one u64 through the pointer.
-            if unsafe { libc::ioctl(self.fd, BLKGETSIZE64, &mut bytes) } != 0 {
-                return Err(last_errno());
-            }
-            return Ok(bytes);
+        if let Some(ext) = &self.block {
+            return Ok(ext.len());
         }
         // SAFETY: `stat` is plain old data; fstat fills it or fails.
         let mut st: libc::stat = unsafe { core::mem::zeroed() };
@@ -272,13 +283,8 @@ impl Io for FdIo {
     }
 
     fn set_size(&mut self, size: u64) -> Result<(), c_int> {
-        if self.is_block {
-            // A device keeps its size; only a size beyond it is an error.
-            return if size <= self.size()? {
-                Ok(())
-            } else {
-                Err(libc::ENOSPC)
-            };
+        if let Some(ext) = &mut self.block {
+            return ext.set_len(size);
         }
         let len = libc::off_t::try_from(size).map_err(|_| libc::EFBIG)?;
         // SAFETY: plain syscall on our descriptor.
@@ -288,9 +294,6 @@ impl Io for FdIo {
         Ok(())
     }
 }
-
-/// `_IOR(0x12, 114, size_t)`: a block device's size in bytes.
-const BLKGETSIZE64: libc::Ioctl = 0x8008_1272;
 
 /// Opens `path` with `flags | O_DIRECT | O_LARGEFILE`, falling back to buffered I/O
 /// where the file system refuses `O_DIRECT` (tmpfs answers `EINVAL`). Returns the

@@ -312,8 +312,9 @@ pub unsafe extern "C" fn vhd_parent_locator_write_at(
     })
 }
 
-/// Sets `*name` to `header->prt_name` decoded from UTF-16BE (malloc'd). `-EINVAL` if it
-/// is not valid UTF-16 or has no terminator.
+/// Sets `*name` to `header->prt_name` decoded from UTF-16BE as libvhd decodes a `W2ku`
+/// location: `\` becomes `/` and a `C:` drive prefix is dropped (malloc'd). `-EINVAL` if
+/// it is not valid UTF-16 or has no terminator.
 ///
 /// # Safety
 /// `header` must be a valid header and `name` writable; `ctx` is not read.
@@ -330,7 +331,7 @@ pub unsafe extern "C" fn vhd_header_decode_parent(
         *name = core::ptr::null_mut();
         let mut out = vec![0u8; 3 * 256 + 1];
         let decoded = engine_header(header)
-            .parent_name(&mut out)
+            .parent_location(&mut out)
             .map_err(|_| -libc::EINVAL)?;
         give_string(name, decoded.as_bytes())
     })

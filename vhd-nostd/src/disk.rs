@@ -244,12 +244,23 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     /// loads the BAT and the batmap. A read-write open also repairs what the format
     /// defines as recoverable: a damaged or stale footer copy and an invalid batmap.
     pub fn open(mut io: I, bufs: Buffers<B>, opts: OpenOptions) -> Result<Self, Error<I::Error>> {
+        let found = find_footer(&mut io, opts.strict)?;
+        Self::open_found(io, bufs, opts, found)
+    }
+
+    /// [`Disk::open`] with the footer already located by the caller (a block device's
+    /// host reads the copy at offset 0 to learn where the image ends, see `vhd-std`).
+    pub fn open_found(
+        mut io: I,
+        bufs: Buffers<B>,
+        opts: OpenOptions,
+        found: FoundFooter,
+    ) -> Result<Self, Error<I::Error>> {
         let Buffers {
             bat: mut bat_buf,
             batmap,
             mut bitmap,
         } = bufs;
-        let found = find_footer(&mut io, opts.strict)?;
         let f = found.footer;
         let dt = f.validate()?;
         if f.is_disabled() && !opts.ignore_disabled {
@@ -804,15 +815,20 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 /// be. The sizes are bounded by the file: a BAT cannot be larger than the file.
 pub fn probe<I: Io>(io: &mut I) -> Result<Layout, Error<I::Error>> {
     let found = find_footer(io, false)?;
-    let f = found.footer;
+    probe_found(io, &found)
+}
+
+/// [`probe`] with the footer already located, for [`Disk::open_found`].
+pub fn probe_found<I: Io>(io: &mut I, found: &FoundFooter) -> Result<Layout, Error<I::Error>> {
+    let f = &found.footer;
     let kind = f.validate()?;
     if !kind.is_sparse() {
         return Ok(Layout::default());
     }
-    let h = read_header(io, &f, found.pos)?;
-    check_sparse_layout::<I::Error>(&f, &h, found.pos)?;
+    let h = read_header(io, f, found.pos)?;
+    check_sparse_layout::<I::Error>(f, &h, found.pos)?;
     let entries = h.max_bat_size;
-    let batmap_bytes = if has_batmap_version(&f) {
+    let batmap_bytes = if has_batmap_version(f) {
         batmap::map_sectors(entries) as usize * SECTOR_SIZE + SECTOR_SIZE
     } else {
         0

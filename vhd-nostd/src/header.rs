@@ -196,6 +196,17 @@ impl Header {
             .map_err(|_| FormatError::invalid(Structure::ParentName, "prt_name"))
     }
 
+    /// The parent name as libvhd's `vhd_header_decode_parent` gives it: decoded like a
+    /// `W2ku` location, `\` turned into `/` and a `C:` drive prefix dropped. Windows
+    /// stores a full path there (`C:\dir\parent.vhd`); tapdisk a bare file name, which
+    /// comes back unchanged.
+    pub fn parent_location<'o>(&self, out: &'o mut [u8]) -> Result<&'o str, FormatError> {
+        let n = self.parent_name(out)?.len();
+        let n = crate::locator::windows_to_posix(&mut out[..n]);
+        core::str::from_utf8(&out[..n])
+            .map_err(|_| FormatError::invalid(Structure::ParentName, "prt_name"))
+    }
+
     /// Stores `name` as the UTF-16BE parent name, NUL-padded (at least one NUL unit).
     pub fn set_parent_name(&mut self, name: &str) -> Result<(), FormatError> {
         let mut field = [0u8; 512];

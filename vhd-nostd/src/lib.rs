@@ -33,7 +33,10 @@ pub mod time;
 pub mod utf;
 pub mod write;
 
-pub use disk::{probe, Buffers, Disk, Kind, Layout, OpenOptions, Recovered, BITMAP_CACHE_SLOTS};
+pub use disk::{
+    probe, probe_found, Buffers, Disk, FoundFooter, Kind, Layout, OpenOptions, Recovered,
+    BITMAP_CACHE_SLOTS,
+};
 pub use error::{Error, FormatError, Structure};
 pub use footer::{DiskType, Footer};
 pub use header::Header;

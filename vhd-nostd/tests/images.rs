@@ -399,6 +399,11 @@ fn fat_differential_by_windows() {
         h.parent_name(&mut name).unwrap(),
         "C:\\Projects\\dfvfs\\test_data\\fat-parent.vhd"
     );
+    // What vhd-util prints and compares: the reference decodes it as a W2ku location.
+    assert_eq!(
+        h.parent_location(&mut name).unwrap(),
+        "/Projects/dfvfs/test_data/fat-parent.vhd"
+    );
     let w2ku = h.loc[0];
     assert_eq!(w2ku.code, vhd_nostd::locator::PLAT_CODE_W2KU);
     assert_eq!(

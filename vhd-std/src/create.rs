@@ -11,6 +11,7 @@ use vhd_nostd::footer::DiskType;
 use vhd_nostd::header::DEFAULT_BLOCK_SIZE;
 use vhd_nostd::OpenOptions;
 
+use crate::blockdev::finish_create;
 use crate::errno::{Errno, VhdResult};
 use crate::fileio::{FileIo, OpenMode};
 use crate::image::{Image, MAX_CHAIN_DEPTH};
@@ -27,12 +28,17 @@ pub fn round_to_block(bytes: u64) -> u64 {
 }
 
 fn write_new(path: &Path, params: &CreateParams<'_>) -> VhdResult<()> {
+    let mut io = FileIo::open(path, OpenMode::Create)?;
     let res = (|| {
-        let mut io = FileIo::open(path, OpenMode::Create)?;
         let mut scratch = vec![0u8; SCRATCH];
-        create(&mut io, params, &mut scratch).map_err(Errno::from)
+        create(&mut io, params, &mut scratch)?;
+        if let Some(ext) = io.extent() {
+            finish_create(&mut io, ext)?;
+        }
+        Ok(())
     })();
-    if res.is_err() {
+    // A device node is not ours to remove.
+    if res.is_err() && !io.is_block() {
         let _ = std::fs::remove_file(path);
     }
     res
@@ -81,7 +87,8 @@ pub struct Backing {
 pub fn find_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
     let path = realpath(parent)?;
     if raw {
-        let size = std::fs::metadata(&path)?.len();
+        // The length of a file, or all of a block device.
+        let size = vhd_nostd::Io::size(&mut FileIo::open(&path, OpenMode::ReadOnly)?)?;
         return Ok(Backing {
             path,
             raw: true,

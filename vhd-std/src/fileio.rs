@@ -19,6 +19,10 @@
 //! footer) goes through a bounce buffer allocated once at open, so no I/O allocates. An
 //! unaligned *write* is done read-modify-write over the sectors it touches, which may
 //! extend the file to the next sector boundary; the core only issues whole-sector writes.
+//!
+//! **Block devices.** On a block device the size is the image's [`Extent`], not the
+//! device's: the footer lives at the image's end of data and `set_size` never truncates
+//! (see [`crate::blockdev`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
@@ -27,6 +31,8 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use vhd_nostd::io::Io;
+
+use crate::blockdev::{self, Extent};
 
 /// Memory alignment of buffers handed straight to `O_DIRECT` transfers.
 pub const MEM_ALIGN: usize = 4096;
@@ -107,6 +113,8 @@ pub struct FileIo {
     file: File,
     direct: bool,
     bounce: AlignedBuf,
+    /// Where the image ends, on a block device.
+    block: Option<Extent>,
 }
 
 fn options(mode: OpenMode) -> OpenOptions {
@@ -133,7 +141,7 @@ impl FileIo {
     /// Opens `path` with `O_DIRECT`, or buffered if the file system refuses `O_DIRECT`.
     pub fn open(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
         match options(mode).custom_flags(libc::O_DIRECT).open(path) {
-            Ok(file) => Ok(FileIo::with_file(file, true)),
+            Ok(file) => FileIo::with_file(file, true, mode),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => FileIo::open_buffered(path, mode),
             Err(e) => Err(IoError::from_io(&e)),
         }
@@ -141,18 +149,37 @@ impl FileIo {
 
     /// Opens `path` for buffered I/O only.
     pub fn open_buffered(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
-        options(mode)
-            .open(path)
-            .map(|f| FileIo::with_file(f, false))
-            .map_err(|e| IoError::from_io(&e))
+        let file = options(mode).open(path).map_err(|e| IoError::from_io(&e))?;
+        FileIo::with_file(file, false, mode)
     }
 
-    fn with_file(file: File, direct: bool) -> FileIo {
-        FileIo {
+    fn with_file(file: File, direct: bool, mode: OpenMode) -> Result<FileIo, IoError> {
+        let mut io = FileIo {
             file,
             direct,
             bounce: AlignedBuf::new(BOUNCE_SIZE),
+            block: None,
+        };
+        if blockdev::is_block_file(&io.file) {
+            let device = blockdev::device_size(io.file.as_raw_fd()).map_err(IoError)?;
+            // A new image starts empty, whatever the device held.
+            io.block = Some(if mode == OpenMode::Create {
+                Extent::empty(device)
+            } else {
+                Extent::find(&mut io, device)?
+            });
         }
+        Ok(io)
+    }
+
+    /// Whether the file is a block device (libvhd's `is_block`).
+    pub fn is_block(&self) -> bool {
+        self.block.is_some()
+    }
+
+    /// The image's extent on a block device (`None` for a regular file).
+    pub fn extent(&self) -> Option<Extent> {
+        self.block
     }
 
     /// Whether transfers use `O_DIRECT`.
@@ -237,6 +264,31 @@ impl FileIo {
         let span = (head + take).div_ceil(SECTOR as usize) * SECTOR as usize;
         (start, head, span.min(BOUNCE_SIZE))
     }
+
+    /// Writes to the file itself (a block device's extent already checked).
+    fn write_file(&mut self, mut offset: u64, mut data: &[u8]) -> Result<(), IoError> {
+        if !self.direct || Self::aligned(data, offset) {
+            return self.write_all(data, offset);
+        }
+        while !data.is_empty() {
+            let (start, head, span) = Self::window(offset, data.len());
+            let take = (span - head).min(data.len());
+            if head != 0 || take != span {
+                // A partial sector at either end: keep the bytes around the write.
+                let got = Self::read_some(&self.file, &mut self.bounce[..span], start)
+                    .map_err(|e| IoError::from_io(&e))?;
+                self.bounce[got..span].fill(0);
+            }
+            self.bounce[head..head + take].copy_from_slice(&data[..take]);
+            let file = &self.file;
+            if let Err(e) = file.write_all_at(&self.bounce[..span], start) {
+                return Err(IoError::from_io(&e));
+            }
+            data = &data[take..];
+            offset += take as u64;
+        }
+        Ok(())
+    }
 }
 
 impl Io for FileIo {
@@ -262,27 +314,13 @@ impl Io for FileIo {
         Ok(())
     }
 
-    fn write_at(&mut self, mut offset: u64, mut data: &[u8]) -> Result<(), IoError> {
-        if !self.direct || Self::aligned(data, offset) {
-            return self.write_all(data, offset);
-        }
-        while !data.is_empty() {
-            let (start, head, span) = Self::window(offset, data.len());
-            let take = (span - head).min(data.len());
-            if head != 0 || take != span {
-                // A partial sector at either end: keep the bytes around the write.
-                let got = Self::read_some(&self.file, &mut self.bounce[..span], start)
-                    .map_err(|e| IoError::from_io(&e))?;
-                self.bounce[got..span].fill(0);
-            }
-            self.bounce[head..head + take].copy_from_slice(&data[..take]);
-            let file = &self.file;
-            if let Err(e) = file.write_all_at(&self.bounce[..span], start) {
-                return Err(IoError::from_io(&e));
-            }
-            data = &data[take..];
-            offset += take as u64;
-        }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), IoError> {
+        let Some(ext) = self.block else {
+            return self.write_file(offset, data);
+        };
+        let grown = ext.after_write(offset, data.len()).map_err(IoError)?;
+        self.write_file(offset, data)?;
+        self.block = Some(grown);
         Ok(())
     }
 
@@ -291,13 +329,18 @@ impl Io for FileIo {
     }
 
     fn size(&mut self) -> Result<u64, IoError> {
-        // Seeking to the end gives the length of block devices too (metadata says 0).
+        if let Some(ext) = &self.block {
+            return Ok(ext.len());
+        }
         (&self.file)
             .seek(SeekFrom::End(0))
             .map_err(|e| IoError::from_io(&e))
     }
 
     fn set_size(&mut self, size: u64) -> Result<(), IoError> {
+        if let Some(ext) = &mut self.block {
+            return ext.set_len(size).map_err(IoError);
+        }
         self.file.set_len(size).map_err(|e| IoError::from_io(&e))
     }
 }

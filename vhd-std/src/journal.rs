@@ -7,6 +7,9 @@
 //! [`Journal::commit`] keeps the change (journal emptied, image enabled, file deleted)
 //! or [`Journal::revert`] undoes it. After a crash, [`revert`] of the journal file left
 //! behind restores the image (or, for an emptied journal, just enables it).
+//!
+//! The journal may be a block device (an LVM volume set aside for it), as libvhd allows:
+//! it is used in place, never truncated or deleted; its header says where it ends.
 
 use std::fs::{File, OpenOptions as FsOpen};
 use std::io::{Seek, SeekFrom};
@@ -24,9 +27,27 @@ use crate::image::Image;
 /// Scratch for copying payloads: whole sectors, aligned for `O_DIRECT`.
 const SCRATCH: usize = 128 << 10;
 
-/// A journal file, buffered.
+/// A journal file, buffered, or a block device.
 #[derive(Debug)]
-struct JournalFile(File);
+struct JournalFile {
+    file: File,
+    block: bool,
+}
+
+impl JournalFile {
+    fn new(file: File) -> JournalFile {
+        let block = crate::blockdev::is_block_file(&file);
+        JournalFile { file, block }
+    }
+
+    /// Deletes the journal at `path` once done with; a device stays.
+    fn remove(self, path: &Path) -> VhdResult<()> {
+        if !self.block {
+            std::fs::remove_file(path)?;
+        }
+        Ok(())
+    }
+}
 
 fn io_error(e: &std::io::Error) -> IoError {
     IoError(e.raw_os_error().unwrap_or(libc::EIO))
@@ -36,29 +57,38 @@ impl Io for JournalFile {
     type Error = IoError;
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        self.0.read_exact_at(buf, offset).map_err(|e| io_error(&e))
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| io_error(&e))
     }
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-        self.0.write_all_at(buf, offset).map_err(|e| io_error(&e))
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| io_error(&e))
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
-        self.0.sync_data().map_err(|e| io_error(&e))
+        self.file.sync_data().map_err(|e| io_error(&e))
     }
 
     fn size(&mut self) -> Result<u64, IoError> {
-        (&self.0).seek(SeekFrom::End(0)).map_err(|e| io_error(&e))
+        (&self.file)
+            .seek(SeekFrom::End(0))
+            .map_err(|e| io_error(&e))
     }
 
     fn set_size(&mut self, size: u64) -> Result<(), IoError> {
-        self.0.set_len(size).map_err(|e| io_error(&e))
+        if self.block {
+            return Ok(());
+        }
+        self.file.set_len(size).map_err(|e| io_error(&e))
     }
 }
 
 fn open_journal(jpath: &Path) -> VhdResult<JournalFile> {
     let file = FsOpen::new().read(true).write(true).open(jpath)?;
-    Ok(JournalFile(file))
+    Ok(JournalFile::new(file))
 }
 
 /// A journal [`create`] made; the image stays poisoned until it is committed or
@@ -70,7 +100,8 @@ pub struct Journal {
     header: JournalHeader,
 }
 
-/// Creates the journal `jpath` (a new file: `-EEXIST` if anything is there) holding
+/// Creates the journal `jpath` (a new file, `-EEXIST` if a file is there; or an existing
+/// block device) holding
 /// the metadata of `img` (open read-write), then poisons the image. Fixed disks have no
 /// metadata to journal: `-EINVAL`, as the reference fails. On failure the image is left
 /// as it was and the journal file is removed, unless undoing failed too (then the
@@ -92,13 +123,17 @@ type CoreCreate = fn(
 ) -> Result<JournalHeader, vhd_nostd::Error<IoError>>;
 
 fn create_with(jpath: &Path, img: &mut Image, make: CoreCreate) -> VhdResult<Journal> {
+    let device = std::fs::metadata(jpath).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_block_device()
+    });
     let file = FsOpen::new()
         .read(true)
         .write(true)
-        .create_new(true)
+        .create_new(!device)
         .mode(0o644)
         .open(jpath)?;
-    let mut file = JournalFile(file);
+    let mut file = JournalFile::new(file);
     let mut scratch = AlignedBuf::new(SCRATCH);
     match make(&mut file, img.disk_mut(), &mut scratch) {
         Ok(header) => Ok(Journal {
@@ -107,6 +142,7 @@ fn create_with(jpath: &Path, img: &mut Image, make: CoreCreate) -> VhdResult<Jou
             header,
         }),
         Err(e) => {
+            let block = file.block;
             drop(file);
             // A failure while poisoning leaves a complete journal: undo with it. An
             // incomplete one never got as far as touching the image.
@@ -114,7 +150,7 @@ fn create_with(jpath: &Path, img: &mut Image, make: CoreCreate) -> VhdResult<Jou
                 Ok(()) => revert(jpath, img.path()),
                 Err(_) => Ok(()),
             };
-            if undone.is_ok() {
+            if undone.is_ok() && !block {
                 let _ = std::fs::remove_file(jpath);
             }
             Err(e.into())
@@ -138,11 +174,10 @@ impl Journal {
     /// deletes the journal file. A failure leaves a journal that [`revert`] handles
     /// (an emptied one just enables the image).
     pub fn commit(mut self, img: &mut Image) -> VhdResult<()> {
-        core::commit(&mut self.file, &mut self.header, true)?;
+        let truncate = !self.file.block;
+        core::commit(&mut self.file, &mut self.header, truncate)?;
         img.disk_mut().unpoison()?;
-        drop(self.file);
-        std::fs::remove_file(&self.path)?;
-        Ok(())
+        self.file.remove(&self.path)
     }
 
     /// Undoes the change: `img` is closed (its view is stale afterwards), the journal
@@ -151,11 +186,20 @@ impl Journal {
     pub fn revert(self, img: Image) -> VhdResult<()> {
         let image = img.path().to_path_buf();
         drop(img);
+        let block = self.file.block;
         drop(self.file);
         revert(&self.path, &image)?;
-        std::fs::remove_file(&self.path)?;
+        if !block {
+            std::fs::remove_file(&self.path)?;
+        }
         Ok(())
     }
+}
+
+/// Deletes the journal `jpath` after a [`revert`]; a block device is left in place, as
+/// libvhd's `vhd_journal_remove` leaves it.
+pub fn remove(jpath: &Path) -> VhdResult<()> {
+    JournalFile::new(File::open(jpath)?).remove(jpath)
 }
 
 /// Reads the journal `jpath` whole and checks it (cookies, bounds, checksums), as a

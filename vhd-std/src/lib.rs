@@ -6,12 +6,15 @@
 //!   its parents found through the parent locators.
 //! - [`create_file`] and [`snapshot_file`]: new images as `vhd-util create`/`snapshot`
 //!   make them.
+//! - [`blockdev`]: images on block devices (LVM volumes): where one ends, since a device
+//!   is never truncated, and a window onto part of a device.
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
 //! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
 
+pub mod blockdev;
 pub mod create;
 pub mod errno;
 pub mod fileio;

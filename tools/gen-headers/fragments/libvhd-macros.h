@@ -1,5 +1,12 @@
 /* Function-like macros and compatibility definitions. */
 
+/* The integer names of the reference's vhd.h, which its on-disk structs and clients' own
+ * structs (tapdisk's driver) are declared with. */
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+
 /* open(2) flags: clients open images with O_DIRECT | O_LARGEFILE. */
 #include <fcntl.h>
 #ifndef O_LARGEFILE

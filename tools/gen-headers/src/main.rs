@@ -62,9 +62,15 @@ const HEADERS: &[Header] = &[
             "parent.rs",
             "io.rs",
         ],
+        // The reference's libvhd.h, vhd.h and vhd-uuid.h bring in string.h, inttypes.h,
+        // endian.h and byteswap.h; clients (tapdisk's driver) rely on them.
         sys_includes: &[
             "stdint.h",
             "stddef.h",
+            "string.h",
+            "inttypes.h",
+            "endian.h",
+            "byteswap.h",
             "sys/types.h",
             "time.h",
             "uuid/uuid.h",

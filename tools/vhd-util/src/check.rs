@@ -194,7 +194,7 @@ fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
         .cloned()
         .ok_or((String::new(), Errno::EINVAL))?;
     let mut buf = [0u8; 1024];
-    let header_name = h.parent_name(&mut buf).unwrap_or("").to_string();
+    let header_name = h.parent_location(&mut buf).unwrap_or("").to_string();
     let raw = img.disk().parent_is_raw();
     let child = vhd_std::path::realpath(img.path()).map_err(|e| (String::new(), e))?;
     let dir = child.parent().unwrap_or(Path::new("/")).to_path_buf();

@@ -144,7 +144,7 @@ pub fn print_header(h: &Header, hex: bool) {
         ),
     );
     let mut name = [0u8; 1024];
-    match h.parent_name(&mut name) {
+    match h.parent_location(&mut name) {
         Ok(n) => field("Parent name", n),
         Err(_) => field("Parent name", "failed to read name"),
     }
@@ -254,7 +254,10 @@ pub fn print_invalid(name: &str, hex: bool) {
     let Ok(mut file) = std::fs::File::open(name) else {
         return;
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // The image's length: on a block device, where its data ends.
+    let len = vhd_std::FileIo::open(name.as_ref(), vhd_std::OpenMode::ReadOnly)
+        .and_then(|mut io| io.size())
+        .unwrap_or(0);
     let mut fb = [0u8; FOOTER_SIZE];
     let end_ok = len >= FOOTER_SIZE as u64
         && file

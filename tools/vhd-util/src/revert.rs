@@ -46,8 +46,7 @@ pub fn run(args: &[String]) -> i32 {
         println!("reverting journal failed: {e}");
         return e.code();
     }
-    if let Err(e) = std::fs::remove_file(&jname) {
-        let e = Errno::from(e);
+    if let Err(e) = journal::remove(Path::new(&jname)) {
         println!("removing journal failed: {e}");
         return e.code();
     }

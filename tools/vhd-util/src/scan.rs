@@ -1,6 +1,6 @@
 //! `vhd-util scan [-m pattern] [-f] [-c] [-p] [-a] [-v] [FILES]`: one line per image
 //! with its capacity, file size, hidden flag and parent, or a tree of images (`-p`).
-//! LVM volume groups (`-l`) are not supported (see COMPATIBILITY.md).
+//! With `-l VG` the images are the volume group's logical volumes (`scan_volume`).
 
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
@@ -11,6 +11,8 @@ use vhd_std::path::{basename, realpath};
 use vhd_std::{Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
+use crate::lvm::VolumeGroup;
+use crate::scan_volume;
 
 fn usage() {
     println!("usage: [OPTIONS] FILES");
@@ -21,8 +23,8 @@ fn usage() {
 
 /// Scan settings.
 #[derive(Default, Clone, Copy)]
-struct Flags {
-    fast: bool,
+pub(crate) struct Flags {
+    pub(crate) fast: bool,
     cont: bool,
     pretty: bool,
     parents: bool,
@@ -31,17 +33,17 @@ struct Flags {
 
 /// One scanned image, or a failure to scan it.
 #[derive(Debug, Clone)]
-struct Entry {
-    name: String,
-    capacity: u64,
-    size: u64,
-    hidden: u8,
-    parent: Option<String>,
-    error: Option<(i32, &'static str)>,
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) capacity: u64,
+    pub(crate) size: u64,
+    pub(crate) hidden: u8,
+    pub(crate) parent: Option<String>,
+    pub(crate) error: Option<(i32, &'static str)>,
 }
 
 impl Entry {
-    fn failed(name: &str, err: i32, msg: &'static str) -> Entry {
+    pub(crate) fn failed(name: &str, err: i32, msg: &'static str) -> Entry {
         Entry {
             name: name.to_string(),
             capacity: 0,
@@ -174,7 +176,7 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
     } else if flags.fast {
         let mut buf = [0u8; 1024];
         let h = img.disk().header().cloned();
-        match h.as_ref().map(|h| h.parent_name(&mut buf)) {
+        match h.as_ref().map(|h| h.parent_location(&mut buf)) {
             Some(Ok(n)) => Some(n.to_string()),
             _ => return Entry::failed(&name, -libc::EINVAL, "getting parent"),
         }
@@ -247,57 +249,39 @@ pub fn run(args: &[String]) -> i32 {
         usage();
         return -libc::EINVAL;
     }
-    if let Some(vg) = lvm {
-        println!(
-            "scan failed: LVM volume group {vg} not supported: {}",
-            -libc::ENOSYS
-        );
-        return -libc::ENOSYS;
-    }
-    let mut targets = pattern.map_or_else(Vec::new, |p| glob(&p, !flags.fast));
-    targets.extend(files);
+    let group = match lvm.as_deref().map(VolumeGroup::scan) {
+        Some(Err(code)) => {
+            println!("scan failed: {code}");
+            return code;
+        }
+        Some(Ok(g)) => Some(g),
+        None => None,
+    };
     let mut entries: Vec<Entry> = Vec::new();
-    let mut err = 0;
-    for t in &targets {
-        let e = match std::fs::metadata(t) {
-            Err(e) => {
-                let code = Errno::from(e).code();
-                println!(
-                    "{}",
-                    Entry::failed(t, code, "failure scanning target").line(flags, 0, false)
-                );
-                if !flags.cont {
-                    println!("scan failed: {code}");
-                    return code;
-                }
-                Entry {
-                    name: ".".to_string(),
-                    capacity: 0,
-                    size: 0,
-                    hidden: 1,
-                    parent: None,
-                    error: None,
-                }
+    let err = match &group {
+        Some(g) => {
+            let volumes = scan_volume::targets(g, pattern.as_deref(), &files);
+            let scans = volumes.into_iter().map(|v| Ok(scan_volume::scan(v, flags)));
+            match report(scans, flags, &mut entries) {
+                Ok(e) => e,
+                Err(code) => return code,
             }
-            Ok(_) => scan_image(t, flags),
-        };
-        if let Some((code, _)) = e.error {
-            println!("{}", e.line(flags, 0, false));
-            if !flags.cont {
-                return code;
-            }
-            if err == 0 {
-                err = code;
-            }
-            continue;
         }
-        if !flags.pretty {
-            println!("{}", e.line(flags, 0, false));
+        None => {
+            let mut targets = pattern.map_or_else(Vec::new, |p| glob(&p, !flags.fast));
+            targets.extend(files);
+            match report(
+                targets.iter().map(|t| scan_target(t, flags)),
+                flags,
+                &mut entries,
+            ) {
+                Ok(e) => e,
+                Err(code) => return code,
+            }
         }
-        entries.push(e);
-    }
+    };
     if flags.parents {
-        add_parents(&mut entries, flags);
+        add_parents(&mut entries, flags, group.as_ref());
     }
     if flags.pretty {
         print_trees(&entries, flags);
@@ -309,8 +293,63 @@ pub fn run(args: &[String]) -> i32 {
     }
 }
 
-/// `-a`: appends every parent not already listed (by basename), and theirs.
-fn add_parents(entries: &mut Vec<Entry>, flags: Flags) {
+/// A file target: stat'ed first; without `-c` a failed stat ends the scan (`Err`).
+fn scan_target(t: &str, flags: Flags) -> Result<Entry, i32> {
+    match std::fs::metadata(t) {
+        Err(e) => {
+            let code = Errno::from(e).code();
+            println!(
+                "{}",
+                Entry::failed(t, code, "failure scanning target").line(flags, 0, false)
+            );
+            if !flags.cont {
+                println!("scan failed: {code}");
+                return Err(code);
+            }
+            Ok(Entry {
+                name: ".".to_string(),
+                capacity: 0,
+                size: 0,
+                hidden: 1,
+                parent: None,
+                error: None,
+            })
+        }
+        Ok(_) => Ok(scan_image(t, flags)),
+    }
+}
+
+/// Prints each scanned image (or, with `-p`, keeps it for the trees) and its error line;
+/// without `-c` the first error ends the scan (`Err`). The first error code otherwise.
+fn report(
+    scans: impl Iterator<Item = Result<Entry, i32>>,
+    flags: Flags,
+    entries: &mut Vec<Entry>,
+) -> Result<i32, i32> {
+    let mut err = 0;
+    for e in scans {
+        let e = e?;
+        if let Some((code, _)) = e.error {
+            println!("{}", e.line(flags, 0, false));
+            if !flags.cont {
+                return Err(code);
+            }
+            if err == 0 {
+                err = code;
+            }
+            continue;
+        }
+        if !flags.pretty {
+            println!("{}", e.line(flags, 0, false));
+        }
+        entries.push(e);
+    }
+    Ok(err)
+}
+
+/// `-a`: appends every parent not already listed (by basename), and theirs. In a volume
+/// group parents are volumes of the group; one the group lacks is left out.
+fn add_parents(entries: &mut Vec<Entry>, flags: Flags, group: Option<&VolumeGroup>) {
     let mut seen: HashSet<String> = entries
         .iter()
         .map(|e| basename(Path::new(&e.name)))
@@ -320,6 +359,20 @@ fn add_parents(entries: &mut Vec<Entry>, flags: Flags) {
         let child = entries[i].clone();
         i += 1;
         let Some(parent) = child.parent else { continue };
+        if let Some(g) = group {
+            let Some(vol) = g.find(&parent) else { continue };
+            if !seen.insert(parent) {
+                continue;
+            }
+            let e = scan_volume::scan(vol, flags);
+            if e.error.is_some() || !flags.pretty {
+                println!("{}", e.line(flags, 0, false));
+            }
+            if e.error.is_none() {
+                entries.push(e);
+            }
+            continue;
+        }
         if !Path::new(&parent).is_absolute() || !seen.insert(basename(Path::new(&parent))) {
             continue;
         }
