@@ -203,7 +203,7 @@ pub fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error
     Err(first.into())
 }
 
-fn invalid<E>(structure: Structure, field: &'static str) -> Error<E> {
+pub(crate) fn invalid<E>(structure: Structure, field: &'static str) -> Error<E> {
     Error::Format(FormatError::invalid(structure, field))
 }
 
@@ -215,7 +215,11 @@ pub(crate) const fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
 /// Checks the sparse layout against the file and returns the end of metadata: header
 /// inside the file, BAT aligned, large enough for the size, not overlapping the footer
 /// copy or the header, and ending before the primary footer.
-fn check_sparse_layout<E>(f: &Footer, h: &Header, footer_pos: u64) -> Result<u64, Error<E>> {
+pub(crate) fn check_sparse_layout<E>(
+    f: &Footer,
+    h: &Header,
+    footer_pos: u64,
+) -> Result<u64, Error<E>> {
     let hdr = f.data_offset;
     let bs = u64::from(h.block_size);
     let needed = f.curr_size.div_ceil(bs);
@@ -803,16 +807,12 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 /// Reads just enough of an image to say how large the buffers for [`Disk::open`] must
 /// be. The sizes are bounded by the file: a BAT cannot be larger than the file.
 pub fn probe<I: Io>(io: &mut I) -> Result<Layout, Error<I::Error>> {
-    let found = find_footer(io, false)?;
-    let f = found.footer;
-    let kind = f.validate()?;
-    if !kind.is_sparse() {
+    let s = crate::summary::summarize(io, false)?;
+    let Some(h) = s.header else {
         return Ok(Layout::default());
-    }
-    let h = read_header(io, &f, found.pos)?;
-    check_sparse_layout::<I::Error>(&f, &h, found.pos)?;
+    };
     let entries = h.max_bat_size;
-    let batmap_bytes = if has_batmap_version(&f) {
+    let batmap_bytes = if has_batmap_version(&s.footer) {
         batmap::map_sectors(entries) as usize * SECTOR_SIZE + SECTOR_SIZE
     } else {
         0
@@ -830,7 +830,11 @@ pub(crate) fn has_batmap_version(f: &Footer) -> bool {
     f.is_tapdisk_creator() && f.crtr_ver >= footer::version(1, 1)
 }
 
-fn read_header<I: Io>(io: &mut I, f: &Footer, footer_pos: u64) -> Result<Header, Error<I::Error>> {
+pub(crate) fn read_header<I: Io>(
+    io: &mut I,
+    f: &Footer,
+    footer_pos: u64,
+) -> Result<Header, Error<I::Error>> {
     let off = f.data_offset;
     if off
         .checked_add(HEADER_SIZE as u64)

@@ -6,6 +6,7 @@
 //!   its parents found through the parent locators.
 //! - [`create_file`] and [`snapshot_file`]: new images as `vhd-util create`/`snapshot`
 //!   make them.
+//! - [`summary`]: an image's footer, header and hidden flag without a full open.
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
@@ -17,6 +18,7 @@ pub mod fileio;
 pub mod image;
 pub mod journal;
 pub mod path;
+pub mod summary;
 pub mod time;
 
 pub use create::{create_file, find_backing, snapshot_file, Backing};
