@@ -720,10 +720,19 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 
     /// Writes the BAT sector holding `block`'s entry.
     pub(crate) fn write_bat_entry(&mut self, block: u32) -> Result<(), Error<I::Error>> {
+        self.write_bat_entries(block, block)
+    }
+
+    /// Writes the BAT sectors holding the entries of blocks `first..=last`, in one write.
+    pub(crate) fn write_bat_entries(
+        &mut self,
+        first: u32,
+        last: u32,
+    ) -> Result<(), Error<I::Error>> {
         let Some(h) = &self.header else {
             return Err(Error::WrongDiskType);
         };
-        let (s, bytes) = self.bat.sector_of(block);
+        let (s, bytes) = self.bat.sectors_of(first, last);
         let off = h.table_offset + u64::from(s) * SECTOR_SIZE as u64;
         self.io.write_at(off, bytes).map_err(Error::Io)
     }
