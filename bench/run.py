@@ -119,6 +119,44 @@ def tools(size_mib):
     return res
 
 
+# The reference's installed files, from a build of Xen's blktap2 sources (tools/blktap2,
+# the Makefiles' flags: -O2 -g) made on this machine on 2026-11-30 outside the repository.
+# Xen installs them unstripped. Set VHD_REFERENCE_DIR (with lib/ and bin/ of such a
+# build) to measure them in the run instead.
+REFERENCE_SIZES = {
+    "libvhd.so.1.0.0": (452152, 114000),
+    "libvhd.a": (840446, 200950),
+    "vhd-util": (17424, 14792),
+}
+
+
+def installed_sizes():
+    """Our installed files (make install: stripped) and the reference's, in bytes:
+    {name: (ours, reference as installed, reference stripped)}."""
+    dest = os.path.join(WORK, "install")
+    shutil.rmtree(dest, ignore_errors=True)
+    subprocess.check_call(["make", "-s", "-C", ROOT, "install", f"DESTDIR={dest}", "PREFIX=/usr"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours = {
+        "libvhd.so.1.0.0": os.path.join(dest, "usr/lib/libvhd.so.1.0.0"),
+        "libvhd.a": os.path.join(dest, "usr/lib/libvhd.a"),
+        "vhd-util": os.path.join(dest, "usr/sbin/vhd-util"),
+    }
+    ref = dict(REFERENCE_SIZES)
+    refdir = os.environ.get("VHD_REFERENCE_DIR")
+    if refdir:
+        for name, sub in (("libvhd.so.1.0.0", "lib"), ("libvhd.a", "lib"), ("vhd-util", "bin")):
+            path = os.path.join(refdir, sub, name)
+            stripped = os.path.join(WORK, "ref-" + name)
+            shutil.copyfile(path, stripped)
+            flag = "--strip-debug" if name.endswith(".a") else "--strip-unneeded"
+            subprocess.check_call(["strip", flag, stripped])
+            ref[name] = (os.path.getsize(path), os.path.getsize(stripped))
+    sizes = {n: (os.path.getsize(p), *ref[n]) for n, p in ours.items()}
+    shutil.rmtree(dest)
+    return sizes, bool(refdir)
+
+
 def main():
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     os.makedirs(WORK, exist_ok=True)
@@ -169,6 +207,20 @@ def main():
     q = t["qemu-img convert (MB/s)"]
     lines += ["", f"Sequential read through the library vs qemu-img convert of the same image: "
               f"{seq / q:.2f}x.", ""]
+    sizes, measured = installed_sizes()
+    lines += ["## Installed size", "",
+              "`make install` installs the library and the tools stripped (`STRIP=` keeps the "
+              "debug info, `DEBUGDIR=` installs it apart). The reference is blktap2's libvhd "
+              "built from Xen's sources with its Makefiles' flags (`-O2 -g`), "
+              + ("measured in this run." if measured else
+                 "as recorded in bench/run.py (not measured in this run)."),
+              "Ours links the Rust standard library statically into each file; the "
+              "reference's `vhd-util` links `libvhd.so` dynamically.", "",
+              "| file | ours, installed (bytes) | reference as Xen installs it | reference stripped | "
+              "ours / reference stripped |", "|---|---:|---:|---:|---:|"]
+    for n, (o, r, rs) in sizes.items():
+        lines.append(f"| {n} | {o:,} | {r:,} | {rs:,} | {o / rs:.1f}x |")
+    lines.append("")
     out = os.path.join(ROOT, "BENCHMARKS.md")
     embedded = subprocess.check_output([os.path.join(ROOT, "bench", "embedded.sh")]).decode()
     lines.append(embedded)
