@@ -148,6 +148,8 @@ pub struct Disk<I: Io, B> {
     pub(crate) end_of_data: u64,
     pub(crate) writable: bool,
     pub(crate) recovered: Recovered,
+    /// Optional room for a block's worth of this disk's data ([`Disk::set_read_scratch`]).
+    pub(crate) scratch: Option<B>,
 }
 
 fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Error<I::Error>> {
@@ -307,6 +309,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             end_of_data: f.curr_size,
             writable: opts.writable,
             recovered: found.recovered,
+            scratch: None,
         };
         if dt == DiskType::Fixed {
             return Ok(disk);
@@ -350,6 +353,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             end_of_data: size,
             writable,
             recovered: Recovered::empty(),
+            scratch: None,
         })
     }
 
@@ -805,6 +809,20 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.io.flush().map_err(Error::Io)?;
         self.batmap_hdr = Some(hdr);
         Ok(())
+    }
+
+    /// Gives the disk room to stage its own data when a read interleaves it with its
+    /// parent's: a range of a block then costs two reads (the parent's, then the disk's
+    /// span) instead of one per run. Any length works; [`Disk::read_scratch_bytes`] (a
+    /// block) covers every range. Without it, such ranges are read run by run.
+    pub fn set_read_scratch(&mut self, scratch: B) {
+        self.scratch = Some(scratch);
+    }
+
+    /// The scratch length that lets every interleaved range be read in two reads: one
+    /// block's data.
+    pub fn read_scratch_bytes(&self) -> usize {
+        self.sectors_per_block() as usize * SECTOR_SIZE
     }
 
     /// Flushes the I/O object.
