@@ -202,14 +202,10 @@ static void reverted_by_vhd_util(const char *img, const char *jnl)
 	free(back);
 }
 
-/* A journal vhd-util resize leaves at a failure point is opened and reverted here. */
-static void left_by_vhd_util(const char *img, const char *jnl)
+/* Runs vhd_util_resize(argv) in a child with failure point `point` armed: it must
+ * exit 22 there. */
+static void interrupted_resize(char **argv, const char *point)
 {
-	vhd_journal_t j;
-	vhd_context_t probe;
-	char *argv[] = { "resize", "-n", (char *)img, "-j", (char *)jnl, "-s", "24", NULL };
-	off_t size, n;
-	char *before = slurp(img, &size), *after;
 	int status = 0;
 	pid_t pid;
 
@@ -221,12 +217,24 @@ static void left_by_vhd_util(const char *img, const char *jnl)
 		if (__lsan_disable)
 			__lsan_disable();
 		REQUIRE(freopen("/dev/null", "w", stdout) != NULL);
-		setenv("VHD_UTIL_TEST_FAIL_RESIZE_END", "1", 1);
+		setenv(point, "1", 1);
 		vhd_util_resize(7, argv);
 		_exit(99);
 	}
 	REQUIRE(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 22);
+}
+
+/* A journal vhd-util resize leaves at a failure point is opened and reverted here. */
+static void left_by_vhd_util(const char *img, const char *jnl)
+{
+	vhd_journal_t j;
+	vhd_context_t probe;
+	char *argv[] = { "resize", "-n", (char *)img, "-j", (char *)jnl, "-s", "24", NULL };
+	off_t size, n;
+	char *before = slurp(img, &size), *after;
+
+	interrupted_resize(argv, "VHD_UTIL_TEST_FAIL_RESIZE_END");
 	CHECK(access(jnl, F_OK) == 0);
 	/* Grown and disabled, as the reference leaves it. */
 	CHECK_EQ(vhd_open(&probe, img, VHD_OPEN_RDONLY), -EINVAL);
@@ -245,6 +253,52 @@ static void left_by_vhd_util(const char *img, const char *jnl)
 	CHECK(n == size && memcmp(before, after, size) == 0);
 	free(before);
 	free(after);
+}
+
+/*
+ * vhd_util_resize to 600 MiB needs 3 BAT sectors: block 0 is in their way and moves to
+ * the end. Stopped after the data moved, the journal (its metadata and the range the
+ * new BAT covers) is reverted here byte for byte; run to the end, block 0 has moved and
+ * reads the same.
+ */
+static void moved_by_vhd_util(const char *img, const char *jnl)
+{
+	vhd_journal_t j;
+	vhd_context_t vhd;
+	char *argv[] = { "resize", "-n", (char *)img, "-j", (char *)jnl, "-s", "600", NULL };
+	char *s0 = t_buf(512, 0), *s1 = t_buf(512, 0), *before, *after;
+	off_t size, n;
+	uint32_t blk0;
+
+	make_image(img);
+	before = slurp(img, &size);
+	CHECK_EQ(read_sector(img, 0, s0), 0);
+	REQUIRE(vhd_open(&vhd, img, VHD_OPEN_RDONLY) == 0);
+	REQUIRE(vhd_get_bat(&vhd) == 0);
+	blk0 = vhd.bat.bat[0];
+	vhd_close(&vhd);
+
+	interrupted_resize(argv, "VHD_UTIL_TEST_FAIL_RESIZE_DATA_MOVED");
+	REQUIRE(vhd_journal_open(&j, img, jnl) == 0);
+	CHECK_EQ(j.header.journal_data_entries, 1);
+	CHECK_EQ(vhd_journal_revert(&j), 0);
+	CHECK_EQ(vhd_journal_remove(&j), 0);
+	after = slurp(img, &n);
+	CHECK(n == size && memcmp(before, after, size) == 0);
+
+	CHECK_EQ(vhd_util_resize(7, argv), 0);
+	CHECK(access(jnl, F_OK) != 0);
+	REQUIRE(vhd_open(&vhd, img, VHD_OPEN_RDONLY) == 0);
+	CHECK_EQ(vhd.footer.curr_size, 600 * MiB);
+	REQUIRE(vhd_get_bat(&vhd) == 0);
+	CHECK(vhd.bat.bat[0] != blk0);
+	CHECK_EQ(vhd_io_read(&vhd, s1, 0, 1), 0);
+	CHECK(memcmp(s0, s1, 512) == 0);
+	vhd_close(&vhd);
+	free(before);
+	free(after);
+	free(s0);
+	free(s1);
 }
 
 /* A committed journal restores nothing and does not cut the (grown) image. */
@@ -302,5 +356,7 @@ int main(void)
 	CHECK_EQ(read_sector(img, 0, junk), 0);
 	CHECK(t_all(junk, 512, 0xc3));
 	committed_journal_opens(img, jnl);
+	/* Last: t_path's buffers rotate, so img and jnl are not used after it. */
+	moved_by_vhd_util(t_path("moved.vhd"), t_path("moved.journal"));
 	return t_finish();
 }

@@ -99,6 +99,22 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Bat<B> {
         true
     }
 
+    /// Zeroes the bytes after the last entry up to the end of its sector, as blktap
+    /// writes the padding.
+    pub fn zero_padding(&mut self) {
+        let n = self.entries as usize * 4;
+        let end = (bat_bytes(self.entries) as usize).min(self.bytes.as_ref().len());
+        if let Some(pad) = self.bytes.as_mut().get_mut(n..end) {
+            pad.fill(0);
+        }
+    }
+
+    /// Exchanges the table's buffer with `other` (of at least the same length, holding
+    /// the same entries): a resize moving the table into a larger buffer.
+    pub(crate) fn swap_bytes(&mut self, other: &mut B) {
+        core::mem::swap(&mut self.bytes, other);
+    }
+
     /// Fills a fresh table: every entry [`UNUSED`], the sector padding zero (as blktap
     /// writes it).
     pub fn clear_all(&mut self) {

@@ -500,6 +500,52 @@ where
     I: Io<Error = J::Error>,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
+    writable_and_enabled(disk)?;
+    let regions = disk_regions(disk)?;
+    create_with(journal, disk, &regions, scratch)
+}
+
+/// [`create`] for a fixed disk, whose only metadata is its footer: the journal holds
+/// the primary footer, so that a resize (which moves it) can be reverted. libvhd has no
+/// such journal (its `vhd_journal_create` refuses fixed disks, as [`create`] does); the
+/// file layout is the same.
+pub fn create_fixed<J, I, B>(
+    journal: &mut J,
+    disk: &mut Disk<I, B>,
+    scratch: &mut [u8],
+) -> Result<JournalHeader, Error<J::Error>>
+where
+    J: Io,
+    I: Io<Error = J::Error>,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    writable_and_enabled(disk)?;
+    if disk.disk_type() != Some(crate::DiskType::Fixed) {
+        return Err(Error::WrongDiskType);
+    }
+    let mut regions = Regions {
+        list: [Region::default(); MAX_REGIONS],
+        len: 0,
+    };
+    let footer = disk.footer_position();
+    // A legacy 511-byte footer is not a whole sector to journal.
+    if disk.io().size().map_err(Error::Io)? != footer + FOOTER_SIZE as u64 {
+        return Err(Error::Format(FormatError::invalid(
+            Structure::Footer,
+            "offset",
+        )));
+    }
+    regions.push(Region {
+        entry_type: TYPE_FOOTER_P,
+        offset: footer,
+        len: FOOTER_SIZE as u64,
+    });
+    create_with(journal, disk, &regions, scratch)
+}
+
+fn writable_and_enabled<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &Disk<I, B>,
+) -> Result<(), Error<I::Error>> {
     if !disk.is_writable() {
         return Err(Error::ReadOnly);
     }
@@ -507,7 +553,22 @@ where
         // Its journaled footers would be poisoned: reverting could not enable it.
         return Err(Error::Disabled);
     }
-    let regions = disk_regions(disk)?;
+    Ok(())
+}
+
+/// Journals `regions` of `disk` into a new journal, makes it durable, then poisons the
+/// image.
+fn create_with<J, I, B>(
+    journal: &mut J,
+    disk: &mut Disk<I, B>,
+    regions: &Regions,
+    scratch: &mut [u8],
+) -> Result<JournalHeader, Error<J::Error>>
+where
+    J: Io,
+    I: Io<Error = J::Error>,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
     let mut header = JournalHeader::new(disk.footer().uuid, disk.footer_position());
     write_header(journal, &header)?;
     for r in regions.as_slice() {

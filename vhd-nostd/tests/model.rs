@@ -37,6 +37,20 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// A growth that moves blocks, as `vhd-util resize` runs it: journal, grow, commit.
+fn grow_moving(d: &mut VDisk<VecIo>, new: u64) {
+    use vhd_nostd::{journal, resize};
+    let (mut j, mut scratch) = (VecIo::default(), vec![0u8; 4096]);
+    let mut h = journal::create(&mut j, d, &mut scratch).unwrap();
+    let p = resize::plan(d, new).unwrap();
+    assert!(p.relocates);
+    resize::reserve(d, vec![0; p.bat_bytes], vec![0; p.batmap_bytes]).unwrap();
+    let mut copy = vec![0u8; p.copy_bytes];
+    resize::grow_journaled(d, new, &mut j, &mut h, &mut copy, |_| {}).unwrap();
+    journal::commit(&mut j, &mut h, true).unwrap();
+    d.unpoison().unwrap();
+}
+
 struct World {
     chain: Vec<VDisk<VecIo>>,
     model: Vec<u8>,
@@ -137,7 +151,12 @@ impl World {
                 let new = (n + u64::from(extra)) * 512;
                 match vhd_nostd::resize::grow(&mut self.chain[0], new) {
                     Ok(()) => self.model.resize(new as usize, 0),
-                    Err(Error::NoSpace) | Err(Error::WrongDiskType) => {}
+                    // The BAT needs more sectors: blocks move, under a journal.
+                    Err(Error::NoSpace) => {
+                        grow_moving(&mut self.chain[0], new);
+                        self.model.resize(new as usize, 0);
+                    }
+                    Err(Error::WrongDiskType) => {}
                     Err(e) => panic!("grow: {e:?}"),
                 }
                 assert_eq!(self.chain[0].size(), self.model.len() as u64);

@@ -177,3 +177,63 @@ fn core_operations_allocate_nothing() {
     assert_eq!(n, 0, "the core allocated {n} times");
     assert!(ok, "check passes");
 }
+
+#[test]
+fn growth_that_moves_blocks_allocates_nothing() {
+    let mut file = vec![0u8; 16 * MIB];
+    let mut jfile = vec![0u8; MIB];
+    let mut copy = vec![0u8; (2 << 20) + 512];
+    let data = vec![0x5au8; 64 << 10];
+    let (mut bat, mut map, mut bm) = ([0u8; 512], [0u8; 1024], [0u8; 512]);
+    let (mut big_bat, mut big_map) = ([0u8; 2048], [0u8; 1024]);
+    let mut work = vec![0u8; 64 << 10];
+    let opts = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let ((moved, ok), n) = allocations(|| {
+        use vhd_nostd::{journal, resize};
+        let mut scratch = [0u8; 4096];
+        let mut io = MemIo::new(&mut file);
+        let p = CreateParams {
+            kind: DiskType::Dynamic,
+            size: 8 * MIB as u64,
+            block_size: 2 << 20,
+            uuid: uuid::Uuid::from_bytes([3; 16]),
+            timestamp: 9,
+            parent: None,
+        };
+        create(&mut io, &p, &mut scratch).unwrap();
+        let bufs = Buffers {
+            bat: &mut bat[..],
+            batmap: &mut map[..],
+            bitmap: &mut bm[..],
+        };
+        let mut disk = Disk::open(io, bufs, opts).unwrap();
+        disk.write(0, &data).unwrap();
+        // 600 MiB: 300 entries, 3 BAT sectors over block 0.
+        let mut jio = MemIo::new(&mut jfile);
+        let mut h = journal::create(&mut jio, &mut disk, &mut scratch).unwrap();
+        let plan = resize::plan(&disk, 600 * MIB as u64).unwrap();
+        resize::reserve(
+            &mut disk,
+            &mut big_bat[..plan.bat_bytes],
+            &mut big_map[..plan.batmap_bytes],
+        )
+        .unwrap();
+        let copy = &mut copy[..plan.copy_bytes];
+        resize::grow_journaled(&mut disk, 600 * MIB as u64, &mut jio, &mut h, copy, |_| {})
+            .unwrap();
+        journal::commit(&mut jio, &mut h, true).unwrap();
+        disk.unpoison().unwrap();
+        let mut io = disk.into_io();
+        let opts = CheckOptions {
+            ignore_primary: false,
+            now: u32::MAX,
+        };
+        (plan.blocks_moved, check(&mut io, &opts, &mut work).is_ok())
+    });
+    assert_eq!(n, 0, "the core allocated {n} times");
+    assert_eq!(moved, 1);
+    assert!(ok, "check passes");
+}

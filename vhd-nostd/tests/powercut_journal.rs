@@ -274,6 +274,9 @@ struct Scenario {
     /// The content once the operation has completed, if it can differ from `old`
     /// after recovery.
     new: Option<Vec<u8>>,
+    /// A third content a crash may leave after recovery: a fixed disk's shrink, once
+    /// the file is cut, reverts to the old size with the cut sectors reading zeros.
+    cut: Option<Vec<u8>>,
     /// Scratch bytes of the operation and of the recovery.
     scratch: usize,
     op: Op,
@@ -320,7 +323,7 @@ fn enabled_means_consistent(sc: &Scenario, image: &VecIo, label: &str) {
 
 fn old_or_new(sc: &Scenario, got: &[u8], label: &str) {
     let is = |c: &Vec<u8>| got.len() == c.len() && got == c.as_slice();
-    if is(&sc.old) || sc.new.as_ref().is_some_and(is) {
+    if is(&sc.old) || sc.new.as_ref().is_some_and(is) || sc.cut.as_ref().is_some_and(is) {
         return;
     }
     let bad = (0..got.len() / 512)
@@ -534,6 +537,50 @@ fn grown(old: &[u8], bytes: u64) -> Vec<u8> {
     v
 }
 
+/// The states a journaled growth passes through, each made by running the step before
+/// cleanly, and the content once it is done.
+struct Stages {
+    clean: Files,
+    journaled: Files,
+    grown_under: Files,
+    new: Vec<u8>,
+}
+
+fn stages(image: VecIo, old: &[u8], scratch: usize, grow_to: u64, grow: fn(u64) -> Op) -> Stages {
+    let clean = Files {
+        image,
+        journal: None,
+    };
+    let journaled = after(&clean, op_create(scratch));
+    let grown_under = after(&journaled, grow(grow_to));
+    Stages {
+        clean,
+        journaled,
+        grown_under,
+        new: grown(old, grow_to),
+    }
+}
+
+/// Scenarios of one image: a name, the files before, the content after, the operation.
+fn scenario_maker(
+    kind: &str,
+    parent: Option<VecIo>,
+    old: Vec<u8>,
+    scratch: usize,
+) -> impl Fn(&str, &Files, Option<&Vec<u8>>, Op) -> Scenario {
+    let kind = kind.to_string();
+    move |name, before, new, op| Scenario {
+        name: format!("{kind} {name}"),
+        before: before.clone(),
+        parent: parent.clone(),
+        old: old.clone(),
+        new: new.cloned(),
+        cut: None,
+        scratch,
+        op,
+    }
+}
+
 fn scenarios(kind: &str) -> Vec<Scenario> {
     // Sizes that need more BAT entries (64 KiB blocks; the snapshot's are 2 MiB).
     let (image, parent, old, grow_to, scratch) = match kind {
@@ -546,31 +593,18 @@ fn scenarios(kind: &str) -> Vec<Scenario> {
             (i, Some(p), c, 8 << 20, LARGE)
         }
     };
-    let clean = Files {
-        image,
-        journal: None,
-    };
-    let journaled = after(&clean, op_create(scratch));
-    let grown_under = after(&journaled, op_grow(grow_to));
-    let new = grown(&old, grow_to);
-    let sc = |name: &str, before: &Files, new: Option<&Vec<u8>>, op: Op| Scenario {
-        name: format!("{kind} {name}"),
-        before: before.clone(),
-        parent: parent.clone(),
-        old: old.clone(),
-        new: new.cloned(),
-        scratch,
-        op,
-    };
+    let st = stages(image, &old, scratch, grow_to, op_grow);
+    let (clean, journaled, grown_under, new) = (&st.clean, &st.journaled, &st.grown_under, &st.new);
+    let sc = scenario_maker(kind, parent, old, scratch);
     vec![
-        sc("create + poison", &clean, None, op_create(scratch)),
-        sc("grow under the journal", &journaled, None, op_grow(grow_to)),
-        sc("revert", &grown_under, None, op_revert(scratch)),
-        sc("commit + unpoison", &grown_under, Some(&new), op_commit()),
+        sc("create + poison", clean, None, op_create(scratch)),
+        sc("grow under the journal", journaled, None, op_grow(grow_to)),
+        sc("revert", grown_under, None, op_revert(scratch)),
+        sc("commit + unpoison", grown_under, Some(new), op_commit()),
         sc(
             "whole resize",
-            &clean,
-            Some(&new),
+            clean,
+            Some(new),
             op_resize(grow_to, scratch),
         ),
     ]
@@ -604,6 +638,244 @@ fn journal_disables_the_image() {
             "{}",
             s.name
         );
+    }
+}
+
+// ---- growth that moves blocks, the batmap and the locators ----
+
+/// Growth under the journal through `grow_journaled`, with the buffers `plan` asks for.
+fn grow_moving(m: &Shared, disk: &mut Disk<Dev, Vec<u8>>, bytes: u64) -> Result<(), E> {
+    let p = vhd_nostd::resize::plan(disk, bytes)?;
+    assert!(
+        p.relocates && p.blocks_moved > 0,
+        "the scenario moves blocks"
+    );
+    vhd_nostd::resize::reserve(disk, vec![0; p.bat_bytes], vec![0; p.batmap_bytes])?;
+    let mut j = dev(m, Target::Journal);
+    let mut h = journal::read_header(&mut j)?;
+    let mut copy = vec![0u8; p.copy_bytes];
+    vhd_nostd::resize::grow_journaled(disk, bytes, &mut j, &mut h, &mut copy, |_| {})
+}
+
+fn op_grow_moving(bytes: u64) -> Op {
+    Box::new(move |m| {
+        let mut disk = open_with(dev(m, Target::Image), rw(true))?;
+        grow_moving(m, &mut disk, bytes)
+    })
+}
+
+fn op_resize_moving(bytes: u64, scratch: usize) -> Op {
+    Box::new(move |m| {
+        let mut disk = create_and_poison(m, scratch)?;
+        grow_moving(m, &mut disk, bytes)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+/// Small blocks, so that a growth to a few MiB already needs a BAT larger than the
+/// space before the first block.
+const SMALL_BLOCK: u32 = 4096;
+/// 64 entries to 4096: the BAT grows from 1 to 32 sectors over the first blocks.
+const MOVING_FROM: usize = 256 * KIB;
+const MOVING_TO: u64 = 16 << 20;
+
+/// A dynamic disk with a batmap whose first blocks are full (their batmap bits set),
+/// one partly written, and one far from them; its content.
+fn dynamic_small_blocks() -> (VecIo, Vec<u8>) {
+    let mut d = open(
+        new_image(DiskType::Dynamic, MOVING_FROM as u64, SMALL_BLOCK),
+        true,
+    )
+    .unwrap();
+    let mut content = vec![0u8; MOVING_FROM];
+    for (sector, len, g) in [(0u64, 20 * 1024, 3u8), (48, 1024, 4), (400, 512, 5)] {
+        let data = filled(len, g);
+        d.write(sector, &data).unwrap();
+        content[sector as usize * 512..][..len].copy_from_slice(&data);
+    }
+    assert!(
+        d.batmap().is_some_and(|(_, map)| map[0] != 0),
+        "full blocks"
+    );
+    (d.into_io(), content)
+}
+
+/// A differencing disk with small blocks (three locators after its batmap) over
+/// [`dynamic_small_blocks`], with data of its own in its first blocks.
+fn differencing_small_blocks() -> (VecIo, VecIo, Vec<u8>) {
+    let (parent_io, mut content) = dynamic_small_blocks();
+    let mut parent = open(parent_io, false).unwrap();
+    let child_io = new_snapshot_with(&mut parent, "parent.vhd", SMALL_BLOCK);
+    let parent_io = parent.into_io();
+    let mut child = open(child_io, true).unwrap();
+    for (sector, len, g) in [(2u64, 9 * 512, 9u8), (30, 4096, 10)] {
+        let ours = filled(len, g);
+        child.write(sector, &ours).unwrap();
+        content[sector as usize * 512..][..len].copy_from_slice(&ours);
+    }
+    (child.into_io(), parent_io, content)
+}
+
+fn moving_scenarios(kind: &str) -> Vec<Scenario> {
+    let (image, parent, old) = match kind {
+        "dynamic" => {
+            let (i, c) = dynamic_small_blocks();
+            (i, None, c)
+        }
+        _ => {
+            let (i, p, c) = differencing_small_blocks();
+            (i, Some(p), c)
+        }
+    };
+    let st = stages(image, &old, SMALL, MOVING_TO, op_grow_moving);
+    let (clean, journaled, grown_under, new) = (&st.clean, &st.journaled, &st.grown_under, &st.new);
+    let sc = scenario_maker(kind, parent, old, SMALL);
+    vec![
+        sc(
+            "grow moving blocks",
+            journaled,
+            None,
+            op_grow_moving(MOVING_TO),
+        ),
+        sc(
+            "revert of a moving grow",
+            grown_under,
+            None,
+            op_revert(SMALL),
+        ),
+        sc(
+            "commit of a moving grow",
+            grown_under,
+            Some(new),
+            op_commit(),
+        ),
+        sc(
+            "whole resize moving blocks",
+            clean,
+            Some(new),
+            op_resize_moving(MOVING_TO, SMALL),
+        ),
+    ]
+}
+
+#[test]
+fn journaled_growth_moving_blocks_of_a_dynamic_disk() {
+    for sc in moving_scenarios("dynamic") {
+        run(sc);
+    }
+}
+
+#[test]
+fn journaled_growth_moving_blocks_and_locators_of_a_differencing_disk() {
+    for sc in moving_scenarios("differencing") {
+        run(sc);
+    }
+}
+
+/// Revert restores the image byte for byte after a growth that moved blocks, and the
+/// grown image holds the moved blocks at the end with the metadata where the plan put it.
+#[test]
+fn moving_growth_is_reverted_byte_for_byte() {
+    for kind in ["dynamic", "differencing"] {
+        let scs = moving_scenarios(kind);
+        let before = &scs[0].before;
+        let clean_image = {
+            let m = Machine::new(before.clone(), Fault::None);
+            recover(&m, SMALL).unwrap();
+            let img = m.borrow().files.image.clone();
+            img
+        };
+        let grown = after(before, op_grow_moving(MOVING_TO));
+        let m = Machine::new(grown, Fault::None);
+        recover(&m, SMALL).unwrap();
+        assert!(m.borrow().files.image.data == clean_image.data, "{kind}");
+        let done = after(&scs[0].before, op_grow_moving(MOVING_TO));
+        let d = open_with(done.image.clone(), rw(true)).unwrap();
+        let h = d.header().unwrap();
+        assert_eq!(h.max_bat_size, 4096, "{kind}");
+        let first = d.bat().allocated().map(|(_, s)| u64::from(s) * 512).min();
+        assert!(first.unwrap() >= d.end_of_headers(), "{kind}");
+        if kind == "differencing" {
+            let used: Vec<_> = h.loc.iter().filter(|l| l.is_used()).collect();
+            assert_eq!(used.len(), 3);
+            assert!(used.iter().all(|l| l.data_offset > 1536 + 16 * KIB as u64));
+        }
+    }
+}
+
+// ---- shrinking a dynamic disk, resizing a fixed one ----
+
+fn op_shrink(bytes: u64) -> Op {
+    Box::new(move |m| {
+        let mut disk = create_and_poison(m, SMALL)?;
+        vhd_nostd::resize::shrink(&mut disk, bytes)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+/// `vhd-util resize` of a fixed disk: journal of its footer, resize, commit.
+fn op_resize_fixed(bytes: u64) -> Op {
+    Box::new(move |m| {
+        create_journal_file(m)?;
+        let mut disk = open_with(dev(m, Target::Image), rw(false))?;
+        let mut scratch = vec![0u8; SMALL];
+        let mut j = dev(m, Target::Journal);
+        let mut h = journal::create_fixed(&mut j, &mut disk, &mut scratch)?;
+        vhd_nostd::resize::resize_fixed(&mut disk, bytes, &mut j, &mut h, &mut scratch)?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
+fn resize_scenario(name: &str, image: VecIo, old: Vec<u8>, to: u64, op: Op) -> Scenario {
+    let mut new = old.clone();
+    new.resize(to as usize, 0);
+    // A fixed shrink reverted after the cut: the old size, zeros past the sector the
+    // new footer took (which the journal restores).
+    let cut = (to < old.len() as u64).then(|| {
+        let mut c = old.clone();
+        c[to as usize + 512..].fill(0);
+        c
+    });
+    Scenario {
+        name: name.to_string(),
+        before: Files {
+            image,
+            journal: None,
+        },
+        parent: None,
+        old,
+        new: Some(new),
+        cut,
+        scratch: SMALL,
+        op,
+    }
+}
+
+#[test]
+fn journaled_shrink_and_fixed_resize() {
+    // Dynamic, 256 KiB with data in its first two 64 KiB blocks, shrunk to 192 KiB.
+    let (image, old) = dynamic();
+    run(resize_scenario(
+        "dynamic shrink",
+        image,
+        old,
+        192 * KIB as u64,
+        op_shrink(192 << 10),
+    ));
+    // Fixed, 64 KiB with data throughout, grown to 96 KiB and shrunk to 32 KiB.
+    let mut d = open(new_image(DiskType::Fixed, 64 << 10, 0), true).unwrap();
+    let data = filled(64 * KIB, 6);
+    d.write(0, &data).unwrap();
+    let image = d.into_io();
+    for (what, to) in [("grow", 96u64 << 10), ("shrink", 32 << 10)] {
+        let sc = resize_scenario(
+            &format!("fixed {what}"),
+            image.clone(),
+            data.clone(),
+            to,
+            op_resize_fixed(to),
+        );
+        run(sc);
     }
 }
 
@@ -772,6 +1044,7 @@ fn core_reverts_a_reference_journal() {
         parent: None,
         old: old.clone(),
         new: None,
+        cut: None,
         scratch: SMALL,
         op: op_revert(SMALL),
     };
@@ -929,4 +1202,64 @@ fn journal_api_refusals() {
     );
     assert_eq!(h.journal_data_entries, 1);
     assert!(journal::verify(&mut j, &mut [0u8; 512]).is_ok());
+}
+
+/// What the resize API refuses, each time before writing anything.
+#[test]
+fn resize_api_refusals() {
+    use vhd_nostd::resize;
+    let (image, _) = dynamic_small_blocks();
+    let mut d = open_with(image.clone(), rw(false)).unwrap();
+    // The BAT needs 32 sectors: in place it cannot grow.
+    assert_eq!(resize::grow(&mut d, MOVING_TO), Err(Error::NoSpace));
+    let p = resize::plan(&d, MOVING_TO).unwrap();
+    assert!(p.relocates && p.blocks_moved > 0);
+    assert_eq!(p.copy_bytes, 4096 + 512);
+    let (mut j, mut copy) = (VecIo::default(), vec![0u8; p.copy_bytes]);
+    let mut h = JournalHeader::new(d.footer().uuid, d.footer_position());
+    // Buffers too small, then no journal (not poisoned), then another image's journal.
+    assert!(matches!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut h, &mut copy, |_| {}),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    resize::reserve(&mut d, vec![0; p.bat_bytes], vec![0; p.batmap_bytes]).unwrap();
+    let short = &mut copy[..512];
+    assert!(matches!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut h, short, |_| {}),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    assert_eq!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut h, &mut copy, |_| {}),
+        Err(Error::InvalidArgument("image not poisoned by its journal"))
+    );
+    let mut other = h;
+    other.vhd_footer_offset += 512;
+    assert_eq!(
+        resize::grow_journaled(&mut d, MOVING_TO, &mut j, &mut other, &mut copy, |_| {}),
+        Err(Error::InvalidArgument("journal of another image"))
+    );
+    assert!(d.into_io().data == image.data, "nothing written");
+    // Shrinking past an allocated block (sector 400 is in block 50).
+    let mut d = open_with(image.clone(), rw(false)).unwrap();
+    assert_eq!(
+        resize::shrink(&mut d, 200 * 512),
+        Err(Error::InvalidArgument(
+            "allocated block beyond the new size"
+        ))
+    );
+    assert_eq!(
+        resize::shrink(&mut d, 256 << 10),
+        Err(Error::InvalidArgument("size"))
+    );
+    assert!(d.into_io().data == image.data, "nothing written");
+    // Fixed resize wants a fixed disk, and its journal.
+    let mut d = open_with(image.clone(), rw(false)).unwrap();
+    assert_eq!(
+        resize::resize_fixed(&mut d, 1 << 20, &mut j, &mut h, &mut copy),
+        Err(Error::WrongDiskType)
+    );
+    assert_eq!(
+        journal::create_fixed(&mut VecIo::default(), &mut d, &mut copy),
+        Err(Error::WrongDiskType)
+    );
 }

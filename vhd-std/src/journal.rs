@@ -76,6 +76,22 @@ pub struct Journal {
 /// as it was and the journal file is removed, unless undoing failed too (then the
 /// journal is kept for [`revert`]).
 pub fn create(jpath: &Path, img: &mut Image) -> VhdResult<Journal> {
+    create_with(jpath, img, core::create)
+}
+
+/// [`create`] for a fixed disk: the journal holds its footer
+/// ([`core::create_fixed`]), for a resize that moves it.
+pub fn create_fixed(jpath: &Path, img: &mut Image) -> VhdResult<Journal> {
+    create_with(jpath, img, core::create_fixed)
+}
+
+type CoreCreate = fn(
+    &mut JournalFile,
+    &mut crate::VhdDisk,
+    &mut [u8],
+) -> Result<JournalHeader, vhd_nostd::Error<IoError>>;
+
+fn create_with(jpath: &Path, img: &mut Image, make: CoreCreate) -> VhdResult<Journal> {
     let file = FsOpen::new()
         .read(true)
         .write(true)
@@ -84,7 +100,7 @@ pub fn create(jpath: &Path, img: &mut Image) -> VhdResult<Journal> {
         .open(jpath)?;
     let mut file = JournalFile(file);
     let mut scratch = AlignedBuf::new(SCRATCH);
-    match core::create(&mut file, img.disk_mut(), &mut scratch) {
+    match make(&mut file, img.disk_mut(), &mut scratch) {
         Ok(header) => Ok(Journal {
             path: jpath.to_path_buf(),
             file,
@@ -110,6 +126,12 @@ impl Journal {
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The journal file and its header, for operations that add entries as they go
+    /// (a growth that moves blocks).
+    pub(crate) fn parts(&mut self) -> (&mut impl Io<Error = IoError>, &mut JournalHeader) {
+        (&mut self.file, &mut self.header)
     }
 
     /// Keeps the change: empties the journal, enables `img` (the journaled image), and

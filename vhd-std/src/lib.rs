@@ -10,6 +10,7 @@
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
+//! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
 
 pub mod create;
@@ -19,6 +20,7 @@ pub mod image;
 pub mod journal;
 pub mod path;
 pub mod summary;
+pub mod resize;
 pub mod time;
 
 pub use create::{create_file, find_backing, snapshot_file, Backing};

@@ -1,18 +1,23 @@
 //! `vhd-util resize -n name -j journal -s MB`: grows a dynamic or differencing disk by
-//! whole 2 MiB blocks, under a metadata journal that is replayed if the resize fails.
+//! whole blocks, under a metadata journal that is replayed if the resize fails.
 //!
 //! As the reference: the journal (libvhd's layout, see `vhd_std::journal`) is made
 //! first and the image poisoned (`v_poison`) until the end; on success the journal is
 //! committed, the image enabled and the journal deleted. An injected failure point
 //! leaves the image poisoned and the journal in place for `vhd-util revert`.
 //!
-//! The core grows in place (new BAT entries come from the padding of the BAT's last
-//! sector), so no data block moves; a growth that would need the BAT to move fails with
-//! `-ENOSPC` where the reference moves blocks (see COMPATIBILITY.md).
+//! When the larger BAT needs more room than lies before the first data block, the
+//! blocks in its way move to the end of the file (journaled first; see
+//! `vhd_nostd::resize`). Beyond the reference (COMPATIBILITY.md): a dynamic disk
+//! shrinks when no allocated block lies past the new size, and a fixed disk grows or
+//! shrinks to exactly the size given, under a journal of its footer.
 
 use std::path::Path;
 
-use vhd_std::{journal, Errno, Image, OpenOptions};
+use vhd_nostd::resize::Phase;
+use vhd_nostd::DiskType;
+use vhd_std::journal::{self, Journal};
+use vhd_std::{Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
@@ -55,7 +60,14 @@ pub fn run(args: &[String]) -> i32 {
         println!("{name} not created by xen; resize not supported");
         return -libc::EINVAL;
     }
-    let jnl = match journal::create(Path::new(&jname), &mut img) {
+    let bytes = mb.wrapping_shl(20);
+    let fixed = img.disk().disk_type() == Some(DiskType::Fixed);
+    let made = if fixed {
+        journal::create_fixed(Path::new(&jname), &mut img)
+    } else {
+        journal::create(Path::new(&jname), &mut img)
+    };
+    let mut jnl = match made {
         Ok(j) => j,
         Err(e) => {
             println!("creating journal failed: {e}");
@@ -63,7 +75,11 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     testfail::at(Point::ResizeBegin);
-    let res = grow(&mut img, mb.wrapping_shl(20));
+    let res = if fixed {
+        vhd_std::resize::resize_fixed(&mut img, &mut jnl, bytes)
+    } else {
+        resize_sparse(&mut img, &mut jnl, bytes)
+    };
     testfail::at(Point::ResizeEnd);
     match res {
         Err(e) => {
@@ -83,9 +99,10 @@ pub fn run(args: &[String]) -> i32 {
     }
 }
 
-/// Grows to `bytes` as the reference rounds it: one more 2 MiB BAT entry per started
-/// 4096 new sectors; the same sector count is no change, a smaller one is refused.
-fn grow(img: &mut Image, bytes: u64) -> Result<(), Errno> {
+/// Grows to `bytes` as the reference rounds it: one more block per started block of
+/// new sectors over the blocks the old size covers; the same sector count is no change.
+/// A smaller size shrinks (to `bytes` exactly) if no allocated block lies past it.
+fn resize_sparse(img: &mut Image, jnl: &mut Journal, bytes: u64) -> Result<(), Errno> {
     let disk = img.disk_mut();
     let old = disk.sectors();
     let new = bytes / 512;
@@ -93,17 +110,22 @@ fn grow(img: &mut Image, bytes: u64) -> Result<(), Errno> {
         return Ok(());
     }
     if new < old {
-        println!("dynamic shrink not fully implemented");
-        return Err(Errno(-libc::ENOSYS));
+        return match vhd_nostd::resize::shrink(disk, bytes) {
+            Err(vhd_nostd::Error::InvalidArgument(why)) => {
+                println!("cannot shrink to {} MB: {why}", bytes >> 20);
+                Err(Errno::EINVAL)
+            }
+            r => Ok(r?),
+        };
     }
     let h = disk.header().cloned().ok_or(Errno::EINVAL)?;
     let spb = u64::from(h.sectors_per_block());
-    let entries = u64::from(h.max_bat_size) + (new - old).div_ceil(spb);
-    testfail::at(Point::ResizeDataMoved);
-    testfail::at(Point::ResizeMetadataMoved);
+    let entries = old.div_ceil(spb) + (new - old).div_ceil(spb);
     let size = entries
         .checked_mul(u64::from(h.block_size))
         .ok_or(Errno::EINVAL)?;
-    vhd_nostd::resize::grow(disk, size)?;
-    Ok(())
+    vhd_std::resize::grow(img, jnl, size, |phase| match phase {
+        Phase::DataMoved => testfail::at(Point::ResizeDataMoved),
+        Phase::MetadataMoved => testfail::at(Point::ResizeMetadataMoved),
+    })
 }

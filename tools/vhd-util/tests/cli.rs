@@ -831,14 +831,18 @@ fn resize_revert_and_failure_points() {
     assert_eq!(ok(&d, &["check", "-n", "a.vhd"]), "a.vhd is valid\n");
     let data = read_all(&d, "a.vhd", 20 * MIB / 512);
     assert_eq!(&data[..model.len()], &model[..]);
-    let o = vhd(&d, &["resize", "-n", "a.vhd", "-j", "a.journal", "-s", "4"]);
+    // Beyond the reference (which fails -38): nothing is allocated past 4 MiB.
+    ok(&d, &["resize", "-n", "a.vhd", "-j", "a.journal", "-s", "4"]);
+    assert_eq!(ok(&d, &["query", "-n", "a.vhd", "-v"]), "4\n");
     assert_eq!(
-        (code(&o), stdout(&o).as_str()),
-        (
-            38,
-            "dynamic shrink not fully implemented\nresize failed: -38\n"
-        )
+        read_all(&d, "a.vhd", 4 * MIB / 512),
+        &model[..4 * MIB as usize]
     );
+    ok(
+        &d,
+        &["resize", "-n", "a.vhd", "-j", "a.journal", "-s", "20"],
+    );
+    assert_eq!(ok(&d, &["query", "-n", "a.vhd", "-v"]), "20\n");
     std::fs::write(d.join("busy.journal"), b"x").unwrap();
     let o = vhd(
         &d,
@@ -847,12 +851,6 @@ fn resize_revert_and_failure_points() {
     assert_eq!(
         (code(&o), stdout(&o).as_str()),
         (17, "creating journal failed: -17\n")
-    );
-    ok(&d, &["create", "-n", "f.vhd", "-s", "2", "-r"]);
-    let o = vhd(&d, &["resize", "-n", "f.vhd", "-j", "f.journal", "-s", "4"]);
-    assert_eq!(
-        (code(&o), stdout(&o).as_str()),
-        (22, "creating journal failed: -22\n")
     );
     // An injected failure leaves the journal; revert restores and deletes it.
     let before = std::fs::read(d.join("a.vhd")).unwrap();
@@ -875,6 +873,229 @@ fn resize_revert_and_failure_points() {
         (code(&o), stdout(&o).as_str()),
         (2, "opening journal failed: -2\n")
     );
+}
+
+/// Sectors of `name` as `vhd-util read` prints them, from `first`, `count` of them.
+fn read_range(dir: &Path, name: &str, first: u64, count: u64) -> Vec<u8> {
+    let (f, c) = (first.to_string(), count.to_string());
+    let o = vhd(dir, &["read", "-n", name, "-r", &f, "-c", &c]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    o.stdout
+}
+
+/// The first blocks of a 100 MiB image are in the way of the BAT of 1000 MiB and of
+/// 2040 GiB: they move to the end, under the journal, and read the same afterwards.
+#[test]
+fn resize_moves_the_blocks_in_the_bats_way() {
+    let d = workdir("resize-moves");
+    ok(&d, &["create", "-n", "g.vhd", "-s", "100"]);
+    let places = [
+        (0, 64, 1),
+        (4095, 2, 2),
+        (4096 * 3 + 7, 300, 3),
+        (200_000, 8, 4),
+    ];
+    let model = write_pattern(&d.join("g.vhd"), 100 * MIB, &places);
+    ok(&d, &["fill", "-n", "g.vhd"]);
+    let filled = std::fs::read(d.join("g.vhd")).unwrap();
+    // `read -b` of the first blocks: their byte offsets.
+    let first = |d: &Path| -> Vec<u64> {
+        ok(d, &["read", "-n", "g.vhd", "-b", "0", "-c", "4"])
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let before = first(&d);
+    assert_eq!(before[0], 3584, "block 0 right after the batmap");
+
+    // Each failure point leaves the image poisoned and the journal; revert restores
+    // the image byte for byte.
+    for point in ["BEGIN", "DATA_MOVED", "METADATA_MOVED", "END"] {
+        let var = format!("VHD_UTIL_TEST_FAIL_RESIZE_{point}");
+        let args = ["resize", "-n", "g.vhd", "-j", "g.journal", "-s", "2088960"];
+        let o = vhd_env(&d, &args, &[(&var, "")]);
+        assert_eq!(
+            (code(&o), stdout(&o)),
+            (22, format!("Failing at {var}\n")),
+            "{point}"
+        );
+        assert!(d.join("g.journal").exists(), "{point}");
+        let o = vhd(&d, &["check", "-n", "g.vhd"]);
+        assert_ne!(code(&o), 0, "{point}: poisoned");
+        ok(&d, &["revert", "-n", "g.vhd", "-j", "g.journal"]);
+        assert!(!d.join("g.journal").exists(), "{point}");
+        assert!(std::fs::read(d.join("g.vhd")).unwrap() == filled, "{point}");
+    }
+
+    ok(
+        &d,
+        &["resize", "-n", "g.vhd", "-j", "g.journal", "-s", "1000"],
+    );
+    assert!(!d.join("g.journal").exists(), "journal removed");
+    let len = std::fs::metadata(d.join("g.vhd")).unwrap().len();
+    assert_eq!(
+        ok(&d, &["query", "-n", "g.vhd", "-v", "-s"]),
+        format!("1000\n{len}\n")
+    );
+    assert_eq!(ok(&d, &["check", "-n", "g.vhd"]), "g.vhd is valid\n");
+    // 500 entries: the BAT takes 4 sectors, the batmap header and map 2 more; block 0
+    // is in their way and is now the last block, its data 4 KiB-aligned.
+    let after = first(&d);
+    // Where a block moved to the end `at` starts: data 4 KiB-aligned after its bitmap.
+    let dest = |at: u64| (at + 512).div_ceil(4096) * 4096 - 512;
+    assert_eq!(after[0], dest(filled.len() as u64 - 512), "{after:?}");
+    assert_eq!(after[1..], before[1..]);
+    assert_eq!(read_range(&d, "g.vhd", 0, 100 * MIB / 512), model);
+    assert!(read_range(&d, "g.vhd", 100 * MIB / 512, 1000)
+        .iter()
+        .all(|&b| b == 0));
+
+    // 2040 GiB, the format's largest: a 4 MiB BAT over the first two blocks. The file
+    // stays sparse.
+    ok(
+        &d,
+        &["resize", "-n", "g.vhd", "-j", "g.journal", "-s", "2088960"],
+    );
+    assert!(!d.join("g.journal").exists());
+    let len = std::fs::metadata(d.join("g.vhd")).unwrap().len();
+    assert_eq!(
+        ok(&d, &["query", "-n", "g.vhd", "-v", "-s"]),
+        format!("2088960\n{len}\n")
+    );
+    assert!(len < 120 * MIB, "{len}");
+    assert_eq!(ok(&d, &["check", "-n", "g.vhd"]), "g.vhd is valid\n");
+    // The BAT ends at 1536 + 4 MiB - 5 KiB, the map 255 sectors later: the three
+    // blocks that start before that moved, in BAT order, after block 0's new place.
+    let grown = first(&d);
+    let mut at = after[0] + 2 * MIB + 512;
+    for i in 1..4 {
+        if before[i] < 4 * MIB + 256 * 512 {
+            assert_eq!(grown[i], dest(at), "{grown:?}");
+            at = dest(at) + 2 * MIB + 512;
+        } else {
+            assert_eq!(grown[i], before[i], "{grown:?}");
+        }
+    }
+    assert!(
+        grown[1] != before[1],
+        "block 1 was in the way too: {grown:?}"
+    );
+    assert_eq!(read_range(&d, "g.vhd", 0, 100 * MIB / 512), model);
+    let last = 2088960 * MIB / 512 - 8;
+    assert!(read_range(&d, "g.vhd", last, 8).iter().all(|&b| b == 0));
+    let qemu = Command::new("qemu-img")
+        .args(["info", "-f", "vpc"])
+        .arg(d.join("g.vhd"))
+        .output()
+        .expect("qemu-img (install qemu-utils)");
+    assert!(qemu.status.success(), "{}", stderr(&qemu));
+}
+
+/// A differencing disk's locators and first blocks move too; its parent is still
+/// found and the chain reads the same.
+#[test]
+fn resize_moves_a_snapshots_locators_and_blocks() {
+    let d = workdir("resize-snapshot");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "100"]);
+    let mut model = write_pattern(&d.join("p.vhd"), 100 * MIB, &[(0, 8192, 1)]);
+    ok(&d, &["snapshot", "-n", "s.vhd", "-p", "p.vhd"]);
+    let ours = write_pattern(&d.join("s.vhd"), 100 * MIB, &[(3, 5, 2), (5000, 10, 3)]);
+    for s in (3..8).chain(5000..5010) {
+        let r = s * 512..s * 512 + 512;
+        model[r.clone()].copy_from_slice(&ours[r]);
+    }
+    let parent = ok(&d, &["query", "-n", "s.vhd", "-p"]);
+    let block0 = || ok(&d, &["read", "-n", "s.vhd", "-b", "0"]);
+    let before = block0();
+    ok(
+        &d,
+        &["resize", "-n", "s.vhd", "-j", "s.journal", "-s", "2000"],
+    );
+    assert_ne!(block0(), before, "block 0 was in the way of 8 BAT sectors");
+    assert!(!d.join("s.journal").exists());
+    assert_eq!(
+        ok(&d, &["query", "-n", "s.vhd", "-v", "-p"]),
+        format!("2000\n{parent}")
+    );
+    let checked = ok(&d, &["check", "-n", "s.vhd", "-p"]);
+    assert_eq!(
+        checked,
+        format!("s.vhd is valid\n{} is valid\n", parent.trim_end())
+    );
+    let img = Image::open(d.join("s.vhd"), OpenOptions::default()).unwrap();
+    let h = img.disk().header().unwrap();
+    let first = img
+        .disk()
+        .bat()
+        .allocated()
+        .map(|(_, s)| u64::from(s) * 512)
+        .min();
+    assert!(first.unwrap() >= img.disk().end_of_headers());
+    assert!(h
+        .loc
+        .iter()
+        .filter(|l| l.is_used())
+        .all(|l| l.data_offset > 1536 + 2048));
+    drop(img);
+    assert_eq!(read_range(&d, "s.vhd", 0, 100 * MIB / 512), model);
+}
+
+/// Shrinking a dynamic disk with a block allocated past the new end is refused and
+/// leaves the image byte for byte; a fixed disk grows (zeros) and shrinks.
+#[test]
+fn resize_shrink_refused_and_fixed_disks() {
+    let d = workdir("resize-shrink");
+    ok(&d, &["create", "-n", "a.vhd", "-s", "20"]);
+    write_pattern(&d.join("a.vhd"), 20 * MIB, &[(4096 * 5 + 1, 1, 7)]);
+    let before = std::fs::read(d.join("a.vhd")).unwrap();
+    // Block 5 (10-12 MiB) is allocated: 11 MiB cuts through it, 10 MiB is past it.
+    for mb in ["11", "4"] {
+        let o = vhd(&d, &["resize", "-n", "a.vhd", "-j", "a.journal", "-s", mb]);
+        assert_eq!(
+            (code(&o), stdout(&o)),
+            (
+                22,
+                format!(
+                    "cannot shrink to {mb} MB: allocated block beyond the new size\nresize failed: -22\n"
+                )
+            )
+        );
+        assert!(!d.join("a.journal").exists());
+        assert!(std::fs::read(d.join("a.vhd")).unwrap() == before, "{mb}");
+    }
+    ok(
+        &d,
+        &["resize", "-n", "a.vhd", "-j", "a.journal", "-s", "12"],
+    );
+    assert_eq!(ok(&d, &["query", "-n", "a.vhd", "-v"]), "12\n");
+    assert_eq!(ok(&d, &["check", "-n", "a.vhd"]), "a.vhd is valid\n");
+
+    // Fixed: under a journal of the footer, removed on success (the reference fails
+    // "creating journal failed: -22").
+    ok(&d, &["create", "-n", "f.vhd", "-s", "2", "-r"]);
+    let model = write_pattern(&d.join("f.vhd"), 2 * MIB, &[(0, 4, 1), (4095, 1, 2)]);
+    ok(&d, &["resize", "-n", "f.vhd", "-j", "f.journal", "-s", "5"]);
+    assert!(!d.join("f.journal").exists());
+    assert_eq!(
+        std::fs::metadata(d.join("f.vhd")).unwrap().len(),
+        5 * MIB + 512
+    );
+    assert_eq!(ok(&d, &["query", "-n", "f.vhd", "-v"]), "5\n");
+    assert_eq!(ok(&d, &["check", "-n", "f.vhd"]), "");
+    let img = Image::open(d.join("f.vhd"), OpenOptions::default()).unwrap();
+    assert_eq!(img.disk().size(), 5 * MIB);
+    drop(img);
+    let raw = std::fs::read(d.join("f.vhd")).unwrap();
+    assert_eq!(&raw[..2 * MIB as usize], &model[..]);
+    assert!(raw[2 * MIB as usize..5 * MIB as usize]
+        .iter()
+        .all(|&b| b == 0));
+    ok(&d, &["resize", "-n", "f.vhd", "-j", "f.journal", "-s", "1"]);
+    assert_eq!(std::fs::metadata(d.join("f.vhd")).unwrap().len(), MIB + 512);
+    assert_eq!(ok(&d, &["query", "-n", "f.vhd", "-v"]), "1\n");
+    assert_eq!(ok(&d, &["check", "-n", "f.vhd"]), "");
+    let raw = std::fs::read(d.join("f.vhd")).unwrap();
+    assert_eq!(&raw[..MIB as usize], &model[..MIB as usize]);
 }
 
 #[test]

@@ -133,6 +133,11 @@ pub fn new_image(kind: DiskType, size: u64, block_size: u32) -> VecIo {
 }
 
 pub fn new_snapshot(parent: &mut VDisk<VecIo>, name: &str) -> VecIo {
+    new_snapshot_with(parent, name, 2 << 20)
+}
+
+/// A differencing disk over `parent` with blocks of `block_size` bytes.
+pub fn new_snapshot_with(parent: &mut VDisk<VecIo>, name: &str, block_size: u32) -> VecIo {
     let mut io = VecIo::default();
     let mut scratch = [0u8; 4096];
     let rel = format!("./{name}");
@@ -141,7 +146,7 @@ pub fn new_snapshot(parent: &mut VDisk<VecIo>, name: &str) -> VecIo {
         &CreateParams {
             kind: DiskType::Differencing,
             size: parent.size(),
-            block_size: 2 << 20,
+            block_size,
             uuid: uuid(2),
             timestamp: 1000,
             parent: Some(Parent {
