@@ -312,6 +312,7 @@ def main():
     diff1 = ratio(d.get("vhd-diff1(scattered) seq-read-1M", 0), raw_od["seq-read-1M"])
     diff4 = ratio(d.get("vhd-diff4(scattered) seq-read-1M", 0),
                   d.get("vhd-diff1(scattered) seq-read-1M", 0))
+    chain4 = ratio(d.get("vhd-chain4 seq-read-1M", 0), d.get("vhd-dynamic seq-read-1M", 0))
     rw4k = ratio(d.get("vhd-chain4 rand-write-4k", 0), raw_od["rand-write-4k"])
     scan_f = scans[("ours", "scan -f -c -m '*.vhd'")]
     scan_f_ref = scans.get(("reference", "scan -f -c -m '*.vhd'"))
@@ -328,8 +329,11 @@ def main():
          "met" if copy_full / coal_full >= 0.9 else "not met"),
         ("differencing disk, scattered writes, 1 MiB reads / raw O_DIRECT",
          f"{diff1:.2f}x", ">= 0.8x", "met" if diff1 >= 0.8 else "not met"),
-        ("depth 4 vs depth 1, same reads", f"{diff4:.2f}x", ">= 0.9x",
-         "met" if diff4 >= 0.9 else "not met"),
+        ("depth-4 chain (each level a quarter of the disk) vs dynamic disk, 1 MiB reads",
+         f"{chain4:.2f}x", ">= 0.9x", "met" if chain4 >= 0.9 else "not met"),
+        ("depth 4 vs depth 1, scattered writes at every level, 1 MiB reads", f"{diff4:.2f}x",
+         ">= 0.9x", "met" if diff4 >= 0.9 else
+         "not met: each level's span of the range is read (see below)"),
         ("allocating 1 MiB writes / raw O_DIRECT", f"{alloc:.2f}x", ">= 0.9x",
          "met" if alloc >= 0.9 else "not met"),
         ("random 4 KiB writes into a differencing disk / raw O_DIRECT", f"{rw4k:.2f}x",
@@ -339,6 +343,27 @@ def main():
               "| work | measured | target | |", "|---|---:|---|---|"]
     for row in targets:
         lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "A 1 MiB read through N differencing disks that each hold scattered 4 KiB "
+              "writes of their own costs N + 1 reads of up to 1 MiB: the base's range, then "
+              "each level's span staged and its runs copied over (a level's runs can lie "
+              "anywhere in the range, so its span is nearly the whole range). Reading only the "
+              "sectors each level owns would be one read per run instead, which is what the "
+              "two-read design replaced; so with writes at every level, depth 4 reads about "
+              "2.5 times the bytes of depth 1."]
+    one = d.get("vhd-dynamic rand-write-4k", 0)
+    lines += ["", "Random 4 KiB writes into a differencing disk whose block is not yet full are "
+              "two ordered writes: the data, then the sector bitmap that makes it visible. The "
+              "same client's random 4 KiB writes into a dynamic disk are one write each (its "
+              f"blocks are full from allocation): {one:.1f} MB/s in this run, so the differencing "
+              f"case runs at {ratio(d.get('vhd-chain4 rand-write-4k', 0), one):.2f}x of the "
+              "one-write figure. Designs weighed against that floor: a write-back bitmap cache "
+              "flushed later would make it one write, but a write acknowledged by "
+              "`vhd_io_write` would then be lost by a crash before the flush, and libvhd's API "
+              "has no flush call for a client to order on, so it is not done; an all-ones "
+              "bitmap is written only when a write fills the whole block (a 4 KiB write into "
+              "a 2 MiB block cannot claim its neighbours); submitting the two writes together "
+              "(io_uring, linked) would save a system call but not the second device write, "
+              "which is what the bitmap's ordering after the data costs."]
     lines += ["", "| scan | ours (s) | reference (s) |", "|---|---:|---:|"]
     for (who, what), secs in scans.items():
         if who == "ours":

@@ -19,8 +19,8 @@ pub mod fileio;
 pub mod image;
 pub mod journal;
 pub mod path;
-pub mod summary;
 pub mod resize;
+pub mod summary;
 pub mod time;
 
 pub use create::{create_file, find_backing, snapshot_file, Backing};
