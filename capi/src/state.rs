@@ -40,8 +40,18 @@ pub(crate) fn open_image(mut io: FdIo, opts: OpenOptions) -> Res<Image> {
         batmap: AlignedBuf::zeroed(layout.batmap_bytes)?,
         bitmap: AlignedBuf::zeroed(layout.bitmap_cache_bytes(BITMAP_CACHE_SLOTS))?,
     };
-    Disk::open(io, bufs, opts).map_err(errno)
+    let mut disk = Disk::open(io, bufs, opts).map_err(errno)?;
+    if disk.disk_type() == Some(vhd_nostd::DiskType::Differencing) {
+        // Reads that interleave this disk's runs with its parent's stage them here.
+        let len = disk.read_scratch_bytes().min(READ_SCRATCH_MAX);
+        disk.set_read_scratch(AlignedBuf::zeroed(len)?);
+    }
+    Ok(disk)
 }
+
+/// At most this much staging room per open differencing disk (a request's range within
+/// one block rarely exceeds it; larger ones are read run by run).
+const READ_SCRATCH_MAX: usize = 1 << 20;
 
 /// Opens the image at `path` read-only, as a parent or for a query.
 pub(crate) fn open_image_path(path: &Path) -> Res<Image> {

@@ -54,13 +54,18 @@ impl<B: AsRef<[u8]>> Bat<B> {
     /// The 512 bytes holding `block`'s entry and their index within the table, for
     /// writing one entry back. Callers keep the buffer a whole number of sectors long.
     pub fn sector_of(&self, block: u32) -> (u32, &[u8]) {
-        let s = block / ENTRIES_PER_SECTOR;
-        let start = s as usize * SECTOR_SIZE;
+        self.sectors_of(block, block)
+    }
+
+    /// The whole sectors holding the entries of blocks `first..=last` and the index of
+    /// the first, for writing a run of entries back at once.
+    pub fn sectors_of(&self, first: u32, last: u32) -> (u32, &[u8]) {
+        let s = first / ENTRIES_PER_SECTOR;
+        let e = last.max(first) / ENTRIES_PER_SECTOR + 1;
         let b = self.bytes.as_ref();
-        (
-            s,
-            &b[start.min(b.len())..(start + SECTOR_SIZE).min(b.len())],
-        )
+        let start = (s as usize * SECTOR_SIZE).min(b.len());
+        let end = (e as usize * SECTOR_SIZE).min(b.len());
+        (s, &b[start..end])
     }
 
     /// The whole table's bytes.

@@ -10,7 +10,8 @@ use crate::read::Source;
 use crate::SECTOR_SIZE;
 
 /// Copies the sectors `child` holds into `parent` (its immediate parent, opened
-/// writable), staging data in `buf` (at least one sector; a block's worth is fastest).
+/// writable), staging data in `buf` (at least one sector; several blocks' worth is
+/// fastest: runs that span blocks reach the parent in one write).
 pub fn coalesce<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     child: &mut Disk<I, B>,
     parent: &mut Disk<I, B>,
@@ -51,6 +52,13 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     let spb = u64::from(child.sectors_per_block());
     let total = child.bat.entries();
     beyond_parent_is_empty(child, parent.sectors(), spb)?;
+    // Consecutive sectors the child holds gather in `buf` and go to the parent in one
+    // write, so that the parent builds the blocks it lacks together.
+    let mut pending = Pending {
+        start: 0,
+        len: 0,
+        cap: chunk,
+    };
     for block in 0..total {
         progress(block, total);
         if child.bat.get(block).is_none() {
@@ -60,18 +68,51 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         let end = (first + spb).min(child.sectors());
         let mut s = first;
         while s < end {
-            let want = ((end - s) as usize).min(chunk) as u32;
+            if !pending.extends(s) {
+                pending.write_to(parent, buf)?;
+                pending.start = s;
+            }
+            let want = ((end - s) as usize).min(chunk - pending.len) as u32;
             let (src, n) = child.map_sectors(s, want)?;
             if let Source::Data(off) = src {
-                let part = &mut buf[..n as usize * SECTOR_SIZE];
+                let lo = pending.len * SECTOR_SIZE;
+                let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
                 child.io.read_at(off, part).map_err(Error::Io)?;
-                parent.write(s, part)?;
+                pending.len += n as usize;
             }
             s += u64::from(n);
         }
     }
+    pending.write_to(parent, buf)?;
     progress(total, total);
     parent.flush()
+}
+
+/// The run of sectors gathered in the copy buffer: `len` sectors from `start`.
+struct Pending {
+    start: u64,
+    len: usize,
+    cap: usize,
+}
+
+impl Pending {
+    /// Whether sector `s` can be appended: it follows the run and the buffer has room.
+    fn extends(&self, s: u64) -> bool {
+        self.len < self.cap && self.start + self.len as u64 == s
+    }
+
+    /// Writes the run to `parent` and empties it.
+    fn write_to<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        parent: &mut Disk<I, B>,
+        buf: &[u8],
+    ) -> Result<(), Error<I::Error>> {
+        if self.len > 0 {
+            parent.write(self.start, &buf[..self.len * SECTOR_SIZE])?;
+        }
+        self.len = 0;
+        Ok(())
+    }
 }
 
 /// Fails with `ParentMismatch` if the child holds data at or past sector `end` (the

@@ -148,6 +148,8 @@ pub struct Disk<I: Io, B> {
     pub(crate) end_of_data: u64,
     pub(crate) writable: bool,
     pub(crate) recovered: Recovered,
+    /// Optional room for a block's worth of this disk's data ([`Disk::set_read_scratch`]).
+    pub(crate) scratch: Option<B>,
 }
 
 fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Error<I::Error>> {
@@ -203,7 +205,7 @@ pub fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error
     Err(first.into())
 }
 
-fn invalid<E>(structure: Structure, field: &'static str) -> Error<E> {
+pub(crate) fn invalid<E>(structure: Structure, field: &'static str) -> Error<E> {
     Error::Format(FormatError::invalid(structure, field))
 }
 
@@ -215,7 +217,11 @@ pub(crate) const fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
 /// Checks the sparse layout against the file and returns the end of metadata: header
 /// inside the file, BAT aligned, large enough for the size, not overlapping the footer
 /// copy or the header, and ending before the primary footer.
-fn check_sparse_layout<E>(f: &Footer, h: &Header, footer_pos: u64) -> Result<u64, Error<E>> {
+pub(crate) fn check_sparse_layout<E>(
+    f: &Footer,
+    h: &Header,
+    footer_pos: u64,
+) -> Result<u64, Error<E>> {
     let hdr = f.data_offset;
     let bs = u64::from(h.block_size);
     let needed = f.curr_size.div_ceil(bs);
@@ -314,6 +320,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             end_of_data: f.curr_size,
             writable: opts.writable,
             recovered: found.recovered,
+            scratch: None,
         };
         if dt == DiskType::Fixed {
             return Ok(disk);
@@ -357,6 +364,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             end_of_data: size,
             writable,
             recovered: Recovered::empty(),
+            scratch: None,
         })
     }
 
@@ -727,10 +735,19 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 
     /// Writes the BAT sector holding `block`'s entry.
     pub(crate) fn write_bat_entry(&mut self, block: u32) -> Result<(), Error<I::Error>> {
+        self.write_bat_entries(block, block)
+    }
+
+    /// Writes the BAT sectors holding the entries of blocks `first..=last`, in one write.
+    pub(crate) fn write_bat_entries(
+        &mut self,
+        first: u32,
+        last: u32,
+    ) -> Result<(), Error<I::Error>> {
         let Some(h) = &self.header else {
             return Err(Error::WrongDiskType);
         };
-        let (s, bytes) = self.bat.sector_of(block);
+        let (s, bytes) = self.bat.sectors_of(first, last);
         let off = h.table_offset + u64::from(s) * SECTOR_SIZE as u64;
         self.io.write_at(off, bytes).map_err(Error::Io)
     }
@@ -805,6 +822,20 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         Ok(())
     }
 
+    /// Gives the disk room to stage its own data when a read interleaves it with its
+    /// parent's: a range of a block then costs two reads (the parent's, then the disk's
+    /// span) instead of one per run. Any length works; [`Disk::read_scratch_bytes`] (a
+    /// block) covers every range. Without it, such ranges are read run by run.
+    pub fn set_read_scratch(&mut self, scratch: B) {
+        self.scratch = Some(scratch);
+    }
+
+    /// The scratch length that lets every interleaved range be read in two reads: one
+    /// block's data.
+    pub fn read_scratch_bytes(&self) -> usize {
+        self.sectors_per_block() as usize * SECTOR_SIZE
+    }
+
     /// Flushes the I/O object.
     pub fn flush(&mut self) -> Result<(), Error<I::Error>> {
         self.io.flush().map_err(Error::Io)
@@ -820,15 +851,12 @@ pub fn probe<I: Io>(io: &mut I) -> Result<Layout, Error<I::Error>> {
 
 /// [`probe`] with the footer already located, for [`Disk::open_found`].
 pub fn probe_found<I: Io>(io: &mut I, found: &FoundFooter) -> Result<Layout, Error<I::Error>> {
-    let f = &found.footer;
-    let kind = f.validate()?;
-    if !kind.is_sparse() {
+    let s = crate::summary::summarize_found(io, found.clone())?;
+    let Some(h) = s.header else {
         return Ok(Layout::default());
-    }
-    let h = read_header(io, f, found.pos)?;
-    check_sparse_layout::<I::Error>(f, &h, found.pos)?;
+    };
     let entries = h.max_bat_size;
-    let batmap_bytes = if has_batmap_version(f) {
+    let batmap_bytes = if has_batmap_version(&s.footer) {
         batmap::map_sectors(entries) as usize * SECTOR_SIZE + SECTOR_SIZE
     } else {
         0
@@ -846,7 +874,11 @@ pub(crate) fn has_batmap_version(f: &Footer) -> bool {
     f.is_tapdisk_creator() && f.crtr_ver >= footer::version(1, 1)
 }
 
-fn read_header<I: Io>(io: &mut I, f: &Footer, footer_pos: u64) -> Result<Header, Error<I::Error>> {
+pub(crate) fn read_header<I: Io>(
+    io: &mut I,
+    f: &Footer,
+    footer_pos: u64,
+) -> Result<Header, Error<I::Error>> {
     let off = f.data_offset;
     if off
         .checked_add(HEADER_SIZE as u64)

@@ -29,6 +29,7 @@ pub mod locator;
 pub mod parent;
 pub mod read;
 pub mod resize;
+pub mod summary;
 pub mod time;
 pub mod utf;
 pub mod write;
@@ -42,6 +43,7 @@ pub use footer::{DiskType, Footer};
 pub use header::Header;
 pub use io::Io;
 pub use read::{read_chain, Source};
+pub use summary::{summarize, Summary};
 
 /// Bytes in a sector; every VHD offset and size is counted in these.
 pub const SECTOR_SIZE: usize = 512;

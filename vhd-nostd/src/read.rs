@@ -9,6 +9,10 @@ use crate::footer::DiskType;
 use crate::io::Io;
 use crate::SECTOR_SIZE;
 
+/// A block range is read as its parent's with the disk's own runs on top when those are at
+/// most this fraction (1/N) of it.
+const OVERLAY_SHARE: u32 = 4;
+
 /// Where a run of sectors reads from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -109,15 +113,121 @@ fn read_within<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     let mut done = 0u64;
     while done < count {
         let want = u32::try_from(count - done).unwrap_or(u32::MAX);
-        let (src, n) = disk.map_sectors(sector + done, want)?;
+        let s = sector + done;
         let lo = done as usize * SECTOR_SIZE;
+        if let Some(n) = mixed_block_range(disk, s, want)? {
+            let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
+            read_parent_then_overlay(disk, parents, s, part)?;
+            done += u64::from(n);
+            continue;
+        }
+        let (src, n) = disk.map_sectors(s, want)?;
         let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
         match src {
             Source::Data(off) => disk.io.read_at(off, part).map_err(Error::Io)?,
             Source::Zero => part.fill(0),
-            Source::Parent => read_parent(parents, sector + done, part)?,
+            Source::Parent => read_parent(parents, s, part)?,
         }
         done += u64::from(n);
+    }
+    Ok(())
+}
+
+/// If the sectors from `sector` to the end of its block (at most `want`) interleave the
+/// differencing disk's own data with its parent's in more than one run of either, how
+/// many they are, when reading the parent's whole range with the disk's runs on top
+/// pays: always with a scratch that holds the disk's span (two reads instead of one a
+/// run); without one while the disk's runs are a small part of the range, since the
+/// parent's sectors under them are read for nothing (and, down a chain, whatever
+/// shadows them there) and each of the disk's runs is still a read.
+fn mixed_block_range<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &mut Disk<I, B>,
+    sector: u64,
+    want: u32,
+) -> Result<Option<u32>, Error<I::Error>> {
+    if disk.kind != Kind::Vhd(DiskType::Differencing) {
+        return Ok(None);
+    }
+    let spb = disk.sectors_per_block();
+    let in_block = want.min(spb - (sector % u64::from(spb)) as u32);
+    let (mut runs, mut own) = (0u32, 0u32);
+    let (mut first, mut end) = (None, 0);
+    let mut t = 0;
+    while t < in_block {
+        let (src, n) = disk.map_sectors(sector + u64::from(t), in_block - t)?;
+        if n == in_block {
+            return Ok(None);
+        }
+        runs += 1;
+        if matches!(src, Source::Data(_)) {
+            own += n;
+            first.get_or_insert(t);
+            end = t + n;
+        }
+        t += n;
+    }
+    let span = (end - first.unwrap_or(0)) as usize * SECTOR_SIZE;
+    let staged = disk
+        .scratch
+        .as_ref()
+        .is_some_and(|s| s.as_ref().len() >= span);
+    let pays = if staged {
+        runs > 2
+    } else {
+        own <= in_block / OVERLAY_SHARE && runs > 3
+    };
+    Ok(pays.then_some(in_block))
+}
+
+/// Reads a range of one block of a differencing disk: the parent's data for all of it,
+/// then the disk's own runs over it, staged through the scratch in one read when they
+/// fit (a block's data area is contiguous in the file).
+fn read_parent_then_overlay<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &mut Disk<I, B>,
+    parents: &mut [Disk<I, B>],
+    sector: u64,
+    buf: &mut [u8],
+) -> Result<(), Error<I::Error>> {
+    read_parent(parents, sector, buf)?;
+    let count = (buf.len() / SECTOR_SIZE) as u32;
+    let mut span: Option<(u64, u32, u32)> = None;
+    let mut t = 0;
+    while t < count {
+        let (src, n) = disk.map_sectors(sector + u64::from(t), count - t)?;
+        if let Source::Data(off) = src {
+            let (at, first, _) = span.unwrap_or((off, t, t));
+            span = Some((at, first, t + n));
+        }
+        t += n;
+    }
+    let Some((at, first, end)) = span else {
+        return Ok(());
+    };
+    let bytes = (end - first) as usize * SECTOR_SIZE;
+    let staged = match disk.scratch.as_mut() {
+        Some(s) if s.as_ref().len() >= bytes => {
+            disk.io
+                .read_at(at, &mut s.as_mut()[..bytes])
+                .map_err(Error::Io)?;
+            true
+        }
+        _ => false,
+    };
+    let mut t = first;
+    while t < end {
+        let (src, n) = disk.map_sectors(sector + u64::from(t), end - t)?;
+        if let Source::Data(off) = src {
+            let lo = t as usize * SECTOR_SIZE;
+            let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
+            match disk.scratch.as_ref() {
+                Some(s) if staged => {
+                    let from = (t - first) as usize * SECTOR_SIZE;
+                    part.copy_from_slice(&s.as_ref()[from..from + part.len()]);
+                }
+                _ => disk.io.read_at(off, part).map_err(Error::Io)?,
+            }
+        }
+        t += n;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use core::ops::Range;
 
+use crate::bat::UNUSED;
 use crate::batmap;
 use crate::bitmap::Bitmap;
 use crate::disk::{Disk, Kind};
@@ -59,13 +60,30 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             let s = sector + done;
             let block = (s / spb) as u32;
             let off = (s % spb) as u32;
-            let n = (spb - u64::from(off)).min(count - done);
+            let left = count - done;
             let lo = done as usize * SECTOR_SIZE;
-            let part = &buf[lo..lo + n as usize * SECTOR_SIZE];
-            match self.block_extent(block)? {
-                Some(start) => self.write_allocated(block, start, off, part)?,
-                None => self.allocate(block, off, part)?,
-            }
+            let n = match self.block_extent(block)? {
+                Some(start) => {
+                    let n = (spb - u64::from(off)).min(left);
+                    let part = &buf[lo..lo + n as usize * SECTOR_SIZE];
+                    self.write_allocated(block, start, off, part)?;
+                    n
+                }
+                None => {
+                    // Every unallocated block the write reaches from here is built in
+                    // one go: one footer move, one BAT write and two flushes in all.
+                    let reach = (u64::from(off) + left).div_ceil(spb);
+                    let mut blocks = 1u32;
+                    while u64::from(blocks) < reach && self.bat.raw(block + blocks) == Some(UNUSED)
+                    {
+                        blocks += 1;
+                    }
+                    let n = (u64::from(blocks) * spb - u64::from(off)).min(left);
+                    let part = &buf[lo..lo + n as usize * SECTOR_SIZE];
+                    self.allocate(block, blocks, off, part)?;
+                    n
+                }
+            };
             done += n;
         }
         Ok(())
@@ -107,105 +125,201 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.note_if_full(block, range)
     }
 
-    /// Builds a new block at the end of data and then links it into the BAT.
-    fn allocate(&mut self, block: u32, off: u32, data: &[u8]) -> Result<(), Error<I::Error>> {
+    /// Where a block goes when the data so far ends at byte `end`: on the next sector,
+    /// placed so that its data area (after the bitmap) starts on [`DATA_ALIGN`].
+    fn place_after(&self, end: u64) -> u64 {
         let bm = self.bitmap_bytes() as u64;
-        let span = self.block_span_bytes();
+        let start = end.div_ceil(SECTOR_SIZE as u64) * SECTOR_SIZE as u64;
+        (start + bm).div_ceil(DATA_ALIGN) * DATA_ALIGN - bm
+    }
+
+    /// Builds the unallocated blocks `first..first + blocks` one after another at the end
+    /// of data, holding `data` from sector `off` of the first, and then links them into
+    /// the BAT. Until that one BAT write nothing refers to them, so a crash leaves the
+    /// old image (with unreferenced space) or the new one.
+    fn allocate(
+        &mut self,
+        first: u32,
+        blocks: u32,
+        off: u32,
+        data: &[u8],
+    ) -> Result<(), Error<I::Error>> {
         if self.end_of_data > self.footer_pos {
             // A block reaches past the footer: the layout is damaged; refuse to build on it.
             return Err(FormatError::invalid(Structure::Image, "end of data").into());
         }
-        let start = self.footer_pos.div_ceil(SECTOR_SIZE as u64) * SECTOR_SIZE as u64;
-        let block_off = (start + bm).div_ceil(DATA_ALIGN) * DATA_ALIGN - bm;
-        let sector = block_off / SECTOR_SIZE as u64;
-        if sector >= u64::from(crate::bat::UNUSED) {
+        let span = self.block_span_bytes();
+        let first_off = self.place_after(self.footer_pos);
+        let mut last_off = first_off;
+        for _ in 1..blocks {
+            last_off = self.place_after(last_off + span);
+        }
+        if last_off / SECTOR_SIZE as u64 >= u64::from(crate::bat::UNUSED) {
             return Err(Error::NoSpace);
         }
-        let new_footer_pos = block_off + span;
+        let new_footer_pos = last_off + span;
         let footer = self.footer.to_bytes();
-        // 1. The new end footer: the file stays a valid image with the block unreferenced.
-        // It must be durable before the data: a data write that lands alone would
-        // otherwise end the file, and guest data would be taken for the footer.
+        // 1. The new end footer: the file stays a valid image with the blocks
+        // unreferenced. It must be durable before the data: a data write that lands
+        // alone would otherwise end the file, and guest data would be taken for the footer.
         self.io
             .write_at(new_footer_pos, &footer)
             .map_err(Error::Io)?;
         self.io.flush().map_err(Error::Io)?;
-        // 2. The data.
-        self.io
-            .write_at(block_off + bm + u64::from(off) * SECTOR_SIZE as u64, data)
-            .map_err(Error::Io)?;
-        // 3. Clear the old footer if it sits in the alignment gap, then the bitmap. A
-        // dynamic block's unwritten sectors lie beyond the old end of file and read as
-        // zeros, so its bitmap is full at once; a differencing block marks only what was
-        // written, the rest still comes from the parent.
-        if self.footer_pos < block_off {
-            write_zeros(&mut self.io, self.footer_pos, block_off - self.footer_pos)?;
-        }
-        let range = self.bitmaps.range(block);
-        let n = (data.len() / SECTOR_SIZE) as u32;
-        let order = self.bitmap_order();
-        self.bitmaps.mark(self.bitmap.as_mut(), block, false);
-        self.bitmap.as_mut()[range.clone()].fill(0);
-        let spb = self.sectors_per_block();
-        let dynamic = self.kind == Kind::Vhd(DiskType::Dynamic);
-        let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
-        if dynamic {
-            map.set_range(0, spb);
-        } else {
-            map.set_range(off, n);
-        }
-        self.io
-            .write_at(block_off, &self.bitmap.as_ref()[range.clone()])
-            .map_err(Error::Io)?;
-        self.io.flush().map_err(Error::Io)?;
-        // 4. Link it: the BAT sector holding the entry.
-        self.bat.set(block, sector as u32);
-        if let Err(e) = self.write_bat_entry(block) {
-            self.bat.set(block, crate::bat::UNUSED);
+        // 2. The data, then the bitmaps (and zeros over the old footer in the alignment
+        // gap), all before one flush: nothing refers to them yet.
+        if let Err(e) = self.build_blocks(first, blocks, off, data, first_off) {
+            self.forget_bitmaps(first, blocks);
             return Err(e);
         }
-        self.bitmaps.mark(self.bitmap.as_mut(), block, true);
+        // 3. Link them: the BAT sectors holding the entries, in one write.
+        let mut at = first_off;
+        for b in first..first + blocks {
+            self.bat.set(b, (at / SECTOR_SIZE as u64) as u32);
+            at = self.place_after(at + span);
+        }
+        if let Err(e) = self.write_bat_entries(first, first + blocks - 1) {
+            for b in first..first + blocks {
+                self.bat.set(b, crate::bat::UNUSED);
+            }
+            self.forget_bitmaps(first, blocks);
+            return Err(e);
+        }
         self.footer_pos = new_footer_pos;
         self.end_of_data = self.end_of_data.max(new_footer_pos);
-        self.note_if_full(block, range)
+        // 4. The batmap bits of the blocks that are full: all of a dynamic disk's (its
+        // unwritten sectors lie beyond the old end of file and read as zeros), a
+        // differencing disk's only where the write covered the whole block.
+        let spb = self.sectors_per_block();
+        let n = (data.len() / SECTOR_SIZE) as u64;
+        let mut full_first = first;
+        let mut full_last = first + blocks - 1;
+        if self.kind != Kind::Vhd(DiskType::Dynamic) {
+            if off != 0 || n < u64::from(spb) {
+                full_first += 1;
+            }
+            if !(u64::from(off) + n).is_multiple_of(u64::from(spb)) && full_last >= full_first {
+                full_last -= 1;
+            }
+        }
+        if full_first <= full_last {
+            self.note_full(full_first, full_last)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the data and bitmaps of the blocks [`Disk::allocate`] is building from
+    /// byte `first_off`, keeping each bitmap in the cache.
+    fn build_blocks(
+        &mut self,
+        first: u32,
+        blocks: u32,
+        off: u32,
+        data: &[u8],
+        first_off: u64,
+    ) -> Result<(), Error<I::Error>> {
+        let bm = self.bitmap_bytes() as u64;
+        let span = self.block_span_bytes();
+        let spb = self.sectors_per_block();
+        let order = self.bitmap_order();
+        let dynamic = self.kind == Kind::Vhd(DiskType::Dynamic);
+        let mut at = first_off;
+        let mut rest = data;
+        let mut o = off;
+        for _ in 0..blocks {
+            let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
+            let (part, tail) = rest.split_at(n * SECTOR_SIZE);
+            self.io
+                .write_at(at + bm + u64::from(o) * SECTOR_SIZE as u64, part)
+                .map_err(Error::Io)?;
+            rest = tail;
+            o = 0;
+            at = self.place_after(at + span);
+        }
+        let mut end = self.footer_pos;
+        let mut at = first_off;
+        let mut rest = (data.len() / SECTOR_SIZE) as u32;
+        let mut o = off;
+        for block in first..first + blocks {
+            if end < at {
+                write_zeros(&mut self.io, end, at - end)?;
+            }
+            let n = rest.min(spb - o);
+            let range = self.bitmaps.range(block);
+            self.bitmaps.mark(self.bitmap.as_mut(), block, false);
+            self.bitmap.as_mut()[range.clone()].fill(0);
+            let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
+            if dynamic {
+                map.set_range(0, spb);
+            } else {
+                map.set_range(o, n);
+            }
+            self.io
+                .write_at(at, &self.bitmap.as_ref()[range])
+                .map_err(Error::Io)?;
+            self.bitmaps.mark(self.bitmap.as_mut(), block, true);
+            rest -= n;
+            o = 0;
+            end = at + span;
+            at = self.place_after(end);
+        }
+        self.io.flush().map_err(Error::Io)
+    }
+
+    /// Drops the cached bitmaps of blocks that were not linked after all.
+    fn forget_bitmaps(&mut self, first: u32, blocks: u32) {
+        for b in first..first + blocks {
+            if self.bitmaps.holds(self.bitmap.as_ref(), b) {
+                self.bitmaps.mark(self.bitmap.as_mut(), b, false);
+            }
+        }
     }
 
     /// Sets `block`'s batmap bit once its bitmap (already on disk, at `bitmap` in the
-    /// bitmap buffer) is full: the map sector, then the header with the new checksum. A
-    /// crash between the two leaves a checksum mismatch, which open treats as "no
-    /// batmap" and a writable open rebuilds.
+    /// bitmap buffer) is full.
     fn note_if_full(&mut self, block: u32, bitmap: Range<usize>) -> Result<(), Error<I::Error>> {
+        let spb = self.sectors_per_block();
+        if Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb) {
+            self.note_full(block, block)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sets the batmap bits of blocks `first..=last`, whose bitmaps are full and on disk:
+    /// the map sectors holding them, then the header with the new checksum. A crash
+    /// between the two leaves a checksum mismatch, which open treats as "no batmap" and
+    /// a writable open rebuilds.
+    fn note_full(&mut self, first: u32, last: u32) -> Result<(), Error<I::Error>> {
         let Some((_, map)) = self.batmap() else {
             return Ok(());
         };
-        if batmap::test(map, block) {
-            return Ok(());
-        }
-        let spb = self.sectors_per_block();
-        if !Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb) {
+        if (first..=last).all(|b| batmap::test(map, b)) {
             return Ok(());
         }
         let Some(mut hdr) = self.batmap_hdr.clone() else {
             return Ok(());
         };
         let map_len = hdr.map_bytes() as usize;
-        let byte = (block / 8) as usize;
-        let old = self.batmap.as_ref()[byte];
-        batmap::assign(&mut self.batmap.as_mut()[..map_len], block, true);
-        let new = self.batmap.as_ref()[byte];
+        let bytes = (first / 8) as usize..(last / 8) as usize + 1;
+        let sum = |m: &[u8]| m.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
+        let old = sum(&self.batmap.as_ref()[bytes.clone()]);
+        for b in first..=last {
+            batmap::assign(&mut self.batmap.as_mut()[..map_len], b, true);
+        }
+        let new = sum(&self.batmap.as_ref()[bytes.clone()]);
         hdr.checksum = if hdr.batmap_version == batmap::BATMAP_VERSION_1_1 {
             hdr.compute_checksum(&self.batmap.as_ref()[..map_len])
         } else {
-            !((!hdr.checksum)
-                .wrapping_sub(u32::from(old))
-                .wrapping_add(u32::from(new)))
+            !((!hdr.checksum).wrapping_sub(old).wrapping_add(new))
         };
-        let sec = byte / SECTOR_SIZE * SECTOR_SIZE;
+        let secs = bytes.start / SECTOR_SIZE * SECTOR_SIZE
+            ..(bytes.end.div_ceil(SECTOR_SIZE) * SECTOR_SIZE).min(self.batmap.as_ref().len());
         let res = self.io.flush().map_err(Error::Io).and_then(|_| {
             self.io
                 .write_at(
-                    hdr.batmap_offset + sec as u64,
-                    &self.batmap.as_ref()[sec..sec + SECTOR_SIZE],
+                    hdr.batmap_offset + secs.start as u64,
+                    &self.batmap.as_ref()[secs],
                 )
                 .map_err(Error::Io)
         });

@@ -514,3 +514,97 @@ fn recovery_itself_interrupted() {
         op: Box::new(|io| open(io, true).map(drop)),
     });
 }
+
+// ---- writes that build several blocks at once (one footer move, one BAT write) ----
+
+#[test]
+fn dynamic_write_that_builds_three_blocks_at_once() {
+    let first = filled(MIB, 1);
+    let base = dynamic_with(8 * MIB, &first);
+    let mut old = vec![0u8; 8 * MIB];
+    old[..MIB].copy_from_slice(&first);
+    // From allocated block 0 through blocks 1 and 2 into part of block 3.
+    let writes = vec![(4000, filled((3 * 4096 + 100 - 4000) * 512, 21))];
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    let mut probe = FaultIo::new(base.clone(), Fault::None);
+    write_op(writes.clone())(&mut probe).unwrap();
+    let bat_writes = probe
+        .log
+        .iter()
+        .filter(|e| matches!(e, Event::Write(off, d) if *off == 1536 && d.len() == 512))
+        .count();
+    assert_eq!(bat_writes, 1, "three blocks linked by one BAT write");
+    let after = open(probe.inner, false).unwrap();
+    assert_eq!(after.batmap().unwrap().1[0], 0xF0, "blocks 0-3 full");
+    run(Scenario {
+        name: "dynamic group allocation",
+        base,
+        parent: None,
+        old: Some(old),
+        new,
+        op: write_op(writes),
+    });
+}
+
+/// A written 6 MiB parent, a snapshot of it, and the parent's content.
+fn parent_and_child_6m() -> (VecIo, VecIo, Vec<u8>) {
+    let pdata = filled(6 * MIB, 22);
+    let mut p = open(dynamic_with(6 * MIB, &pdata), false).unwrap();
+    let child = new_snapshot(&mut p, "p.vhd");
+    (p.into_io(), child, pdata)
+}
+
+#[test]
+fn differencing_write_that_builds_two_blocks_at_once() {
+    let (pio, child, pdata) = parent_and_child_6m();
+    // All of block 1 and the start of block 2: only block 1 is full.
+    let writes = vec![(4096, filled((4096 + 300) * 512, 23))];
+    let mut new = pdata.clone();
+    apply_model(&mut new, &writes);
+    let mut probe = FaultIo::new(child.clone(), Fault::None);
+    write_op(writes.clone())(&mut probe).unwrap();
+    let after = open(probe.inner, false).unwrap();
+    assert_eq!(after.batmap().unwrap().1[0], 0x40, "only block 1 is full");
+    run(Scenario {
+        name: "differencing group allocation",
+        base: child,
+        parent: Some(pio),
+        old: Some(pdata),
+        new,
+        op: write_op(writes),
+    });
+}
+
+#[test]
+fn coalesce_that_builds_blocks_in_groups() {
+    // The parent holds block 0; the child holds all of block 1 and part of block 2,
+    // which reach the parent in one write.
+    let pdata = filled(MIB, 24);
+    let pio = dynamic_with(6 * MIB, &pdata);
+    let mut old = vec![0u8; 6 * MIB];
+    old[..MIB].copy_from_slice(&pdata);
+    let mut p = open(pio.clone(), false).unwrap();
+    let mut c = open(new_snapshot(&mut p, "p.vhd"), true).unwrap();
+    let writes = vec![(4096, filled((4096 + 700) * 512, 25))];
+    for (s, d) in &writes {
+        c.write(*s, d).unwrap();
+    }
+    let child = c.into_io();
+    let mut new = old.clone();
+    apply_model(&mut new, &writes);
+    run(Scenario {
+        name: "coalesce in groups",
+        base: pio,
+        parent: None,
+        old: Some(old),
+        new,
+        op: Box::new(move |io| {
+            let mut parent = open(io, true)?;
+            let mut cf = FaultIo::new(child.clone(), Fault::None);
+            let mut c = open(&mut cf, false).unwrap();
+            let mut buf = vec![0u8; 4 * MIB];
+            vhd_nostd::coalesce::coalesce(&mut c, &mut parent, &mut buf)
+        }),
+    });
+}

@@ -38,7 +38,8 @@ use crate::blockdev::{self, Extent};
 pub const MEM_ALIGN: usize = 4096;
 /// Offset and length granularity of `O_DIRECT` transfers.
 pub const SECTOR: u64 = 512;
-/// Size of the bounce buffer every [`FileIo`] allocates at open.
+/// Size of the bounce buffer every `O_DIRECT` [`FileIo`] allocates at open (a buffered one
+/// never needs it).
 pub const BOUNCE_SIZE: usize = 128 << 10;
 
 /// An I/O failure: the positive `errno` of the system call that failed (`EIO` for a
@@ -157,7 +158,7 @@ impl FileIo {
         let mut io = FileIo {
             file,
             direct,
-            bounce: AlignedBuf::new(BOUNCE_SIZE),
+            bounce: AlignedBuf::new(if direct { BOUNCE_SIZE } else { 0 }),
             block: None,
         };
         if blockdev::is_block_file(&io.file) {

@@ -8,6 +8,7 @@
 //!   make them.
 //! - [`blockdev`]: images on block devices (LVM volumes): where one ends, since a device
 //!   is never truncated, and a window onto part of a device.
+//! - [`summary`]: an image's footer, header and hidden flag without a full open.
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
@@ -22,6 +23,7 @@ pub mod image;
 pub mod journal;
 pub mod path;
 pub mod resize;
+pub mod summary;
 pub mod time;
 
 pub use create::{create_file, find_backing, snapshot_file, Backing};

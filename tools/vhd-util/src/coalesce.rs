@@ -6,6 +6,9 @@ use vhd_std::OpenOptions;
 
 use crate::repair::name_only;
 
+/// How much the copy buffer holds (rounded down to whole blocks, at least one).
+const COPY_BYTES: usize = 16 << 20;
+
 /// Runs the subcommand; `args[0]` is `coalesce`.
 pub fn run(args: &[String]) -> i32 {
     let name = match name_only(args) {
@@ -35,8 +38,10 @@ pub fn run(args: &[String]) -> i32 {
             return e.code();
         }
     };
+    // Several blocks at a time: the parent then builds the blocks it lacks in groups
+    // (one footer move, one BAT write, two flushes a group) instead of one by one.
     let block = child.disk().sectors_per_block() as usize * 512;
-    let mut buf = AlignedBuf::new(block);
+    let mut buf = AlignedBuf::new(block * (COPY_BYTES / block).max(1));
     let mut bar = crate::progress::Progress::new("coalesce");
     let mut progress = |d: u32, t: u32| bar.update(u64::from(d), u64::from(t));
     match vhd_nostd::coalesce::coalesce_with_progress(

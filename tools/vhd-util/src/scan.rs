@@ -7,7 +7,10 @@ use std::ffi::{CStr, CString};
 use std::path::Path;
 
 use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_NONE, PLAT_CODE_W2RU};
+use vhd_nostd::summary::hidden_flag;
+use vhd_nostd::{DiskType, SECTOR_SIZE};
 use vhd_std::path::{basename, realpath};
+use vhd_std::summary::summary;
 use vhd_std::{Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
@@ -111,18 +114,10 @@ fn glob(pattern: &str, sort: bool) -> Vec<String> {
     out
 }
 
-/// The hidden flag as libvhd's `vhd_hidden` reads it: from the footer in force, except
-/// for sparse images by tap 0.1/1.1, whose copy at offset 0 holds it.
+/// The hidden flag as libvhd's `vhd_hidden` reads it (the core's rule).
 pub fn hidden(img: &mut Image) -> Result<u8, Errno> {
-    let f = img.disk().footer();
-    if f.is_tap_legacy() && img.disk().header().is_some() {
-        let mut b = [0u8; vhd_nostd::footer::FOOTER_SIZE];
-        vhd_nostd::Io::read_at(img.disk_mut().io(), 0, &mut b)?;
-        return Ok(vhd_nostd::Footer::decode(&b)
-            .map_err(|_| Errno::EINVAL)?
-            .hidden);
-    }
-    Ok(f.hidden)
+    let footer = img.disk().footer().clone();
+    Ok(hidden_flag(img.disk_mut().io(), &footer)?)
 }
 
 /// The parent as stored when it cannot be resolved: the first `MacX` path, else the
@@ -155,6 +150,9 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
     } else {
         target.to_string()
     };
+    if flags.fast {
+        return scan_fast(name);
+    }
     let opts = OpenOptions {
         ignore_disabled: true,
         ..Default::default()
@@ -173,13 +171,6 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
     };
     let parent = if !img.is_differencing() {
         None
-    } else if flags.fast {
-        let mut buf = [0u8; 1024];
-        let h = img.disk().header().cloned();
-        match h.as_ref().map(|h| h.parent_location(&mut buf)) {
-            Some(Ok(n)) => Some(n.to_string()),
-            _ => return Entry::failed(&name, -libc::EINVAL, "getting parent"),
-        }
     } else {
         match img.parent() {
             Ok(p) => Some(p.path.to_string_lossy().into_owned()),
@@ -193,6 +184,37 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
         name,
         capacity: img.disk().size(),
         size,
+        hidden,
+        parent,
+        error: None,
+    }
+}
+
+/// `-f`: the footer and header alone, read through the page cache; the parent is the
+/// header's parent name, not resolved.
+fn scan_fast(name: String) -> Entry {
+    let s = match summary(Path::new(&name)) {
+        Ok(s) => s,
+        Err(e) => return Entry::failed(&name, e.code(), "opening file"),
+    };
+    let hidden = match s.hidden {
+        Ok(h) => h,
+        Err(e) => return Entry::failed(&name, e.code(), "checking 'hidden' field"),
+    };
+    let parent = match (&s.summary.header, s.summary.disk_type) {
+        (Some(h), DiskType::Differencing) => {
+            let mut buf = [0u8; 1024];
+            match h.parent_location(&mut buf) {
+                Ok(n) => Some(n.to_string()),
+                Err(_) => return Entry::failed(&name, -libc::EINVAL, "getting parent"),
+            }
+        }
+        _ => None,
+    };
+    Entry {
+        name,
+        capacity: s.summary.footer.curr_size / SECTOR_SIZE as u64 * SECTOR_SIZE as u64,
+        size: s.file_size,
         hidden,
         parent,
         error: None,

@@ -66,7 +66,7 @@ pub fn open_with<I: Io>(
     opts: OpenOptions,
 ) -> Result<VDisk<I>, vhd_nostd::Error<I::Error>> {
     let l = probe(&mut io)?;
-    Disk::open(
+    let mut d = Disk::open(
         io,
         Buffers {
             bat: vec![0; l.bat_bytes],
@@ -75,7 +75,13 @@ pub fn open_with<I: Io>(
             bitmap: vec![0; l.bitmap_cache_bytes(3)],
         },
         opts,
-    )
+    )?;
+    if d.disk_type() == Some(DiskType::Differencing) {
+        // A quarter block: some interleaved ranges are staged, larger ones read run by run.
+        let len = d.read_scratch_bytes() / 4;
+        d.set_read_scratch(vec![0; len]);
+    }
+    Ok(d)
 }
 
 /// `check`'s verdict on an image: `Err` holds the first problem's message. The work
