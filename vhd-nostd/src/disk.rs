@@ -672,12 +672,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         Ok(bm.all_set(spb))
     }
 
-    /// Whether the batmap says `block` is full (and the batmap is valid).
-    pub(crate) fn batmap_full(&self, block: u32) -> bool {
-        self.batmap()
-            .is_some_and(|(_, map)| batmap::test(map, block))
-    }
-
     // ---- metadata writes ----
 
     pub(crate) fn require_writable(&self) -> Result<(), Error<I::Error>> {
@@ -841,6 +835,6 @@ fn read_header<I: Io>(io: &mut I, f: &Footer, footer_pos: u64) -> Result<Header,
     let mut b = [0u8; HEADER_SIZE];
     io.read_at(off, &mut b).map_err(Error::Io)?;
     let h = Header::parse(&b)?;
-    h.validate()?;
+    h.validate_for_open(footer_pos)?;
     Ok(h)
 }

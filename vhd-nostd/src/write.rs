@@ -1,5 +1,6 @@
 //! Writing sectors. A write into an allocated block stores the data, then sets the
-//! bitmap bits, then (when the block becomes full) the batmap bit. A write into an
+//! bitmap bits, then brings the batmap bit in line with the bitmap (set when the block
+//! becomes full, cleared where a damaged batmap claimed a block full that is not). A write into an
 //! unallocated block first builds the block where nothing refers to it — new footer at
 //! the new end, data, bitmap — and only then points the BAT at it, so a crash at any
 //! write leaves either the old image or the new one.
@@ -88,13 +89,13 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.io
             .write_at(start + bm + u64::from(off) * SECTOR_SIZE as u64, data)
             .map_err(Error::Io)?;
-        if self.batmap_full(block) {
-            return Ok(());
-        }
+        // The bitmap decides what reads see (read.rs), so it is consulted even when the
+        // batmap calls the block full: a batmap bit the bitmap disagrees with must not
+        // leave these sectors unmarked.
         let range = self.load_bitmap(block, start)?;
         let order = self.bitmap_order();
         if Bitmap::new(&self.bitmap.as_ref()[range.clone()], order).run(off, n) == (true, n) {
-            return Ok(());
+            return self.note_if_full(block, range);
         }
         self.io.flush().map_err(Error::Io)?;
         // Drop the claim first so a failed write cannot leave bits we never stored.
@@ -170,19 +171,19 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.note_if_full(block, range)
     }
 
-    /// Sets `block`'s batmap bit once its bitmap (already on disk, at `bitmap` in the
-    /// bitmap buffer) is full: the map sector, then the header with the new checksum. A
-    /// crash between the two leaves a checksum mismatch, which open treats as "no
-    /// batmap" and a writable open rebuilds.
+    /// Makes `block`'s batmap bit say what its bitmap (already on disk, at `bitmap` in
+    /// the bitmap buffer) says: set once the block is full, and cleared if a damaged or
+    /// hostile batmap called a block full that is not (the bitmap is authoritative, so
+    /// this only corrects the hint). The map sector, then the header with the new
+    /// checksum: a crash between the two leaves a checksum mismatch, which open treats
+    /// as "no batmap" and a writable open rebuilds.
     fn note_if_full(&mut self, block: u32, bitmap: Range<usize>) -> Result<(), Error<I::Error>> {
         let Some((_, map)) = self.batmap() else {
             return Ok(());
         };
-        if batmap::test(map, block) {
-            return Ok(());
-        }
         let spb = self.sectors_per_block();
-        if !Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb) {
+        let full = Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb);
+        if batmap::test(map, block) == full {
             return Ok(());
         }
         let Some(mut hdr) = self.batmap_hdr.clone() else {
@@ -191,7 +192,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let map_len = hdr.map_bytes() as usize;
         let byte = (block / 8) as usize;
         let old = self.batmap.as_ref()[byte];
-        batmap::assign(&mut self.batmap.as_mut()[..map_len], block, true);
+        batmap::assign(&mut self.batmap.as_mut()[..map_len], block, full);
         let new = self.batmap.as_ref()[byte];
         hdr.checksum = if hdr.batmap_version == batmap::BATMAP_VERSION_1_1 {
             hdr.compute_checksum(&self.batmap.as_ref()[..map_len])
