@@ -212,6 +212,12 @@ pub fn check<I: Io>(
     }
     // 3. Header.
     let mut hb = [0u8; HEADER_SIZE];
+    // The reference seeks there first: an offset past i64::MAX is negative to lseek.
+    if primary.data_offset > i64::MAX as u64 {
+        let mut p = Problem::new(format_args!("error seeking to header"));
+        p.detail = Detail::Errno(EINVAL);
+        return Err(p);
+    }
     if primary
         .data_offset
         .checked_add(HEADER_SIZE as u64)
@@ -250,7 +256,18 @@ pub fn check<I: Io>(
     let span = (u64::from(h.bitmap_sectors()) + u64::from(h.sectors_per_block())) as u32;
     let footer_sec = (pos / SECTOR_SIZE as u64) as u32;
     let meta_sec = end_meta.div_ceil(SECTOR_SIZE as u64);
+    // Sorted (offset, block) records find each block's neighbours in O(log n); the
+    // verdict is the reference's, which walks the BAT in block order and, for each
+    // block, checks the headers, the footer, then every other block, reporting the
+    // first block (and the first other block) at fault.
     let mut n = 0usize;
+    for (b, s) in table.allocated() {
+        sort_buf[n * 8..n * 8 + 4].copy_from_slice(&s.to_be_bytes());
+        sort_buf[n * 8 + 4..n * 8 + 8].copy_from_slice(&b.to_be_bytes());
+        n += 1;
+    }
+    heap_sort(&mut sort_buf[..n * 8]);
+    let recs = &sort_buf[..n * 8];
     for (b, s) in table.allocated() {
         if u64::from(s) < meta_sec {
             return Err(Problem::new(format_args!(
@@ -262,24 +279,9 @@ pub fn check<I: Io>(
                 "block {b} (offset 0x{s:x}) clobbers footer"
             )));
         }
-        sort_buf[n * 8..n * 8 + 4].copy_from_slice(&s.to_be_bytes());
-        sort_buf[n * 8 + 4..n * 8 + 8].copy_from_slice(&b.to_be_bytes());
-        n += 1;
-    }
-    heap_sort(&mut sort_buf[..n * 8]);
-    for i in 1..n {
-        let rec = |j: usize| {
-            let r = &sort_buf[j * 8..j * 8 + 8];
-            (
-                u32::from_be_bytes([r[0], r[1], r[2], r[3]]),
-                u32::from_be_bytes([r[4], r[5], r[6], r[7]]),
-            )
-        };
-        let (s0, b0) = rec(i - 1);
-        let (s1, b1) = rec(i);
-        if u64::from(s0) + u64::from(span) > u64::from(s1) {
+        if let Some((o, other)) = first_overlap(recs, b, s, span) {
             return Err(Problem::new(format_args!(
-                "block {b1} (offset 0x{s1:x}) clobbers block {b0} (offset 0x{s0:x})"
+                "block {b} (offset 0x{s:x}) clobbers block {other} (offset 0x{o:x})"
             )));
         }
     }
@@ -471,7 +473,7 @@ fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
             Some("invalid data offset")
         } else if l.space_bytes() == 0 {
             Some("invalid data space")
-        } else if u64::from(l.data_len) > l.space_bytes() {
+        } else if l.data_len == 0 || u64::from(l.data_len) > l.space_bytes() {
             Some("invalid data length")
         } else if l.data_offset.saturating_add(l.space_bytes()) > footer_pos {
             Some("invalid size")
@@ -493,6 +495,45 @@ fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
         }
     }
     Ok(())
+}
+
+/// The (offset, block) record `i` of the sorted records.
+fn record(recs: &[u8], i: usize) -> (u32, u32) {
+    let r = &recs[i * 8..i * 8 + 8];
+    (
+        u32::from_be_bytes([r[0], r[1], r[2], r[3]]),
+        u32::from_be_bytes([r[4], r[5], r[6], r[7]]),
+    )
+}
+
+/// The lowest-numbered block other than `block` whose `span` sectors overlap the ones
+/// at `off`, with its offset, from records sorted by offset.
+fn first_overlap(recs: &[u8], block: u32, off: u32, span: u32) -> Option<(u32, u32)> {
+    let n = recs.len() / 8;
+    let lo = i64::from(off) - i64::from(span);
+    // First record whose offset is above `lo` (blocks starting a whole span below
+    // end exactly where this one starts: no overlap).
+    let (mut a, mut z) = (0usize, n);
+    while a < z {
+        let m = (a + z) / 2;
+        if i64::from(record(recs, m).0) <= lo {
+            a = m + 1;
+        } else {
+            z = m;
+        }
+    }
+    let hi = u64::from(off) + u64::from(span);
+    let mut best: Option<(u32, u32)> = None;
+    for i in a..n {
+        let (o, b) = record(recs, i);
+        if u64::from(o) >= hi {
+            break;
+        }
+        if b != block && best.is_none_or(|(_, bb)| b < bb) {
+            best = Some((o, b));
+        }
+    }
+    best
 }
 
 /// Sorts 8-byte big-endian records in place (heap sort: no allocation, no recursion).

@@ -1684,7 +1684,7 @@ fn hostile_3_open_refuses_what_check_rejects() {
         ),
         (
             "invalid block size",
-            |h| h.block_size = 1 << 29,
+            |h| h.block_size = 3 << 20,
             Some(invalid(Structure::Header, "block_size")),
         ),
         ("invalid reserved bits", |h| h.res2[7] = 1, None),

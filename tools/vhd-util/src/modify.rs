@@ -91,9 +91,11 @@ fn set_physical_size(img: &mut Image, bytes: u64) -> Result<(), Errno> {
 /// existing locators rewritten with the path relative to the child.
 fn set_parent(img: &mut Image, parent: &Path, raw: bool) -> Result<(), Errno> {
     let path = realpath(parent)?;
-    let meta = std::fs::metadata(&path)?;
-    let ft = std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type());
-    if !meta.is_file() && !ft {
+    // vhd-std's rule (a regular file or a block device, opened without blocking), and
+    // never the image itself: that would make a chain that loops.
+    let parent_id =
+        vhd_std::fileio::FileIo::open(&path, vhd_std::fileio::OpenMode::ReadOnly)?.id()?;
+    if parent_id == img.file_id()? {
         return Err(Errno::EINVAL);
     }
     let uuid = if raw {
