@@ -2701,3 +2701,45 @@ fn own_parent(p: &Path) {
     diff_on(p, u, "../aux/h.vhd", u, 8 * MIB);
     write_runs(p, &[(8192 + 100, 64, 6)]);
 }
+
+/// Issue 21, class 6: a raw parent the user may not read. check refuses it as the
+/// reference does ("error resolving <path>: -13"), reads fail instead of returning
+/// anything. Root reads any file, so as root the runs drop to `nobody` (setpriv).
+#[test]
+fn unreadable_raw_parent_is_an_error_resolving_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("vhd-util-unreadable.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join("p.raw");
+    fs::write(&raw, pattern(9, MIB as usize)).unwrap();
+    vhd_std::snapshot_file(&dir.join(IMG), &raw, true).unwrap();
+    fs::set_permissions(&raw, fs::Permissions::from_mode(0)).unwrap();
+    let root = fs::metadata("/proc/self").unwrap().uid() == 0;
+    let run = |args: &[&str]| {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        let o = cmd.args(args).current_dir(&dir).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (
+            o.status.code(),
+            out.lines().next().unwrap_or("").to_string(),
+        )
+    };
+    for check in [&["check", "-n", IMG][..], &["check", "-n", IMG, "-p"][..]] {
+        assert_eq!(
+            run(check),
+            (Some(13), "error resolving ./p.raw: -13".to_string()),
+            "{check:?}"
+        );
+    }
+    let (code, first) = run(&["read", "-n", IMG, "-r", "0", "-c", "1"]);
+    assert_eq!((code, first.as_str()), (Some(13), ""));
+    let _ = fs::remove_dir_all(&dir);
+}
