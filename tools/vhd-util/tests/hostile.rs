@@ -460,12 +460,17 @@ fn dynamic(path: &Path) {
 
 /// A 2 MiB fixed disk holding a pattern.
 fn fixed(path: &Path) {
-    vhd_std::create_file(path, DiskType::Fixed, 2 * MIB).unwrap();
+    fixed_of(path, 2 * MIB);
+}
+
+/// A fixed disk of `size` bytes holding pattern 3.
+fn fixed_of(path: &Path, size: u64) {
+    vhd_std::create_file(path, DiskType::Fixed, size).unwrap();
     File::options()
         .write(true)
         .open(path)
         .unwrap()
-        .write_all_at(&pattern(3, 2 * MIB as usize), 0)
+        .write_all_at(&pattern(3, size as usize), 0)
         .unwrap();
 }
 
@@ -2537,13 +2542,7 @@ fn issue_21_cases() -> Vec<Case> {
             "12 MiB child over an 8 MiB fixed parent",
             |p| {
                 let parent = dir_of(p).join("p.vhd");
-                vhd_std::create_file(&parent, DiskType::Fixed, 8 * MIB).unwrap();
-                File::options()
-                    .write(true)
-                    .open(&parent)
-                    .unwrap()
-                    .write_all_at(&pattern(3, 8 * MIB as usize), 0)
-                    .unwrap();
+                fixed_of(&parent, 8 * MIB);
                 child_of(
                     p,
                     Uuid::from_bytes([7; 16]),
