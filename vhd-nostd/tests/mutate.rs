@@ -20,7 +20,7 @@ mod common;
 use common::*;
 use vhd_nostd::batmap::BatmapHeader;
 use vhd_nostd::bitmap::{BitOrder, Bitmap};
-use vhd_nostd::{read_chain, DiskType, Header};
+use vhd_nostd::{read_chain, DiskType, Footer, Header};
 
 /// Mutants per kind of image in `make check`: a few seconds in a debug build.
 const DEFAULT_ITERS: u64 = 400;
@@ -133,8 +133,15 @@ fn differencing_image() -> (VecIo, VecIo, Vec<u8>, Vec<u8>) {
 }
 
 /// What a sector must read, from the image's bytes (the model): `None` where the
-/// metadata sends the read outside the file, which the engine must refuse.
-fn model_sector(data: &[u8], h: &Header, parent: Option<&[u8]>, s: u64) -> Option<Vec<u8>> {
+/// metadata sends the read outside the file, which the engine must refuse. Bitmaps are
+/// MSB-first except in images by tap 0.1 (`order`).
+fn model_sector(
+    data: &[u8],
+    order: BitOrder,
+    h: &Header,
+    parent: Option<&[u8]>,
+    s: u64,
+) -> Option<Vec<u8>> {
     let spb = u64::from(h.block_size / 512);
     let block = s / spb;
     let off = s % spb;
@@ -150,11 +157,20 @@ fn model_sector(data: &[u8], h: &Header, parent: Option<&[u8]>, s: u64) -> Optio
     }
     let start = u64::from(e) * 512;
     let bitmap = data.get(start as usize..(start + bm_bytes) as usize)?;
-    if !Bitmap::new(bitmap, BitOrder::MsbFirst).test(off as u32) {
+    if !Bitmap::new(bitmap, order).test(off as u32) {
         return absent();
     }
     let at = (start + bm_bytes + off * 512) as usize;
     data.get(at..at + 512).map(<[u8]>::to_vec)
+}
+
+/// The bit order of the sector bitmaps: LSB-first in images by tap 0.1 (blktap's).
+fn bit_order(f: &Footer) -> BitOrder {
+    if f.crtr_app[..3] == *b"tap" && f.crtr_ver == 0x0000_0001 {
+        BitOrder::LsbFirst
+    } else {
+        BitOrder::MsbFirst
+    }
 }
 
 /// Whether two allocated BAT entries share sectors (bitmap plus data span).
@@ -380,9 +396,10 @@ fn judge(io: &VecIo, parent: Option<&VecIo>, pmodel: Option<&[u8]>) -> Vec<Strin
     let sectors = d.sectors();
     drop(d);
     let differencing = f.kind() == Some(DiskType::Differencing);
+    let order = bit_order(&f);
     let parent_data = if differencing { pmodel } else { None };
     let model: Vec<Option<Vec<u8>>> = (0..sectors)
-        .map(|s| model_sector(&io.data, &h, parent_data, s))
+        .map(|s| model_sector(&io.data, order, &h, parent_data, s))
         .collect();
     // Reads, sector by sector.
     let mut reader = vec![open(io.clone(), false).unwrap()];
@@ -507,7 +524,7 @@ fn the_model_matches_the_engine_on_clean_images() {
     let d = open(io.clone(), false).unwrap();
     let h = d.header().cloned().unwrap();
     for s in 0..SECTORS {
-        let m = model_sector(&io.data, &h, None, s).unwrap();
+        let m = model_sector(&io.data, BitOrder::MsbFirst, &h, None, s).unwrap();
         assert!(m[..] == model[s as usize * 512..][..512], "sector {s}");
     }
     let (p, c, pm, model) = differencing_image();
@@ -515,7 +532,7 @@ fn the_model_matches_the_engine_on_clean_images() {
     let d = open(c.clone(), false).unwrap();
     let h = d.header().cloned().unwrap();
     for s in 0..SECTORS {
-        let m = model_sector(&c.data, &h, Some(&pm), s).unwrap();
+        let m = model_sector(&c.data, BitOrder::MsbFirst, &h, Some(&pm), s).unwrap();
         assert!(m[..] == model[s as usize * 512..][..512], "sector {s}");
     }
 }
