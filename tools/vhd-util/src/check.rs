@@ -225,6 +225,7 @@ fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
             ));
         }
         let joined = dir.join(&path);
+        let resolving = |e: Errno| (format!("error resolving {path}: {e}"), e);
         // Only a file that is not there is "missing"; a symbolic link loop (-40) or a
         // directory that cannot be searched (-13) is an error resolving it.
         let loc = match vhd_std::path::realpath(&joined) {
@@ -238,35 +239,31 @@ fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
                     e,
                 ))
             }
-            Err(e) => return Err((format!("error resolving {path}: {e}"), e)),
+            Err(e) => return Err(resolving(e)),
         };
-        let resolving = |e: Errno| (format!("error resolving {path}: {e}"), e);
-        // A parent the image reaches again through a link or `..` is a loop.
-        let id = if raw {
-            // What reads will open must be readable (-13), and a regular file or a block
-            // device: a FIFO would block them, a character device never ends (-22).
-            FileIo::open(&loc, OpenMode::ReadOnly)
-                .and_then(|io| io.id())
-                .map_err(|e| resolving(e.into()))?
-        } else {
-            let mut p = Image::open(&loc, OpenOptions::default()).map_err(|e| {
+        // What reads will open must be readable (-13), and a regular file or a block
+        // device: a FIFO would block them, a character device never ends (-22). Its
+        // identity tells a parent the image reaches again (a link, `..`): a loop.
+        let id = FileIo::open(&loc, OpenMode::ReadOnly)
+            .and_then(|io| io.id())
+            .map_err(|e| resolving(e.into()))?;
+        if Some(id) == self_id {
+            let name = img.path().display().to_string();
+            return Err((loop_message(&name, &loc), Errno::EINVAL));
+        }
+        if !raw {
+            let p = Image::open(&loc, OpenOptions::default()).map_err(|e| {
                 (
                     format!("invalid parent {}: error opening parent", loc.display()),
                     e,
                 )
             })?;
-            let id = p.file_id().map_err(resolving)?;
             if p.disk().footer().uuid != h.prt_uuid {
                 return Err((
                     format!("invalid parent {}: invalid parent uuid", loc.display()),
                     Errno::EINVAL,
                 ));
             }
-            id
-        };
-        if Some(id) == self_id {
-            let name = img.path().display().to_string();
-            return Err((loop_message(&name, &loc), Errno::EINVAL));
         }
         found = true;
     }

@@ -2714,7 +2714,7 @@ fn unreadable_raw_parent_is_an_error_resolving_it() {
     let raw = dir.join("p.raw");
     fs::write(&raw, pattern(9, MIB as usize)).unwrap();
     vhd_std::snapshot_file(&dir.join(IMG), &raw, true).unwrap();
-    fs::set_permissions(&raw, fs::Permissions::from_mode(0)).unwrap();
+    fs::set_permissions(&raw, fs::Permissions::from_mode(0o000)).unwrap();
     let root = fs::metadata("/proc/self").unwrap().uid() == 0;
     let run = |args: &[&str]| {
         let mut cmd = if root {
