@@ -304,8 +304,19 @@ pub enum ChainEnd {
 /// read-only, disabled images allowed, UUIDs not compared. Stops at the first file met
 /// twice (same device and inode), so a loop is found at once and named.
 pub fn walk_chain(image: &mut Image) -> VhdResult<ChainEnd> {
-    let mut seen = Seen::default();
-    seen.first_visit(image)?;
+    walk_chain_avoiding(image, &[])
+}
+
+/// [`walk_chain`] with `avoid` counted as met already: a chain that reaches one of
+/// those files is a [`ChainEnd::Loop`] (what making `image` the parent of a file in
+/// `avoid` would create).
+pub fn walk_chain_avoiding(image: &mut Image, avoid: &[FileId]) -> VhdResult<ChainEnd> {
+    let mut seen = Seen(avoid.to_vec());
+    if !seen.first_visit(image)? {
+        return Ok(ChainEnd::Loop {
+            path: image.path.clone(),
+        });
+    }
     let mut depth = 1;
     if !image.is_differencing() {
         return Ok(ChainEnd::Bottom { depth });

@@ -23,6 +23,7 @@ pub use create::{create_file, find_backing, snapshot_file, Backing};
 pub use errno::{Errno, VhdResult};
 pub use fileio::{FileIo, IoError, OpenMode};
 pub use image::{
-    chain_depth, walk_chain, Chain, ChainEnd, FileId, Image, ParentRef, VhdDisk, MAX_CHAIN_DEPTH,
+    chain_depth, walk_chain, walk_chain_avoiding, Chain, ChainEnd, FileId, Image, ParentRef,
+    VhdDisk, MAX_CHAIN_DEPTH,
 };
 pub use vhd_nostd::OpenOptions;

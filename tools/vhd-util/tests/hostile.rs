@@ -2637,6 +2637,29 @@ fn issue_21_cases() -> Vec<Case> {
             },
             Is("h.vhd: parent chain loops back to {dir}/h.vhd"),
         ),
+        // 5. modify -p onto a disk whose own chain leads back to the image: refused
+        // before it would make a loop (p.vhd is a snapshot of h.vhd).
+        case(
+            105,
+            "modify -p onto a child of the image",
+            |p| {
+                let base = dir_of(p).join("base.vhd");
+                dynamic(&base);
+                vhd_std::snapshot_file(p, &base, false).unwrap();
+                // Not empty, so that the snapshot points at h.vhd itself.
+                write_runs(p, &[(8192 + 100, 64, 6)]);
+                vhd_std::snapshot_file(&dir_of(p).join("p.vhd"), p, false).unwrap();
+            },
+            Base::Only,
+            vec![
+                w(Op::Check, 0, Is("h.vhd is valid")),
+                keeps(
+                    Op::ModifyParent,
+                    22,
+                    Is("failed to set parent to 'p.vhd': -22"),
+                ),
+            ],
+        ),
         // 7. A parent that is a symbolic link loop: the reference's "error resolving"
         // with -ELOOP (40), not "points to missing file" (2).
         case(
