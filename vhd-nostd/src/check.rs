@@ -469,13 +469,15 @@ fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
             (*l != locator::ParentLocator::default()).then_some("non-zero locator")
         } else if !locator::is_valid_platform_code(l.code) {
             Some("invalid platform code")
-        } else if l.data_offset % SECTOR_SIZE as u64 != 0 || l.data_offset >= footer_pos {
+        } else if l.data_offset == 0 || l.data_offset % SECTOR_SIZE as u64 != 0 {
             Some("invalid data offset")
         } else if l.space_bytes() == 0 {
             Some("invalid data space")
         } else if l.data_len == 0 || u64::from(l.data_len) > l.space_bytes() {
             Some("invalid data length")
-        } else if l.data_offset.saturating_add(l.space_bytes()) > footer_pos {
+        } else if l.data_offset.wrapping_add(l.space_bytes()) > footer_pos {
+            // The reference's sum wraps: an offset that overflows passes here and fails
+            // when the payload is read ("error reading parent locator").
             Some("invalid size")
         } else if l.res != 0 {
             Some("invalid reserved bits")

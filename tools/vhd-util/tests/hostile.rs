@@ -1216,15 +1216,13 @@ fn cases() -> Vec<Case> {
             },
             Base::Diff,
             vec![
-                w(
-                    Op::Check,
-                    22,
-                    Is("invalid parent locator 0: invalid data offset"),
-                ),
+                // The reference judges the offset only against 0; the payload's end
+                // past the file is its "invalid size" (issue 21, class 7).
+                w(Op::Check, 22, Is("invalid parent locator 0: invalid size")),
                 w(
                     Op::CheckParents,
                     22,
-                    Is("invalid parent locator 0: invalid data offset"),
+                    Is("invalid parent locator 0: invalid size"),
                 ),
                 keeps(Op::Resize, 22, Is("creating journal failed: -22")),
                 keeps(
@@ -2685,6 +2683,29 @@ fn issue_21_cases() -> Vec<Case> {
                     Is("error resolving ../aux/p.vhd: -40"),
                 ),
             ],
+        ),
+        // 7. A locator offset whose end overflows: the reference's sum wraps and passes
+        // the structure check; reading the payload fails.
+        case(
+            107,
+            "locator offset that overflows",
+            |p| {
+                chain(p);
+                reseal_header(p, |h| h.loc[0].data_offset = 0u64.wrapping_sub(512))
+            },
+            Base::Diff,
+            {
+                // As for case 17's payload at 1 TiB: it can be neither journaled nor
+                // rewritten in place, so both refuse before writing.
+                let mut v = both_checks(22, "error reading parent locator 0: -22");
+                v.push(keeps(Op::Resize, 22, Is("creating journal failed: -22")));
+                v.push(keeps(
+                    Op::ModifyParent,
+                    22,
+                    Is("failed to set parent to 'p.vhd': -22"),
+                ));
+                v
+            },
         ),
         // 7. A zero-length locator: the reference's "invalid data length".
         case(
