@@ -105,10 +105,16 @@ fn fixed() -> (VecIo, Vec<u8>) {
 
 /// A parent (4 MiB, written) and a fresh snapshot of it named `base.vhd`.
 fn parent_and_child() -> (VecIo, VecIo, Vec<u8>) {
-    let io = new_image(DiskType::Dynamic, 4 * MIB, 2 << 20);
+    parent_of_mib_and_child(4, 5)
+}
+
+/// A parent of `mib` MiB written whole with pattern generation `g`, a fresh snapshot of
+/// it named `base.vhd`, and the parent's content.
+fn parent_of_mib_and_child(mib: u64, g: u8) -> (VecIo, VecIo, Vec<u8>) {
+    let io = new_image(DiskType::Dynamic, mib * MIB, 2 << 20);
     let mut p = open(io, true).unwrap();
-    let mut model = vec![0u8; 4 << 20];
-    pattern(5, 5, &mut model);
+    let mut model = vec![0u8; (mib * MIB) as usize];
+    pattern(u64::from(g), g, &mut model);
     p.write(0, &model).unwrap();
     let child = new_snapshot(&mut p, "base.vhd");
     (p.into_io(), child, model)
@@ -1554,13 +1560,7 @@ fn case_15_bad_entry_with_a_batmap_to_rebuild() {
 /// An 8 MiB parent written whole (4 blocks) and a fresh snapshot of it, with the parent's
 /// content.
 fn parent8_and_child() -> (VecIo, VecIo, Vec<u8>) {
-    let io = new_image(DiskType::Dynamic, 8 * MIB, 2 << 20);
-    let mut p = open(io, true).unwrap();
-    let mut model = vec![0u8; 8 << 20];
-    pattern(6, 6, &mut model);
-    p.write(0, &model).unwrap();
-    let child = new_snapshot(&mut p, "base.vhd");
-    (p.into_io(), child, model)
+    parent_of_mib_and_child(8, 6)
 }
 
 /// Sets or clears `block`'s bit in a valid batmap and reseals its checksum.
