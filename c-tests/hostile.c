@@ -2,8 +2,12 @@
  * Hostile images (shared/malformed-cases.md) through the C ABI: each is refused with
  * -EINVAL (missing files with -ENOENT), the context comes back zeroed, and nothing
  * crashes; the recoverable case (end footer damaged, copy at 0 intact) opens.
+ * Then the classes of issue 21 (hostile_N_*): a batmap that disagrees with a bitmap, a
+ * parent that is a FIFO or a character device, a header version open must refuse, a
+ * journal whose contents are garbage, a parent that is the image itself.
  */
 #include "testlib.h"
+#include "libvhd-journal.h"
 
 #include <arpa/inet.h>
 
@@ -46,6 +50,166 @@ static void reseal_header(const char *file)
 	h.checksum = vhd_checksum_header(&h);
 	vhd_header_out(&h);
 	t_poke(file, 512, &h, sizeof(h));
+}
+
+/* A 12 MiB dynamic parent `p` written whole with `byte`, and `c` a snapshot of it
+ * (`raw`: `p` is a raw image instead). */
+static void parent_and_child(const char *p, const char *c, int byte, int raw)
+{
+	vhd_context_t vhd;
+	char *data = t_buf(12 * MiB, byte);
+
+	if (raw) {
+		t_write_file(p, 12 * MiB, byte);
+	} else {
+		fresh(p);
+		REQUIRE(vhd_open(&vhd, p, VHD_OPEN_RDWR) == 0);
+		REQUIRE(vhd_io_write(&vhd, data, 0, 12 * MiB / 512) == 0);
+		vhd_close(&vhd);
+	}
+	REQUIRE(vhd_snapshot(c, 12 * MiB, p, raw ? VHD_FLAG_CREAT_PARENT_RAW : 0) == 0);
+	free(data);
+}
+
+/* Class 1: batmap bit 2 over a partial bitmap, stale bytes in the clear sectors: the
+ * bitmap decides, so those sectors read the parent's data. */
+static void hostile_1_batmap_bit_over_partial_bitmap(void)
+{
+	const char *p = t_path("h1-p.vhd"), *c = t_path("h1-c.vhd");
+	vhd_context_t vhd;
+	char *eight = t_buf(8 * 512, 0x11), *back = t_buf(512, 0), *stale = t_buf(512, 0xee);
+	uint32_t blk;
+
+	parent_and_child(p, c, 0x70, 0);
+	REQUIRE(vhd_open(&vhd, c, VHD_OPEN_RDWR) == 0);
+	REQUIRE(vhd_io_write(&vhd, eight, 8192, 8) == 0);
+	REQUIRE(vhd_get_bat(&vhd) == 0 && vhd_get_batmap(&vhd) == 0);
+	blk = vhd.bat.bat[2];
+	vhd_batmap_set(&vhd, &vhd.batmap, 2);
+	REQUIRE(vhd_write_batmap(&vhd, &vhd.batmap) == 0);
+	vhd_close(&vhd);
+	t_poke(c, (off_t)blk * 512 + 512 + 10 * 512, stale, 512);
+
+	REQUIRE(vhd_open(&vhd, c, VHD_OPEN_RDONLY) == 0);
+	CHECK_EQ(vhd_io_read(&vhd, back, 8192 + 10, 1), 0);
+	CHECK(t_all(back, 512, 0x70));
+	CHECK_EQ(vhd_io_read(&vhd, back, 8192 + 7, 1), 0);
+	CHECK(t_all(back, 512, 0x11));
+	vhd_close(&vhd);
+	free(eight);
+	free(back);
+	free(stale);
+}
+
+/* Reads of `c` that reach its parent, and its chain depth, fail with -EINVAL. */
+static void parent_refused(const char *c)
+{
+	vhd_context_t vhd;
+	char *back = t_buf(512, 0);
+	int depth = 0;
+
+	REQUIRE(vhd_open(&vhd, c, VHD_OPEN_RDONLY) == 0);
+	CHECK_EQ(vhd_io_read(&vhd, back, 0, 1), -EINVAL);
+	CHECK_EQ(vhd_chain_depth(&vhd, &depth), -EINVAL);
+	vhd_close(&vhd);
+	free(back);
+}
+
+/* Classes 2 and 6: the raw parent replaced by a FIFO (opening it must not block; an
+ * alarm turns a hang into a failure) or by /dev/zero: reads through it fail -EINVAL. */
+static void hostile_2_parent_fifo_or_char_device(void)
+{
+	const char *p = t_path("h2-p.raw"), *c = t_path("h2-c.vhd");
+
+	parent_and_child(p, c, 0x33, 1);
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(mkfifo(p, 0600) == 0);
+	alarm(20);
+	parent_refused(c);
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(symlink("/dev/zero", p) == 0);
+	parent_refused(c);
+	alarm(0);
+}
+
+/* Class 3: a header version check rejects (1.1), checksum resealed: open refuses it
+ * (-EINVAL), as libvhd's does. */
+static void hostile_3_header_version(void)
+{
+	const char *f = t_path("h3.vhd");
+	uint32_t v = htonl(0x00010001);
+
+	fresh(f);
+	t_poke(f, 512 + 24, &v, 4);
+	reseal_header(f);
+	refused(f, VHD_OPEN_RDONLY, -EINVAL, "header version 0x00010001");
+	refused(f, VHD_OPEN_RDWR, -EINVAL, "header version 0x00010001");
+}
+
+/* Recomputes the checksum of the journal entry whose record is at `at`. */
+static void reseal_entry(const char *jnl, off_t at)
+{
+	unsigned char rec[32], *payload;
+	uint32_t size, sum = 0;
+	size_t i;
+
+	t_peek(jnl, at, rec, 32);
+	memcpy(&size, rec + 12, 4);
+	size = ntohl(size);
+	payload = malloc(size);
+	REQUIRE(payload != NULL);
+	t_peek(jnl, at + 32, payload, size);
+	memset(rec + 24, 0, 4);
+	for (i = 0; i < 32; i++)
+		sum += rec[i];
+	for (i = 0; i < size; i++)
+		sum += payload[i];
+	sum = htonl(~sum);
+	memcpy(rec + 24, &sum, 4);
+	t_poke(jnl, at, rec, 32);
+	free(payload);
+}
+
+/* Class 4: a journal whose journaled header is garbage (entry resealed): opening it
+ * restores nothing and leaves the image as it was. */
+static void hostile_4_journal_contents(void)
+{
+	const char *f = t_path("h4.vhd"), *jnl = t_path("h4.journal");
+	vhd_journal_t j;
+	char *garbage = t_buf(1024, 0xa5), *before, *after;
+	off_t len;
+
+	fresh(f);
+	REQUIRE(vhd_journal_create(&j, f, jnl) == 0);
+	CHECK_EQ(vhd_journal_close(&j), 0);
+	/* Records: footer at 512, copy at 1056, header at 1600. */
+	t_poke(jnl, 1600 + 32, garbage, 1024);
+	reseal_entry(jnl, 1600);
+	len = t_size(f);
+	before = malloc(len);
+	after = malloc(len);
+	REQUIRE(before && after);
+	t_peek(f, 0, before, len);
+	memset(&j, 0, sizeof(j));
+	CHECK_EQ(vhd_journal_open(&j, f, jnl), -EINVAL);
+	CHECK_EQ(t_size(f), len);
+	t_peek(f, 0, after, len);
+	CHECK(memcmp(before, after, len) == 0);
+	free(garbage);
+	free(before);
+	free(after);
+}
+
+/* Class 5: the parent is the image itself (its parent file replaced by a hard link to
+ * it): found at once by device and inode, -EINVAL, never a loop. */
+static void hostile_5_self_parent(void)
+{
+	const char *p = t_path("h5-p.vhd"), *c = t_path("h5-c.vhd");
+
+	parent_and_child(p, c, 0x44, 0);
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(link(c, p) == 0);
+	parent_refused(c);
 }
 
 int main(void)
@@ -202,6 +366,12 @@ int main(void)
 		vhd_close(&vhd);
 		free(data);
 	}
+
+	hostile_1_batmap_bit_over_partial_bitmap();
+	hostile_2_parent_fifo_or_char_device();
+	hostile_3_header_version();
+	hostile_4_journal_contents();
+	hostile_5_self_parent();
 
 	/* Functions handed a null or never-opened context fail instead of crashing. */
 	CHECK_EQ(vhd_open(NULL, f, VHD_OPEN_RDONLY), -EINVAL);

@@ -69,6 +69,16 @@ impl FdIo {
         Ok(io)
     }
 
+    /// vhd-std's rule for what an image or a parent may be (a regular file or a block
+    /// device), applied to this descriptor; `-EINVAL` otherwise.
+    pub(crate) fn require_image_file(&self) -> Result<(), c_int> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: `self.fd` is open for as long as `self` lives; ManuallyDrop keeps the
+        // borrowed File from closing it.
+        let file = core::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd) });
+        vhd_std::fileio::require_image_file(&file).map_err(|e| -e.0)
+    }
+
     /// Wraps a descriptor the caller keeps owning, finding out from its flags whether it
     /// is direct (for contexts the library did not open itself).
     pub(crate) fn borrowed(fd: c_int) -> Result<Self, c_int> {

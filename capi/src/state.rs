@@ -59,11 +59,16 @@ pub(crate) fn open_image_path(path: &Path) -> Res<Image> {
 }
 
 /// Opens `path` with `flags` (direct where possible) as a descriptor of the library's
-/// own, not inherited by programs the client runs.
+/// own, not inherited by programs the client runs. A parent named by a hostile locator
+/// can be anything: the open never blocks (a FIFO), and what is not a regular file or a
+/// block device is refused (vhd-std's rule).
 pub(crate) fn open_file(path: &Path, flags: c_int) -> Res<FdIo> {
     let c = parent::c_path(path)?;
-    let (fd, direct) = open_direct(&c, flags | libc::O_CLOEXEC, 0)?;
-    FdIo::new(fd, true, direct)
+    let flags = flags | libc::O_CLOEXEC | vhd_std::fileio::OPEN_NONBLOCK;
+    let (fd, direct) = open_direct(&c, flags, 0)?;
+    let io = FdIo::new(fd, true, direct)?;
+    io.require_image_file()?;
+    Ok(io)
 }
 
 /// Per-context state.

@@ -12,9 +12,10 @@ use heapless::String;
 
 use crate::bat::{self, UNUSED};
 use crate::batmap::{self, BatmapHeader};
+use crate::bitmap::{BitOrder, Bitmap};
 use crate::disk::has_batmap_version;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
-use crate::header::{Header, HDR_VERSION, HEADER_SIZE};
+use crate::header::{Header, HEADER_SIZE};
 use crate::io::Io;
 use crate::locator::{self, PLAT_CODE_NONE};
 use crate::{geometry, SECTOR_SIZE};
@@ -142,24 +143,9 @@ pub fn header_problem(h: &Header, file_size: u64) -> Option<&'static str> {
     if h.compute_checksum() != h.checksum {
         return Some("invalid checksum");
     }
-    if h.hdr_ver != HDR_VERSION {
-        return Some("invalid header version");
-    }
-    if h.data_offset != u64::MAX {
-        return Some("invalid data offset");
-    }
-    let end = h.table_offset.checked_add(bat::bat_bytes(h.max_bat_size));
-    if h.table_offset == 0
-        || !h.table_offset.is_multiple_of(SECTOR_SIZE as u64)
-        || end.is_none_or(|e| e > file_size.saturating_sub(FOOTER_SIZE as u64))
-    {
-        return Some("invalid table offset");
-    }
-    if !h.block_size.is_power_of_two() || h.block_size < SECTOR_SIZE as u32 {
-        return Some("invalid block size");
-    }
-    if h.res1 != 0 || h.res2.iter().any(|&b| b != 0) {
-        return Some("invalid reserved bits");
+    let limit = file_size.saturating_sub(FOOTER_SIZE as u64);
+    if let Some(rule) = h.broken_rule(limit, false) {
+        return Some(rule.message);
     }
     None
 }
@@ -226,6 +212,12 @@ pub fn check<I: Io>(
     }
     // 3. Header.
     let mut hb = [0u8; HEADER_SIZE];
+    // The reference seeks there first: an offset past i64::MAX is negative to lseek.
+    if primary.data_offset > i64::MAX as u64 {
+        let mut p = Problem::new(format_args!("error seeking to header"));
+        p.detail = Detail::Errno(EINVAL);
+        return Err(p);
+    }
     if primary
         .data_offset
         .checked_add(HEADER_SIZE as u64)
@@ -264,7 +256,18 @@ pub fn check<I: Io>(
     let span = (u64::from(h.bitmap_sectors()) + u64::from(h.sectors_per_block())) as u32;
     let footer_sec = (pos / SECTOR_SIZE as u64) as u32;
     let meta_sec = end_meta.div_ceil(SECTOR_SIZE as u64);
+    // Sorted (offset, block) records find each block's neighbours in O(log n); the
+    // verdict is the reference's, which walks the BAT in block order and, for each
+    // block, checks the headers, the footer, then every other block, reporting the
+    // first block (and the first other block) at fault.
     let mut n = 0usize;
+    for (b, s) in table.allocated() {
+        sort_buf[n * 8..n * 8 + 4].copy_from_slice(&s.to_be_bytes());
+        sort_buf[n * 8 + 4..n * 8 + 8].copy_from_slice(&b.to_be_bytes());
+        n += 1;
+    }
+    heap_sort(&mut sort_buf[..n * 8]);
+    let recs = &sort_buf[..n * 8];
     for (b, s) in table.allocated() {
         if u64::from(s) < meta_sec {
             return Err(Problem::new(format_args!(
@@ -276,24 +279,9 @@ pub fn check<I: Io>(
                 "block {b} (offset 0x{s:x}) clobbers footer"
             )));
         }
-        sort_buf[n * 8..n * 8 + 4].copy_from_slice(&s.to_be_bytes());
-        sort_buf[n * 8 + 4..n * 8 + 8].copy_from_slice(&b.to_be_bytes());
-        n += 1;
-    }
-    heap_sort(&mut sort_buf[..n * 8]);
-    for i in 1..n {
-        let rec = |j: usize| {
-            let r = &sort_buf[j * 8..j * 8 + 8];
-            (
-                u32::from_be_bytes([r[0], r[1], r[2], r[3]]),
-                u32::from_be_bytes([r[4], r[5], r[6], r[7]]),
-            )
-        };
-        let (s0, b0) = rec(i - 1);
-        let (s1, b1) = rec(i);
-        if u64::from(s0) + u64::from(span) > u64::from(s1) {
+        if let Some((o, other)) = first_overlap(recs, b, s, span) {
             return Err(Problem::new(format_args!(
-                "block {b1} (offset 0x{s1:x}) clobbers block {b0} (offset 0x{s0:x})"
+                "block {b} (offset 0x{s:x}) clobbers block {other} (offset 0x{o:x})"
             )));
         }
     }
@@ -332,6 +320,7 @@ pub fn check<I: Io>(
                 )));
             }
         }
+        batmap_agrees_with_bitmaps(io, &table, &map_buf[..len], &h)?;
     }
     // 7. Parent locators (structure).
     if kind == DiskType::Differencing {
@@ -400,6 +389,38 @@ fn read_batmap_header<I: Io>(
     }
 }
 
+/// Every allocated block the batmap calls full must have a full bitmap: reads follow
+/// the bitmap (as libvhd's do), so a batmap bit without one hides which sectors are
+/// really present. The reference's check does not look; a hostile image passes it.
+fn batmap_agrees_with_bitmaps<I: Io>(
+    io: &mut I,
+    table: &bat::Bat<&[u8]>,
+    map: &[u8],
+    h: &Header,
+) -> Result<(), Problem<I::Error>> {
+    let spb = h.sectors_per_block();
+    let mut sec = [0u8; SECTOR_SIZE];
+    for (b, s) in table.allocated() {
+        if !batmap::test(map, b) {
+            continue;
+        }
+        let mut left = spb;
+        let mut off = u64::from(s) * SECTOR_SIZE as u64;
+        while left > 0 {
+            read(io, off, &mut sec, "error reading bitmap")?;
+            let bits = left.min(SECTOR_SIZE as u32 * 8);
+            if !Bitmap::new(&sec[..], BitOrder::MsbFirst).all_set(bits) {
+                return Err(Problem::new(format_args!(
+                    "batmap shows block {b} full but its bitmap is not"
+                )));
+            }
+            left -= bits;
+            off += SECTOR_SIZE as u64;
+        }
+    }
+    Ok(())
+}
+
 fn batmap_problem(bm: &BatmapHeader, entries: u32, footer_pos: u64) -> Option<&'static str> {
     if bm.batmap_version >> 16 != 1 {
         return Some("unsupported batmap version");
@@ -448,13 +469,15 @@ fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
             (*l != locator::ParentLocator::default()).then_some("non-zero locator")
         } else if !locator::is_valid_platform_code(l.code) {
             Some("invalid platform code")
-        } else if l.data_offset % SECTOR_SIZE as u64 != 0 || l.data_offset >= footer_pos {
+        } else if l.data_offset == 0 || l.data_offset % SECTOR_SIZE as u64 != 0 {
             Some("invalid data offset")
         } else if l.space_bytes() == 0 {
             Some("invalid data space")
-        } else if u64::from(l.data_len) > l.space_bytes() {
+        } else if l.data_len == 0 || u64::from(l.data_len) > l.space_bytes() {
             Some("invalid data length")
-        } else if l.data_offset.saturating_add(l.space_bytes()) > footer_pos {
+        } else if l.data_offset.wrapping_add(l.space_bytes()) > footer_pos {
+            // The reference's sum wraps: an offset that overflows passes here and fails
+            // when the payload is read ("error reading parent locator").
             Some("invalid size")
         } else if l.res != 0 {
             Some("invalid reserved bits")
@@ -474,6 +497,45 @@ fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
         }
     }
     Ok(())
+}
+
+/// The (offset, block) record `i` of the sorted records.
+fn record(recs: &[u8], i: usize) -> (u32, u32) {
+    let r = &recs[i * 8..i * 8 + 8];
+    (
+        u32::from_be_bytes([r[0], r[1], r[2], r[3]]),
+        u32::from_be_bytes([r[4], r[5], r[6], r[7]]),
+    )
+}
+
+/// The lowest-numbered block other than `block` whose `span` sectors overlap the ones
+/// at `off`, with its offset, from records sorted by offset.
+fn first_overlap(recs: &[u8], block: u32, off: u32, span: u32) -> Option<(u32, u32)> {
+    let n = recs.len() / 8;
+    let lo = i64::from(off) - i64::from(span);
+    // First record whose offset is above `lo` (blocks starting a whole span below
+    // end exactly where this one starts: no overlap).
+    let (mut a, mut z) = (0usize, n);
+    while a < z {
+        let m = (a + z) / 2;
+        if i64::from(record(recs, m).0) <= lo {
+            a = m + 1;
+        } else {
+            z = m;
+        }
+    }
+    let hi = u64::from(off) + u64::from(span);
+    let mut best: Option<(u32, u32)> = None;
+    for i in a..n {
+        let (o, b) = record(recs, i);
+        if u64::from(o) >= hi {
+            break;
+        }
+        if b != block && best.is_none_or(|(_, bb)| b < bb) {
+            best = Some((o, b));
+        }
+    }
+    best
 }
 
 /// Sorts 8-byte big-endian records in place (heap sort: no allocation, no recursion).

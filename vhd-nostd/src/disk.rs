@@ -691,12 +691,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         Ok(bm.all_set(spb))
     }
 
-    /// Whether the batmap says `block` is full (and the batmap is valid).
-    pub(crate) fn batmap_full(&self, block: u32) -> bool {
-        self.batmap()
-            .is_some_and(|(_, map)| batmap::test(map, block))
-    }
-
     // ---- metadata writes ----
 
     pub(crate) fn require_writable(&self) -> Result<(), Error<I::Error>> {
@@ -889,6 +883,6 @@ pub(crate) fn read_header<I: Io>(
     let mut b = [0u8; HEADER_SIZE];
     io.read_at(off, &mut b).map_err(Error::Io)?;
     let h = Header::parse(&b)?;
-    h.validate()?;
+    h.validate_for_open(footer_pos)?;
     Ok(h)
 }

@@ -40,7 +40,8 @@ pub fn fill_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         progress(s, total);
         let block = (s / spb) as u32;
         let block_end = ((u64::from(block) + 1) * spb).min(total);
-        if chain[0].bat.get(block).is_some() && chain[0].batmap_full(block) {
+        // The bitmap, not the batmap, says whether a block is whole (see read.rs).
+        if chain[0].block_full(block)? {
             s = block_end;
             continue;
         }

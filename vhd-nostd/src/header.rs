@@ -155,20 +155,43 @@ impl Header {
         self.checksum = self.compute_checksum();
     }
 
-    /// Judges the fields on their own: major version 1 and a block size that is a power
-    /// of two between a sector and [`MAX_BLOCK_SIZE`].
+    /// Judges the fields on their own as open does: every rule of [`FIELD_RULES`] that
+    /// open enforces except the BAT's place in the file (open checks that against the
+    /// file with [`Header::validate_for_open`]), and a known platform code in every
+    /// locator slot (libvhd's `vhd_validate_header`).
     pub fn validate(&self) -> Result<(), FormatError> {
-        if self.hdr_ver >> 16 != HDR_VERSION >> 16 {
-            return Err(FormatError::Unsupported {
-                structure: Structure::Header,
-                field: "hdr_ver",
-            });
+        self.validate_for_open(u64::MAX)
+    }
+
+    /// [`Header::validate`] with the BAT also required to end by `bat_limit` (the
+    /// primary footer's offset).
+    pub fn validate_for_open(&self, bat_limit: u64) -> Result<(), FormatError> {
+        if let Some(rule) = self.broken_rule(bat_limit, true) {
+            return Err(rule.error);
         }
-        let bs = self.block_size;
-        if !bs.is_power_of_two() || !(512..=MAX_BLOCK_SIZE).contains(&bs) {
+        // Stricter than check (COMPATIBILITY.md): the bound keeps the bitmap a caller
+        // supplies small; check reports what such an image does wrong besides.
+        if self.block_size > MAX_BLOCK_SIZE {
             return Err(FormatError::invalid(Structure::Header, "block_size"));
         }
+        if self
+            .loc
+            .iter()
+            .any(|l| !crate::locator::is_valid_platform_code(l.code))
+        {
+            return Err(FormatError::invalid(Structure::ParentLocator, "code"));
+        }
         Ok(())
+    }
+
+    /// The first rule of [`FIELD_RULES`] the header breaks, in `vhd-util check`'s order;
+    /// with `open_only`, only the rules open enforces. `bat_limit` is where the BAT must
+    /// end (the primary footer's offset).
+    pub fn broken_rule(&self, bat_limit: u64, open_only: bool) -> Option<&'static FieldRule> {
+        FIELD_RULES
+            .iter()
+            .filter(|r| r.open || !open_only)
+            .find(|r| (r.broken)(self, bat_limit))
     }
 
     /// Sectors per block (`spb`).
@@ -216,6 +239,88 @@ impl Header {
         Ok(())
     }
 }
+
+/// A rule a header field must follow, shared by open and `check` so that open never
+/// accepts a field check rejects, except where the reference's open accepts it too
+/// (`open` false, with the reason at the rule).
+#[derive(Debug)]
+pub struct FieldRule {
+    /// What `vhd-util check` prints after `header is invalid: `.
+    pub message: &'static str,
+    /// The error open refuses the image with.
+    pub error: FormatError,
+    /// Whether open refuses a header that breaks the rule.
+    pub open: bool,
+    broken: fn(&Header, u64) -> bool,
+}
+
+const fn rule(
+    message: &'static str,
+    error: FormatError,
+    open: bool,
+    broken: fn(&Header, u64) -> bool,
+) -> FieldRule {
+    FieldRule {
+        message,
+        error,
+        open,
+        broken,
+    }
+}
+
+/// The header's field rules in `vhd-util check`'s order. libvhd's open refuses a header
+/// whose version is not exactly 1.0 or whose data offset is not all ones (`-EINVAL`), as
+/// check does; the BAT's place and the block size bound what the engine reads.
+pub const FIELD_RULES: [FieldRule; 6] = [
+    rule(
+        "invalid header version",
+        FormatError::Unsupported {
+            structure: Structure::Header,
+            field: "hdr_ver",
+        },
+        true,
+        |h, _| h.hdr_ver >> 16 != HDR_VERSION >> 16,
+    ),
+    rule(
+        "invalid header version",
+        FormatError::invalid(Structure::Header, "hdr_ver"),
+        true,
+        |h, _| h.hdr_ver != HDR_VERSION,
+    ),
+    rule(
+        "invalid data offset",
+        FormatError::invalid(Structure::Header, "data_offset"),
+        true,
+        |h, _| h.data_offset != u64::MAX,
+    ),
+    rule(
+        "invalid table offset",
+        FormatError::invalid(Structure::Header, "table_offset"),
+        true,
+        |h, limit| {
+            let end = h
+                .table_offset
+                .checked_add(crate::bat::bat_bytes(h.max_bat_size));
+            h.table_offset == 0
+                || !h.table_offset.is_multiple_of(512)
+                || end.is_none_or(|e| e > limit)
+        },
+    ),
+    rule(
+        "invalid block size",
+        FormatError::invalid(Structure::Header, "block_size"),
+        true,
+        |h, _| !h.block_size.is_power_of_two() || h.block_size < 512,
+    ),
+    // The reference's open accepts reserved bits (only check looks), and nothing the
+    // engine does depends on them: refusing would only lock users out of their data.
+    rule(
+        "invalid reserved bits",
+        FormatError::invalid(Structure::Header, "reserved"),
+        false,
+        |h, _| h.res1 != 0 || h.res2.iter().any(|&b| b != 0),
+    ),
+];
 
 /// Parameters of a new header; see [`Header::new`].
 #[derive(Debug, Clone, Copy)]

@@ -35,8 +35,8 @@ use crate::bat::bat_bytes;
 use crate::disk::Disk;
 use crate::endian::{array, be32, be64, put32, put64};
 use crate::error::{Error, FormatError, Structure};
-use crate::footer::FOOTER_SIZE;
-use crate::header::HEADER_SIZE;
+use crate::footer::{Footer, FOOTER_SIZE};
+use crate::header::{Header, HEADER_SIZE};
 use crate::io::Io;
 use crate::locator::{ParentLocator, LOCATOR_COUNT};
 use crate::SECTOR_SIZE;
@@ -702,6 +702,7 @@ pub fn verify<J: Io>(journal: &mut J, scratch: &mut [u8]) -> Result<Verified, Er
         }
     }
     let mut restores_footer = false;
+    let mut contents = Contents::default();
     for run in [Run::Metadata, Run::Data] {
         walk(journal, &h, run, limit, |j, e, payload| {
             let type_ok = match run {
@@ -747,13 +748,92 @@ pub fn verify<J: Io>(journal: &mut J, scratch: &mut [u8]) -> Result<Verified, Er
             {
                 restores_footer = true;
             }
+            if run == Run::Metadata {
+                contents.note(j, &e, payload)?;
+            }
             Ok(())
         })?;
     }
+    contents.agree(&h)?;
     Ok(Verified {
         header: h,
         image_len: restores_footer.then_some(image_end),
     })
+}
+
+/// What the journaled footer, header and BAT say, gathered by [`verify`] so that a
+/// journal whose entries are well formed but whose *contents* are garbage (or disagree
+/// with each other) is refused before anything is written: writing it back would
+/// destroy the image instead of restoring it.
+#[derive(Default)]
+struct Contents {
+    /// The primary footer's data offset (where the header must be).
+    header_at: Option<u64>,
+    /// The journaled header's offset, BAT offset and BAT bytes.
+    header: Option<(u64, u64, u64)>,
+    /// The journaled BAT's offset and bytes.
+    bat: Option<(u64, u64)>,
+}
+
+impl Contents {
+    /// Parses a footer or header entry's payload; notes where things are.
+    fn note<J: Io>(&mut self, j: &mut J, e: &Entry, payload: u64) -> Result<(), Error<J::Error>> {
+        let len = u64::from(e.size);
+        match e.entry_type {
+            TYPE_FOOTER_P | TYPE_FOOTER_C => {
+                if len != FOOTER_SIZE as u64 {
+                    return Err(bad_entry("size"));
+                }
+                let mut b = [0u8; FOOTER_SIZE];
+                j.read_at(payload, &mut b).map_err(Error::Io)?;
+                let f = Footer::parse(&b)?;
+                if !f.validate()?.is_sparse() {
+                    // Only sparse images are journaled.
+                    return Err(FormatError::invalid(Structure::Footer, "type").into());
+                }
+                if e.entry_type == TYPE_FOOTER_P {
+                    self.header_at = Some(f.data_offset);
+                }
+            }
+            TYPE_HEADER => {
+                if len != HEADER_SIZE as u64 {
+                    return Err(bad_entry("size"));
+                }
+                let mut b = [0u8; HEADER_SIZE];
+                j.read_at(payload, &mut b).map_err(Error::Io)?;
+                let h = Header::parse(&b)?;
+                h.validate()?;
+                let bat = bat_bytes(h.max_bat_size);
+                self.header = Some((e.offset, h.table_offset, bat));
+            }
+            TYPE_BAT => self.bat = Some((e.offset, len)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The journaled footer points at the journaled header, the header at the BAT, and
+    /// all of it lies before the journaled primary footer.
+    fn agree<E>(&self, h: &JournalHeader) -> Result<(), Error<E>> {
+        let mismatch = |structure| Error::Format(FormatError::invalid(structure, "offset"));
+        if let (Some(at), Some((off, _, _))) = (self.header_at, self.header) {
+            if at != off {
+                return Err(mismatch(Structure::Header));
+            }
+        }
+        if let Some((_, table, bytes)) = self.header {
+            if self.bat.is_some_and(|b| b != (table, bytes)) {
+                return Err(mismatch(Structure::Bat));
+            }
+            if table
+                .checked_add(bytes)
+                .is_none_or(|end| end > h.vhd_footer_offset)
+            {
+                return Err(mismatch(Structure::Bat));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Writes the entries of a verified journal back into the image.
@@ -833,6 +913,17 @@ where
 {
     let v = verify(journal, scratch)?;
     let cut = v.image_len.filter(|_| opts.truncate);
+    // The change being undone only ever grows the image (resize), so the journaled
+    // length is never past the image's end: an offset that is (near 2^63, say) would
+    // leave a file of the wrong length, and is refused before anything is written.
+    if let Some(len) = v.image_len {
+        if len > image.size().map_err(Error::Io)? {
+            return Err(Error::Format(FormatError::invalid(
+                Structure::Journal,
+                "vhd_footer_offset",
+            )));
+        }
+    }
     let mut out = CopyBack {
         journal,
         image,

@@ -1,6 +1,8 @@
 //! Reading sectors: a fixed disk maps straight to the file; a sparse disk through the
-//! BAT, the batmap and the sector bitmap; a differencing disk falls through to the next
-//! disk of the chain for sectors it does not hold.
+//! BAT and the sector bitmap; a differencing disk falls through to the next disk of the
+//! chain for sectors it does not hold. The bitmap is authoritative, as on libvhd's read
+//! path: a batmap bit that disagrees with it (hostile or damaged) never makes stale
+//! bytes readable; the bitmap cache keeps full blocks cheap without the batmap.
 
 use crate::bitmap::Bitmap;
 use crate::disk::{Disk, Kind};
@@ -52,9 +54,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             return Ok((absent, n));
         };
         let data = start + bm_bytes + u64::from(off) * SECTOR_SIZE as u64;
-        if self.batmap_full(block) {
-            return Ok((Source::Data(data), n));
-        }
         let range = self.load_bitmap(block, start)?;
         let (present, run) =
             Bitmap::new(&self.bitmap.as_ref()[range], self.bitmap_order()).run(off, n);

@@ -1,5 +1,6 @@
 //! Writing sectors. A write into an allocated block stores the data, then sets the
-//! bitmap bits, then (when the block becomes full) the batmap bit. A write into an
+//! bitmap bits, then brings the batmap bit in line with the bitmap (set when the block
+//! becomes full, cleared where a damaged batmap claimed a block full that is not). A write into an
 //! unallocated block first builds the block where nothing refers to it — new footer at
 //! the new end, data, bitmap — and only then points the BAT at it, so a crash at any
 //! write leaves either the old image or the new one.
@@ -106,13 +107,13 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.io
             .write_at(start + bm + u64::from(off) * SECTOR_SIZE as u64, data)
             .map_err(Error::Io)?;
-        if self.batmap_full(block) {
-            return Ok(());
-        }
+        // The bitmap decides what reads see (read.rs), so it is consulted even when the
+        // batmap calls the block full: a batmap bit the bitmap disagrees with must not
+        // leave these sectors unmarked.
         let range = self.load_bitmap(block, start)?;
         let order = self.bitmap_order();
         if Bitmap::new(&self.bitmap.as_ref()[range.clone()], order).run(off, n) == (true, n) {
-            return Ok(());
+            return self.note_if_full(block, range);
         }
         self.io.flush().map_err(Error::Io)?;
         // Drop the claim first so a failed write cannot leave bits we never stored.
@@ -203,7 +204,15 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             }
         }
         if full_first <= full_last {
-            self.note_full(full_first, full_last)?;
+            self.note_batmap(full_first, full_last, true)?;
+        }
+        // A partial block's bit must be clear, whatever a damaged batmap said of it.
+        if full_first > first {
+            self.note_batmap(first, first, false)?;
+        }
+        let last = first + blocks - 1;
+        if full_last < last && last != first {
+            self.note_batmap(last, last, false)?;
         }
         Ok(())
     }
@@ -275,26 +284,25 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         }
     }
 
-    /// Sets `block`'s batmap bit once its bitmap (already on disk, at `bitmap` in the
-    /// bitmap buffer) is full.
+    /// Makes `block`'s batmap bit say what its bitmap (already on disk, at `bitmap` in
+    /// the bitmap buffer) says: set once the block is full, and cleared if a damaged or
+    /// hostile batmap called a block full that is not (the bitmap is authoritative, so
+    /// this only corrects the hint).
     fn note_if_full(&mut self, block: u32, bitmap: Range<usize>) -> Result<(), Error<I::Error>> {
         let spb = self.sectors_per_block();
-        if Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb) {
-            self.note_full(block, block)
-        } else {
-            Ok(())
-        }
+        let full = Bitmap::new(&self.bitmap.as_ref()[bitmap], self.bitmap_order()).all_set(spb);
+        self.note_batmap(block, block, full)
     }
 
-    /// Sets the batmap bits of blocks `first..=last`, whose bitmaps are full and on disk:
-    /// the map sectors holding them, then the header with the new checksum. A crash
-    /// between the two leaves a checksum mismatch, which open treats as "no batmap" and
-    /// a writable open rebuilds.
-    fn note_full(&mut self, first: u32, last: u32) -> Result<(), Error<I::Error>> {
+    /// Sets (`full`) or clears the batmap bits of blocks `first..=last`, whose bitmaps
+    /// are on disk and say so: the map sectors holding them, then the header with the
+    /// new checksum. A crash between the two leaves a checksum mismatch, which open
+    /// treats as "no batmap" and a writable open rebuilds.
+    fn note_batmap(&mut self, first: u32, last: u32, full: bool) -> Result<(), Error<I::Error>> {
         let Some((_, map)) = self.batmap() else {
             return Ok(());
         };
-        if (first..=last).all(|b| batmap::test(map, b)) {
+        if (first..=last).all(|b| batmap::test(map, b) == full) {
             return Ok(());
         }
         let Some(mut hdr) = self.batmap_hdr.clone() else {
@@ -305,7 +313,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let sum = |m: &[u8]| m.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
         let old = sum(&self.batmap.as_ref()[bytes.clone()]);
         for b in first..=last {
-            batmap::assign(&mut self.batmap.as_mut()[..map_len], b, true);
+            batmap::assign(&mut self.batmap.as_mut()[..map_len], b, full);
         }
         let new = sum(&self.batmap.as_ref()[bytes.clone()]);
         hdr.checksum = if hdr.batmap_version == batmap::BATMAP_VERSION_1_1 {

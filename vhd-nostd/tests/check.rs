@@ -85,7 +85,8 @@ fn damaged_images_name_the_problem() {
         Err("block 0 (offset 0x2) clobbers headers".into())
     );
 
-    // Two entries sharing a block.
+    // Two entries sharing a block: the reference walks the BAT in block order and
+    // names the first block at fault, then the first block it collides with.
     let mut d = open(base.clone(), true).unwrap();
     d.write(0, &[1u8; 512]).unwrap();
     let mut io = d.into_io();
@@ -93,7 +94,7 @@ fn damaged_images_name_the_problem() {
     io.data[1540..1544].copy_from_slice(&e0);
     assert_eq!(
         run(&mut io),
-        Err("block 1 (offset 0x7) clobbers block 0 (offset 0x7)".into())
+        Err("block 0 (offset 0x7) clobbers block 1 (offset 0x7)".into())
     );
 
     // A batmap bit for an unallocated block (checksum kept right).

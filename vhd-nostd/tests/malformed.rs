@@ -105,10 +105,16 @@ fn fixed() -> (VecIo, Vec<u8>) {
 
 /// A parent (4 MiB, written) and a fresh snapshot of it named `base.vhd`.
 fn parent_and_child() -> (VecIo, VecIo, Vec<u8>) {
-    let io = new_image(DiskType::Dynamic, 4 * MIB, 2 << 20);
+    parent_of_mib_and_child(4, 5)
+}
+
+/// A parent of `mib` MiB written whole with pattern generation `g`, a fresh snapshot of
+/// it named `base.vhd`, and the parent's content.
+fn parent_of_mib_and_child(mib: u64, g: u8) -> (VecIo, VecIo, Vec<u8>) {
+    let io = new_image(DiskType::Dynamic, mib * MIB, 2 << 20);
     let mut p = open(io, true).unwrap();
-    let mut model = vec![0u8; 4 << 20];
-    pattern(5, 5, &mut model);
+    let mut model = vec![0u8; (mib * MIB) as usize];
+    pattern(u64::from(g), g, &mut model);
     p.write(0, &model).unwrap();
     let child = new_snapshot(&mut p, "base.vhd");
     (p.into_io(), child, model)
@@ -484,8 +490,9 @@ fn case_16_overlapping_blocks() {
     // Block 1 aliases block 0.
     let e0: [u8; 4] = io.data[1536..1540].try_into().unwrap();
     io.data[1540..1544].copy_from_slice(&e0);
+    // Named as the reference walks the BAT: block 0 first, then what it collides with.
     let msg = check_msg(&mut io).unwrap_err();
-    assert!(msg.contains("clobbers block 0"), "{msg}");
+    assert_eq!(msg, "block 0 (offset 0x7) clobbers block 1 (offset 0x7)");
     // Blocks the engine allocates go past every existing block: writing a new block
     // (3) never touches blocks 0, 1 and 2.
     let mut d = open(io, true).unwrap();
@@ -915,11 +922,13 @@ fn case_23_unknown_major_version() {
             }),
         );
     }
-    // A new minor version is fine.
+    // A new minor footer version is fine (libvhd's open does not look at it); a header
+    // version other than 1.0 is refused by open as by check (libvhd: -EINVAL).
     let (mut io, model) = dynamic();
     reseal_footers(&mut io, true, |f| f.ff_version = 0x0001_0005);
+    assert!(read_all(&mut open(io.clone(), false).unwrap()) == model);
     reseal_header(&mut io, |h| h.hdr_ver = 0x0001_0007);
-    assert!(read_all(&mut open(io, false).unwrap()) == model);
+    rejects(&io, invalid(Structure::Header, "hdr_ver"));
 }
 
 /// Opens `io` read-only through probe and reads every sector, failing read number `k`.
@@ -1205,12 +1214,10 @@ fn case_36_odd_locator_payloads() {
     put_locator(&mut io, 3, locator::PLAT_CODE_MACX, b"file://\xff\xfe");
     assert_eq!(locator_path(&io, 3), Err(data_err));
     // Unknown and non-path platform codes.
+    // An unknown code fails the header as libvhd's `vhd_validate_header` does.
     let mut io = child.clone();
     put_locator(&mut io, 3, 0x1234_5678, b"file://x");
-    assert_eq!(
-        locator_path(&io, 3),
-        Err(invalid(Structure::ParentLocator, "code"))
-    );
+    rejects(&io, invalid(Structure::ParentLocator, "code"));
     let mut io = child.clone();
     put_locator(&mut io, 3, locator::PLAT_CODE_MAC, b"alias");
     assert!(matches!(
@@ -1546,4 +1553,160 @@ fn case_15_bad_entry_with_a_batmap_to_rebuild() {
     assert!(d.recovered().is_empty());
     d.read(8192, &mut b).unwrap();
     assert!(b[..] == model[4 << 20..6 << 20]);
+}
+
+// ---- issue 21: classes of hostile images beyond malformed-cases.md ---------------------
+
+/// An 8 MiB parent written whole (4 blocks) and a fresh snapshot of it, with the parent's
+/// content.
+fn parent8_and_child() -> (VecIo, VecIo, Vec<u8>) {
+    parent_of_mib_and_child(8, 6)
+}
+
+/// Sets or clears `block`'s bit in a valid batmap and reseals its checksum.
+fn poke_batmap(io: &mut VecIo, block: u32, full: bool) {
+    let d = open(io.clone(), false).unwrap();
+    let (bh, _) = d.batmap().expect("a valid batmap");
+    let (moff, len) = (bh.batmap_offset as usize, bh.map_bytes() as usize);
+    let hoff = d.batmap_header_offset() as usize;
+    drop(d);
+    vhd_nostd::batmap::assign(&mut io.data[moff..moff + len], block, full);
+    let mut h = vhd_nostd::batmap::BatmapHeader::parse(&io.data[hoff..hoff + 512]).unwrap();
+    h.checksum = h.compute_checksum(&io.data[moff..moff + len]);
+    io.data[hoff..hoff + 512].copy_from_slice(&h.to_bytes());
+}
+
+/// Reads the whole child through its parent.
+fn chain_read(child: &VecIo, parent: &VecIo) -> Vec<u8> {
+    let mut chain = [
+        open(child.clone(), false).unwrap(),
+        open(parent.clone(), false).unwrap(),
+    ];
+    let mut all = vec![0u8; chain[0].size() as usize];
+    read_chain(&mut chain, 0, &mut all).unwrap();
+    all
+}
+
+/// Class 1: the sector bitmap is authoritative on reads (libvhd's read path), whatever
+/// the batmap says; check reports a batmap bit over a partial bitmap; a write corrects
+/// the bit from the bitmap and loses nothing.
+#[test]
+fn hostile_1_batmap_bit_over_partial_bitmap() {
+    let (pio, cio, pmodel) = parent8_and_child();
+    let mut c = open(cio, true).unwrap();
+    let eight = vec![0x5Au8; 8 * 512];
+    c.write(8192, &eight).unwrap();
+    let start = c.bat().get(2).unwrap() as usize * 512;
+    let mut cio = c.into_io();
+    // Stale bytes in a clear-bitmap sector of block 2, then batmap bit 2 set.
+    cio.data[start + 512 + 10 * 512..][..512].fill(0xEE);
+    poke_batmap(&mut cio, 2, true);
+    let mut want = pmodel.clone();
+    want[8192 * 512..][..8 * 512].copy_from_slice(&eight);
+    assert!(
+        chain_read(&cio, &pio) == want,
+        "stale child bytes were read"
+    );
+    assert_eq!(
+        check_msg(&mut cio.clone()),
+        Err("batmap shows block 2 full but its bitmap is not".into())
+    );
+    // A write into the block keeps the parent's sectors and clears the false bit.
+    let mut c = open(cio, true).unwrap();
+    c.write(8192 + 100, &eight).unwrap();
+    assert!(c.batmap().unwrap().1[0] & 0x20 == 0, "bit 2 cleared");
+    want[(8192 + 100) * 512..][..8 * 512].copy_from_slice(&eight);
+    let mut cio = c.into_io();
+    assert!(chain_read(&cio, &pio) == want);
+    assert_eq!(check_msg(&mut cio), Ok(()));
+
+    // Variant: the bit on an unallocated block, then one 8-sector write there: the rest
+    // of the block still reads from the parent, not as zeros.
+    let (pio, mut cio, pmodel) = parent8_and_child();
+    poke_batmap(&mut cio, 3, true);
+    assert_eq!(
+        check_msg(&mut cio.clone()),
+        Err("batmap shows unallocated block 3 full".into())
+    );
+    let mut c = open(cio, true).unwrap();
+    c.write(3 * 4096, &eight).unwrap();
+    let mut cio = c.into_io();
+    let mut want = pmodel;
+    want[3 * 4096 * 512..][..8 * 512].copy_from_slice(&eight);
+    assert!(chain_read(&cio, &pio) == want, "parent data lost");
+    assert_eq!(check_msg(&mut cio), Ok(()));
+
+    // fill does not skip a block the batmap alone calls full.
+    let (pio, cio, pmodel) = parent8_and_child();
+    let mut c = open(cio, true).unwrap();
+    c.write(8192, &eight).unwrap();
+    let mut cio = c.into_io();
+    poke_batmap(&mut cio, 2, true);
+    let mut chain = [open(cio, true).unwrap(), open(pio, false).unwrap()];
+    vhd_nostd::fill::fill(&mut chain, &mut vec![0u8; 1 << 20]).unwrap();
+    let [c, _] = chain;
+    let mut cio = c.into_io();
+    assert_eq!(check_msg(&mut cio), Ok(()));
+    let mut alone = open(cio, false).unwrap();
+    assert_eq!(alone.batmap().unwrap().1[0], 0xF0, "every block full");
+    let mut want = pmodel;
+    want[8192 * 512..][..8 * 512].copy_from_slice(&eight);
+    let mut all = vec![0u8; 8 << 20];
+    // Every block is whole now: the child reads alone (a missing parent is never asked).
+    for s in (0..16384).step_by(2048) {
+        let (src, _) = alone.map_sectors(s, 2048).unwrap();
+        assert!(matches!(src, vhd_nostd::Source::Data(_)), "sector {s}");
+    }
+    read_chain(&mut [alone], 0, &mut all).unwrap();
+    assert!(all == want);
+}
+
+/// Class 3: open refuses every header field check rejects where libvhd's open does
+/// (-EINVAL), through one rule table; reserved bits alone are check's business.
+#[test]
+fn hostile_3_open_refuses_what_check_rejects() {
+    use vhd_nostd::header::FIELD_RULES;
+    type Edit = fn(&mut vhd_nostd::Header);
+    let edits: [(&str, Edit, Option<E>); 5] = [
+        (
+            "invalid header version",
+            |h| h.hdr_ver = 0x0001_0001,
+            Some(invalid(Structure::Header, "hdr_ver")),
+        ),
+        (
+            "invalid data offset",
+            |h| h.data_offset = 0,
+            Some(invalid(Structure::Header, "data_offset")),
+        ),
+        (
+            "invalid table offset",
+            |h| h.table_offset = 1537,
+            Some(invalid(Structure::Header, "table_offset")),
+        ),
+        (
+            "invalid block size",
+            |h| h.block_size = 3 << 20,
+            Some(invalid(Structure::Header, "block_size")),
+        ),
+        ("invalid reserved bits", |h| h.res2[7] = 1, None),
+    ];
+    for rule in FIELD_RULES.iter() {
+        assert!(
+            edits.iter().any(|(m, _, _)| *m == rule.message),
+            "rule {} untested",
+            rule.message
+        );
+    }
+    for (msg, edit, refused) in edits {
+        let (mut io, model) = dynamic();
+        reseal_header(&mut io, edit);
+        assert_eq!(
+            check_msg(&mut io.clone()),
+            Err(format!("header is invalid: {msg}"))
+        );
+        match refused {
+            Some(e) => rejects(&io, e),
+            None => assert!(read_all(&mut open(io, false).unwrap()) == model, "{msg}"),
+        }
+    }
 }

@@ -1263,3 +1263,99 @@ fn resize_api_refusals() {
         Err(Error::WrongDiskType)
     );
 }
+
+/// Issue 21, class 4: journals whose records are well formed (cookies, bounds and
+/// checksums all right) but whose journaled footer, header or BAT are garbage or do not
+/// agree, and one whose footer offset is absurd. Reverting any of them must refuse
+/// before the first write: no crash state can arise, so there is nothing for a power
+/// cut to find (the revert runs over a FaultIo and its write count is asserted zero).
+#[test]
+fn hostile_journal_contents_are_refused_before_anything_is_written() {
+    let (image, _) = dynamic();
+    let good = metadata_journal(&image);
+    let mut d = open(image, true).unwrap();
+    d.poison().unwrap();
+    let poisoned = d.into_io();
+    // Records: footer at 512, copy at 1056, header at 1600, BAT at 2656.
+    let (footer_rec, header_rec, bat_rec) = (512usize, 1600usize, 2656usize);
+    let edit_header = move |j: &mut Vec<u8>, f: &dyn Fn(&mut vhd_nostd::Header)| {
+        let p = header_rec + 32;
+        let mut h = vhd_nostd::Header::decode(&j[p..p + 1024]).unwrap();
+        f(&mut h);
+        h.seal();
+        j[p..p + 1024].copy_from_slice(&h.to_bytes());
+        reseal_entry(j, header_rec);
+    };
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Damage)> = vec![
+        (
+            "garbage header entry, entry checksum resealed",
+            Box::new(move |j| {
+                j[header_rec + 32..header_rec + 32 + 1024].fill(0xA5);
+                reseal_entry(j, header_rec);
+            }),
+        ),
+        (
+            "header with its own checksum resealed but version 2.0",
+            Box::new(move |j| edit_header(j, &|h| h.hdr_ver = 0x0002_0000)),
+        ),
+        (
+            "header whose BAT is elsewhere than the BAT entry",
+            Box::new(move |j| edit_header(j, &|h| h.table_offset = 2048)),
+        ),
+        (
+            "garbage primary footer entry",
+            Box::new(move |j| {
+                j[footer_rec + 32..footer_rec + 32 + 512].fill(0x5A);
+                reseal_entry(j, footer_rec);
+            }),
+        ),
+        (
+            "garbage footer copy entry",
+            Box::new(|j| {
+                j[1056 + 32 + 8] ^= 0xFF;
+                reseal_entry(j, 1056);
+            }),
+        ),
+        (
+            "header entry at another offset than the footer names",
+            Box::new(move |j| {
+                j[header_rec + 16..header_rec + 24].copy_from_slice(&be64(1024));
+                reseal_entry(j, header_rec);
+            }),
+        ),
+        (
+            "BAT entry not where the header puts it",
+            Box::new(move |j| {
+                j[bat_rec + 16..bat_rec + 24].copy_from_slice(&be64(2048));
+                reseal_entry(j, bat_rec);
+            }),
+        ),
+        (
+            "footer offset near 2^63",
+            Box::new(move |j| {
+                let far = (1u64 << 63) - 512;
+                j[24..32].copy_from_slice(&be64(far));
+                j[footer_rec + 16..footer_rec + 24].copy_from_slice(&be64(far));
+                reseal_entry(j, footer_rec);
+            }),
+        ),
+    ];
+    for (what, damage) in cases {
+        let mut j = good.clone();
+        damage(&mut j);
+        let mut jio = FaultIo::new(VecIo { data: j }, Fault::None);
+        let mut img = FaultIo::new(poisoned.clone(), Fault::None);
+        let r = journal::revert(&mut jio, &mut img, &mut [0u8; 4096]);
+        assert!(
+            matches!(r, Err(Error::Format(_))),
+            "{what}: {r:?} (a format error)"
+        );
+        assert_eq!(img.writes, 0, "{what}: nothing written");
+        assert!(img.inner.data == poisoned.data, "{what}: image untouched");
+    }
+    // The untouched journal still reverts.
+    let mut img = poisoned.clone();
+    journal::revert(&mut VecIo { data: good }, &mut img, &mut [0u8; 4096]).unwrap();
+    assert!(!end_footer(&img).is_disabled());
+}

@@ -138,20 +138,60 @@ fn options(mode: OpenMode) -> OpenOptions {
     o
 }
 
+/// Extra `open(2)` flag for every image and parent: a FIFO (or a device waiting for a
+/// peer) named where an image belongs must not block the open. Regular files and block
+/// devices ignore `O_NONBLOCK` for their I/O (open(2)), so it is left set.
+pub const OPEN_NONBLOCK: i32 = libc::O_NONBLOCK;
+
+/// The one rule for what an image or a parent may be: a regular file or a block device
+/// (what `vhd-util check` and `modify -p` require). A FIFO, socket or character device
+/// (`/dev/zero` as a raw parent reads endless zeros) is `EINVAL`.
+pub fn require_image_file(file: &File) -> Result<(), IoError> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = file
+        .metadata()
+        .map_err(|e| IoError::from_io(&e))?
+        .file_type();
+    if t.is_file() || t.is_block_device() {
+        Ok(())
+    } else {
+        Err(IoError(libc::EINVAL))
+    }
+}
+
 impl FileIo {
     /// Opens `path` with `O_DIRECT`, or buffered if the file system refuses `O_DIRECT`.
+    /// Never blocks in `open(2)`, and refuses what is not a regular file or a block
+    /// device ([`require_image_file`]).
     pub fn open(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
-        match options(mode).custom_flags(libc::O_DIRECT).open(path) {
-            Ok(file) => FileIo::with_file(file, true, mode),
+        let flags = libc::O_DIRECT | OPEN_NONBLOCK;
+        match options(mode).custom_flags(flags).open(path) {
+            Ok(file) => FileIo::checked(file, true, mode),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => FileIo::open_buffered(path, mode),
             Err(e) => Err(IoError::from_io(&e)),
         }
     }
 
-    /// Opens `path` for buffered I/O only.
+    /// Opens `path` for buffered I/O only (non-blocking and checked as [`FileIo::open`]).
     pub fn open_buffered(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
-        let file = options(mode).open(path).map_err(|e| IoError::from_io(&e))?;
-        FileIo::with_file(file, false, mode)
+        let file = options(mode)
+            .custom_flags(OPEN_NONBLOCK)
+            .open(path)
+            .map_err(|e| IoError::from_io(&e))?;
+        FileIo::checked(file, false, mode)
+    }
+
+    fn checked(file: File, direct: bool, mode: OpenMode) -> Result<FileIo, IoError> {
+        require_image_file(&file)?;
+        FileIo::with_file(file, direct, mode)
+    }
+
+    /// The file's identity (device, inode): two paths name the same file (a hard or
+    /// symbolic link, `..`) exactly when their identities are equal.
+    pub fn id(&self) -> Result<(u64, u64), IoError> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.file.metadata().map_err(|e| IoError::from_io(&e))?;
+        Ok((m.dev(), m.ino()))
     }
 
     fn with_file(file: File, direct: bool, mode: OpenMode) -> Result<FileIo, IoError> {

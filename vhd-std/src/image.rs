@@ -11,7 +11,9 @@
 //! - a nil parent UUID means a raw parent (opened with [`Disk::open_raw`]); otherwise the
 //!   parent's footer UUID must equal the child's `prt_uuid`.
 //! - a chain that comes back to a file already in it is an error (`-EINVAL`), and so is
-//!   one deeper than [`MAX_CHAIN_DEPTH`] images. libvhd has no limit (it recurses until it
+//!   one deeper than [`MAX_CHAIN_DEPTH`] images. Files are told apart by device and
+//!   inode ([`FileId`]), so a hard link, a symbolic link or `./x/../img.vhd` naming the
+//!   image itself is caught at the first step; [`walk_chain`] says which file it was. libvhd has no limit (it recurses until it
 //!   runs out of descriptors or stack); 256 is far beyond any chain tapdisk keeps and
 //!   small enough that the open files and buffers stay bounded.
 
@@ -23,10 +25,29 @@ use vhd_nostd::{probe, read_chain, Buffers, Disk, Kind, OpenOptions};
 
 use crate::errno::{Errno, VhdResult};
 use crate::fileio::{FileIo, OpenMode};
-use crate::path::{realpath, resolve_locator};
+use crate::path::resolve_locator;
 
 /// The deepest chain [`Chain::open`] and [`chain_depth`] follow, counting the top image.
 pub const MAX_CHAIN_DEPTH: usize = 256;
+
+/// A file's identity: device and inode.
+pub type FileId = (u64, u64);
+
+/// The files of a chain met so far, to notice one that comes back.
+#[derive(Debug, Default)]
+struct Seen(Vec<FileId>);
+
+impl Seen {
+    /// Adds `image`'s file; `false` if it was met before.
+    fn first_visit(&mut self, image: &mut Image) -> VhdResult<bool> {
+        let id = image.file_id()?;
+        if self.0.contains(&id) {
+            return Ok(false);
+        }
+        self.0.push(id);
+        Ok(true)
+    }
+}
 
 /// A core disk over a file, with heap buffers.
 pub type VhdDisk = Disk<FileIo, Vec<u8>>;
@@ -85,6 +106,11 @@ impl Image {
             path: path.to_path_buf(),
             disk,
         })
+    }
+
+    /// The identity of the image's file.
+    pub fn file_id(&mut self) -> VhdResult<FileId> {
+        Ok(self.disk.io().id()?)
     }
 
     /// The path the image was opened by.
@@ -194,18 +220,18 @@ impl Chain {
     }
 
     /// Builds the chain below an already open image.
-    pub fn from_image(top: Image) -> VhdResult<Chain> {
-        let mut seen = vec![realpath(&top.path).unwrap_or_else(|_| top.path.clone())];
+    pub fn from_image(mut top: Image) -> VhdResult<Chain> {
+        let mut seen = Seen::default();
+        seen.first_visit(&mut top)?;
         let mut paths = vec![top.path.clone()];
         let mut disks = Vec::new();
         let mut cur = top;
         while cur.is_differencing() {
             let p = cur.parent()?;
-            if seen.contains(&p.path) || seen.len() >= MAX_CHAIN_DEPTH {
+            let mut next = cur.open_parent_at(&p, false)?;
+            if seen.0.len() >= MAX_CHAIN_DEPTH || !seen.first_visit(&mut next)? {
                 return Err(Errno::EINVAL);
             }
-            let next = cur.open_parent_at(&p, false)?;
-            seen.push(p.path.clone());
             paths.push(p.path);
             disks.push(cur.disk);
             cur = next;
@@ -255,36 +281,77 @@ impl Chain {
     }
 }
 
-/// The chain depth as `vhd-util query -d` counts it: 1 for a disk without a parent, one
-/// more per differencing level, a raw parent counting one. Parents are opened one at a
-/// time (read-only, disabled images allowed) and their UUIDs are not checked, as libvhd's
-/// `vhd_chain_depth` does not.
-pub fn chain_depth(image: &mut Image) -> VhdResult<usize> {
+/// How a walk down an image's parents ended ([`walk_chain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainEnd {
+    /// At an image without a parent (or a raw parent), `depth` images down, counting
+    /// the top one.
+    Bottom {
+        /// Images in the chain.
+        depth: usize,
+    },
+    /// At a file already met: the chain loops through `path` (a parent resolving to
+    /// its own child, by a link or `..`, or a longer cycle).
+    Loop {
+        /// The canonical path of the file met twice.
+        path: PathBuf,
+    },
+    /// Deeper than [`MAX_CHAIN_DEPTH`].
+    TooDeep,
+}
+
+/// Follows the parents of `image` as libvhd's `vhd_chain_depth` does: one at a time,
+/// read-only, disabled images allowed, UUIDs not compared. Stops at the first file met
+/// twice (same device and inode), so a loop is found at once and named.
+pub fn walk_chain(image: &mut Image) -> VhdResult<ChainEnd> {
+    walk_chain_avoiding(image, &[])
+}
+
+/// [`walk_chain`] with `avoid` counted as met already: a chain that reaches one of
+/// those files is a [`ChainEnd::Loop`] (what making `image` the parent of a file in
+/// `avoid` would create).
+pub fn walk_chain_avoiding(image: &mut Image, avoid: &[FileId]) -> VhdResult<ChainEnd> {
+    let mut seen = Seen(avoid.to_vec());
+    if !seen.first_visit(image)? {
+        return Ok(ChainEnd::Loop {
+            path: image.path.clone(),
+        });
+    }
     let mut depth = 1;
-    let mut seen = vec![realpath(&image.path).unwrap_or_else(|_| image.path.clone())];
     if !image.is_differencing() {
-        return Ok(depth);
+        return Ok(ChainEnd::Bottom { depth });
     }
     let mut p = image.parent()?;
     loop {
-        if seen.contains(&p.path) || depth >= MAX_CHAIN_DEPTH {
-            return Err(Errno::EINVAL);
-        }
-        depth += 1;
-        if p.raw {
-            return Ok(depth);
-        }
-        let mut next = Image::open(
-            &p.path,
-            OpenOptions {
+        let mut next = if p.raw {
+            Image::open_raw(&p.path, false)?
+        } else {
+            let opts = OpenOptions {
                 ignore_disabled: true,
                 ..Default::default()
-            },
-        )?;
-        if !next.is_differencing() {
-            return Ok(depth);
+            };
+            Image::open(&p.path, opts)?
+        };
+        if seen.0.len() >= MAX_CHAIN_DEPTH {
+            return Ok(ChainEnd::TooDeep);
         }
-        seen.push(p.path);
+        if !seen.first_visit(&mut next)? {
+            return Ok(ChainEnd::Loop { path: p.path });
+        }
+        depth += 1;
+        if p.raw || !next.is_differencing() {
+            return Ok(ChainEnd::Bottom { depth });
+        }
         p = next.parent()?;
+    }
+}
+
+/// The chain depth as `vhd-util query -d` counts it: 1 for a disk without a parent, one
+/// more per differencing level, a raw parent counting one ([`walk_chain`]); a chain
+/// that loops or is too deep is `-EINVAL`.
+pub fn chain_depth(image: &mut Image) -> VhdResult<usize> {
+    match walk_chain(image)? {
+        ChainEnd::Bottom { depth } => Ok(depth),
+        ChainEnd::Loop { .. } | ChainEnd::TooDeep => Err(Errno::EINVAL),
     }
 }

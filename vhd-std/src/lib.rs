@@ -29,5 +29,8 @@ pub mod time;
 pub use create::{create_file, find_backing, snapshot_file, Backing};
 pub use errno::{Errno, VhdResult};
 pub use fileio::{FileIo, IoError, OpenMode};
-pub use image::{chain_depth, Chain, Image, ParentRef, VhdDisk, MAX_CHAIN_DEPTH};
+pub use image::{
+    chain_depth, walk_chain, walk_chain_avoiding, Chain, ChainEnd, FileId, Image, ParentRef,
+    VhdDisk, MAX_CHAIN_DEPTH,
+};
 pub use vhd_nostd::OpenOptions;

@@ -16,6 +16,7 @@ use vhd_std::time::now_vhd;
 use vhd_std::{Errno, Image, OpenOptions, MAX_CHAIN_DEPTH};
 
 use crate::getopt::{Getopt, Opt};
+use crate::open::{loop_message, refuse_chain_loop};
 
 fn usage() {
     println!("options: -n <file> [-i ignore missing primary footers] [-p check parents] [-h help]");
@@ -57,7 +58,14 @@ pub fn run(args: &[String]) -> i32 {
 }
 
 /// Checks each VHD ancestor of `name` under its resolved path; stops at a raw parent.
+/// A chain that comes back to a file is refused at once, naming it.
 fn check_parents(name: &str, ignore: bool) -> Result<(), i32> {
+    let opts = OpenOptions {
+        ignore_disabled: true,
+        ..Default::default()
+    };
+    let mut top = Image::open(name, opts).map_err(|e| e.code())?;
+    refuse_chain_loop(name, &mut top)?;
     let mut cur = PathBuf::from(name);
     for _ in 0..MAX_CHAIN_DEPTH {
         let opts = OpenOptions {
@@ -196,6 +204,7 @@ fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
     let mut buf = [0u8; 1024];
     let header_name = h.parent_location(&mut buf).unwrap_or("").to_string();
     let raw = img.disk().parent_is_raw();
+    let self_id = img.file_id().ok();
     let child = vhd_std::path::realpath(img.path()).map_err(|e| (String::new(), e))?;
     let dir = child.parent().unwrap_or(Path::new("/")).to_path_buf();
     let mut found = false;
@@ -216,17 +225,32 @@ fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
             ));
         }
         let joined = dir.join(&path);
-        if !joined.exists() {
-            return Err((
-                format!(
-                    "parent locator {i} points to missing file {path} (resolved to {})",
-                    joined.display()
-                ),
-                Errno::ENOENT,
-            ));
+        let resolving = |e: Errno| (format!("error resolving {path}: {e}"), e);
+        // Only a file that is not there is "missing"; a symbolic link loop (-40) or a
+        // directory that cannot be searched (-13) is an error resolving it.
+        let loc = match vhd_std::path::realpath(&joined) {
+            Ok(loc) => loc,
+            Err(e) if e == Errno::ENOENT => {
+                return Err((
+                    format!(
+                        "parent locator {i} points to missing file {path} (resolved to {})",
+                        joined.display()
+                    ),
+                    e,
+                ))
+            }
+            Err(e) => return Err(resolving(e)),
+        };
+        // What reads will open must be readable (-13), and a regular file or a block
+        // device: a FIFO would block them, a character device never ends (-22). Its
+        // identity tells a parent the image reaches again (a link, `..`): a loop.
+        let id = FileIo::open(&loc, OpenMode::ReadOnly)
+            .and_then(|io| io.id())
+            .map_err(|e| resolving(e.into()))?;
+        if Some(id) == self_id {
+            let name = img.path().display().to_string();
+            return Err((loop_message(&name, &loc), Errno::EINVAL));
         }
-        let loc = vhd_std::path::realpath(&joined)
-            .map_err(|e| (format!("error resolving {path}: {e}"), e))?;
         if !raw {
             let p = Image::open(&loc, OpenOptions::default()).map_err(|e| {
                 (

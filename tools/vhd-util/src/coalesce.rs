@@ -19,6 +19,11 @@ pub fn run(args: &[String]) -> i32 {
         Ok(i) => i,
         Err(code) => return code,
     };
+    // Merging an image into itself (a parent locator resolving to the image) would
+    // report success and change nothing meaningful; refuse any loop up front.
+    if let Err(e) = crate::open::refuse_chain_loop(&name, &mut child) {
+        return e;
+    }
     let parent = match child.parent() {
         Ok(p) => p,
         Err(e) => {

@@ -17,12 +17,15 @@ pub fn run(args: &[String]) -> i32 {
         writable: true,
         ..Default::default()
     };
-    let img = match open_image(&name, opts) {
+    let mut img = match open_image(&name, opts) {
         Ok(i) => i,
         Err(code) => return code,
     };
     if img.disk().header().is_none() {
         return -libc::EINVAL;
+    }
+    if let Err(e) = crate::open::refuse_chain_loop(&name, &mut img) {
+        return e;
     }
     let block = img.disk().sectors_per_block() as usize * 512;
     let res = Chain::from_image(img).and_then(|mut chain| {

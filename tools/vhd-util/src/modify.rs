@@ -6,9 +6,10 @@ use std::path::Path;
 use uuid::Uuid;
 use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
+use vhd_std::fileio::{FileIo, OpenMode};
 use vhd_std::path::{basename, canonical_dir_of, realpath, relative_path};
 use vhd_std::time::mtime_vhd;
-use vhd_std::{Errno, Image, OpenOptions};
+use vhd_std::{walk_chain_avoiding, ChainEnd, Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
@@ -91,18 +92,25 @@ fn set_physical_size(img: &mut Image, bytes: u64) -> Result<(), Errno> {
 /// existing locators rewritten with the path relative to the child.
 fn set_parent(img: &mut Image, parent: &Path, raw: bool) -> Result<(), Errno> {
     let path = realpath(parent)?;
-    let meta = std::fs::metadata(&path)?;
-    let ft = std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type());
-    if !meta.is_file() && !ft {
+    // vhd-std's rule (a regular file or a block device, opened without blocking), and
+    // never the image itself or a parent whose own chain leads back to it: either
+    // would make a chain that loops.
+    let own = img.file_id()?;
+    let parent_id = FileIo::open(&path, OpenMode::ReadOnly)?.id()?;
+    if parent_id == own {
         return Err(Errno::EINVAL);
     }
     let uuid = if raw {
         Uuid::nil()
     } else {
-        Image::open(&path, OpenOptions::default())?
-            .disk()
-            .footer()
-            .uuid
+        let mut p = Image::open(&path, OpenOptions::default())?;
+        if matches!(
+            walk_chain_avoiding(&mut p, &[own]),
+            Ok(ChainEnd::Loop { .. })
+        ) {
+            return Err(Errno::EINVAL);
+        }
+        p.disk().footer().uuid
     };
     let rel = relative_path(&canonical_dir_of(img.path())?, &path);
     let name = basename(&path);

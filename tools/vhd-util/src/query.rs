@@ -98,11 +98,15 @@ pub fn run(args: &[String]) -> i32 {
         }
     }
     if w.depth {
-        match chain_depth(&mut img) {
-            Ok(d) => println!("chain depth: {d}"),
-            Err(e) => {
-                println!("error checking chain depth: {e}");
-                note(e.code());
+        if let Err(e) = crate::open::refuse_chain_loop(&name, &mut img) {
+            note(e);
+        } else {
+            match chain_depth(&mut img) {
+                Ok(d) => println!("chain depth: {d}"),
+                Err(e) => {
+                    println!("error checking chain depth: {e}");
+                    note(e.code());
+                }
             }
         }
     }

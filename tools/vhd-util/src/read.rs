@@ -177,6 +177,8 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
         if end > disk.sectors() {
             return Err(Errno::ERANGE);
         }
+        let name = img.path().display().to_string();
+        crate::open::refuse_chain_loop(&name, &mut img).map_err(Errno)?;
         let mut chain = Chain::from_image(img)?;
         let mut out = std::io::stdout().lock();
         let mut cur = s;

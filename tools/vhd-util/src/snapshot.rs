@@ -42,6 +42,13 @@ pub fn run(args: &[String]) -> i32 {
         usage();
         return -libc::EINVAL;
     }
+    if !raw {
+        if let Ok(mut p) = Image::open(&parent, OpenOptions::default()) {
+            if let Err(e) = crate::open::refuse_chain_loop(&parent, &mut p) {
+                return e;
+            }
+        }
+    }
     let backing = match find_backing(Path::new(&parent), raw) {
         Ok(b) => b,
         Err(e) => return e.code(),

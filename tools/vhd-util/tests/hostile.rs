@@ -92,6 +92,7 @@ enum Op {
     Resize,
     Fill,
     CreateHuge,
+    Revert,
 }
 
 impl Op {
@@ -131,6 +132,7 @@ impl Op {
             Op::Fill => &["fill", "-n", IMG],
             // 2040 GiB + 2 MiB: one block more than 32-bit sector offsets can address.
             Op::CreateHuge => &["create", "-n", "big.vhd", "-s", "2088962"],
+            Op::Revert => &["revert", "-n", IMG, "-j", "h.journal"],
         }
     }
 
@@ -147,6 +149,7 @@ impl Op {
                 | Op::Resize
                 | Op::Fill
                 | Op::CreateHuge
+                | Op::Revert
         )
     }
 }
@@ -180,6 +183,7 @@ enum Line {
     Is(&'static str),
     Starts(&'static str),
     Has(&'static str),
+    Ends(&'static str),
     /// Binary or irrelevant output.
     Any,
     /// The whole of stdout is what the function gives.
@@ -215,7 +219,7 @@ const fn keeps(op: Op, code: i32, line: Line) -> Want {
     }
 }
 
-use Line::{Any, Bytes, Empty, Has, Is, Starts};
+use Line::{Any, Bytes, Empty, Ends, Has, Is, Starts};
 
 /// `check` and `check -p` both refusing with the same first line.
 fn both_checks(code: i32, line: &'static str) -> Vec<Want> {
@@ -457,12 +461,17 @@ fn dynamic(path: &Path) {
 
 /// A 2 MiB fixed disk holding a pattern.
 fn fixed(path: &Path) {
-    vhd_std::create_file(path, DiskType::Fixed, 2 * MIB).unwrap();
+    fixed_of(path, 2 * MIB);
+}
+
+/// A fixed disk of `size` bytes holding pattern 3.
+fn fixed_of(path: &Path, size: u64) {
+    vhd_std::create_file(path, DiskType::Fixed, size).unwrap();
     File::options()
         .write(true)
         .open(path)
         .unwrap()
-        .write_all_at(&pattern(3, 2 * MIB as usize), 0)
+        .write_all_at(&pattern(3, size as usize), 0)
         .unwrap();
 }
 
@@ -952,7 +961,8 @@ fn cases() -> Vec<Case> {
                 dynamic(p);
                 reseal_footers(p, true, |f| f.data_offset = u64::MAX - 511)
             },
-            Is("error reading header: -22"),
+            // Negative as an lseek offset: the reference fails seeking (issue 21, 7).
+            Is("error seeking to header: -22"),
         ),
         // 10. Header cookie and checksum.
         refused(
@@ -1128,14 +1138,16 @@ fn cases() -> Vec<Case> {
             ],
         ),
         // A block before the batmap: the core no longer trusts the batmap (it lies in
-        // the data area), so -a and -j have none, as for case 22.
+        // the data area), so -a and -j have none, as for case 22. The reference walks
+        // the BAT in block order and checks each block against the headers, the footer
+        // and then every other block: block 0 meets block 2 first (issue 21, 7).
         bad_entry(
             "block 2 in the header",
             |p| {
                 dynamic(p);
                 set_bat(p, 2, 1)
             },
-            Is("block 2 (offset 0x1) clobbers headers"),
+            Is("block 0 (offset 0x7) clobbers block 2 (offset 0x1)"),
             no_batmap(),
         ),
         bad_entry(
@@ -1144,7 +1156,7 @@ fn cases() -> Vec<Case> {
                 dynamic(p);
                 set_bat(p, 2, 3)
             },
-            Is("block 2 (offset 0x3) clobbers headers"),
+            Is("block 0 (offset 0x7) clobbers block 2 (offset 0x3)"),
             no_batmap(),
         ),
         bad_entry(
@@ -1186,9 +1198,13 @@ fn cases() -> Vec<Case> {
                 set_bat(p, 1, e)
             },
             Base::Dynamic,
-            vec![w(Op::Check, 22, Has("clobbers block 0"))],
+            vec![w(
+                Op::Check,
+                22,
+                Is("block 0 (offset 0x7) clobbers block 1 (offset 0x7)"),
+            )],
         )
-        .then(Op::Fill, w(Op::Check, 22, Has("clobbers block 0"))),
+        .then(Op::Fill, w(Op::Check, 22, Has("clobbers block 1"))),
         // 17. Locator bounds: that locator is an error, the others still find p.vhd.
         // A locator whose payload lies beyond the file cannot be journaled (resize) or
         // rewritten in place (modify -p): both refuse before writing.
@@ -1201,15 +1217,13 @@ fn cases() -> Vec<Case> {
             },
             Base::Diff,
             vec![
-                w(
-                    Op::Check,
-                    22,
-                    Is("invalid parent locator 0: invalid data offset"),
-                ),
+                // The reference judges the offset only against 0; the payload's end
+                // past the file is its "invalid size" (issue 21, class 7).
+                w(Op::Check, 22, Is("invalid parent locator 0: invalid size")),
                 w(
                     Op::CheckParents,
                     22,
-                    Is("invalid parent locator 0: invalid data offset"),
+                    Is("invalid parent locator 0: invalid size"),
                 ),
                 keeps(Op::Resize, 22, Is("creating journal failed: -22")),
                 keeps(
@@ -1361,11 +1375,11 @@ fn cases() -> Vec<Case> {
             looping(
                 "{dir}/b.vhd",
                 "vhd=b.vhd capacity=8388608 size=5120 hidden=0 parent=h.vhd",
+                Is("h.vhd is valid"),
             ),
         ),
-        // Coalesce follows one link only; merging h into itself rewrites its own sectors
-        // in place and leaves the file byte-identical (the reference does not compare
-        // the two files either).
+        // A parent that is the image itself (same device and inode) is a loop at the
+        // first step: check names it, coalesce no longer merges h into itself.
         case(
             21,
             "h is its own parent",
@@ -1376,11 +1390,13 @@ fn cases() -> Vec<Case> {
             },
             Base::Diff,
             {
+                let named = Is("h.vhd: parent chain loops back to {dir}/h.vhd");
                 let mut v = looping(
                     "{dir}/h.vhd",
                     "vhd=h.vhd capacity=8388608 size=2105856 hidden=0 parent=h.vhd",
+                    named,
                 );
-                v.push(keeps(Op::Coalesce, 0, Empty));
+                v.push(w(Op::Check, 22, named));
                 v
             },
         ),
@@ -1946,6 +1962,9 @@ fn cases() -> Vec<Case> {
             )],
         ),
     ]
+    .into_iter()
+    .chain(issue_21_cases())
+    .collect()
 }
 
 /// Case 5: the end footer damaged, the copy at 0 intact.
@@ -2012,16 +2031,21 @@ fn bad_locator_0() -> Vec<Want> {
 }
 
 /// Case 21: a loop through `parent`; `scan -a -p` prints `root` first (and stops).
-fn looping(parent: &'static str, root: &'static str) -> Vec<Want> {
+/// A chain that comes back to `h.vhd`: every subcommand that follows it refuses at
+/// once, naming the file (issue 21, class 5), and nothing is written.
+fn looping(parent: &'static str, root: &'static str, check_parents: Line) -> Vec<Want> {
+    let named = Is("h.vhd: parent chain loops back to {dir}/h.vhd");
     vec![
         w(Op::ScanTree, 0, Is(root)),
         w(Op::Query, 22, Is("8")),
         w(Op::QueryParent, 22, Is(parent)),
-        w(Op::CheckParents, 22, Is("h.vhd is valid")),
+        w(Op::CheckParents, 22, check_parents),
         w(Op::ReadBat, 0, Any),
-        w(Op::ReadSectors, 22, Empty),
-        w(Op::ReadSectorsHead, 22, Empty),
-        w(Op::Fill, 22, Empty),
+        w(Op::ReadSectors, 22, named),
+        w(Op::ReadSectorsHead, 22, named),
+        keeps(Op::Fill, 22, named),
+        keeps(Op::Coalesce, 22, named),
+        keeps(Op::Snapshot, 22, named),
         w(
             Op::ModifyParent,
             2,
@@ -2218,6 +2242,7 @@ fn judge(want: &Want, o: &Outcome, dir: &str, before: &Files, after: &Files) -> 
         Is(s) => first == s.replace("{dir}", dir),
         Starts(s) => first.starts_with(&s.replace("{dir}", dir)),
         Has(s) => first.contains(&s.replace("{dir}", dir)),
+        Ends(s) => first.ends_with(&s.replace("{dir}", dir)),
         Any => true,
         Bytes(f) => o.stdout == f(),
     };
@@ -2331,4 +2356,439 @@ fn hostile_images_through_the_cli() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+// ---- issue 21: classes of hostile images beyond malformed-cases.md -------------------
+//
+// Numbered 100 + class. Files that must not be compared or restored by the harness (a
+// FIFO, symbolic links, a hard link to the image) live in `../aux`, beside the case's
+// image directory, and the locators reach them from there.
+
+/// `../aux` of the image at `path`, created.
+fn aux(path: &Path) -> PathBuf {
+    let a = dir_of(path).parent().unwrap().join("aux");
+    fs::create_dir_all(&a).unwrap();
+    a
+}
+
+/// A differencing disk at `path` whose locators hold `rel` (relative to the image's
+/// directory) and whose header names its basename.
+fn diff_on(path: &Path, uuid: Uuid, rel: &str, parent_uuid: Uuid, size: u64) {
+    let name = Path::new(rel)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut io = FileIo::open(path, OpenMode::Create).unwrap();
+    create(
+        &mut io,
+        &CreateParams {
+            kind: DiskType::Differencing,
+            size,
+            block_size: 2 << 20,
+            uuid,
+            timestamp: 1000,
+            parent: Some(Parent {
+                uuid: parent_uuid,
+                timestamp: 1000,
+                name: &name,
+                relative_path: rel,
+            }),
+        },
+        &mut vec![0u8; 16 << 10],
+    )
+    .unwrap();
+}
+
+/// Sets (resealing the checksum) the batmap bit of `block` in an 8 MiB image.
+fn batmap_set(path: &Path, block: u32) {
+    edit(path, |b| {
+        let moff = u64::from_be_bytes(b[BATMAP_HDR + 8..BATMAP_HDR + 16].try_into().unwrap());
+        let moff = moff as usize;
+        vhd_nostd::batmap::assign(&mut b[moff..moff + 512], block, true);
+        let mut h =
+            vhd_nostd::batmap::BatmapHeader::parse(&b[BATMAP_HDR..BATMAP_HDR + 512]).unwrap();
+        h.checksum = h.compute_checksum(&b[moff..moff + 512]);
+        b[BATMAP_HDR..BATMAP_HDR + 512].copy_from_slice(&h.to_bytes());
+    });
+}
+
+/// A raw 8 MiB parent `../aux/p.raw` and `path` a snapshot of it with the usual writes;
+/// `then` replaces the parent afterwards.
+fn raw_chain_then(path: &Path, then: fn(&Path)) {
+    let raw = aux(path).join("p.raw");
+    fs::write(&raw, pattern(9, 8 * MIB as usize)).unwrap();
+    vhd_std::snapshot_file(path, &raw, true).unwrap();
+    write_runs(path, &[(4096 + 10, 20, 4), (8192 + 100, 64, 5)]);
+    fs::remove_file(&raw).unwrap();
+    then(&raw);
+}
+
+/// A resize journal `h.journal` for the dynamic image at `path` (poisoned, as after a
+/// crash), whose entry `rec` is then damaged by `f` and resealed.
+fn journal_then(path: &Path, rec: usize, f: fn(&mut Vec<u8>, usize)) {
+    dynamic(path);
+    let mut img = Image::open(path, rw()).unwrap();
+    let j = dir_of(path).join("h.journal");
+    let journal = vhd_std::journal::create(&j, &mut img).unwrap();
+    drop(journal);
+    edit(&j, |b| {
+        f(b, rec);
+        let size = be32(b, rec + 12) as usize;
+        b[rec + 24..rec + 28].fill(0);
+        let sum = b[rec..rec + 32 + size]
+            .iter()
+            .fold(0u32, |s, &x| s.wrapping_add(u32::from(x)));
+        b[rec + 24..rec + 28].copy_from_slice(&(!sum).to_be_bytes());
+    });
+}
+
+fn issue_21_cases() -> Vec<Case> {
+    let zeros = Bytes(|| vec![0u8; 8 * 512]);
+    vec![
+        // 1. Batmap bit 2 over a partial bitmap, stale bytes in block 2's clear sectors:
+        // reads follow the bitmap (the parent's zeros there), check reports it, fill
+        // fills the block (the batmap alone does not skip it) and leaves it valid.
+        case(
+            101,
+            "batmap bit over a partial bitmap",
+            |p| {
+                chain(p);
+                let at = bat(p, 2) as usize * 512 + 512;
+                edit(p, |b| b[at..at + 8 * 512].fill(0xEE));
+                batmap_set(p, 2);
+            },
+            Base::Diff,
+            vec![
+                w(
+                    Op::Check,
+                    22,
+                    Is("batmap shows block 2 full but its bitmap is not"),
+                ),
+                w(
+                    Op::CheckParents,
+                    22,
+                    Is("batmap shows block 2 full but its bitmap is not"),
+                ),
+                w(Op::ReadSectors, 0, zeros),
+            ],
+        )
+        .then(Op::Fill, w(Op::Check, 0, Is("h.vhd is valid")))
+        .then(Op::Fill, w(Op::ReadSectors, 0, zeros)),
+        case(
+            101,
+            "batmap bit on an unallocated block",
+            |p| {
+                chain(p);
+                batmap_set(p, 3);
+            },
+            Base::Diff,
+            vec![
+                w(Op::Check, 22, Is("batmap shows unallocated block 3 full")),
+                w(
+                    Op::CheckParents,
+                    22,
+                    Is("batmap shows unallocated block 3 full"),
+                ),
+            ],
+        )
+        .then(Op::Fill, w(Op::Check, 0, Is("h.vhd is valid"))),
+        // 2. The raw parent replaced by a FIFO: nothing blocks (the harness kills a run
+        // after 20 s); reads, fill and check -p refuse it (-22).
+        case(
+            102,
+            "raw parent replaced by a FIFO",
+            |p| {
+                raw_chain_then(p, |raw| {
+                    let ok = Command::new("mkfifo").arg(raw).status().unwrap();
+                    assert!(ok.success());
+                })
+            },
+            Base::Only,
+            vec![
+                w(Op::Check, 22, Is("error resolving ../aux/p.raw: -22")),
+                w(
+                    Op::CheckParents,
+                    22,
+                    Is("error resolving ../aux/p.raw: -22"),
+                ),
+                w(Op::ReadSectors, 22, Empty),
+                w(Op::ReadSectorsHead, 22, Empty),
+                keeps(Op::Fill, 22, Empty),
+                keeps(Op::Coalesce, 22, Ends("/aux/p.raw: -22")),
+                // query -d walks the chain to the refused parent.
+                w(Op::Query, 22, Is("8")),
+            ],
+        ),
+        // 6. A raw parent that is a character device (`/dev/zero`): refused as the
+        // reference refuses it, not read as endless zeros.
+        case(
+            106,
+            "raw parent is /dev/zero",
+            |p| {
+                raw_chain_then(p, |raw| {
+                    std::os::unix::fs::symlink("/dev/zero", raw).unwrap()
+                })
+            },
+            Base::Only,
+            vec![
+                w(Op::Check, 22, Is("error resolving ../aux/p.raw: -22")),
+                w(Op::ReadSectors, 22, Empty),
+                keeps(Op::Fill, 22, Empty),
+            ],
+        ),
+        // 6. A 12 MiB child over an 8 MiB fixed parent (what snapshot makes when it
+        // rounds up, or resize of a child): the part past the parent reads as zeros (the
+        // parent never held it); fill and coalesce work (coalesce refuses only when
+        // the child holds data past the parent's end). COMPATIBILITY.md, issue 21.
+        case(
+            106,
+            "12 MiB child over an 8 MiB fixed parent",
+            |p| {
+                let parent = dir_of(p).join("p.vhd");
+                fixed_of(&parent, 8 * MIB);
+                child_of(
+                    p,
+                    Uuid::from_bytes([7; 16]),
+                    "p.vhd",
+                    uuid_of(&parent),
+                    12 * MIB,
+                    2 << 20,
+                );
+            },
+            Base::Only,
+            vec![
+                w(Op::Check, 0, Is("h.vhd is valid")),
+                w(Op::CheckParents, 0, Is("h.vhd is valid")),
+                w(
+                    Op::ReadSectorsPast,
+                    0,
+                    Bytes(|| {
+                        let mut v = pattern(3, 8 * MIB as usize)[8 * MIB as usize - 512..].to_vec();
+                        v.resize(1024, 0);
+                        v
+                    }),
+                ),
+                w(Op::Fill, 0, Empty),
+                w(Op::Coalesce, 0, Empty),
+            ],
+        ),
+        // 3. A header version check rejects (1.1, resealed): every open refuses it as
+        // the reference's does (22), and nothing writes to it.
+        refused(
+            103,
+            "header version 0x00010001",
+            |p| {
+                dynamic(p);
+                reseal_header(p, |h| h.hdr_ver = 0x0001_0001)
+            },
+            Is("header is invalid: invalid header version"),
+        ),
+        refused(
+            103,
+            "header data offset 0",
+            |p| {
+                dynamic(p);
+                reseal_header(p, |h| h.data_offset = 0)
+            },
+            Is("header is invalid: invalid data offset"),
+        ),
+        // 4. Hostile journals: the journaled header is garbage (its entry resealed), or
+        // the journaled footer offset is near 2^63. revert refuses before writing.
+        case(
+            104,
+            "journaled header is garbage",
+            |p| journal_then(p, 1600, |b, rec| b[rec + 32..rec + 32 + 1024].fill(0xA5)),
+            Base::Only,
+            vec![keeps(Op::Revert, 22, Is("opening journal failed: -22"))],
+        ),
+        case(
+            104,
+            "journaled footer is garbage",
+            |p| journal_then(p, 512, |b, rec| b[rec + 32..rec + 32 + 512].fill(0x5A)),
+            Base::Only,
+            vec![keeps(Op::Revert, 22, Is("opening journal failed: -22"))],
+        ),
+        case(
+            104,
+            "journaled footer offset near 2^63",
+            |p| {
+                journal_then(p, 512, |b, rec| {
+                    let far = ((1u64 << 63) - 512).to_be_bytes();
+                    b[24..32].copy_from_slice(&far);
+                    b[rec + 16..rec + 24].copy_from_slice(&far);
+                })
+            },
+            Base::Only,
+            vec![keeps(Op::Revert, 22, Is("reverting journal failed: -22"))],
+        ),
+        // 5. The parent is the image itself through a hard link, a symbolic link, or
+        // `..`: found at once (same device and inode) and named by every subcommand that
+        // follows the chain.
+        self_parent(
+            "hard link",
+            |p| {
+                own_parent(p);
+                fs::hard_link(p, aux(p).join("h.vhd")).unwrap();
+            },
+            Ends("/aux/h.vhd"),
+        ),
+        self_parent(
+            "symbolic link",
+            |p| {
+                own_parent(p);
+                std::os::unix::fs::symlink(p, aux(p).join("h.vhd")).unwrap();
+            },
+            Is("h.vhd: parent chain loops back to {dir}/h.vhd"),
+        ),
+        // 5. modify -p onto a disk whose own chain leads back to the image: refused
+        // before it would make a loop (p.vhd is a snapshot of h.vhd).
+        case(
+            105,
+            "modify -p onto a child of the image",
+            |p| {
+                let base = dir_of(p).join("base.vhd");
+                dynamic(&base);
+                vhd_std::snapshot_file(p, &base, false).unwrap();
+                // Not empty, so that the snapshot points at h.vhd itself.
+                write_runs(p, &[(8192 + 100, 64, 6)]);
+                vhd_std::snapshot_file(&dir_of(p).join("p.vhd"), p, false).unwrap();
+            },
+            Base::Only,
+            vec![
+                w(Op::Check, 0, Is("h.vhd is valid")),
+                keeps(
+                    Op::ModifyParent,
+                    22,
+                    Is("failed to set parent to 'p.vhd': -22"),
+                ),
+            ],
+        ),
+        // 7. A parent that is a symbolic link loop: the reference's "error resolving"
+        // with -ELOOP (40), not "points to missing file" (2).
+        case(
+            107,
+            "parent is a symbolic link loop",
+            |p| {
+                let l = aux(p).join("p.vhd");
+                std::os::unix::fs::symlink(&l, &l).unwrap();
+                diff_on(
+                    p,
+                    Uuid::from_bytes([7; 16]),
+                    "../aux/p.vhd",
+                    Uuid::from_bytes([8; 16]),
+                    8 * MIB,
+                );
+            },
+            Base::Only,
+            vec![
+                w(Op::Check, 40, Is("error resolving ../aux/p.vhd: -40")),
+                w(
+                    Op::CheckParents,
+                    40,
+                    Is("error resolving ../aux/p.vhd: -40"),
+                ),
+            ],
+        ),
+        // 7. A locator offset whose end overflows: the reference's sum wraps and passes
+        // the structure check; reading the payload fails.
+        case(
+            107,
+            "locator offset that overflows",
+            |p| {
+                chain(p);
+                reseal_header(p, |h| h.loc[0].data_offset = 0u64.wrapping_sub(512))
+            },
+            Base::Diff,
+            {
+                // As for case 17's payload at 1 TiB: it can be neither journaled nor
+                // rewritten in place, so both refuse before writing.
+                let mut v = both_checks(22, "error reading parent locator 0: -22");
+                v.push(keeps(Op::Resize, 22, Is("creating journal failed: -22")));
+                v.push(keeps(
+                    Op::ModifyParent,
+                    22,
+                    Is("failed to set parent to 'p.vhd': -22"),
+                ));
+                v
+            },
+        ),
+        // 7. A zero-length locator: the reference's "invalid data length".
+        case(
+            107,
+            "zero-length locator",
+            |p| chain_then(p, |p| put_locator(p, 3, PLAT_CODE_W2RU, b"")),
+            Base::Diff,
+            both_checks(22, "invalid parent locator 3: invalid data length"),
+        ),
+    ]
+}
+
+/// Class 5: `h.vhd`'s parent is `../aux/h.vhd`, which the build makes the image itself.
+/// Only subcommands that refuse are run: they write nothing, so the harness never
+/// restores the directory (which would break a hard link). `line` names the file met
+/// twice as the walk resolved it.
+fn self_parent(name: &'static str, build: fn(&Path), line: Line) -> Case {
+    case(
+        105,
+        name,
+        build,
+        Base::Only,
+        vec![
+            w(Op::Check, 22, line),
+            w(Op::CheckParents, 22, line),
+            w(Op::ReadSectors, 22, line),
+            keeps(Op::Fill, 22, line),
+            keeps(Op::Coalesce, 22, line),
+        ],
+    )
+}
+
+/// An image whose locators point at `../aux/h.vhd`, with its own UUID as the parent's.
+fn own_parent(p: &Path) {
+    let u = Uuid::from_bytes([1; 16]);
+    diff_on(p, u, "../aux/h.vhd", u, 8 * MIB);
+    write_runs(p, &[(8192 + 100, 64, 6)]);
+}
+
+/// Issue 21, class 6: a raw parent the user may not read. check refuses it as the
+/// reference does ("error resolving <path>: -13"), reads fail instead of returning
+/// anything. Root reads any file, so as root the runs drop to `nobody` (setpriv).
+#[test]
+fn unreadable_raw_parent_is_an_error_resolving_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("vhd-util-unreadable.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join("p.raw");
+    fs::write(&raw, pattern(9, MIB as usize)).unwrap();
+    vhd_std::snapshot_file(&dir.join(IMG), &raw, true).unwrap();
+    fs::set_permissions(&raw, fs::Permissions::from_mode(0o000)).unwrap();
+    let root = fs::metadata("/proc/self").unwrap().uid() == 0;
+    let run = |args: &[&str]| {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        let o = cmd.args(args).current_dir(&dir).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (
+            o.status.code(),
+            out.lines().next().unwrap_or("").to_string(),
+        )
+    };
+    for check in [&["check", "-n", IMG][..], &["check", "-n", IMG, "-p"][..]] {
+        assert_eq!(
+            run(check),
+            (Some(13), "error resolving ./p.raw: -13".to_string()),
+            "{check:?}"
+        );
+    }
+    let (code, first) = run(&["read", "-n", IMG, "-r", "0", "-c", "1"]);
+    assert_eq!((code, first.as_str()), (Some(13), ""));
+    let _ = fs::remove_dir_all(&dir);
 }
