@@ -616,6 +616,9 @@ pub struct Verified {
     /// restores the primary footer there; `None` for an emptied journal, which must not
     /// cut anything (the image's footer is no longer at the old offset).
     pub image_len: Option<u64>,
+    /// For a fixed disk's journal, the length its journaled footer gives (the one case
+    /// where the image may have become shorter: a shrink cuts it).
+    pub fixed_len: Option<u64>,
 }
 
 /// The entries of one run: metadata or data.
@@ -758,6 +761,7 @@ pub fn verify<J: Io>(journal: &mut J, scratch: &mut [u8]) -> Result<Verified, Er
     Ok(Verified {
         header: h,
         image_len: restores_footer.then_some(image_end),
+        fixed_len: contents.fixed_len,
     })
 }
 
@@ -773,6 +777,8 @@ struct Contents {
     header: Option<(u64, u64, u64)>,
     /// The journaled BAT's offset and bytes.
     bat: Option<(u64, u64)>,
+    /// A fixed disk's length as its journaled footer gives it.
+    fixed_len: Option<u64>,
 }
 
 impl Contents {
@@ -787,12 +793,18 @@ impl Contents {
                 let mut b = [0u8; FOOTER_SIZE];
                 j.read_at(payload, &mut b).map_err(Error::Io)?;
                 let f = Footer::parse(&b)?;
-                if !f.validate()?.is_sparse() {
-                    // Only sparse images are journaled.
-                    return Err(FormatError::invalid(Structure::Footer, "type").into());
-                }
+                let sparse = f.validate()?.is_sparse();
                 if e.entry_type == TYPE_FOOTER_P {
-                    self.header_at = Some(f.data_offset);
+                    if sparse {
+                        self.header_at = Some(f.data_offset);
+                    } else {
+                        // A fixed disk's resize journals its footer alone; its data ends
+                        // where that footer starts.
+                        if f.curr_size != e.offset || f.curr_size > crate::create::MAX_SIZE {
+                            return Err(FormatError::invalid(Structure::Footer, "curr_size").into());
+                        }
+                        self.fixed_len = Some(e.offset + FOOTER_SIZE as u64);
+                    }
                 }
             }
             TYPE_HEADER => {
@@ -913,11 +925,13 @@ where
 {
     let v = verify(journal, scratch)?;
     let cut = v.image_len.filter(|_| opts.truncate);
-    // The change being undone only ever grows the image (resize), so the journaled
-    // length is never past the image's end: an offset that is (near 2^63, say) would
-    // leave a file of the wrong length, and is refused before anything is written.
+    // The change being undone grows the image (resize), or shrinks a fixed disk: a
+    // journaled length past the image's end (near 2^63, say) would otherwise leave a
+    // file of the wrong length, and is refused before anything is written.
     if let Some(len) = v.image_len {
-        if len > image.size().map_err(Error::Io)? {
+        // Only a fixed disk's shrink makes the image shorter than the journaled length,
+        // and then that length is what the journaled footer says.
+        if len > image.size().map_err(Error::Io)? && v.fixed_len != Some(len) {
             return Err(Error::Format(FormatError::invalid(
                 Structure::Journal,
                 "vhd_footer_offset",
