@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A fresh clone, alone in its directory (no ../shared or anything else beside it), must pass
+# A fresh clone, alone in its directory (no reference material or anything else beside it), must pass
 # the README's first two commands as written: the main job and the test command.
 #
 # Run by `make check`; inside the clone it is not run again (VHD_RS_IN_CLONE_TEST). It tests

@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn known_geometries() {
-        // Sizes and geometries recorded in the footers of the sample images in ../shared/images.
+        // Sizes and geometries recorded in the footers of the sample images in tests/data/images.
         assert_eq!(
             chs(4_212_736),
             Chs {

@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn sample_image_timestamps() {
-        // From ../shared/images/README.md: 509016516 = 2016-02-17 09:28:36.
+        // From the sample images' notes (tests/data/images): 509016516 = 2016-02-17 09:28:36.
         let d = DateTime::from_vhd(509_016_516);
         assert_eq!(
             (d.year, d.month, d.day, d.hour, d.minute, d.second),

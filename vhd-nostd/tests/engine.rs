@@ -8,7 +8,7 @@ use vhd_nostd::read_chain;
 
 #[test]
 fn new_dynamic_image_layout_matches_blktap() {
-    // ../shared/format-notes.md: a new 100 MB image is 3584 bytes.
+    // The reference format notes (format-notes.md): a new 100 MB image is 3584 bytes.
     let io = new_image(DiskType::Dynamic, 100 << 20, 2 << 20);
     assert_eq!(io.data.len(), 3584);
     assert_eq!(&io.data[0..8], b"conectix");
@@ -77,7 +77,7 @@ fn snapshot_reads_through_parent() {
     pattern(0, 1, &mut a);
     parent.write(0, &a).unwrap();
     let snap = new_snapshot(&mut parent, "base.vhd");
-    // ../shared/format-notes.md: a fresh snapshot of a 100 MB image is 5120 bytes; this
+    // The reference format notes (format-notes.md): a fresh snapshot of a 100 MB image is 5120 bytes; this
     // 8 MiB one has the same layout.
     assert_eq!(snap.data.len(), 5120);
     let parent = open(parent.into_io(), false).unwrap();

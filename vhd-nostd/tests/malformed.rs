@@ -1,8 +1,9 @@
-//! Hostile and damaged images, one test per case of ../shared/malformed-cases.md that
-//! concerns the core (`case_NN_*`). Each image is made by damaging a freshly created one
-//! in memory (checksums resealed where the case needs a structure that still parses),
-//! and the test names the typed error or the documented recovery. A panic fails.
-//! Case 25 (I/O failure mid-allocation or mid-snapshot) is in tests/powercut.rs.
+//! Hostile and damaged images, one test per case of the reference material's
+//! malformed-cases.md that concerns the core (`case_NN_*`). Each image is made by damaging
+//! a freshly created one in memory (checksums resealed where the case needs a structure
+//! that still parses), and the test names the typed error or the documented recovery. A
+//! panic fails. Case 25 (I/O failure mid-allocation or mid-snapshot) is in
+//! tests/powercut.rs.
 
 mod common;
 use common::*;

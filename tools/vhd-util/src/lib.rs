@@ -1,11 +1,11 @@
-//! `vhd-util` and `vhd-update`, command-line compatible with Xen blktap2's tools
-//! (`../shared/abi/vhd-util-cli.md` is the specification): the same subcommands,
-//! options, output text and exit codes, over the vhd-rs engine.
+//! `vhd-util` and `vhd-update`, command-line compatible with Xen blktap2's tools (the
+//! reference CLI specification, `abi/vhd-util-cli.md` of the project's reference material):
+//! the same subcommands, options, output text and exit codes, over the vhd-rs engine.
 //!
 //! Each subcommand is a module with a `run(args) -> i32` taking the arguments after the
-//! command name (with `args[0]` the command name, as the reference passes it) and
-//! returning what the reference's `vhd_util_*` function returns: 0, a negative errno, or
-//! a positive value for the few usage paths that return one.
+//! command name (with `args[0]` the command name, as the reference passes it) and returning
+//! what the reference's `vhd_util_*` function returns: 0, a negative errno, or a positive
+//! value for the few usage paths that return one.
 #![deny(missing_docs)]
 
 pub mod check;

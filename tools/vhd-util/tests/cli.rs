@@ -1,10 +1,11 @@
-//! The `vhd-util` binary against `../shared/abi/vhd-util-cli.md` and
-//! `../shared/format-notes.md`: bytes of created files, usage strings and exit codes,
-//! outputs, and interoperability with qemu's `vpc` driver (CI installs qemu-utils; a
-//! missing qemu-img fails those tests, it never skips them).
+//! The `vhd-util` binary against the reference CLI specification (`abi/vhd-util-cli.md`)
+//! and the format notes (`format-notes.md`) of the reference material: bytes of created
+//! files, usage strings and exit codes, outputs, and interoperability with qemu's `vpc`
+//! driver (CI installs qemu-utils; a missing qemu-img fails those tests, it never skips
+//! them).
 //!
-//! Work directories live under the target directory (a real disk, where `O_DIRECT`
-//! usually works); `fileio_on_tmpfs` covers the buffered fallback.
+//! Work directories live under the target directory (a real disk, where `O_DIRECT` usually
+//! works); `fileio_on_tmpfs` covers the buffered fallback.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,24 +1,26 @@
-//! The hostile images of `../shared/malformed-cases.md` through the `vhd-util` binary.
+//! The hostile images of the reference material's `malformed-cases.md` through the
+//! `vhd-util` binary.
 //!
 //! One table (`cases()`): each entry builds a damaged image `h.vhd` (and any parents) in
 //! its own directory, then every subcommand of its expectation set runs on it, each in a
-//! child process with a deadline, mutating ones on a fresh copy. For every run: the
-//! process exits by itself (no signal, no hang), never with 101 or a panic message; the
-//! exit code and the first line of stdout are the expected ones; read-only runs (and
-//! every run on an image that refuses to open) leave every file of the directory
-//! byte-identical; no run grows a file by more than [`GROWTH_LIMIT`]. A few cases also
-//! run a second subcommand after a first (repair, then check). A failing run does not
-//! stop the others: the test reports all of them at the end.
+//! child process with a deadline, mutating ones on a fresh copy. For every run: the process
+//! exits by itself (no signal, no hang), never with 101 or a panic message; the exit code
+//! and the first line of stdout are the expected ones; read-only runs (and every run on an
+//! image that refuses to open) leave every file of the directory byte-identical; no run
+//! grows a file by more than [`GROWTH_LIMIT`]. A few cases also run a second subcommand
+//! after a first (repair, then check). A failing run does not stop the others: the test
+//! reports all of them at the end.
 //!
-//! Expectations come from `../shared/abi/vhd-util-cli.md`. Where the reference cannot be
-//! told from that document (it opens with `vhd_open`, which reads only the footer and the
-//! header, so it accepts several images the core refuses), the comment at the case says
-//! so and the run asserts what RELIABILITY.md's table documents for the core. Two known
-//! deviations are asserted as they are and marked "Known" at their case (38, 39).
+//! Expectations come from the reference CLI specification (`abi/vhd-util-cli.md`). Where
+//! the reference cannot be told from that document (it opens with `vhd_open`, which reads
+//! only the footer and the header, so it accepts several images the core refuses), the
+//! comment at the case says so and the run asserts what RELIABILITY.md's table documents
+//! for the core. Two known deviations are asserted as they are and marked "Known" at their
+//! case (38, 39).
 //!
 //! Not expressible as an image file, so not here: case 24 (an I/O callback failing or
-//! reading short) and case 25 (a write failing mid-allocation or mid-snapshot) need an
-//! I/O layer that fails on demand; the core covers them in tests/malformed.rs and
+//! reading short) and case 25 (a write failing mid-allocation or mid-snapshot) need an I/O
+//! layer that fails on demand; the core covers them in tests/malformed.rs and
 //! tests/powercut.rs.
 //!
 //! `HOSTILE_VERBOSE=1` logs every run to stderr; `HOSTILE_KEEP=1` keeps the case
