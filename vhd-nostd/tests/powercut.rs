@@ -243,8 +243,14 @@ fn dynamic_write_into_allocated_block() {
 
 /// A written 4 MiB parent, a snapshot of it, and the parent's content.
 fn parent_and_child() -> (VecIo, VecIo, Vec<u8>) {
-    let pdata = filled(4 * MIB, 7);
-    let mut p = open(dynamic_with(4 * MIB, &pdata), false).unwrap();
+    parent_and_child_of(4 * MIB, 7)
+}
+
+/// A parent of `size` bytes written with pattern `g`, a snapshot of it, and the
+/// parent's content.
+fn parent_and_child_of(size: usize, g: u8) -> (VecIo, VecIo, Vec<u8>) {
+    let pdata = filled(size, g);
+    let mut p = open(dynamic_with(size, &pdata), false).unwrap();
     let child = new_snapshot(&mut p, "p.vhd");
     (p.into_io(), child, pdata)
 }
@@ -371,16 +377,21 @@ fn grow_in_place() {
     });
 }
 
-#[test]
-fn coalesce_into_parent() {
-    // The parent holds block 0 only; the child writes part of block 0 and block 1.
-    let pdata = filled(MIB, 12);
-    let pio = dynamic_with(4 * MIB, &pdata);
-    let mut old = vec![0u8; 4 * MIB];
+/// Coalesce of a child that took `writes` into a parent of `size` bytes holding its
+/// first MiB (pattern `g`), staging through a buffer of `buf` bytes.
+fn coalesce_scenario(
+    name: &'static str,
+    size: usize,
+    g: u8,
+    writes: Vec<(u64, Vec<u8>)>,
+    buf: usize,
+) {
+    let pdata = filled(MIB, g);
+    let pio = dynamic_with(size, &pdata);
+    let mut old = vec![0u8; size];
     old[..MIB].copy_from_slice(&pdata);
     let mut p = open(pio.clone(), false).unwrap();
     let mut c = open(new_snapshot(&mut p, "p.vhd"), true).unwrap();
-    let writes = vec![(10, filled(20 * 512, 13)), (5000, filled(600 * 512, 14))];
     for (s, d) in &writes {
         c.write(*s, d).unwrap();
     }
@@ -388,7 +399,7 @@ fn coalesce_into_parent() {
     let mut new = old.clone();
     apply_model(&mut new, &writes);
     run(Scenario {
-        name: "coalesce",
+        name,
         base: pio,
         parent: None,
         old: Some(old),
@@ -398,10 +409,17 @@ fn coalesce_into_parent() {
             // coalesce takes both disks over the same I/O type.
             let mut cf = FaultIo::new(child.clone(), Fault::None);
             let mut c = open(&mut cf, false).unwrap();
-            let mut buf = vec![0u8; 64 << 10];
-            vhd_nostd::coalesce::coalesce(&mut c, &mut parent, &mut buf)
+            let mut staging = vec![0u8; buf];
+            vhd_nostd::coalesce::coalesce(&mut c, &mut parent, &mut staging)
         }),
     });
+}
+
+#[test]
+fn coalesce_into_parent() {
+    // The parent holds block 0 only; the child writes part of block 0 and block 1.
+    let writes = vec![(10, filled(20 * 512, 13)), (5000, filled(600 * 512, 14))];
+    coalesce_scenario("coalesce", 4 * MIB, 12, writes, 64 << 10);
 }
 
 #[test]
@@ -547,17 +565,9 @@ fn dynamic_write_that_builds_three_blocks_at_once() {
     });
 }
 
-/// A written 6 MiB parent, a snapshot of it, and the parent's content.
-fn parent_and_child_6m() -> (VecIo, VecIo, Vec<u8>) {
-    let pdata = filled(6 * MIB, 22);
-    let mut p = open(dynamic_with(6 * MIB, &pdata), false).unwrap();
-    let child = new_snapshot(&mut p, "p.vhd");
-    (p.into_io(), child, pdata)
-}
-
 #[test]
 fn differencing_write_that_builds_two_blocks_at_once() {
-    let (pio, child, pdata) = parent_and_child_6m();
+    let (pio, child, pdata) = parent_and_child_of(6 * MIB, 22);
     // All of block 1 and the start of block 2: only block 1 is full.
     let writes = vec![(4096, filled((4096 + 300) * 512, 23))];
     let mut new = pdata.clone();
@@ -580,31 +590,6 @@ fn differencing_write_that_builds_two_blocks_at_once() {
 fn coalesce_that_builds_blocks_in_groups() {
     // The parent holds block 0; the child holds all of block 1 and part of block 2,
     // which reach the parent in one write.
-    let pdata = filled(MIB, 24);
-    let pio = dynamic_with(6 * MIB, &pdata);
-    let mut old = vec![0u8; 6 * MIB];
-    old[..MIB].copy_from_slice(&pdata);
-    let mut p = open(pio.clone(), false).unwrap();
-    let mut c = open(new_snapshot(&mut p, "p.vhd"), true).unwrap();
     let writes = vec![(4096, filled((4096 + 700) * 512, 25))];
-    for (s, d) in &writes {
-        c.write(*s, d).unwrap();
-    }
-    let child = c.into_io();
-    let mut new = old.clone();
-    apply_model(&mut new, &writes);
-    run(Scenario {
-        name: "coalesce in groups",
-        base: pio,
-        parent: None,
-        old: Some(old),
-        new,
-        op: Box::new(move |io| {
-            let mut parent = open(io, true)?;
-            let mut cf = FaultIo::new(child.clone(), Fault::None);
-            let mut c = open(&mut cf, false).unwrap();
-            let mut buf = vec![0u8; 4 * MIB];
-            vhd_nostd::coalesce::coalesce(&mut c, &mut parent, &mut buf)
-        }),
-    });
+    coalesce_scenario("coalesce in groups", 6 * MIB, 24, writes, 4 * MIB);
 }
