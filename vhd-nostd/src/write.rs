@@ -295,9 +295,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Sets (`full`) or clears the batmap bits of blocks `first..=last`, whose bitmaps
-    /// are on disk and say so: the map sectors holding them, then the header with the
-    /// new checksum. A crash between the two leaves a checksum mismatch, which open
-    /// treats as "no batmap" and a writable open rebuilds.
+    /// are on disk and say so: after a flush (the bitmaps and BAT first), the map sectors
+    /// holding them and the header with the new checksum. A crash between the two leaves
+    /// a checksum mismatch, which open treats as "no batmap" and a writable open rebuilds.
     fn note_batmap(&mut self, first: u32, last: u32, full: bool) -> Result<(), Error<I::Error>> {
         let Some((_, map)) = self.batmap() else {
             return Ok(());
@@ -331,13 +331,14 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
                 )
                 .map_err(Error::Io)
         });
-        let res = res
-            .and_then(|_| self.io.flush().map_err(Error::Io))
-            .and_then(|_| {
-                self.io
-                    .write_at(self.batmap_header_offset(), &hdr.to_bytes())
-                    .map_err(Error::Io)
-            });
+        // No flush between the map and the header: whichever lands alone leaves a
+        // checksum mismatch (the bits all move the same way, so a torn map cannot sum to
+        // the new checksum either), which open treats as "no batmap".
+        let res = res.and_then(|_| {
+            self.io
+                .write_at(self.batmap_header_offset(), &hdr.to_bytes())
+                .map_err(Error::Io)
+        });
         match res {
             Ok(()) => {
                 self.batmap_hdr = Some(hdr);

@@ -7,7 +7,7 @@ use vhd_std::OpenOptions;
 use crate::repair::name_only;
 
 /// How much the copy buffer holds (rounded down to whole blocks, at least one).
-const COPY_BYTES: usize = 16 << 20;
+const COPY_BYTES: usize = 64 << 20;
 
 /// Runs the subcommand; `args[0]` is `coalesce`.
 pub fn run(args: &[String]) -> i32 {
@@ -44,7 +44,7 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     // Several blocks at a time: the parent then builds the blocks it lacks in groups
-    // (one footer move, one BAT write, two flushes a group) instead of one by one.
+    // (one footer move, one BAT write, three flushes a group) instead of one by one.
     let block = child.disk().sectors_per_block() as usize * 512;
     let mut buf = AlignedBuf::new(block * (COPY_BYTES / block).max(1));
     let mut bar = crate::progress::Progress::new("coalesce");
