@@ -12,6 +12,7 @@
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
+//! - [`marker`]: blktap3's marker byte (batmap header, or an extended attribute).
 //! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod errno;
 pub mod fileio;
 pub mod image;
 pub mod journal;
+pub mod marker;
 pub mod path;
 pub mod resize;
 pub mod summary;
