@@ -13,6 +13,7 @@ pub mod coalesce;
 pub mod create;
 pub mod dump;
 pub mod fill;
+pub mod flavour;
 pub mod getopt;
 pub mod lvm;
 pub mod modify;
