@@ -460,3 +460,70 @@ fn images_of_either_dialect_open_alike() {
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(s.contains("\"virtual-size\": 31457280"), "{s}");
 }
+
+#[test]
+fn fast_resize_within_preallocated_metadata() {
+    let d = workdir("fast-resize");
+    sm(&d, &["create", "-n", "a.vhd", "-s", "30", "-S", "100"]).unwrap();
+    write(&d.join("a.vhd"), 2048, 4, 0x42);
+    let before = std::fs::read(d.join("a.vhd")).unwrap();
+    // setSizeVirtFast, after getMaxResizeSize says how far it can go.
+    let max_mb = query_int(&d, "-S", "a.vhd");
+    assert_eq!(max_mb, 100);
+    sm(&d, &["resize", "--debug", "-s", "61", "-n", "a.vhd", "-f"]).unwrap();
+    assert_eq!(query_int(&d, "-v", "a.vhd"), 62, "rounded up to 2 MiB");
+    // Only the footers' size, geometry and checksum changed (both copies).
+    let after = std::fs::read(d.join("a.vhd")).unwrap();
+    assert_eq!(after.len(), before.len());
+    let foot = after.len() - 512;
+    for (i, (a, b)) in after.iter().zip(&before).enumerate() {
+        let in_footer = |base: usize| (base + 48..base + 72).contains(&i);
+        assert!(
+            a == b || in_footer(0) || in_footer(foot),
+            "byte {i} changed"
+        );
+    }
+    let data = read_all(&d.join("a.vhd"));
+    assert_eq!(data.len(), 62 << 20);
+    assert_eq!(data[2048 * 512], 0x42);
+    sm(&d, &["check", "-n", "a.vhd"]).unwrap();
+    // Beyond the preallocated metadata: refused, nothing printed (use -j).
+    let e = sm(
+        &d,
+        &[
+            "resize",
+            "-s",
+            &(max_mb + 1).to_string(),
+            "-n",
+            "a.vhd",
+            "-f",
+        ],
+    );
+    let e = e.unwrap_err();
+    assert_eq!((e.status, e.stdout.as_str()), (22, ""));
+    sm(
+        &d,
+        &["resize", "-s", &max_mb.to_string(), "-n", "a.vhd", "-f"],
+    )
+    .unwrap();
+    assert_eq!(query_int(&d, "-v", "a.vhd"), 100);
+    // Smaller: refused with the sizes.
+    let e = sm(&d, &["resize", "-s", "40", "-n", "a.vhd", "-f"]).unwrap_err();
+    assert_eq!(
+        (e.status, e.stdout.as_str()),
+        (22, "a.vhd: size (41943040) < curr size (104857600)\n")
+    );
+    // -j and -f together, or neither: the usage.
+    let e = sm(&d, &["resize", "-s", "40", "-n", "a.vhd", "-f", "-j", "j"]).unwrap_err();
+    assert!(e
+        .stdout
+        .starts_with("options: <-n name> <-s size (in MB)> (<-j journal>|<-f fast>)"));
+    // The journaled path still grows past the preallocation.
+    sm(
+        &d,
+        &["resize", "-s", "300", "-n", "a.vhd", "-j", "a.journal"],
+    )
+    .unwrap();
+    assert_eq!(query_int(&d, "-v", "a.vhd"), 300);
+    sm(&d, &["check", "-n", "a.vhd"]).unwrap();
+}
