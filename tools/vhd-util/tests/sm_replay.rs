@@ -294,7 +294,10 @@ fn create_size_rules() {
     // footer inside the map (its own check then fails); we write the whole map.
     sm(&d, &["create", "-n", "q.vhd", "-s", "8194"]).unwrap();
     assert_eq!(file_len(&d.join("q.vhd")), 20_480);
-    assert_eq!(sm(&d, &["check", "-n", "q.vhd"]).unwrap(), "q.vhd is valid\n");
+    assert_eq!(
+        sm(&d, &["check", "-n", "q.vhd"]).unwrap(),
+        "q.vhd is valid\n"
+    );
     // A fixed disk can grow by nothing fast.
     sm(&d, &["create", "-n", "f.vhd", "-s", "4", "-r"]).unwrap();
     assert_eq!(query_int(&d, "-S", "f.vhd"), 0);
@@ -539,6 +542,14 @@ fn bat_entry(path: &Path, block: usize) -> [u8; 4] {
     b[1536 + block * 4..][..4].try_into().unwrap()
 }
 
+/// Stores the VHD checksum of `s` (one's complement of the byte sum, the checksum
+/// field itself left out) in its field at `at`.
+fn reseal(s: &mut [u8], at: usize) {
+    s[at..at + 4].fill(0);
+    let sum = !s.iter().fold(0u32, |a, &x| a.wrapping_add(u32::from(x)));
+    s[at..at + 4].copy_from_slice(&sum.to_be_bytes());
+}
+
 #[test]
 fn check_fast_and_relaxed() {
     let d = workdir("check");
@@ -566,12 +577,7 @@ fn check_fast_and_relaxed() {
     sm(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]).unwrap();
     let mut c = std::fs::read(d.join("c.vhd")).unwrap();
     c[512 + 40] ^= 1; // the parent UUID in the header
-    let sum = !c[512..1536]
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !(36..40).contains(i))
-        .fold(0u32, |s, (_, &x)| s.wrapping_add(u32::from(x)));
-    c[512 + 36..512 + 40].copy_from_slice(&sum.to_be_bytes());
+    reseal(&mut c[512..1536], 36);
     std::fs::write(d.join("c.vhd"), &c).unwrap();
     let e = sm(&d, &["check", "-n", "c.vhd"]).unwrap_err();
     assert!(e.stdout.contains("invalid parent uuid"), "{}", e.stdout);
@@ -580,12 +586,7 @@ fn check_fast_and_relaxed() {
     let len = f.len();
     for base in [0, len - 512] {
         f[base + 24..base + 28].copy_from_slice(&u32::MAX.to_be_bytes()); // timestamp
-        let sum = !f[base..base + 512]
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !(64..68).contains(i))
-            .fold(0u32, |s, (_, &x)| s.wrapping_add(u32::from(x)));
-        f[base + 64..base + 68].copy_from_slice(&sum.to_be_bytes());
+        reseal(&mut f[base..base + 512], 64);
     }
     std::fs::write(d.join("p.vhd"), &f).unwrap();
     let e = sm(&d, &["check", "-n", "p.vhd"]).unwrap_err();
