@@ -32,10 +32,15 @@ pub fn allocated_blocks<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     Ok((0..n).filter(|&b| disk.bat().get(b).is_some()).count() as u32)
 }
 
-/// Bytes [`bat_bitmap`] writes: one bit per whole block of the virtual size.
-pub fn bat_bitmap_bytes<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(disk: &Disk<I, B>) -> usize {
-    let spb = u64::from(disk.sectors_per_block().max(1));
-    (disk.sectors() / spb).div_ceil(8) as usize
+/// Bytes [`bat_bitmap`] writes: one bit per whole block of the virtual size. Fails as
+/// [`covered_blocks`] does, so the length is bounded by the BAT (which the file bounds),
+/// never by a footer's claim alone.
+pub fn bat_bitmap_bytes<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &Disk<I, B>,
+) -> Result<usize, Error<I::Error>> {
+    covered_blocks(disk)?;
+    let spb = u64::from(disk.sectors_per_block());
+    Ok((disk.sectors() / spb).div_ceil(8) as usize)
 }
 
 /// Writes the BAT as a bitmap into `out[..bat_bitmap_bytes]`: bit `i` (MSB first in
@@ -45,8 +50,7 @@ pub fn bat_bitmap<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &Disk<I, B>,
     out: &mut [u8],
 ) -> Result<usize, Error<I::Error>> {
-    covered_blocks(disk)?;
-    let len = bat_bitmap_bytes(disk);
+    let len = bat_bitmap_bytes(disk)?;
     let out = out
         .get_mut(..len)
         .ok_or(Error::BufferTooSmall { needed: len })?;

@@ -149,7 +149,7 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
         }
     }
     if a.bat_bitmap {
-        let mut bits = vec![0u8; allocation::bat_bitmap_bytes(disk)];
+        let mut bits = vec![0u8; allocation::bat_bitmap_bytes(disk)?];
         let n = allocation::bat_bitmap(disk, &mut bits)?;
         let mut out = std::io::stdout().lock();
         out.write_all(&bits[..n])?;

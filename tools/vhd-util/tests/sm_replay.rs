@@ -354,6 +354,23 @@ fn allocated_size_block_bitmap_and_kill_data() {
         (e.status, e.stdout.as_str()),
         (38, "failed to zero VHD: -38\n")
     );
+    // A footer claiming 1 TiB over a 20-entry BAT: refused (the open already refuses
+    // it; -a and -B never size anything from the claim alone).
+    let mut b = std::fs::read(d.join("p.vhd")).unwrap();
+    let len = b.len();
+    for base in [0, len - 512] {
+        b[base + 48..base + 56].copy_from_slice(&(1u64 << 40).to_be_bytes());
+        reseal(&mut b[base..base + 512], 64);
+    }
+    std::fs::write(d.join("h.vhd"), &b).unwrap();
+    let e = sm(&d, &["query", "-a", "-n", "h.vhd"]).unwrap_err();
+    assert_eq!(e.status, 22);
+    assert_eq!(
+        sm_raw(&d, &["read", "-B", "-n", "h.vhd"])
+            .unwrap_err()
+            .status,
+        22
+    );
     // query -a of a fixed disk fails as blktap3's does.
     let e = sm(&d, &["query", "-a", "-n", "f.vhd"]).unwrap_err();
     assert_eq!(
