@@ -26,6 +26,7 @@ pub mod geometry;
 pub mod header;
 pub mod io;
 pub mod journal;
+pub mod keyhash;
 pub mod locator;
 pub mod parent;
 pub mod read;

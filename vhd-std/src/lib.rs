@@ -12,7 +12,7 @@
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
-//! - [`marker`]: blktap3's marker byte (batmap header, or an extended attribute).
+//! - [`tags`]: blktap3's marker byte and key hash (batmap header, or extended attributes).
 //! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
 
@@ -22,10 +22,10 @@ pub mod errno;
 pub mod fileio;
 pub mod image;
 pub mod journal;
-pub mod marker;
 pub mod path;
 pub mod resize;
 pub mod summary;
+pub mod tags;
 pub mod time;
 
 pub use create::{create_file, find_backing, snapshot_file, Backing};

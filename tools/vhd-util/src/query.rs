@@ -116,7 +116,7 @@ pub fn run(args: &[String]) -> i32 {
         }
     }
     if w.marker {
-        match vhd_std::marker::marker(&mut img) {
+        match vhd_std::tags::marker(&mut img) {
             Ok(m) => println!("marker: {}", m as i8),
             Err(e) => {
                 println!("error checking 'marker' field: {e}");

@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use vhd_std::create::link_backing;
-use vhd_std::{chain_depth, find_backing, Image, OpenOptions};
+use vhd_std::{chain_depth, find_backing, Errno, Image, OpenOptions};
 
-use crate::flavour::pick;
+use crate::flavour::{pick, BLKTAP3};
 use crate::getopt::{Getopt, Opt};
 use crate::out::strtoull;
 
@@ -86,8 +86,30 @@ pub fn run(args: &[String]) -> i32 {
         }
     }
     let capacity = msize.wrapping_shl(20);
-    match vhd_std::create::create_snapshot_preallocated(Path::new(&name), &backing, capacity) {
+    let made = vhd_std::create::create_snapshot_preallocated(Path::new(&name), &backing, capacity);
+    let made = made.and_then(|()| {
+        if BLKTAP3 && !backing.raw {
+            inherit_keyhash(&backing.path, Path::new(&name))
+        } else {
+            Ok(())
+        }
+    });
+    match made {
         Ok(()) => 0,
         Err(e) => e.code(),
     }
+}
+
+/// blktap3: the new child carries its backing image's key hash, so that the same key
+/// still opens the chain.
+fn inherit_keyhash(backing: &Path, child: &Path) -> Result<(), Errno> {
+    let mut b = Image::open(backing, OpenOptions::default())?;
+    let Some(kh) = vhd_std::tags::keyhash(&mut b)? else {
+        return Ok(());
+    };
+    let writable = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    Ok(Image::open(child, writable)?.disk_mut().set_keyhash(&kh)?)
 }

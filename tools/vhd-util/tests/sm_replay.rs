@@ -615,3 +615,82 @@ fn check_fast_and_relaxed() {
         22
     );
 }
+
+/// `getKeyHash`: `key -p -n P` prints `none` or `<nonce> <hash>`; the hash is used.
+fn get_key_hash(dir: &Path, path: &str) -> Option<String> {
+    let out = sm(dir, &["key", "-p", "-n", path]).unwrap();
+    let line = out.trim_end();
+    if line == "none" {
+        return None;
+    }
+    let (_nonce, hash) = line.split_once(' ').expect("<nonce> <hash>");
+    Some(hash.to_string())
+}
+
+#[test]
+fn key_hash_set_print_and_inherit() {
+    let d = workdir("key");
+    sm(&d, &["create", "-n", "a.vhd", "-s", "20"]).unwrap();
+    assert_eq!(get_key_hash(&d, "a.vhd"), None);
+    let hash = "0123456789ABCDEF".repeat(4);
+    // setKey.
+    sm(&d, &["key", "-s", "-n", "a.vhd", "-H", &hash]).unwrap();
+    assert_eq!(get_key_hash(&d, "a.vhd"), Some(hash.to_lowercase()));
+    let out = sm(&d, &["key", "-p", "-n", "a.vhd"]).unwrap();
+    assert_eq!(out, format!("{} {}\n", "0".repeat(64), hash.to_lowercase()));
+    // In the batmap header at bytes 29..94, the map's checksum untouched: blktap2
+    // readers and our check still take the image.
+    let b = std::fs::read(d.join("a.vhd")).unwrap();
+    let hdr = 1536 + 512;
+    assert_eq!(b[hdr + 29], 1);
+    assert_eq!(b[hdr + 62], 0x01);
+    sm(&d, &["check", "-n", "a.vhd"]).unwrap();
+    let dump = sm(&d, &["read", "-p", "-n", "a.vhd"]).unwrap();
+    assert!(
+        dump.contains(&format!("Batmap keyhash hash : {}\n", hash.to_lowercase())),
+        "{dump}"
+    );
+    // A snapshot carries its parent's key hash.
+    sm(&d, &["snapshot", "-n", "c.vhd", "-p", "a.vhd"]).unwrap();
+    assert_eq!(get_key_hash(&d, "c.vhd"), Some(hash.to_lowercase()));
+    // Rewriting the batmap header (a whole block written sets its batmap bit) keeps
+    // bytes 28..94, unlike blktap2's C library: the same core serves both flavours.
+    write(&d.join("a.vhd"), 0, 4096, 9);
+    let b2 = std::fs::read(d.join("a.vhd")).unwrap();
+    assert_ne!(
+        b2[hdr + 24..hdr + 28],
+        b[hdr + 24..hdr + 28],
+        "checksum rewritten"
+    );
+    assert_eq!(b2[hdr + 28..hdr + 94], b[hdr + 28..hdr + 94]);
+    assert_eq!(get_key_hash(&d, "a.vhd"), Some(hash.to_lowercase()));
+    // Refusals: a non-empty image, a fixed one, bad hex, a bad mode.
+    write(&d.join("c.vhd"), 0, 1, 1);
+    let nonce = "ff".repeat(32);
+    let o = Command::new(BIN)
+        .args(["key", "-s", "-n", "c.vhd", "-H", &hash, "-N", &nonce])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(22));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "vhd_util_set_key: can't save key hashes for non-empty vhds\nsetting key failed: -22\n"
+    );
+    sm(&d, &["create", "-n", "f.vhd", "-s", "4", "-r"]).unwrap();
+    assert_eq!(
+        sm(&d, &["key", "-s", "-n", "f.vhd", "-H", &hash])
+            .unwrap_err()
+            .status,
+        22
+    );
+    assert_eq!(
+        sm(&d, &["key", "-s", "-n", "a.vhd", "-H", "12"])
+            .unwrap_err()
+            .status,
+        22
+    );
+    let e = sm(&d, &["key", "-p"]).unwrap_err();
+    assert_eq!((e.status, e.stdout.as_str()), (22, ""), "usage on stderr");
+    assert_eq!(sm(&d, &["key", "-h"]).unwrap(), "");
+}
