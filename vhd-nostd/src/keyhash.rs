@@ -58,15 +58,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     /// Stores `keyhash` in the batmap header: one sector write, old or new after a
     /// crash; the marker and the rest of the sector are kept.
     pub fn set_keyhash(&mut self, keyhash: &KeyHash) -> Result<(), Error<I::Error>> {
-        self.require_writable()?;
-        let mut hdr = self.batmap_hdr.clone().ok_or(Error::WrongDiskType)?;
-        hdr.rest[AT..AT + KEYHASH_BYTES].copy_from_slice(&keyhash.encode());
-        self.io
-            .write_at(self.batmap_header_offset(), &hdr.to_bytes())
-            .map_err(Error::Io)?;
-        self.io.flush().map_err(Error::Io)?;
-        self.batmap_hdr = Some(hdr);
-        Ok(())
+        self.set_batmap_rest(AT, &keyhash.encode())
     }
 }
 
