@@ -14,11 +14,22 @@ OBJCOPY    ?= objcopy
 DEBUGDIR   ?=
 VERSION    := 0.1.0
 EMBEDDED_TARGET ?= thumbv7em-none-eabihf
+# Which vhd-util dialect to build: blktap2 (Xen's, the default) or blktap3
+# (xapi-project/blktap's, driven by XenServer's and XCP-ng's storage manager).
+FLAVOR     ?= blktap2
+ifeq ($(FLAVOR),blktap3)
+FLAVOR_FEATURES := --features vhd-util/blktap3
+else ifneq ($(FLAVOR),blktap2)
+$(error FLAVOR must be blktap2 or blktap3, not '$(FLAVOR)')
+endif
+# The blktap3 tests build in their own directory, so that they do not replace the
+# default flavour's binaries the other tests run.
+BLKTAP3_TARGET ?= $(or $(CARGO_TARGET_DIR),target)/blktap3
 
 all: build
 
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace $(FLAVOR_FEATURES)
 
 -include mk/capi.mk
 
@@ -38,7 +49,7 @@ demo: build
 check: deps
 	$(MAKE) --no-print-directory check-all
 
-check-all: lint embedded test $(CAPI_CHECKS) install-test e2e-test blockdev-test clone-test
+check-all: lint embedded test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test clone-test
 
 deps:
 	@mk/deps.sh check
@@ -46,12 +57,18 @@ deps:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p vhd-util --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
 
 embedded:
 	$(CARGO) build -p vhd-nostd --target $(EMBEDDED_TARGET)
 
 test:
 	$(CARGO) test --workspace
+
+# vhd-util in the blktap3 dialect: its unit tests, its CLI tests and the replay of
+# what XenServer's storage manager runs.
+blktap3-test:
+	$(CARGO) test -p vhd-util --features blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay
 
 LIBFILES = libvhd.so.1.0.0 libvhd.a
 HEADERS  = libvhd.h libvhd-journal.h vhd-util.h
@@ -107,4 +124,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded test clean install uninstall install-test e2e-test blockdev-test bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test bench fuzz

@@ -27,6 +27,18 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     buf: &mut [u8],
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<(), Error<I::Error>> {
+    coalesce_counted(child, parent, buf, progress).map(|_| ())
+}
+
+/// [`coalesce_with_progress`], returning how many sectors went to the parent (blktap3's
+/// `Coalesced N sectors`): every sector the child holds, a full block (batmap bit set)
+/// counting whole.
+pub fn coalesce_counted<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    child: &mut Disk<I, B>,
+    parent: &mut Disk<I, B>,
+    buf: &mut [u8],
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<u64, Error<I::Error>> {
     if child.disk_type() != Some(DiskType::Differencing) {
         return Err(Error::WrongDiskType);
     }
@@ -59,6 +71,7 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         len: 0,
         cap: chunk,
     };
+    let mut copied = 0u64;
     for block in 0..total {
         progress(block, total);
         if child.bat.get(block).is_none() {
@@ -79,13 +92,15 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
                 let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
                 child.io.read_at(off, part).map_err(Error::Io)?;
                 pending.len += n as usize;
+                copied += u64::from(n);
             }
             s += u64::from(n);
         }
     }
     pending.write_to(parent, buf)?;
     progress(total, total);
-    parent.flush()
+    parent.flush()?;
+    Ok(copied)
 }
 
 /// The run of sectors gathered in the copy buffer: `len` sectors from `start`.

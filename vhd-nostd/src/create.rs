@@ -17,6 +17,9 @@ use crate::SECTOR_SIZE;
 /// The largest virtual size the format allows (2040 GiB): block offsets are 32-bit
 /// sector numbers.
 pub const MAX_SIZE: u64 = 2040 << 30;
+/// The largest virtual size metadata can be preallocated for (2 TiB: XenServer's LVM
+/// storage preallocates exactly this, a 4 MiB BAT).
+pub const MAX_CAPACITY: u64 = 2 << 40;
 /// Byte offset of the BAT in a new image.
 pub const TABLE_OFFSET: u64 = 1536;
 
@@ -62,8 +65,24 @@ pub fn create<I: Io>(
     p: &CreateParams<'_>,
     scratch: &mut [u8],
 ) -> Result<(), Error<I::Error>> {
+    create_preallocated(io, p, p.size, scratch)
+}
+
+/// [`create`] with the BAT and batmap of a sparse disk sized for a virtual size of
+/// `capacity` bytes (at least `p.size`), so that the disk can later grow to it without
+/// moving anything (blktap3's metadata preallocation, `vhd-util create -S`; see
+/// [`crate::resize`]). The virtual size stays `p.size`. Ignored for fixed disks.
+pub fn create_preallocated<I: Io>(
+    io: &mut I,
+    p: &CreateParams<'_>,
+    capacity: u64,
+    scratch: &mut [u8],
+) -> Result<(), Error<I::Error>> {
     if !p.size.is_multiple_of(SECTOR_SIZE as u64) || p.size > MAX_SIZE {
         return Err(bad("size"));
+    }
+    if capacity < p.size || capacity > MAX_CAPACITY {
+        return Err(bad("capacity"));
     }
     if scratch.len() < SECTOR_SIZE {
         return Err(Error::BufferTooSmall {
@@ -89,7 +108,7 @@ pub fn create<I: Io>(
     if !bs.is_power_of_two() || !(512..=crate::header::MAX_BLOCK_SIZE).contains(&bs) {
         return Err(bad("block_size"));
     }
-    let entries = u32::try_from(p.size.div_ceil(u64::from(bs))).map_err(|_| bad("size"))?;
+    let entries = u32::try_from(capacity.div_ceil(u64::from(bs))).map_err(|_| bad("size"))?;
     let mut header = Header::new(HeaderParams {
         table_offset: TABLE_OFFSET,
         max_bat_size: entries,

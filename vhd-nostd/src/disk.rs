@@ -805,9 +805,19 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     /// Sets blktap's marker byte in the batmap header: one sector write, so it is either
     /// old or new after a crash. The map's checksum does not cover it.
     pub fn set_marker(&mut self, marker: u8) -> Result<(), Error<I::Error>> {
+        self.set_batmap_rest(0, &[marker])
+    }
+
+    /// Writes `bytes` at `at` of the batmap header's `rest` (byte 28 + `at` of its
+    /// sector), keeping everything else: the fields blktap3 keeps there.
+    pub(crate) fn set_batmap_rest(
+        &mut self,
+        at: usize,
+        bytes: &[u8],
+    ) -> Result<(), Error<I::Error>> {
         self.require_writable()?;
         let mut hdr = self.batmap_hdr.clone().ok_or(Error::WrongDiskType)?;
-        hdr.rest[0] = marker;
+        hdr.rest[at..at + bytes.len()].copy_from_slice(bytes);
         self.io
             .write_at(self.batmap_header_offset(), &hdr.to_bytes())
             .map_err(Error::Io)?;

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod allocation;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
@@ -25,6 +26,7 @@ pub mod geometry;
 pub mod header;
 pub mod io;
 pub mod journal;
+pub mod keyhash;
 pub mod locator;
 pub mod parent;
 pub mod read;
@@ -33,6 +35,7 @@ pub mod summary;
 pub mod time;
 pub mod utf;
 pub mod write;
+mod zero;
 
 pub use disk::{
     probe, probe_found, Buffers, Disk, FoundFooter, Kind, Layout, OpenOptions, Recovered,

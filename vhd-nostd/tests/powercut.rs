@@ -502,6 +502,35 @@ fn hidden_flag_and_reparent() {
     });
 }
 
+/// blktap3's `modify -z`: every block freed, the footer moved back, the file cut.
+#[test]
+fn kill_data_frees_every_block() {
+    let data = filled(3 * MIB, 9);
+    let mut old = vec![0u8; 4 * MIB];
+    old[..3 * MIB].copy_from_slice(&data);
+    run(Scenario {
+        name: "kill_data dynamic",
+        base: dynamic_with(4 * MIB, &data),
+        parent: None,
+        old: Some(old),
+        new: vec![0u8; 4 * MIB],
+        op: Box::new(|io| open(io, true)?.kill_data()),
+    });
+    let (pio, child, pdata) = parent_and_child();
+    let mut c = open(child, true).unwrap();
+    c.write(100, &filled(5000 * 512, 4)).unwrap();
+    let mut old = pdata.clone();
+    old[100 * 512..][..5000 * 512].copy_from_slice(&filled(5000 * 512, 4));
+    run(Scenario {
+        name: "kill_data differencing",
+        base: c.into_io(),
+        parent: Some(pio),
+        old: Some(old),
+        new: pdata,
+        op: Box::new(|io| open(io, true)?.kill_data()),
+    });
+}
+
 #[test]
 fn recovery_itself_interrupted() {
     // An image that needs both repairs a read-write open makes: the end footer from

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
-use vhd_nostd::create::{create, CreateParams, Parent};
+use vhd_nostd::create::{create_preallocated, CreateParams, Parent};
 use vhd_nostd::footer::DiskType;
 use vhd_nostd::header::DEFAULT_BLOCK_SIZE;
 use vhd_nostd::OpenOptions;
@@ -27,11 +27,13 @@ pub fn round_to_block(bytes: u64) -> u64 {
     bytes.div_ceil(bs).saturating_mul(bs)
 }
 
-fn write_new(path: &Path, params: &CreateParams<'_>) -> VhdResult<()> {
+/// Creates the image, its metadata sized for `capacity` bytes (or its size if larger).
+fn write_new(path: &Path, params: &CreateParams<'_>, capacity: u64) -> VhdResult<()> {
     let mut io = FileIo::open(path, OpenMode::Create)?;
     let res = (|| {
         let mut scratch = vec![0u8; SCRATCH];
-        create(&mut io, params, &mut scratch)?;
+        let capacity = capacity.max(params.size);
+        create_preallocated(&mut io, params, capacity, &mut scratch)?;
         if let Some(ext) = io.extent() {
             finish_create(&mut io, ext)?;
         }
@@ -48,6 +50,18 @@ fn write_new(path: &Path, params: &CreateParams<'_>) -> VhdResult<()> {
 /// does) at `path`, overwriting an existing file; a new random UUID, timestamp now. On
 /// failure the file is removed.
 pub fn create_file(path: &Path, kind: DiskType, bytes: u64) -> VhdResult<()> {
+    create_file_preallocated(path, kind, bytes, 0)
+}
+
+/// [`create_file`] with the metadata of a dynamic disk sized for `capacity` bytes
+/// (blktap3's `vhd-util create -S`), so that it can grow to that size without a journal
+/// (fast resize). A capacity below the size is the size.
+pub fn create_file_preallocated(
+    path: &Path,
+    kind: DiskType,
+    bytes: u64,
+    capacity: u64,
+) -> VhdResult<()> {
     if kind == DiskType::Differencing {
         return Err(Errno::EINVAL);
     }
@@ -61,6 +75,7 @@ pub fn create_file(path: &Path, kind: DiskType, bytes: u64) -> VhdResult<()> {
             timestamp: now_vhd(),
             parent: None,
         },
+        capacity,
     )
 }
 
@@ -132,10 +147,41 @@ pub fn find_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
     Err(Errno::EINVAL)
 }
 
+/// What a snapshot of `parent` points at when it must link to that very image, even an
+/// empty differencing disk (blktap3's `snapshot -e`): its canonical path, UUID and
+/// exact size. A raw parent is as in [`find_backing`].
+pub fn link_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
+    if raw {
+        return find_backing(parent, true);
+    }
+    let path = realpath(parent)?;
+    let img = Image::open(&path, OpenOptions::default())?;
+    Ok(Backing {
+        uuid: img.disk().footer().uuid,
+        size: img.disk().size(),
+        path,
+        raw: false,
+    })
+}
+
 /// Creates the differencing disk `child` on top of `backing`: parent UUID, the backing
 /// file's mtime and basename, and the three locators (`MacX`, `W2ku`, `W2ru`) holding
 /// its path relative to the child's directory. On failure the file is removed.
 pub fn create_snapshot(child: &Path, backing: &Backing) -> VhdResult<()> {
+    create_snapshot_preallocated(child, backing, 0)
+}
+
+/// [`create_snapshot`] with metadata sized for `capacity` bytes (blktap3's
+/// `vhd-util snapshot -S`); 0 for none. A capacity below the parent's size is
+/// `-EINVAL`, before any file is made.
+pub fn create_snapshot_preallocated(
+    child: &Path,
+    backing: &Backing,
+    capacity: u64,
+) -> VhdResult<()> {
+    if capacity != 0 && capacity < backing.size {
+        return Err(Errno::EINVAL);
+    }
     let dir = canonical_dir_of(child)?;
     let rel = relative_path(&dir, &backing.path);
     let name = basename(&backing.path);
@@ -155,6 +201,7 @@ pub fn create_snapshot(child: &Path, backing: &Backing) -> VhdResult<()> {
                 relative_path: &rel,
             }),
         },
+        capacity,
     )
 }
 

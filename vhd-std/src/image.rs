@@ -164,19 +164,39 @@ impl Image {
     /// `-EINVAL` for a disk that is not differencing or whose locators name no existing
     /// file.
     pub fn parent(&mut self) -> VhdResult<ParentRef> {
+        self.find_parent().map_err(|_| Errno::EINVAL)
+    }
+
+    /// [`Image::parent`], failing with the error of the last locator that decoded but
+    /// did not resolve (typically `-ENOENT`), as blktap3's `vhd_parent_locator_get`
+    /// does; `-EINVAL` when the disk is not differencing or no locator decodes.
+    pub fn find_parent(&mut self) -> VhdResult<ParentRef> {
         if !self.is_differencing() {
             return Err(Errno::EINVAL);
         }
         let raw = self.disk.parent_is_raw();
+        let mut last = Errno::EINVAL;
         for i in 0..LOCATOR_COUNT {
             let Ok(p) = self.locator_path(i) else {
                 continue;
             };
-            if let Ok(path) = resolve_locator(&self.path, &p) {
-                return Ok(ParentRef { path, raw });
+            match resolve_locator(&self.path, &p) {
+                Ok(path) => return Ok(ParentRef { path, raw }),
+                Err(e) => last = e,
             }
         }
-        Err(Errno::EINVAL)
+        Err(last)
+    }
+
+    /// The first locator that decodes, as stored (e.g. `./base.vhd`), without resolving
+    /// it: blktap3's `vhd_parent_locator_unresolved_get`.
+    pub fn unresolved_parent(&mut self) -> VhdResult<String> {
+        if !self.is_differencing() {
+            return Err(Errno::EINVAL);
+        }
+        (0..LOCATOR_COUNT)
+            .find_map(|i| self.locator_path(i).ok())
+            .ok_or(Errno::EINVAL)
     }
 
     /// Opens the parent found by [`Image::parent`] read-only, checking its UUID against

@@ -12,6 +12,7 @@
 //! - [`errno`]: core errors as libvhd's negative errno values.
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
+//! - [`tags`]: blktap3's marker byte and key hash (batmap header, or extended attributes).
 //! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod journal;
 pub mod path;
 pub mod resize;
 pub mod summary;
+pub mod tags;
 pub mod time;
 
 pub use create::{create_file, find_backing, snapshot_file, Backing};

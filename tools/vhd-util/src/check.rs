@@ -1,11 +1,14 @@
 //! `vhd-util check -n name [-i] [-p]`: the core's structural checks
 //! ([`vhd_nostd::check`]), then what needs a file system: a normal open and the parent
 //! locators resolved to files. `-p` checks every VHD ancestor the same way.
+//!
+//! blktap3 adds `-B` (skip the block-overlap test, the slow part on a large BAT), `-I`
+//! (skip the parent UUID comparison) and `-t` (skip the "time in future" tests).
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use vhd_nostd::check::{check, work_size, CheckOptions, Detail};
+use vhd_nostd::check::{check_blocks, work_size, CheckOptions, Detail};
 use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
 use vhd_nostd::header::{Header, HEADER_SIZE};
 use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
@@ -15,21 +18,51 @@ use vhd_std::path::basename;
 use vhd_std::time::now_vhd;
 use vhd_std::{Errno, Image, OpenOptions, MAX_CHAIN_DEPTH};
 
+use crate::flavour::pick;
 use crate::getopt::{Getopt, Opt};
 use crate::open::{loop_message, refuse_chain_loop};
 
 fn usage() {
-    println!("options: -n <file> [-i ignore missing primary footers] [-p check parents] [-h help]");
+    println!(
+        "{}",
+        pick(
+            "options: -n <file> [-i ignore missing primary footers] [-p check parents] [-h help]",
+            "options: -n <file> [-i ignore missing primary footers] [-I ignore parent uuids] [-t ignore timestamps] [-B do not check BAT for overlapping (precludes -s, -b)] [-p check parents] [-b check bitmaps] [-s stats] [-h help]",
+        )
+    );
+}
+
+/// What to check, beyond the defaults.
+#[derive(Clone, Copy)]
+struct Flags {
+    /// `-i`: take the footer copy at 0 when the primary is tapdisk's "killed" footer.
+    ignore_primary: bool,
+    /// blktap3 `-I`: do not compare the parent's UUID.
+    ignore_uuids: bool,
+    /// blktap3 `-t`: no "time in future" tests.
+    ignore_times: bool,
+    /// Test that no two blocks overlap (blktap3 `-B` turns it off).
+    overlap: bool,
 }
 
 /// Runs the subcommand; `args[0]` is `check`.
 pub fn run(args: &[String]) -> i32 {
-    let (mut name, mut ignore, mut parents) = (None, false, false);
-    let mut g = Getopt::new(args, "n:iph");
+    let (mut name, mut parents) = (None, false);
+    let mut flags = Flags {
+        ignore_primary: false,
+        ignore_uuids: false,
+        ignore_times: false,
+        overlap: true,
+    };
+    // blktap3's -b (bitmaps against data) and -s (statistics) are not implemented.
+    let mut g = Getopt::new(args, pick("n:iph", "n:iItpBh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('n', v) => name = v,
-            Opt::Opt('i', _) => ignore = true,
+            Opt::Opt('i', _) => flags.ignore_primary = true,
+            Opt::Opt('I', _) => flags.ignore_uuids = true,
+            Opt::Opt('t', _) => flags.ignore_times = true,
+            Opt::Opt('B', _) => flags.overlap = false,
             Opt::Opt('p', _) => parents = true,
             Opt::Opt('h', _) => {
                 usage();
@@ -45,11 +78,11 @@ pub fn run(args: &[String]) -> i32 {
         usage();
         return -libc::EINVAL;
     };
-    if let Err(e) = check_image(&name, ignore) {
+    if let Err(e) = check_image(&name, &flags) {
         return e;
     }
     if parents {
-        if let Err(e) = check_parents(&name, ignore) {
+        if let Err(e) = check_parents(&name, &flags) {
             println!("error checking parents: {e}");
             return e;
         }
@@ -59,7 +92,7 @@ pub fn run(args: &[String]) -> i32 {
 
 /// Checks each VHD ancestor of `name` under its resolved path; stops at a raw parent.
 /// A chain that comes back to a file is refused at once, naming it.
-fn check_parents(name: &str, ignore: bool) -> Result<(), i32> {
+fn check_parents(name: &str, flags: &Flags) -> Result<(), i32> {
     let opts = OpenOptions {
         ignore_disabled: true,
         ..Default::default()
@@ -86,7 +119,7 @@ fn check_parents(name: &str, ignore: bool) -> Result<(), i32> {
         if p.raw {
             return Ok(());
         }
-        check_image(&p.path.to_string_lossy(), ignore)?;
+        check_image(&p.path.to_string_lossy(), flags)?;
         cur = p.path;
     }
     Err(-libc::EINVAL)
@@ -105,7 +138,7 @@ fn invalid(name: &str, err: i32) -> i32 {
 
 /// Checks one image; prints `<name> is valid` (nothing for a valid fixed image) or the
 /// first problem and the dump, returning its negative errno.
-fn check_image(name: &str, ignore_primary: bool) -> Result<(), i32> {
+fn check_image(name: &str, flags: &Flags) -> Result<(), i32> {
     let meta = match std::fs::metadata(name) {
         Ok(m) => m,
         Err(e) => {
@@ -127,10 +160,15 @@ fn check_image(name: &str, ignore_primary: bool) -> Result<(), i32> {
     };
     let mut work = vec![0u8; work_size(bat_entries(&mut io))];
     let opts = CheckOptions {
-        ignore_primary,
-        now: now_vhd(),
+        ignore_primary: flags.ignore_primary,
+        // Nothing is in the future of the last representable time.
+        now: if flags.ignore_times {
+            u32::MAX
+        } else {
+            now_vhd()
+        },
     };
-    let checked = match check(&mut io, &opts, &mut work) {
+    let checked = match check_blocks(&mut io, &opts, flags.overlap, &mut work) {
         Ok(c) => c,
         Err(p) => {
             let err = match p.detail {
@@ -159,7 +197,7 @@ fn check_image(name: &str, ignore_primary: bool) -> Result<(), i32> {
         Err(e) => return Err(invalid(name, e.code())),
     };
     if checked.kind == DiskType::Differencing {
-        if let Err((msg, e)) = check_locators(&mut img) {
+        if let Err((msg, e)) = check_locators(&mut img, flags.ignore_uuids) {
             println!("{msg}");
             return Err(invalid(name, e.code()));
         }
@@ -195,7 +233,7 @@ fn bat_entries(io: &mut FileIo) -> u32 {
 
 /// Every `MacX`/`W2ku`/`W2ru` locator must decode, match the header's parent name, name
 /// an existing file and (unless the parent is raw) open as the parent.
-fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
+fn check_locators(img: &mut Image, ignore_uuid: bool) -> Result<(), (String, Errno)> {
     let h = img
         .disk()
         .header()
@@ -258,7 +296,7 @@ fn check_locators(img: &mut Image) -> Result<(), (String, Errno)> {
                     e,
                 )
             })?;
-            if p.disk().footer().uuid != h.prt_uuid {
+            if !ignore_uuid && p.disk().footer().uuid != h.prt_uuid {
                 return Err((
                     format!("invalid parent {}: invalid parent uuid", loc.display()),
                     Errno::EINVAL,

@@ -7,6 +7,7 @@ use std::os::unix::fs::FileExt;
 use vhd_nostd::batmap::BatmapHeader;
 use vhd_nostd::footer::{self, Footer, FOOTER_SIZE};
 use vhd_nostd::header::{Header, HEADER_SIZE};
+use vhd_nostd::keyhash::KeyHash;
 use vhd_nostd::locator::{self, LOCATOR_COUNT};
 use vhd_nostd::Io;
 use vhd_std::{Image, VhdDisk};
@@ -223,6 +224,13 @@ pub fn print_batmap(disk: &mut VhdDisk, hex: bool) {
     field("Batmap offset", conv(hex, h.batmap_offset));
     field("Batmap size (secs)", conv(hex, u64::from(h.batmap_size)));
     field("Batmap version", format!("0x{:08x}", h.batmap_version));
+    if crate::flavour::BLKTAP3 {
+        let kh = disk.keyhash_bytes().and_then(|b| KeyHash::decode(&b));
+        if let Some(k) = kh {
+            field("Batmap keyhash nonce", crate::key::hex(&k.nonce));
+            field("Batmap keyhash hash ", crate::key::hex(&k.hash));
+        }
+    }
     field(
         "Checksum",
         checksum_line(h.checksum, h.compute_checksum(&map)),

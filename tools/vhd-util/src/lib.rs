@@ -13,7 +13,9 @@ pub mod coalesce;
 pub mod create;
 pub mod dump;
 pub mod fill;
+pub mod flavour;
 pub mod getopt;
+pub mod key;
 pub mod lvm;
 pub mod modify;
 pub mod open;
@@ -34,7 +36,7 @@ pub mod update;
 /// A subcommand entry point.
 type Command = fn(&[String]) -> i32;
 
-/// The subcommands, in the order the usage lists them.
+/// The subcommands, in the order the usage lists them; blktap3 adds [`BLKTAP3_COMMANDS`].
 const COMMANDS: [(&str, Command); 13] = [
     ("create", create::run),
     ("snapshot", snapshot::run),
@@ -51,8 +53,21 @@ const COMMANDS: [(&str, Command); 13] = [
     ("revert", revert::run),
 ];
 
+/// The subcommands only blktap3's dialect has (its `copy` is not implemented yet).
+const BLKTAP3_COMMANDS: [(&str, Command); 1] = [("key", key::run)];
+
+/// The subcommands this build's dialect has.
+fn commands() -> impl Iterator<Item = &'static (&'static str, Command)> {
+    let extra: &[(&str, Command)] = if flavour::BLKTAP3 {
+        &BLKTAP3_COMMANDS
+    } else {
+        &[]
+    };
+    COMMANDS.iter().chain(extra)
+}
+
 fn usage() {
-    let names: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = commands().map(|(n, _)| *n).collect();
     println!("usage: vhd-util COMMAND [OPTIONS]");
     println!("COMMAND := {{ {} }}", names.join(" | "));
 }
@@ -87,7 +102,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
         usage();
         return 0;
     };
-    let Some((_, f)) = COMMANDS.iter().find(|(n, _)| n == cmd) else {
+    let Some((_, f)) = commands().find(|(n, _)| n == cmd) else {
         eprintln!("invalid COMMAND {cmd}");
         usage();
         return 0;

@@ -1,5 +1,8 @@
 //! `vhd-util modify -n name [-s bytes] [-p parent [-m]]`: moves the footer to make the
 //! file `bytes` long, and points a differencing disk at a new parent.
+//!
+//! blktap3 adds `-z` (kill data: every block freed, the file cut back), run before
+//! the others; the exit status is that of the last one run.
 
 use std::path::Path;
 
@@ -11,6 +14,7 @@ use vhd_std::path::{basename, canonical_dir_of, realpath, relative_path};
 use vhd_std::time::mtime_vhd;
 use vhd_std::{walk_chain_avoiding, ChainEnd, Errno, Image, OpenOptions};
 
+use crate::flavour::pick;
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
 use crate::out::strtoull;
@@ -19,15 +23,19 @@ use crate::testfail::{self, Point};
 fn usage() -> i32 {
     println!("*** Dangerous operations, use with care ***");
     println!(
-        "options: <-n name> [-p NEW_PARENT set parent [-m raw]] [-s NEW_SIZE set size] [-h help]"
+        "{}",
+        pick(
+            "options: <-n name> [-p NEW_PARENT set parent [-m raw]] [-s NEW_SIZE set size] [-h help]",
+            "options: <-n name> [-p NEW_PARENT set parent [-m raw]] [-s NEW_SIZE set size] [-z zero (kill data)] [-h help]",
+        )
     );
     -libc::EINVAL
 }
 
 /// Runs the subcommand; `args[0]` is `modify`.
 pub fn run(args: &[String]) -> i32 {
-    let (mut name, mut size, mut parent, mut raw) = (None, None, None, false);
-    let mut g = Getopt::new(args, "n:s:p:mh");
+    let (mut name, mut size, mut parent, mut raw, mut zero) = (None, None, None, false, false);
+    let mut g = Getopt::new(args, pick("n:s:p:mh", "n:s:p:mzh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('n', v) => name = v,
@@ -41,6 +49,7 @@ pub fn run(args: &[String]) -> i32 {
             }
             Opt::Opt('p', v) => parent = v,
             Opt::Opt('m', _) => raw = true,
+            Opt::Opt('z', _) => zero = true,
             _ => return usage(),
         }
     }
@@ -56,11 +65,21 @@ pub fn run(args: &[String]) -> i32 {
         Err(code) => return code,
     };
     let mut err = 0;
-    if let Some(bytes) = size {
-        if let Err(e) = set_physical_size(&mut img, bytes) {
-            println!("failed to set physical size to {bytes}: {e}");
+    if zero {
+        if let Err(e) = kill_data(&mut img) {
+            println!("failed to zero VHD: {e}");
             err = e.code();
         }
+    }
+    if let Some(bytes) = size {
+        // Each step's status replaces the one before, as in the reference.
+        err = match set_physical_size(&mut img, bytes) {
+            Ok(()) => 0,
+            Err(e) => {
+                println!("failed to set physical size to {bytes}: {e}");
+                e.code()
+            }
+        };
     }
     if let Some(p) = parent {
         err = match set_parent(&mut img, Path::new(&p), raw) {
@@ -72,6 +91,14 @@ pub fn run(args: &[String]) -> i32 {
         };
     }
     err
+}
+
+/// `-z`: frees every block of a sparse disk; a fixed one has none to free (`-ENOSYS`).
+fn kill_data(img: &mut Image) -> Result<(), Errno> {
+    if img.disk().header().is_none() {
+        return Err(Errno(-libc::ENOSYS));
+    }
+    Ok(img.disk_mut().kill_data()?)
 }
 
 /// Writes the footer at `bytes - 512` (the file is not truncated or extended otherwise).

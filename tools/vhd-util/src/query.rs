@@ -1,14 +1,24 @@
 //! `vhd-util query -n name [-v] [-s] [-p] [-f] [-d]`: virtual size (MiB), physical size
 //! (bytes), parent, the hidden field and the chain depth, always in that order.
+//!
+//! blktap3 adds `-m` (marker), `-a` (allocated blocks), `-S` (the size fast resize can
+//! reach, MiB) and `-u` (the parent as stored); its fixed order is v, s, p, f, m, d, a,
+//! S, which XenServer's storage manager relies on when it parses `query -vsafp`.
 
-use vhd_std::{chain_depth, OpenOptions};
+use vhd_nostd::allocation::allocated_blocks;
+use vhd_std::{chain_depth, Errno, Image, OpenOptions};
 
+use crate::flavour::{self, pick};
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
 
 fn usage() {
     println!(
-        "options: <-n name> [-v print virtual size (in MB)] [-s print physical utilization (bytes)] [-p print parent] [-f print fields] [-d print chain depth] [-h help]"
+        "{}",
+        pick(
+            "options: <-n name> [-v print virtual size (in MB)] [-s print physical utilization (bytes)] [-p print parent] [-f print fields] [-d print chain depth] [-h help]",
+            "options: <-n name> [-v print virtual size (in MB)] [-s print physical utilization (bytes)] [-p print parent] [-f print fields] [-m print marker] [-d print chain depth] [-S print max virtual size (MB) for fast resize] [-a print allocated block count] [-u don't resolve parent path] [-h help]",
+        )
     );
 }
 
@@ -19,14 +29,18 @@ struct Want {
     phys: bool,
     parent: bool,
     fields: bool,
+    marker: bool,
     depth: bool,
+    allocated: bool,
+    max_size: bool,
+    unresolved: bool,
 }
 
 /// Runs the subcommand; `args[0]` is `query`.
 pub fn run(args: &[String]) -> i32 {
     let mut name = None;
     let mut w = Want::default();
-    let mut g = Getopt::new(args, "n:vspfdh");
+    let mut g = Getopt::new(args, pick("n:vspfdh", "n:vspfdSmauh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('n', v) => name = v,
@@ -35,6 +49,10 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('p', _) => w.parent = true,
             Opt::Opt('f', _) => w.fields = true,
             Opt::Opt('d', _) => w.depth = true,
+            Opt::Opt('m', _) => w.marker = true,
+            Opt::Opt('a', _) => w.allocated = true,
+            Opt::Opt('S', _) => w.max_size = true,
+            Opt::Opt('u', _) => w.unresolved = true,
             Opt::Opt('h', _) => {
                 usage();
                 return 0;
@@ -79,11 +97,11 @@ pub fn run(args: &[String]) -> i32 {
         if !img.is_differencing() {
             println!("{name} has no parent");
         } else {
-            match img.parent() {
-                Ok(p) => println!("{}", p.path.display()),
+            match parent(&mut img, w.unresolved) {
+                Ok(p) => println!("{p}"),
                 Err(e) => {
                     println!("query failed");
-                    note(e.code());
+                    note(e);
                 }
             }
         }
@@ -93,6 +111,15 @@ pub fn run(args: &[String]) -> i32 {
             Ok(h) => println!("hidden: {}", h as i8),
             Err(e) => {
                 println!("error checking 'hidden' field: {e}");
+                note(e.code());
+            }
+        }
+    }
+    if w.marker {
+        match vhd_std::tags::marker(&mut img) {
+            Ok(m) => println!("marker: {}", m as i8),
+            Err(e) => {
+                println!("error checking 'marker' field: {e}");
                 note(e.code());
             }
         }
@@ -110,5 +137,33 @@ pub fn run(args: &[String]) -> i32 {
             }
         }
     }
+    if w.allocated {
+        match allocated_blocks(img.disk()) {
+            Ok(n) => println!("{n}"),
+            Err(e) => {
+                let e = Errno::from(e);
+                println!("error reading bat: {e}");
+                note(e.code());
+            }
+        }
+    }
+    if w.max_size {
+        // MiB of 2 MiB blocks the BAT has room for (0 for a fixed disk), as blktap3
+        // reckons it whatever the block size.
+        let entries = img.disk().header().map_or(0, |h| h.max_bat_size);
+        println!("{}", u64::from(entries) * 2);
+    }
     err
+}
+
+/// The parent's path: resolved (the default), or as stored with `-u`, which needs no
+/// parent file.
+fn parent(img: &mut Image, unresolved: bool) -> Result<String, i32> {
+    if unresolved {
+        return img.unresolved_parent().map_err(Errno::code);
+    }
+    match img.find_parent() {
+        Ok(p) => Ok(p.path.display().to_string()),
+        Err(e) => Err(flavour::parent_not_found(e.code())),
+    }
 }

@@ -2,16 +2,22 @@
 //! [-d blk] [-r sec] [-c num] [-x]`: metadata dumps, address translation and raw reads.
 //! Actions run in the order p, t, b, m, i, a, j, d, r, each over `-c` units; the first
 //! failing one ends the run with its errno.
+//!
+//! blktap3 adds `-B` (the BAT as a bitmap, raw), `-e sec` (runs of present sectors),
+//! `-R byte` (`-c` bytes through the chain, raw) and `-C` (a cached open, the same
+//! here), runs them in the order p, t, b, B, m, i, e, a, j, d, r, R, and makes `-i`
+//! test the sector's own bit.
 
 use std::io::Write;
 
-use vhd_nostd::batmap;
 use vhd_nostd::bitmap::Bitmap;
 use vhd_nostd::Io;
+use vhd_nostd::{allocation, batmap};
 use vhd_std::fileio::AlignedBuf;
 use vhd_std::{Chain, Errno, Image, OpenOptions, VhdDisk};
 
 use crate::dump;
+use crate::flavour::{self, pick};
 use crate::getopt::{Getopt, Opt};
 use crate::out::{conv, strtoull};
 
@@ -26,16 +32,22 @@ fn usage() -> i32 {
         "-p          print VHD headers",
         "-t sec      translate logical sector to VHD location",
         "-b blk      print bat entry",
+        "-B          print entire bat as a bitmap",
         "-m blk      print bitmap",
         "-i sec      test bitmap for logical sector",
+        "-e sec      output extent list of allocated logical sectors",
         "-a          print batmap",
         "-j blk      test batmap for block",
         "-d blk      print data",
         "-c num      num units",
         "-r sec      read num sectors at sec",
+        "-R byte     read num bytes at byte",
         "-x          print in hex",
     ] {
-        println!("{l}");
+        let new = l.starts_with("-B") || l.starts_with("-e") || l.starts_with("-R");
+        if flavour::BLKTAP3 || !new {
+            println!("{l}");
+        }
     }
     libc::EINVAL
 }
@@ -46,12 +58,15 @@ struct Actions {
     headers: bool,
     translate: Option<u64>,
     bat: Option<u64>,
+    bat_bitmap: bool,
     bitmap: Option<u64>,
     test_bitmap: Option<u64>,
+    extents: Option<u64>,
     batmap: bool,
     test_batmap: Option<u64>,
     data: Option<u64>,
     read: Option<u64>,
+    read_bytes: Option<u64>,
     count: u64,
     hex: bool,
 }
@@ -63,7 +78,8 @@ pub fn run(args: &[String]) -> i32 {
         count: 1,
         ..Default::default()
     };
-    let mut g = Getopt::new(args, "n:pt:b:m:i:aj:d:c:r:xh");
+    let spec = pick("n:pt:b:m:i:aj:d:c:r:xh", "n:pt:b:Bm:i:e:aj:d:c:r:R:xCh");
+    let mut g = Getopt::new(args, spec);
     for o in g.by_ref() {
         let num = |v: &Option<String>| strtoull(v.as_deref().unwrap_or("")).0;
         match o {
@@ -79,6 +95,11 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('c', v) => a.count = num(&v),
             Opt::Opt('r', v) => a.read = Some(num(&v)),
             Opt::Opt('x', _) => a.hex = true,
+            Opt::Opt('B', _) => a.bat_bitmap = true,
+            Opt::Opt('e', v) => a.extents = Some(num(&v)),
+            Opt::Opt('R', v) => a.read_bytes = Some(num(&v)),
+            // A cached open only changes how libvhd buffers; reads are the same.
+            Opt::Opt('C', _) => {}
             _ => return usage(),
         }
     }
@@ -127,6 +148,13 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
             println!("block: {}: offset: {off}", conv(hex, blk));
         }
     }
+    if a.bat_bitmap {
+        let mut bits = vec![0u8; allocation::bat_bitmap_bytes(disk)?];
+        let n = allocation::bat_bitmap(disk, &mut bits)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bits[..n])?;
+        out.flush()?;
+    }
     if let Some(b) = a.bitmap {
         block_range(disk, b, a.count, hex)?;
         let len = u64::from(disk.bitmap_sectors()) * 512;
@@ -139,6 +167,9 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
     }
     if let Some(s) = a.test_bitmap {
         test_bitmap(disk, s, a.count, hex)?;
+    }
+    if let Some(s) = a.extents {
+        extents(disk, s, a.count, hex)?;
     }
     if a.batmap {
         // As libvhd's vhd_read_batmap: a map that fails its checksum is no batmap.
@@ -172,14 +203,24 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
             }
         }
     }
-    if let Some(s) = a.read {
-        let end = s.checked_add(a.count).ok_or(Errno::ERANGE)?;
-        if end > disk.sectors() {
-            return Err(Errno::ERANGE);
+    let sectors = disk.sectors();
+    if a.read.is_none() && a.read_bytes.is_none() {
+        return Ok(());
+    }
+    let read = match a.read {
+        Some(s) => {
+            let end = s.checked_add(a.count).ok_or(Errno::ERANGE)?;
+            if end > sectors {
+                return Err(Errno::ERANGE);
+            }
+            Some((s, end))
         }
-        let name = img.path().display().to_string();
-        crate::open::refuse_chain_loop(&name, &mut img).map_err(Errno)?;
-        let mut chain = Chain::from_image(img)?;
+        None => None,
+    };
+    let name = img.path().display().to_string();
+    crate::open::refuse_chain_loop(&name, &mut img).map_err(Errno)?;
+    let mut chain = Chain::from_image(img)?;
+    if let Some((s, end)) = read {
         let mut out = std::io::stdout().lock();
         let mut cur = s;
         while cur < end {
@@ -189,6 +230,46 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
             cur += n as u64;
         }
         out.flush()?;
+    }
+    if let Some(b) = a.read_bytes {
+        read_bytes(&mut chain, b, a.count, &mut buf)?;
+    }
+    Ok(())
+}
+
+/// `-R`: `count` bytes from byte `from` through the chain, raw; past the end is
+/// `-ERANGE` with nothing printed.
+fn read_bytes(chain: &mut Chain, from: u64, count: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    let end = from.checked_add(count).ok_or(Errno::ERANGE)?;
+    if end > chain.top().size() {
+        return Err(Errno::ERANGE);
+    }
+    let mut out = std::io::stdout().lock();
+    let mut cur = from;
+    while cur < end {
+        let skip = (cur % 512) as usize;
+        let want = (end - cur).min((buf.len() - skip) as u64) as usize;
+        let secs = (skip + want).div_ceil(512);
+        chain.read(cur / 512, &mut buf[..secs * 512])?;
+        out.write_all(&buf[skip..skip + want])?;
+        cur += want as u64;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `-e`: prints `<start> <length>` for each run of sectors the image holds among the
+/// `count` from `s`; a range past the end is `sector <s> past end of file`.
+fn extents(disk: &mut VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), Errno> {
+    let end = s.checked_add(count).ok_or(Errno::ERANGE)?;
+    if end > disk.sectors() {
+        println!("sector {} past end of file", conv(hex, s));
+        return Err(Errno::ERANGE);
+    }
+    let mut cur = s;
+    while let Some((start, len)) = allocation::next_extent(disk, cur, end)? {
+        println!("{} {}", conv(hex, start), conv(hex, len));
+        cur = start + len;
     }
     Ok(())
 }
@@ -226,7 +307,8 @@ fn translate(disk: &VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), Errno>
     Ok(())
 }
 
-/// `-i`: as the reference, tests the bit numbered by the *block*, not the sector offset.
+/// `-i`: blktap2 tests the bit numbered by the *block*, not the sector offset (the
+/// dialect keeps that); blktap3 the sector's own bit.
 fn test_bitmap(disk: &mut VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), Errno> {
     if s.saturating_add(count) > disk.sectors() {
         println!("sector {} past end of file", conv(hex, s));
@@ -245,7 +327,8 @@ fn test_bitmap(disk: &mut VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), 
                     disk.io().read_at(u64::from(b) * 512, &mut bits)?;
                     loaded = Some(blk);
                 }
-                u8::from(Bitmap::new(&bits[..], order).test(blk as u32))
+                let bit = pick(blk, off) as u32;
+                u8::from(Bitmap::new(&bits[..], order).test(bit))
             }
             None => 0,
         };

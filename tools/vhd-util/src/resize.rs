@@ -11,6 +11,10 @@
 //! `vhd_nostd::resize`). Beyond the reference (COMPATIBILITY.md): a dynamic disk
 //! shrinks when no allocated block lies past the new size, and a fixed disk grows or
 //! shrinks to exactly the size given, under a journal of its footer.
+//!
+//! blktap3 adds `-f` (fast, instead of `-j`): growth into the BAT the image already has
+//! room for (see `create -S`), which moves nothing and so needs no journal and is safe
+//! while the disk is in use; only the footers change.
 
 use std::path::Path;
 
@@ -19,29 +23,41 @@ use vhd_nostd::DiskType;
 use vhd_std::journal::{self, Journal};
 use vhd_std::{Errno, Image, OpenOptions};
 
+use crate::flavour::{pick, BLKTAP3};
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
 use crate::out::strtoull;
 use crate::testfail::{self, Point};
 
 fn usage() -> i32 {
-    println!("options: <-n name> <-j journal> <-s size (in MB)> [-h help]");
+    if BLKTAP3 {
+        println!("options: <-n name> <-s size (in MB)> (<-j journal>|<-f fast>) [-h help]");
+        println!();
+        println!("The resize operation can only be performed offline and must be journaled because resizing the metadata might require moving data blocks. However, if a VHD was created with -S <msize> option (during vhd-util create/snapshot), which preallocates the metadata for growing the VHD up to size <msize>, then resizing such a VHD up to <msize> can be performed online without journaling (-f option).");
+    } else {
+        println!("options: <-n name> <-j journal> <-s size (in MB)> [-h help]");
+    }
     -libc::EINVAL
 }
 
 /// Runs the subcommand; `args[0]` is `resize`.
 pub fn run(args: &[String]) -> i32 {
-    let (mut name, mut jname, mut size) = (None, None, None);
-    let mut g = Getopt::new(args, "n:j:s:h");
+    let (mut name, mut jname, mut size, mut fast) = (None, None, None, false);
+    let mut g = Getopt::new(args, pick("n:j:s:h", "n:s:j:fh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('n', v) => name = v,
             Opt::Opt('j', v) => jname = v,
             Opt::Opt('s', Some(v)) => size = Some(strtoull(&v).0),
+            Opt::Opt('f', _) => fast = true,
             _ => return usage(),
         }
     }
-    let (Some(name), Some(jname), Some(mb)) = (name, jname, size) else {
+    // Exactly one of -j and -f (blktap2 has no -f).
+    if jname.is_some() == fast {
+        return usage();
+    }
+    let (Some(name), Some(mb)) = (name, size) else {
         return usage();
     };
     if !g.operands().is_empty() {
@@ -61,6 +77,9 @@ pub fn run(args: &[String]) -> i32 {
         return -libc::EINVAL;
     }
     let bytes = mb.wrapping_shl(20);
+    let Some(jname) = jname else {
+        return fast_resize(&name, &mut img, bytes);
+    };
     let fixed = img.disk().disk_type() == Some(DiskType::Fixed);
     let made = if fixed {
         journal::create_fixed(Path::new(&jname), &mut img)
@@ -96,6 +115,34 @@ pub fn run(args: &[String]) -> i32 {
                 e.code()
             }
         },
+    }
+}
+
+/// `-f`: grows to `bytes` rounded up to 2 MiB within the BAT the image has, footers
+/// only. Smaller than now is refused with a message; a fixed disk, or a size the BAT
+/// cannot cover, silently (blktap3 logs those to syslog only).
+fn fast_resize(name: &str, img: &mut Image, bytes: u64) -> i32 {
+    let disk = img.disk_mut();
+    let Some(h) = disk.header() else {
+        return -libc::EINVAL;
+    };
+    // Only what the BAT covers: the core could also take the spare entries of the
+    // BAT's last sector, but that changes the header under a running tapdisk.
+    let capacity = u64::from(h.max_bat_size) * u64::from(h.block_size);
+    let new = vhd_std::create::round_to_block(bytes);
+    if new > capacity {
+        return -libc::EINVAL;
+    }
+    let cur = disk.size();
+    if new < cur {
+        println!("{name}: size ({new}) < curr size ({cur})");
+        return -libc::EINVAL;
+    }
+    match vhd_nostd::resize::grow(disk, new) {
+        Ok(()) => 0,
+        // Growth past the BAT would move metadata: that is for -j.
+        Err(vhd_nostd::Error::NoSpace | vhd_nostd::Error::BufferTooSmall { .. }) => -libc::EINVAL,
+        Err(e) => Errno::from(e).code(),
     }
 }
 
