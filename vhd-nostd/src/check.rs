@@ -477,7 +477,7 @@ fn locator_fields<E>(h: &Header, footer_pos: u64) -> Result<(), Problem<E>> {
 }
 
 /// Sorts 8-byte big-endian records in place (heap sort: no allocation, no recursion).
-fn heap_sort(recs: &mut [u8]) {
+pub(crate) fn heap_sort(recs: &mut [u8]) {
     let n = recs.len() / 8;
     let key = |r: &[u8], i: usize| -> u64 {
         let mut a = [0u8; 8];

@@ -148,6 +148,8 @@ pub struct Disk<I: Io, B> {
     pub(crate) end_of_data: u64,
     pub(crate) writable: bool,
     pub(crate) recovered: Recovered,
+    /// Blocks sharing storage, as far as [`Disk::scan_overlaps`] found.
+    pub(crate) overlap_scan: crate::alias::Overlaps,
 }
 
 fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Error<I::Error>> {
@@ -303,6 +305,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             end_of_data: f.curr_size,
             writable: opts.writable,
             recovered: found.recovered,
+            overlap_scan: crate::alias::Overlaps::Unchecked,
         };
         if dt == DiskType::Fixed {
             return Ok(disk);
@@ -346,6 +349,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             end_of_data: size,
             writable,
             recovered: Recovered::empty(),
+            overlap_scan: crate::alias::Overlaps::Unchecked,
         })
     }
 

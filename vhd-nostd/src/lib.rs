@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alias;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
