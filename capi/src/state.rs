@@ -40,7 +40,13 @@ pub(crate) fn open_image(mut io: FdIo, opts: OpenOptions) -> Res<Image> {
         batmap: AlignedBuf::zeroed(layout.batmap_bytes)?,
         bitmap: AlignedBuf::zeroed(layout.bitmap_cache_bytes(BITMAP_CACHE_SLOTS))?,
     };
-    Disk::open(io, bufs, opts).map_err(errno)
+    let mut image = Disk::open(io, bufs, opts).map_err(errno)?;
+    if opts.writable {
+        // Blocks sharing storage take no writes (their data would land elsewhere).
+        let mut work = vec![0u8; vhd_nostd::alias::work_size(image.bat().entries())];
+        image.scan_overlaps(&mut work).map_err(errno)?;
+    }
+    Ok(image)
 }
 
 /// Opens the image at `path` read-only, as a parent or for a query.
