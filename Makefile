@@ -27,7 +27,7 @@ demo: build
 	./target/release/vhd-util check -n $$d/snap.vhd
 
 # Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness.
-check: lint embedded test $(CAPI_CHECKS) install-test e2e-test
+check: lint embedded test $(CAPI_CHECKS) install-test e2e-test fault-test
 
 lint:
 	$(CARGO) fmt --all --check
@@ -68,6 +68,15 @@ install-test: build lib
 e2e-test: build lib
 	tests/e2e/run.sh
 
+# Real faults (tests/faults, needs root): vhd-util and a C client SIGKILLed at seeded
+# random moments, a tmpfs filled to ENOSPC, readers beside a writer. `fault-test-long`
+# runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays a logged seed.
+fault-test: build lib
+	tests/faults/run.sh
+
+fault-test-long: build lib
+	KILL_ITERATIONS=$${KILL_ITERATIONS:-200} FAULT_SECONDS=$${FAULT_SECONDS:-60} tests/faults/run.sh
+
 # Benchmarks; writes BENCHMARKS.md (ratios against baselines taken in the same run).
 bench: build lib
 	bench/run.py $(BENCH_MIB)
@@ -81,4 +90,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check lint embedded test clean install uninstall install-test e2e-test bench fuzz
+.PHONY: all build demo check lint embedded test clean install uninstall install-test e2e-test fault-test fault-test-long bench fuzz
