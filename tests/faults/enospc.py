@@ -41,8 +41,8 @@ def expect_enospc(e, d, what, *args):
         raise Failure(f"{what}: exit {p.returncode}, want 28 (ENOSPC): {out}")
 
 
-def scenario_create(e, mnt, d):
-    leave_free(mnt, 2048)
+def scenario_create(e, mnt, d, free):
+    leave_free(mnt, free)
     expect_enospc(e, d, "create", "create", "-n", "new.vhd", "-s", "8192")
     if os.path.exists(os.path.join(d, "new.vhd")):
         raise Failure("a failed create left its file")
@@ -63,10 +63,10 @@ def chain(e, d):
     e.io(d, "pattern", "c.vhd", "2", "40")
 
 
-def scenario_snapshot(e, mnt, d):
+def scenario_snapshot(e, mnt, d, free):
     base(e, d)
     before = e.cat(d, "p.vhd")
-    leave_free(mnt, 2048)
+    leave_free(mnt, free)
     expect_enospc(e, d, "snapshot", "snapshot", "-n", "s.vhd", "-p", "p.vhd")
     if os.path.exists(os.path.join(d, "s.vhd")):
         raise Failure("a failed snapshot left its file")
@@ -79,10 +79,10 @@ def scenario_snapshot(e, mnt, d):
     return 2
 
 
-def scenario_fill(e, mnt, d):
+def scenario_fill(e, mnt, d, free):
     chain(e, d)
     before = e.cat(d, "c.vhd")
-    leave_free(mnt, 3 * MIB)
+    leave_free(mnt, free)
     expect_enospc(e, d, "fill", "fill", "-n", "c.vhd")
     e.check(d, "c.vhd", parents=True)
     if e.cat(d, "c.vhd") != before:
@@ -95,10 +95,10 @@ def scenario_fill(e, mnt, d):
     return 2
 
 
-def scenario_coalesce(e, mnt, d):
+def scenario_coalesce(e, mnt, d, free):
     chain(e, d)
     old, new = e.cat(d, "p.vhd"), e.cat(d, "c.vhd")
-    leave_free(mnt, 64 << 10)
+    leave_free(mnt, free)
     expect_enospc(e, d, "coalesce", "coalesce", "-n", "c.vhd")
     e.check(d, "c.vhd", parents=True)
     old_or_new(e.cat(d, "p.vhd"), old, new, "parent after a failed coalesce")
@@ -112,10 +112,10 @@ def scenario_coalesce(e, mnt, d):
     return 2
 
 
-def scenario_resize(e, mnt, d):
+def scenario_resize(e, mnt, d, free):
     base(e, d)
     old = e.cat(d, "p.vhd")
-    leave_free(mnt, 2048)
+    leave_free(mnt, free)
     expect_enospc(e, d, "resize -j", "resize", "-n", "p.vhd", "-s", "64", "-j", "p.journal")
     if os.path.exists(os.path.join(d, "p.journal")):
         r = e.vhd(d, "revert", "-n", "p.vhd", "-j", "p.journal")
@@ -134,18 +134,21 @@ def scenario_resize(e, mnt, d):
     return 1
 
 
-def scenario_writer(e, mnt, d):
+def scenario_writer(e, mnt, d, free):
     e.ok(d, "create", "-n", "w.vhd", "-s", "256")
-    leave_free(mnt, 512 << 10)
-    p = subprocess.run([e.vhdio, "writer", "w.vhd", "7", "w.log"], cwd=d, env=e.env,
+    leave_free(mnt, free)
+    # The log lives off the full file system, so that logging never fails.
+    log = os.path.join(os.path.dirname(os.path.abspath(mnt)), "enospc-writer.log")
+    p = subprocess.run([e.vhdio, "writer", "w.vhd", "7", log], cwd=d, env=e.env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    errs = [line for line in open(os.path.join(d, "w.log")) if line.startswith("e ")]
+    errs = [line for line in open(log) if line.startswith("e ")]
     print(f"  C writer: exit {p.returncode}, {errs[-1].strip() if errs else 'no error'}, "
           f"{p.stderr.decode(errors='replace').strip()}", flush=True)
     if p.returncode != 1 or errs != ["e -28\n"]:
         raise Failure(f"the C writer did not stop with -28: {errs}")
     e.check(d, "w.vhd")
-    acked = writer_readback(e.cat(d, "w.vhd"), os.path.join(d, "w.log"))
+    acked = writer_readback(e.cat(d, "w.vhd"), log)
+    os.unlink(log)
     print(f"  C writer: {acked} acknowledged writes read back", flush=True)
     make_room(mnt)
     e.io(d, "pattern", "w.vhd", "9", "200")
@@ -153,8 +156,18 @@ def scenario_writer(e, mnt, d):
     return 1
 
 
-SCENARIOS = [scenario_create, scenario_snapshot, scenario_fill, scenario_coalesce,
-             scenario_resize, scenario_writer]
+# Each scenario at several distances from the brim (bytes left free; tmpfs counts whole
+# 4 KiB pages), so that ENOSPC strikes different writes of an operation: the first
+# one, the new end footer, the data, the bitmap, a later block.
+K = 1 << 10
+SCENARIOS = [
+    (scenario_create, [0, 4 * K, 8 * K]),
+    (scenario_snapshot, [0, 4 * K]),
+    (scenario_fill, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, MIB, 3 * MIB]),
+    (scenario_coalesce, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, 512 * K]),
+    (scenario_resize, [0, 4 * K]),
+    (scenario_writer, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, 512 * K]),
+]
 
 
 def main():
@@ -169,26 +182,27 @@ def main():
     os.makedirs(a.mnt, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={a.size}", "vhd-enospc", a.mnt],
                    check=True)
-    failures = checked = 0
+    failures = checked = runs = 0
     try:
-        for s in SCENARIOS:
-            d = os.path.join(a.mnt, s.__name__)
-            os.makedirs(d)
-            e.repaired = 0
-            try:
-                checked += s(e, a.mnt, d)
-                print(f"{s.__name__}: ok", flush=True)
-            except Failure as err:
-                failures += 1
-                print(f"{s.__name__}: FAILED: {err}", flush=True)
-            filler = os.path.join(a.mnt, "filler")
-            if os.path.exists(filler):
-                os.unlink(filler)
-            shutil.rmtree(d)
+        for s, levels in SCENARIOS:
+            for free in levels:
+                d = os.path.join(a.mnt, s.__name__)
+                os.makedirs(d)
+                what = f"{s.__name__} with {free // K} KiB free"
+                runs += 1
+                try:
+                    checked += s(e, a.mnt, d, free)
+                    print(f"{what}: ok", flush=True)
+                except Failure as err:
+                    failures += 1
+                    print(f"{what}: FAILED: {err}", flush=True)
+                filler = os.path.join(a.mnt, "filler")
+                if os.path.exists(filler):
+                    os.unlink(filler)
+                shutil.rmtree(d)
     finally:
         subprocess.run(["umount", a.mnt], check=False)
-    print(f"full disk: {len(SCENARIOS)} scenarios, {checked} images checked, "
-          f"{failures} failed")
+    print(f"full disk: {runs} runs, {checked} images checked, {failures} failed")
     return 1 if failures else 0
 
 
