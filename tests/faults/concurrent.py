@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from harness import Env, Failure, writer_readback
+from harness import common_args, env_of, Failure, writer_readback
 
 # What a reader may report while a write is under way: (subcommand, exit, start of the
 # first line). A reader's view is not a snapshot: check reads the file size, the BAT
@@ -63,14 +63,12 @@ def reader(e, d, name, args, stop, seen, errors):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--util", required=True)
-    ap.add_argument("--vhdio", required=True)
-    ap.add_argument("--libdir", required=True)
+    common_args(ap)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=11)
     a = ap.parse_args()
-    e = Env(os.path.abspath(a.util), os.path.abspath(a.vhdio), os.path.abspath(a.libdir))
+    e = env_of(a)
     shutil.rmtree(a.dir, ignore_errors=True)
     os.makedirs(a.dir)
     os.chmod(a.dir, 0o755)

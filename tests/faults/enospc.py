@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from harness import Env, Failure, old_or_new, writer_readback
+from harness import common_args, env_of, Failure, old_or_new, writer_readback
 
 MIB = 1 << 20
 
@@ -172,13 +172,11 @@ SCENARIOS = [
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--util", required=True)
-    ap.add_argument("--vhdio", required=True)
-    ap.add_argument("--libdir", required=True)
+    common_args(ap)
     ap.add_argument("--mnt", required=True, help="empty directory to mount the tmpfs on")
     ap.add_argument("--size", default="48m")
     a = ap.parse_args()
-    e = Env(os.path.abspath(a.util), os.path.abspath(a.vhdio), os.path.abspath(a.libdir))
+    e = env_of(a)
     os.makedirs(a.mnt, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={a.size}", "vhd-enospc", a.mnt],
                    check=True)

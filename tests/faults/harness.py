@@ -113,3 +113,14 @@ def writer_readback(got, log):
         if tag not in allowed:
             raise Failure(f"sector {i} holds write {tag}, want one of {sorted(allowed)}")
     return len(done)
+
+
+def common_args(ap):
+    """The arguments every fault script takes: the binaries under test."""
+    ap.add_argument("--util", required=True, help="vhd-util")
+    ap.add_argument("--vhdio", required=True, help="the C client (tests/faults/vhdio.c)")
+    ap.add_argument("--libdir", required=True, help="where libvhd.so is")
+
+
+def env_of(a):
+    return Env(os.path.abspath(a.util), os.path.abspath(a.vhdio), os.path.abspath(a.libdir))

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from harness import Env, Failure, old_or_new, writer_readback
+from harness import common_args, env_of, Failure, old_or_new, writer_readback
 
 
 # ---- operations: setup (once, in a template directory), command, verification ----
@@ -229,9 +229,7 @@ def kill_after(cmd, cwd, env, delay):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--util", required=True)
-    ap.add_argument("--vhdio", required=True)
-    ap.add_argument("--libdir", required=True)
+    common_args(ap)
     ap.add_argument("--dir", required=True, help="scratch directory (emptied)")
     ap.add_argument("--iterations", type=int, default=10, help="per operation")
     ap.add_argument("--seed", type=int, default=None)
@@ -240,7 +238,7 @@ def main():
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 32)
     print(f"kill tests: seed {seed} (replay: --seed {seed} --ops OP --only N)", flush=True)
-    e = Env(os.path.abspath(a.util), os.path.abspath(a.vhdio), os.path.abspath(a.libdir))
+    e = env_of(a)
     shutil.rmtree(a.dir, ignore_errors=True)
     os.makedirs(a.dir)
     failures = 0
