@@ -46,8 +46,10 @@ pub fn call_argv(
     args: &[&str],
 ) -> libc::c_int {
     let owned: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap()).collect();
-    let mut argv: Vec<*mut libc::c_char> =
-        owned.iter().map(|s| s.as_ptr() as *mut libc::c_char).collect();
+    let mut argv: Vec<*mut libc::c_char> = owned
+        .iter()
+        .map(|s| s.as_ptr() as *mut libc::c_char)
+        .collect();
     argv.push(std::ptr::null_mut());
     // SAFETY: argv holds argc valid NUL-terminated strings and a terminating null.
     unsafe { f(args.len() as libc::c_int, argv.as_mut_ptr()) }

@@ -56,7 +56,10 @@ unsafe fn exercise(ctx: &mut vhd_context_t, seed: u64, writable: bool) {
         if w == 0 {
             let mut back = [0u8; 512];
             let r = unsafe { vhd::io::vhd_io_read(ctx, back.as_mut_ptr().cast(), s, 1) };
-            assert_eq!(r, 0, "an acknowledged write at sector {s} does not read back");
+            assert_eq!(
+                r, 0,
+                "an acknowledged write at sector {s} does not read back"
+            );
             assert!(back == data, "sector {s} reads other data than was written");
         }
     }
@@ -79,7 +82,9 @@ fuzz_target!(|data: &[u8]| {
     if !parent.is_empty() {
         std::fs::write(d.join("p.vhd"), parent).unwrap();
     }
-    let seed = data.iter().fold(0u64, |h, &b| h.wrapping_mul(31) ^ u64::from(b));
+    let seed = data
+        .iter()
+        .fold(0u64, |h, &b| h.wrapping_mul(31) ^ u64::from(b));
     let writable = flags & 1 != 0;
     let mode = if writable {
         vhd::consts::VHD_OPEN_RDWR
@@ -97,10 +102,16 @@ fuzz_target!(|data: &[u8]| {
         call_argv(vhd::util::vhd_util_check, &["check", "-n", name, "-p"]);
     }
     if flags & 4 != 0 {
-        call_argv(vhd::util::vhd_util_query, &["query", "-n", name, "-v", "-s", "-p", "-f", "-d"]);
+        call_argv(
+            vhd::util::vhd_util_query,
+            &["query", "-n", name, "-v", "-s", "-p", "-f", "-d"],
+        );
     }
     if flags & 8 != 0 {
         let pattern = d.join("*.vhd");
-        call_argv(vhd::util::vhd_util_scan, &["scan", "-m", pattern.to_str().unwrap(), "-p"]);
+        call_argv(
+            vhd::util::vhd_util_scan,
+            &["scan", "-m", pattern.to_str().unwrap(), "-p"],
+        );
     }
 });

@@ -39,9 +39,9 @@ fuzz_target!(|data: &[u8]| {
         .chain(text.split('\0').map(str::to_string))
         .collect();
     if args.len() > 12
-        || args.iter().any(|a| {
-            a.contains('/') || a.contains("..") || a.parse::<u64>().is_ok_and(|n| n > 64)
-        })
+        || args
+            .iter()
+            .any(|a| a.contains('/') || a.contains("..") || a.parse::<u64>().is_ok_and(|n| n > 64))
     {
         return;
     }
