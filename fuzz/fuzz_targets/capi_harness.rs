@@ -1,6 +1,7 @@
 //! What the C-ABI fuzz targets share: a private directory on tmpfs per fuzzing process
-#![allow(dead_code)] // each target uses a part
 //! (the library works on files, as tapdisk's does), and C strings for paths and argv.
+// Each target uses a part of it.
+#![allow(dead_code)]
 
 use std::ffi::CString;
 use std::path::PathBuf;
