@@ -43,13 +43,13 @@ demo: build
 	./target/release/vhd-util check -n $$d/snap.vhd
 
 # Every test: style, lints, the bare-metal build, Rust tests, C tests, header freshness,
-# installation, end to end, block devices and LVM, and the README's commands in a fresh
+# installation, end to end, block devices and LVM, real faults, and the README's commands in a fresh
 # clone. The system packages are checked first, so that a machine without them stops at
 # once with the one command that installs them.
 check: deps
 	$(MAKE) --no-print-directory check-all
 
-check-all: lint embedded test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test clone-test
+check-all: lint embedded test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test fault-test clone-test
 
 deps:
 	@mk/deps.sh check
@@ -111,6 +111,15 @@ blockdev-test: build lib
 clone-test:
 	tests/clone/run.sh
 
+# Real faults (tests/faults, needs root): vhd-util and a C client SIGKILLed at seeded
+# random moments, a tmpfs filled to ENOSPC, readers beside a writer. `fault-test-long`
+# runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays a logged seed.
+fault-test: build lib
+	tests/faults/run.sh
+
+fault-test-long: build lib
+	KILL_ITERATIONS=$${KILL_ITERATIONS:-200} FAULT_SECONDS=$${FAULT_SECONDS:-60} tests/faults/run.sh
+
 # Benchmarks; writes BENCHMARKS.md (ratios against baselines taken in the same run).
 bench: build lib
 	bench/run.py $(BENCH_MIB)
@@ -124,4 +133,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz

@@ -1258,7 +1258,9 @@ int vhd_io_read(vhd_context_t *ctx, char *buf, uint64_t sec, uint32_t secs);
  * Writes `secs` sectors from `buf` at virtual sector `sec`, allocating blocks as
  * needed (at the end of data, data 4 KiB aligned, the BAT entry written last). The
  * context's BAT, batmap and footer are kept equal to the disk. Errors as for
- * `vhd_io_read`, and `-EBADF` for an image opened read-only.
+ * `vhd_io_read`, and `-EBADF` for an image opened read-only. A differencing disk
+ * opens its parents first, as a read does, and refuses the write with the read's
+ * error when they do not open or match (data it could not read back).
  *
  * # Safety
  * `ctx` must be an open context; `buf` must hold `secs` sectors.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use libc::{off_t, size_t};
 use vhd_nostd::bat::UNUSED;
-use vhd_nostd::{batmap, read_chain, Io, SECTOR_SIZE};
+use vhd_nostd::{batmap, read_chain, DiskType, Io, SECTOR_SIZE};
 
 use crate::bat::{entries_mut, get_bat};
 use crate::batmap::{get_batmap, has_batmap, map_mut};
@@ -128,7 +128,9 @@ pub unsafe extern "C" fn vhd_io_read(
 /// Writes `secs` sectors from `buf` at virtual sector `sec`, allocating blocks as
 /// needed (at the end of data, data 4 KiB aligned, the BAT entry written last). The
 /// context's BAT, batmap and footer are kept equal to the disk. Errors as for
-/// `vhd_io_read`, and `-EBADF` for an image opened read-only.
+/// `vhd_io_read`, and `-EBADF` for an image opened read-only. A differencing disk
+/// opens its parents first, as a read does, and refuses the write with the read's
+/// error when they do not open or match (data it could not read back).
 ///
 /// # Safety
 /// `ctx` must be an open context; `buf` must hold `secs` sectors.
@@ -148,6 +150,12 @@ pub unsafe extern "C" fn vhd_io_write(
         // SAFETY: `buf` holds `secs` sectors (caller's contract), checked non-null.
         let data = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
         let mut state = lock(&shared);
+        // Writes take the read path's rule: a differencing disk whose chain does not open
+        // (parent missing, UUID not the one the child names) would accept data no read
+        // could return, so it refuses them with the read's error.
+        if state.disk()?.disk_type() == Some(DiskType::Differencing) {
+            state.chain()?;
+        }
         let image = state.disk()?;
         let before = image.footer_position();
         let result = image.write(sec, data).map_err(errno);

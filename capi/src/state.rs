@@ -41,6 +41,11 @@ pub(crate) fn open_image(mut io: FdIo, opts: OpenOptions) -> Res<Image> {
         bitmap: AlignedBuf::zeroed(layout.bitmap_cache_bytes(BITMAP_CACHE_SLOTS))?,
     };
     let mut disk = Disk::open(io, bufs, opts).map_err(errno)?;
+    if opts.writable {
+        // Blocks sharing storage take no writes (their data would land elsewhere).
+        let mut work = vec![0u8; vhd_nostd::alias::work_size(disk.bat().entries())];
+        disk.scan_overlaps(&mut work).map_err(errno)?;
+    }
     if disk.disk_type() == Some(vhd_nostd::DiskType::Differencing) {
         // Reads that interleave this disk's runs with its parent's stage them here.
         let len = disk.read_scratch_bytes().min(READ_SCRATCH_MAX);

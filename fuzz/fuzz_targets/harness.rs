@@ -72,4 +72,3 @@ pub fn open(data: &[u8], writable: bool) -> Option<Disk<Mem, Vec<u8>>> {
     };
     Disk::open(io, bufs, opts).ok()
 }
-

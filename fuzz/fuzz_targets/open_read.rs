@@ -34,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let sectors = d.sectors();
-    let seed = data.iter().fold(0u64, |h, &b| h.wrapping_mul(31) ^ u64::from(b));
+    let seed = data
+        .iter()
+        .fold(0u64, |h, &b| h.wrapping_mul(31) ^ u64::from(b));
     let mut buf = vec![0u8; 64 * 512];
     if sectors > 0 {
         for s in [0, sectors - 1, sectors / 2, seed % sectors] {

@@ -554,7 +554,7 @@ fn first_overlap(recs: &[u8], block: u32, off: u32, span: u32) -> Option<(u32, u
 }
 
 /// Sorts 8-byte big-endian records in place (heap sort: no allocation, no recursion).
-fn heap_sort(recs: &mut [u8]) {
+pub(crate) fn heap_sort(recs: &mut [u8]) {
     let n = recs.len() / 8;
     let key = |r: &[u8], i: usize| -> u64 {
         let mut a = [0u8; 8];

@@ -150,6 +150,8 @@ pub struct Disk<I: Io, B> {
     pub(crate) recovered: Recovered,
     /// Optional room for a block's worth of this disk's data ([`Disk::set_read_scratch`]).
     pub(crate) scratch: Option<B>,
+    /// Blocks sharing storage, as far as [`Disk::scan_overlaps`] found.
+    pub(crate) overlap_scan: crate::alias::Overlaps,
 }
 
 fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Error<I::Error>> {
@@ -321,6 +323,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             writable: opts.writable,
             recovered: found.recovered,
             scratch: None,
+            overlap_scan: crate::alias::Overlaps::Unchecked,
         };
         if dt == DiskType::Fixed {
             return Ok(disk);
@@ -365,6 +368,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             writable,
             recovered: Recovered::empty(),
             scratch: None,
+            overlap_scan: crate::alias::Overlaps::Unchecked,
         })
     }
 

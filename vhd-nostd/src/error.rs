@@ -84,6 +84,12 @@ pub enum FormatError {
         /// The field's name.
         field: &'static str,
     },
+    /// A block's storage overlaps another block or the metadata (aliased or misplaced
+    /// BAT entries): a write to it would change data that belongs elsewhere.
+    Overlapping {
+        /// The block whose write was refused.
+        block: u32,
+    },
 }
 
 impl fmt::Display for FormatError {
@@ -104,6 +110,9 @@ impl fmt::Display for FormatError {
             }
             FormatError::Unsupported { structure, field } => {
                 write!(f, "{structure}: unsupported {field}")
+            }
+            FormatError::Overlapping { block } => {
+                write!(f, "block {block} overlaps another block or the metadata")
             }
         }
     }

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alias;
 pub mod allocation;
 pub mod bat;
 pub mod batmap;

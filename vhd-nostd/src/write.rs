@@ -56,6 +56,10 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
                 .map_err(Error::Io);
         }
         let spb = u64::from(self.sectors_per_block());
+        // Nothing is written when any block of the range shares its storage.
+        self.refuse_overlapping(
+            (sector / spb) as u32..=((sector + count.max(1) - 1) / spb) as u32,
+        )?;
         let mut done = 0u64;
         while done < count {
             let s = sector + done;

@@ -114,6 +114,8 @@ fn core_operations_allocate_nothing() {
             opts,
         )
         .unwrap();
+        // The overlap scan works in the caller's buffer (work_size: 8 bytes a block).
+        assert_eq!(parent.scan_overlaps(&mut scratch).unwrap(), 0);
         parent.write(4000, &data).unwrap();
         parent.read(4000, &mut back).unwrap();
         assert!(back == data);

@@ -90,7 +90,12 @@ impl Image {
             batmap: vec![0u8; layout.batmap_bytes],
             bitmap: vec![0u8; layout.bitmap_cache_bytes(vhd_nostd::BITMAP_CACHE_SLOTS)],
         };
-        let disk = Disk::open(io, bufs, opts)?;
+        let mut disk = Disk::open(io, bufs, opts)?;
+        if opts.writable {
+            // Blocks sharing storage take no writes (their data would land elsewhere).
+            let mut work = vec![0u8; vhd_nostd::alias::work_size(disk.bat().entries())];
+            disk.scan_overlaps(&mut work)?;
+        }
         Ok(Image {
             path: path.to_path_buf(),
             disk,

@@ -1190,7 +1190,8 @@ fn cases() -> Vec<Case> {
                 ),
             ],
         ),
-        // 16. Block 1 aliases block 0: check reports it; fill allocates past them.
+        // 16. Block 1 aliases block 0: check reports it; fill refuses to write through
+        // the aliased blocks (their data would land in each other) and changes nothing.
         case(
             16,
             "two entries on one block",
@@ -1200,6 +1201,9 @@ fn cases() -> Vec<Case> {
                 set_bat(p, 1, e)
             },
             Base::Dynamic,
+            // fill has nothing to write here (both blocks' bitmaps are full), so the
+            // refusal of writes into aliased blocks is tested where a write is needed:
+            // tests/refused_writes.rs.
             vec![w(
                 Op::Check,
                 22,

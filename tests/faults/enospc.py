@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Full disk, for real: a tmpfs mounted with a size limit, filled to a few KiB or MiB of
+its brim with a filler file, then create, snapshot, fill, coalesce, resize -j and a C
+client's allocating writes until the file system says ENOSPC. Each must fail with exit
+28 (-ENOSPC) and leave every image passing `check` with its data intact (old or new
+per sector, the C writer's acknowledged writes readable); with the filler removed the
+same operation must then succeed. Needs root (mount); unmounts on every exit.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from harness import common_args, env_of, Failure, old_or_new, writer_readback
+
+MIB = 1 << 20
+
+
+def leave_free(mnt, free):
+    """Grows the filler file until about `free` bytes of the file system are left."""
+    path = os.path.join(mnt, "filler")
+    have = os.path.getsize(path) if os.path.exists(path) else 0
+    st = os.statvfs(mnt)
+    avail = st.f_bavail * st.f_frsize
+    want = max(0, have + avail - free)
+    with open(path, "ab") as f:
+        f.truncate(want)
+        os.posix_fallocate(f.fileno(), 0, want)
+
+
+def make_room(mnt):
+    os.unlink(os.path.join(mnt, "filler"))
+
+
+def expect_enospc(e, d, what, *args):
+    p = e.vhd(d, *args)
+    out = (p.stdout + p.stderr).decode(errors="replace").strip().replace("\n", " | ")
+    print(f"  {what}: exit {p.returncode}, output [{out}]", flush=True)
+    if p.returncode != 28:
+        raise Failure(f"{what}: exit {p.returncode}, want 28 (ENOSPC): {out}")
+
+
+def scenario_create(e, mnt, d, free):
+    leave_free(mnt, free)
+    expect_enospc(e, d, "create", "create", "-n", "new.vhd", "-s", "8192")
+    if os.path.exists(os.path.join(d, "new.vhd")):
+        raise Failure("a failed create left its file")
+    make_room(mnt)
+    e.ok(d, "create", "-n", "new.vhd", "-s", "8192")
+    e.check(d, "new.vhd")
+    return 1
+
+
+def base(e, d):
+    e.ok(d, "create", "-n", "p.vhd", "-s", "32")
+    e.io(d, "pattern", "p.vhd", "1", "40")
+
+
+def chain(e, d):
+    base(e, d)
+    e.ok(d, "snapshot", "-n", "c.vhd", "-p", "p.vhd")
+    e.io(d, "pattern", "c.vhd", "2", "40")
+
+
+def scenario_snapshot(e, mnt, d, free):
+    base(e, d)
+    before = e.cat(d, "p.vhd")
+    leave_free(mnt, free)
+    expect_enospc(e, d, "snapshot", "snapshot", "-n", "s.vhd", "-p", "p.vhd")
+    if os.path.exists(os.path.join(d, "s.vhd")):
+        raise Failure("a failed snapshot left its file")
+    e.check(d, "p.vhd")
+    if e.cat(d, "p.vhd") != before:
+        raise Failure("the parent changed")
+    make_room(mnt)
+    e.ok(d, "snapshot", "-n", "s.vhd", "-p", "p.vhd")
+    e.check(d, "s.vhd", parents=True)
+    return 2
+
+
+def scenario_fill(e, mnt, d, free):
+    chain(e, d)
+    before = e.cat(d, "c.vhd")
+    leave_free(mnt, free)
+    expect_enospc(e, d, "fill", "fill", "-n", "c.vhd")
+    e.check(d, "c.vhd", parents=True)
+    if e.cat(d, "c.vhd") != before:
+        raise Failure("a failed fill changed what the disk reads")
+    make_room(mnt)
+    e.ok(d, "fill", "-n", "c.vhd")
+    e.check(d, "c.vhd", parents=True)
+    if e.cat(d, "c.vhd") != before:
+        raise Failure("fill changed what the disk reads")
+    return 2
+
+
+def scenario_coalesce(e, mnt, d, free):
+    chain(e, d)
+    old, new = e.cat(d, "p.vhd"), e.cat(d, "c.vhd")
+    leave_free(mnt, free)
+    expect_enospc(e, d, "coalesce", "coalesce", "-n", "c.vhd")
+    e.check(d, "c.vhd", parents=True)
+    old_or_new(e.cat(d, "p.vhd"), old, new, "parent after a failed coalesce")
+    if e.cat(d, "c.vhd") != new:
+        raise Failure("the child changed")
+    make_room(mnt)
+    e.ok(d, "coalesce", "-n", "c.vhd")
+    e.check(d, "p.vhd")
+    if e.cat(d, "p.vhd") != new:
+        raise Failure("the parent does not read as the child did")
+    return 2
+
+
+def scenario_resize(e, mnt, d, free):
+    base(e, d)
+    old = e.cat(d, "p.vhd")
+    leave_free(mnt, free)
+    expect_enospc(e, d, "resize -j", "resize", "-n", "p.vhd", "-s", "64", "-j", "p.journal")
+    if os.path.exists(os.path.join(d, "p.journal")):
+        r = e.vhd(d, "revert", "-n", "p.vhd", "-j", "p.journal")
+        print(f"  resize -j: journal left; revert exit {r.returncode}", flush=True)
+        if r.returncode != 0:
+            os.unlink(os.path.join(d, "p.journal"))
+    e.check(d, "p.vhd")
+    if e.cat(d, "p.vhd") != old:
+        raise Failure("a failed resize changed the data")
+    make_room(mnt)
+    e.ok(d, "resize", "-n", "p.vhd", "-s", "64", "-j", "p.journal")
+    e.check(d, "p.vhd")
+    got = e.cat(d, "p.vhd")
+    if got[:len(old)] != old or got[len(old):] != bytes(len(got) - len(old)):
+        raise Failure("the resized disk does not read as before, then zeros")
+    return 1
+
+
+def scenario_writer(e, mnt, d, free):
+    e.ok(d, "create", "-n", "w.vhd", "-s", "256")
+    leave_free(mnt, free)
+    # The log lives off the full file system, so that logging never fails.
+    log = os.path.join(os.path.dirname(os.path.abspath(mnt)), "enospc-writer.log")
+    p = subprocess.run([e.vhdio, "writer", "w.vhd", "7", log], cwd=d, env=e.env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    errs = [line for line in open(log) if line.startswith("e ")]
+    print(f"  C writer: exit {p.returncode}, {errs[-1].strip() if errs else 'no error'}, "
+          f"{p.stderr.decode(errors='replace').strip()}", flush=True)
+    if p.returncode != 1 or errs != ["e -28\n"]:
+        raise Failure(f"the C writer did not stop with -28: {errs}")
+    e.check(d, "w.vhd")
+    acked = writer_readback(e.cat(d, "w.vhd"), log)
+    os.unlink(log)
+    print(f"  C writer: {acked} acknowledged writes read back", flush=True)
+    make_room(mnt)
+    e.io(d, "pattern", "w.vhd", "9", "200")
+    e.check(d, "w.vhd")
+    return 1
+
+
+# Each scenario at several distances from the brim (bytes left free; tmpfs counts whole
+# 4 KiB pages), so that ENOSPC strikes different writes of an operation: the first
+# one, the new end footer, the data, the bitmap, a later block.
+K = 1 << 10
+SCENARIOS = [
+    (scenario_create, [0, 4 * K, 8 * K]),
+    (scenario_snapshot, [0, 4 * K]),
+    (scenario_fill, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, MIB, 3 * MIB]),
+    (scenario_coalesce, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, 512 * K]),
+    (scenario_resize, [0, 4 * K]),
+    (scenario_writer, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, 512 * K]),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common_args(ap)
+    ap.add_argument("--mnt", required=True, help="empty directory to mount the tmpfs on")
+    ap.add_argument("--size", default="48m")
+    a = ap.parse_args()
+    e = env_of(a)
+    os.makedirs(a.mnt, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={a.size}", "vhd-enospc", a.mnt],
+                   check=True)
+    failures = checked = runs = 0
+    try:
+        for s, levels in SCENARIOS:
+            for free in levels:
+                d = os.path.join(a.mnt, s.__name__)
+                os.makedirs(d)
+                what = f"{s.__name__} with {free // K} KiB free"
+                runs += 1
+                try:
+                    checked += s(e, a.mnt, d, free)
+                    print(f"{what}: ok", flush=True)
+                except Failure as err:
+                    failures += 1
+                    print(f"{what}: FAILED: {err}", flush=True)
+                filler = os.path.join(a.mnt, "filler")
+                if os.path.exists(filler):
+                    os.unlink(filler)
+                shutil.rmtree(d)
+    finally:
+        subprocess.run(["umount", a.mnt], check=False)
+    print(f"full disk: {runs} runs, {checked} images checked, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
