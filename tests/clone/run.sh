@@ -20,6 +20,8 @@ mapfile -t cmds < <(awk '/^```sh$/{on=1; next} /^```$/{if (on) exit} on' "$repo/
 
 tmp=$(mktemp -d /tmp/vhd-rs-clone.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+# As an ordinary checkout is: tests that drop privileges (nobody) must reach their files.
+chmod 755 "$tmp"
 git clone --quiet --no-local "$repo" "$tmp/vhd-rs"
 [ "$(ls -A "$tmp")" = vhd-rs ]
 cd "$tmp/vhd-rs"
