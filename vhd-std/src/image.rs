@@ -83,7 +83,27 @@ impl Image {
     /// Opens a VHD (fixed, dynamic or differencing) with the core's options.
     pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> VhdResult<Image> {
         let path = path.as_ref();
-        let mut io = FileIo::open(path, open_mode(opts.writable))?;
+        let io = FileIo::open(path, open_mode(opts.writable))?;
+        Image::open_io(path, io, opts)
+    }
+
+    /// [`Image::open`] read-only through the page cache instead of `O_DIRECT`: for
+    /// listing many images (`vhd-util scan`), where a handful of small metadata reads
+    /// per image is all there is and `O_DIRECT` would make each one a device read.
+    pub fn open_buffered(path: impl AsRef<Path>, opts: OpenOptions) -> VhdResult<Image> {
+        let path = path.as_ref();
+        let io = FileIo::open_buffered(path, OpenMode::ReadOnly)?;
+        Image::open_io(
+            path,
+            io,
+            OpenOptions {
+                writable: false,
+                ..opts
+            },
+        )
+    }
+
+    fn open_io(path: &Path, mut io: FileIo, opts: OpenOptions) -> VhdResult<Image> {
         let layout = probe(&mut io)?;
         let bufs = Buffers {
             bat: vec![0u8; layout.bat_bytes],

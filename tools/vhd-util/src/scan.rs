@@ -157,7 +157,8 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
         ignore_disabled: true,
         ..Default::default()
     };
-    let mut img = match Image::open(&name, opts) {
+    // Through the page cache: a scan reads a few small pieces of many images.
+    let mut img = match Image::open_buffered(&name, opts) {
         Ok(i) => i,
         Err(e) => return Entry::failed(&name, e.code(), "opening file"),
     };
