@@ -21,6 +21,8 @@ needs=(
 	"valgrind                   valgrind"
 	"bzip2                      bzip2"
 	"script                     bsdutils"
+	"python3                    python3"
+	"setpriv                    util-linux"
 	"/usr/sbin/losetup          mount"
 	"/usr/sbin/lvcreate         lvm2"
 )
