@@ -3,12 +3,11 @@
 //! to a plain `Vec<u8>` model of the virtual disk, and every image passing `check` at
 //! the end.
 
-mod common;
-use common::*;
 use proptest::prelude::*;
 use vhd_nostd::check::{check, work_size, CheckOptions};
-use vhd_nostd::create::{create, CreateParams, Parent};
+use vhd_nostd::create::{create, CreateParams};
 use vhd_nostd::{read_chain, DiskType, Error};
+use vhd_testkit::*;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -117,25 +116,16 @@ impl World {
                     return;
                 }
                 let top = &self.chain[0];
-                let mut io = VecIo::default();
-                create(
-                    &mut io,
-                    &CreateParams {
-                        kind: DiskType::Differencing,
-                        size: top.size(),
-                        block_size: 1 << bs_log,
-                        uuid: uuid(self.next_uuid),
-                        timestamp: 2,
-                        parent: Some(Parent {
-                            uuid: top.footer().uuid,
-                            timestamp: 1,
-                            name: "parent.vhd",
-                            relative_path: "./parent.vhd",
-                        }),
-                    },
-                    &mut [0u8; 4096],
-                )
-                .unwrap();
+                let io = Child {
+                    size: top.size(),
+                    block_size: 1 << bs_log,
+                    uuid: uuid(self.next_uuid),
+                    timestamp: 2,
+                    parent_uuid: top.footer().uuid,
+                    parent_timestamp: 1,
+                    parent_path: "./parent.vhd",
+                }
+                .image();
                 self.next_uuid += 1;
                 self.chain.insert(0, open(io, true).unwrap());
             }

@@ -14,11 +14,10 @@
 //! sector as either the old or the new data, and take the operation again to reach
 //! the new data.
 
-mod common;
-use common::*;
 use std::io::ErrorKind;
 use vhd_nostd::create::{create, CreateParams, Parent};
-use vhd_nostd::{read_chain, DiskType, Error, Io};
+use vhd_nostd::{DiskType, Error, Io};
+use vhd_testkit::*;
 
 type E = Error<ErrorKind>;
 type Op = Box<dyn Fn(&mut FaultIo) -> Result<(), E>>;
@@ -40,18 +39,7 @@ struct Scenario {
 fn content(sc: &Scenario, io: VecIo) -> Vec<u8> {
     let d = open(io, false).unwrap();
     assert!(d.recovered().is_empty(), "second open is clean");
-    let mut all = vec![0u8; d.size() as usize];
-    match &sc.parent {
-        None => {
-            let mut chain = [d];
-            read_chain(&mut chain, 0, &mut all).unwrap();
-        }
-        Some(p) => {
-            let mut chain = [d, open(p.clone(), false).unwrap()];
-            read_chain(&mut chain, 0, &mut all).unwrap();
-        }
-    }
-    all
+    read_through(d, sc.parent.as_ref())
 }
 
 fn old_or_new(label: &str, got: &[u8], old: Option<&[u8]>, new: &[u8]) {

@@ -1,0 +1,165 @@
+//! In-memory files: a growable one, and a wrapper that counts, logs and fails calls on
+//! demand (the power-cut harnesses' device).
+
+use vhd_nostd::io::Io;
+
+/// A growable in-memory file.
+#[derive(Debug, Clone, Default)]
+pub struct VecIo {
+    pub data: Vec<u8>,
+}
+
+impl Io for VecIo {
+    type Error = std::io::ErrorKind;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let s = offset as usize;
+        let e = s
+            .checked_add(buf.len())
+            .ok_or(std::io::ErrorKind::InvalidInput)?;
+        if e > self.data.len() {
+            return Err(std::io::ErrorKind::UnexpectedEof);
+        }
+        buf.copy_from_slice(&self.data[s..e]);
+        Ok(())
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error> {
+        let s = offset as usize;
+        let e = s + buf.len();
+        if e > self.data.len() {
+            self.data.resize(e, 0);
+        }
+        self.data[s..e].copy_from_slice(buf);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn size(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.data.len() as u64)
+    }
+    fn set_size(&mut self, size: u64) -> Result<(), Self::Error> {
+        self.data.resize(size as usize, 0);
+        Ok(())
+    }
+}
+
+/// What a [`FaultIo`] does once its trigger is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Never fail.
+    None,
+    /// After `n` writes have reached the file, silently drop every later write (a power
+    /// cut: the program goes on, the disk no longer changes).
+    CutAfterWrites(usize),
+    /// Write number `n` (0-based) and every later one returns an error and changes nothing.
+    FailWrite(usize),
+    /// Read number `n` (0-based) returns an error.
+    FailRead(usize),
+}
+
+/// One call that changes the file, as a [`FaultIo`] logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Write(u64, Vec<u8>),
+    SetSize(u64),
+    Flush,
+}
+
+/// An I/O wrapper over a [`VecIo`] that counts calls, logs the writes that reached the
+/// file (with the flushes between them) and injects a [`Fault`].
+#[derive(Debug, Clone)]
+pub struct FaultIo {
+    pub inner: VecIo,
+    pub fault: Fault,
+    pub reads: usize,
+    pub writes: usize,
+    pub flushes: usize,
+    pub log: Vec<Event>,
+}
+
+impl FaultIo {
+    pub fn new(inner: VecIo, fault: Fault) -> Self {
+        FaultIo {
+            inner,
+            fault,
+            reads: 0,
+            writes: 0,
+            flushes: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn cut(&self) -> bool {
+        matches!(self.fault, Fault::CutAfterWrites(n) if self.writes >= n)
+    }
+}
+
+impl Io for FaultIo {
+    type Error = std::io::ErrorKind;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let k = self.reads;
+        self.reads += 1;
+        if self.fault == Fault::FailRead(k) {
+            return Err(std::io::ErrorKind::Other);
+        }
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error> {
+        if let Fault::FailWrite(n) = self.fault {
+            if self.writes >= n {
+                return Err(std::io::ErrorKind::StorageFull);
+            }
+        }
+        let cut = self.cut();
+        self.writes += 1;
+        if cut {
+            return Ok(());
+        }
+        self.log.push(Event::Write(offset, buf.to_vec()));
+        self.inner.write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.flushes += 1;
+        if !self.cut() {
+            self.log.push(Event::Flush);
+        }
+        Ok(())
+    }
+    fn size(&mut self) -> Result<u64, Self::Error> {
+        self.inner.size()
+    }
+    fn set_size(&mut self, size: u64) -> Result<(), Self::Error> {
+        // A size change is a metadata write too: it counts, and a cut drops it.
+        if let Fault::FailWrite(n) = self.fault {
+            if self.writes >= n {
+                return Err(std::io::ErrorKind::StorageFull);
+            }
+        }
+        let cut = self.cut();
+        self.writes += 1;
+        if cut {
+            return Ok(());
+        }
+        self.log.push(Event::SetSize(size));
+        self.inner.set_size(size)
+    }
+}
+
+/// Which of `n` writes not yet flushed land, for crash states: every subset when there
+/// are few, else prefixes, each write alone, and all but each one.
+pub fn subsets(n: usize) -> Vec<Vec<bool>> {
+    if n <= 10 {
+        return (0..1u32 << n)
+            .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
+            .collect();
+    }
+    let mut v = Vec::new();
+    for k in 0..=n {
+        v.push((0..n).map(|i| i < k).collect());
+        if k < n {
+            v.push((0..n).map(|i| i == k).collect());
+            v.push((0..n).map(|i| i != k).collect());
+        }
+    }
+    v
+}
