@@ -124,6 +124,15 @@ fault-test-long: build lib
 bench: build lib
 	bench/run.py $(BENCH_MIB)
 
+# Miri (nightly: `rustup component add miri rust-src --toolchain nightly`) over the core's
+# unit tests and the integration suites that fit: hostile images, the model test, power
+# cuts, each at the reduced sizes it takes under cfg(miri). Not in `make check`: it takes
+# tens of minutes (RELIABILITY.md has the last run). MIRI_TESTS narrows it, e.g.
+# MIRI_TESTS="--test model".
+MIRI_TESTS ?= --lib --test malformed --test model --test powercut
+miri:
+	$(CARGO) +nightly miri test -p vhd-nostd $(MIRI_TESTS)
+
 # Fuzz every target for FUZZ_SECONDS each (nightly + cargo-fuzz); see RELIABILITY.md.
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -133,4 +142,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri

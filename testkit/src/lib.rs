@@ -29,3 +29,16 @@ pub use rng::*;
 
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;
+
+/// Whether the suite runs under Miri, which interprets every byte: there the suites take
+/// their reduced sizes and counts (`make miri`).
+pub const MIRI: bool = cfg!(miri);
+
+/// `full` normally, `miri` under Miri.
+pub const fn scaled(full: u64, miri: u64) -> u64 {
+    if MIRI {
+        miri
+    } else {
+        full
+    }
+}

@@ -26,7 +26,7 @@ impl Io for VecIo {
         let s = offset as usize;
         let e = s + buf.len();
         if e > self.data.len() {
-            self.data.resize(e, 0);
+            grow(&mut self.data, e);
         }
         self.data[s..e].copy_from_slice(buf);
         Ok(())
@@ -38,8 +38,23 @@ impl Io for VecIo {
         Ok(self.data.len() as u64)
     }
     fn set_size(&mut self, size: u64) -> Result<(), Self::Error> {
-        self.data.resize(size as usize, 0);
+        if size as usize > self.data.len() {
+            grow(&mut self.data, size as usize);
+        }
+        self.data.truncate(size as usize);
         Ok(())
+    }
+}
+
+/// Extends `data` with zeros to `len` bytes by copies, not byte by byte as `resize` does
+/// in an unoptimized build: Miri interprets every byte of such a loop, and a new block
+/// is megabytes.
+fn grow(data: &mut Vec<u8>, len: usize) {
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    data.reserve(len - data.len());
+    while data.len() < len {
+        let n = (len - data.len()).min(ZEROS.len());
+        data.extend_from_slice(&ZEROS[..n]);
     }
 }
 
@@ -146,9 +161,9 @@ impl Io for FaultIo {
 }
 
 /// Which of `n` writes not yet flushed land, for crash states: every subset when there
-/// are few, else prefixes, each write alone, and all but each one.
+/// are few (10, or 4 under Miri), else prefixes, each write alone, and all but each one.
 pub fn subsets(n: usize) -> Vec<Vec<bool>> {
-    if n <= 10 {
+    if n as u64 <= crate::scaled(10, 4) {
         return (0..1u32 << n)
             .map(|m| (0..n).map(|i| m >> i & 1 == 1).collect())
             .collect();
