@@ -107,6 +107,19 @@ impl FaultIo {
     fn cut(&self) -> bool {
         matches!(self.fault, Fault::CutAfterWrites(n) if self.writes >= n)
     }
+
+    /// Counts a call that changes the file: an error if the fault fails it, `false` if a
+    /// cut drops it, `true` if it reaches the file.
+    fn admit(&mut self) -> Result<bool, std::io::ErrorKind> {
+        if let Fault::FailWrite(n) = self.fault {
+            if self.writes >= n {
+                return Err(std::io::ErrorKind::StorageFull);
+            }
+        }
+        let cut = self.cut();
+        self.writes += 1;
+        Ok(!cut)
+    }
 }
 
 impl Io for FaultIo {
@@ -120,14 +133,7 @@ impl Io for FaultIo {
         self.inner.read_at(offset, buf)
     }
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error> {
-        if let Fault::FailWrite(n) = self.fault {
-            if self.writes >= n {
-                return Err(std::io::ErrorKind::StorageFull);
-            }
-        }
-        let cut = self.cut();
-        self.writes += 1;
-        if cut {
+        if !self.admit()? {
             return Ok(());
         }
         self.log.push(Event::Write(offset, buf.to_vec()));
@@ -145,14 +151,7 @@ impl Io for FaultIo {
     }
     fn set_size(&mut self, size: u64) -> Result<(), Self::Error> {
         // A size change is a metadata write too: it counts, and a cut drops it.
-        if let Fault::FailWrite(n) = self.fault {
-            if self.writes >= n {
-                return Err(std::io::ErrorKind::StorageFull);
-            }
-        }
-        let cut = self.cut();
-        self.writes += 1;
-        if cut {
+        if !self.admit()? {
             return Ok(());
         }
         self.log.push(Event::SetSize(size));
