@@ -25,7 +25,7 @@ fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Err
     Ok(Footer::parse(&b)?)
 }
 
-/// Finds the authoritative footer, as [`Disk::open`] does: EOF − 512, then EOF − 511
+/// Finds the authoritative footer, as [`Disk::open`](super::Disk::open) does: EOF − 512, then EOF − 511
 /// (legacy), then, unless `strict`, the copy at offset 0 if it describes a sparse disk
 /// (a fixed disk's offset 0 is guest data and never decides the type). The error is the
 /// end footer's.

@@ -97,7 +97,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Whether the footer in force carries `v_poison` (open it with
-    /// [`OpenOptions::ignore_disabled`] to work on it).
+    /// [`OpenOptions::ignore_disabled`](super::OpenOptions::ignore_disabled) to work on it).
     pub fn is_poisoned(&self) -> bool {
         self.footer.is_disabled()
     }

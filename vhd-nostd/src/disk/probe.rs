@@ -44,14 +44,14 @@ impl Layout {
     }
 }
 
-/// Reads just enough of an image to say how large the buffers for [`Disk::open`] must
+/// Reads just enough of an image to say how large the buffers for [`Disk::open`](super::Disk::open) must
 /// be. The sizes are bounded by the file: a BAT cannot be larger than the file.
 pub fn probe<I: Io>(io: &mut I) -> Result<Layout, Error<I::Error>> {
     let found = find_footer(io, false)?;
     probe_found(io, &found)
 }
 
-/// [`probe`] with the footer already located, for [`Disk::open_found`].
+/// [`probe`] with the footer already located, for [`Disk::open_found`](super::Disk::open_found).
 pub fn probe_found<I: Io>(io: &mut I, found: &FoundFooter) -> Result<Layout, Error<I::Error>> {
     let s = crate::summary::summarize_found(io, found.clone())?;
     let Some(h) = s.header else {
