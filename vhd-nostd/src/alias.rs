@@ -10,10 +10,11 @@
 
 use core::ops::RangeInclusive;
 
-use crate::disk::{overlaps, Disk};
+use crate::disk::Disk;
 use crate::error::{Error, FormatError};
 use crate::footer::DiskType;
 use crate::io::Io;
+use crate::layout::overlaps;
 use crate::locator::LOCATOR_COUNT;
 use crate::SECTOR_SIZE;
 

@@ -144,21 +144,13 @@ impl BatmapHeader {
     /// The checksum a map calls for under this header's version: the one's complement of
     /// the byte sum (1.1 summed signed chars).
     pub fn compute_checksum(&self, map: &[u8]) -> u32 {
-        !self.sum_part(0, map)
+        crate::checksum::batmap(self.batmap_version, map)
     }
 
     /// Adds the bytes of `part` of a map to the running sum `sum`, so that a map too
     /// large for one buffer can be checked piece by piece: the checksum is `!sum`.
     pub fn sum_part(&self, sum: u32, part: &[u8]) -> u32 {
-        let signed = self.batmap_version == BATMAP_VERSION_1_1;
-        part.iter().fold(sum, |s, &b| {
-            let v = if signed {
-                b as i8 as i32 as u32
-            } else {
-                u32::from(b)
-            };
-            s.wrapping_add(v)
-        })
+        crate::checksum::batmap_sum(self.batmap_version, sum, part)
     }
 
     /// Checks `map` against the stored checksum.

@@ -1,7 +1,7 @@
 //! The hard disk footer: 512 bytes at the end of every image (and, for dynamic and
 //! differencing disks, a copy at offset 0).
 
-use crate::endian::{array, be32, be64, ones_complement_sum, put32, put64};
+use crate::endian::{array, be32, be64, put32, put64};
 use crate::error::{FormatError, Structure};
 use uuid::Uuid;
 
@@ -191,7 +191,7 @@ impl Footer {
 
     /// The checksum the contents call for (libvhd's `vhd_checksum_footer`).
     pub fn compute_checksum(&self) -> u32 {
-        ones_complement_sum(&self.to_bytes(), 64)
+        crate::checksum::footer(&self.to_bytes())
     }
 
     /// Stores the checksum the contents call for; call after changing any field.
@@ -223,13 +223,25 @@ impl Footer {
 
     /// Creator is blktap (`tap`).
     pub fn is_tapdisk_creator(&self) -> bool {
-        self.crtr_app[..3] == *b"tap"
+        crate::layout::is_tap_creator(self.crtr_app)
     }
 
     /// blktap 0.1 or 1.1: the versions with quirks (hidden checksum, LSB-first bitmaps for 0.1).
     pub fn is_tap_legacy(&self) -> bool {
-        self.is_tapdisk_creator()
-            && (self.crtr_ver == version(0, 1) || self.crtr_ver == version(1, 1))
+        crate::layout::is_tap_legacy(self.crtr_app, self.crtr_ver)
+    }
+
+    /// Whether a batmap follows the BAT ([`crate::layout::batmap_presence`]).
+    pub fn batmap_presence(&self) -> crate::layout::BatmapPresence {
+        let sparse = self.kind().is_some_and(DiskType::is_sparse);
+        crate::layout::batmap_presence(self.crtr_app, self.crtr_ver, sparse)
+    }
+
+    /// Whether the hidden flag lives in the footer copy at offset 0
+    /// ([`crate::layout::hidden_in_copy`]).
+    pub fn hidden_in_copy(&self) -> bool {
+        let sparse = self.kind().is_some_and(DiskType::is_sparse);
+        crate::layout::hidden_in_copy(self.crtr_app, self.crtr_ver, sparse)
     }
 
     /// The disk is disabled (`v_poison`) by an interrupted resize or update.

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::endian::{array, be32, be64, ones_complement_sum, put32, put64};
+use crate::endian::{array, be32, be64, put32, put64};
 use crate::error::{FormatError, Structure};
 use crate::locator::{ParentLocator, LOCATOR_COUNT, LOCATOR_SIZE};
 use crate::utf::{self, Endian};
@@ -147,7 +147,7 @@ impl Header {
 
     /// The checksum the contents call for.
     pub fn compute_checksum(&self) -> u32 {
-        ones_complement_sum(&self.to_bytes(), 36)
+        crate::checksum::header(&self.to_bytes())
     }
 
     /// Stores the checksum the contents call for.

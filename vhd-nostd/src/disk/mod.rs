@@ -16,9 +16,8 @@ mod probe;
 mod query;
 mod recover;
 
-pub(crate) use extent::overlaps;
 pub use find::{find_footer, FoundFooter};
-pub(crate) use open::{check_sparse_layout, has_batmap_version, read_header};
+pub(crate) use open::{check_sparse_layout, read_header};
 pub use options::{OpenOptions, Recovered};
 pub use probe::{probe, probe_found, Layout, BITMAP_CACHE_SLOTS};
 

@@ -10,9 +10,9 @@ use crate::header::{Header, HEADER_SIZE};
 use crate::io::Io;
 use crate::SECTOR_SIZE;
 
-use super::{
-    find_footer, invalid, overlaps, Buffers, Disk, FoundFooter, Kind, OpenOptions, Recovered,
-};
+use crate::layout::{self, overlaps, BatmapPresence, Metadata};
+
+use super::{find_footer, invalid, Buffers, Disk, FoundFooter, Kind, OpenOptions, Recovered};
 
 /// Checks the sparse layout against the file and returns the end of metadata: header
 /// inside the file, BAT aligned, large enough for the size, not overlapping the footer
@@ -38,7 +38,13 @@ pub(crate) fn check_sparse_layout<E>(
                 && !overlaps(to, bat_len, 0, FOOTER_SIZE as u64)
                 && !overlaps(to, bat_len, hdr, HEADER_SIZE as u64) =>
         {
-            Ok(end.max(hdr + HEADER_SIZE as u64))
+            let tables = Metadata {
+                header_offset: hdr,
+                table_offset: to,
+                max_bat_size: h.max_bat_size,
+                batmap_map: None,
+            };
+            Ok(layout::end_of_headers(&tables, []))
         }
         _ => Err(invalid(Structure::Header, "table_offset")),
     }
@@ -126,8 +132,8 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if dt == DiskType::Fixed {
             return Ok(disk);
         }
-        disk.load_batmap(file_size)?;
-        disk.end_of_headers = disk.end_of_headers.max(disk.locators_end(file_size));
+        disk.load_batmap()?;
+        disk.end_of_headers = disk.compute_end_of_headers(file_size);
         disk.end_of_data = disk.compute_end_of_data();
         if disk.writable {
             disk.recover()?;
@@ -170,8 +176,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         })
     }
 
-    fn load_batmap(&mut self, file_size: u64) -> Result<(), Error<I::Error>> {
-        if !has_batmap_version(&self.footer) {
+    fn load_batmap(&mut self) -> Result<(), Error<I::Error>> {
+        let presence = self.footer.batmap_presence();
+        if presence == BatmapPresence::Absent {
             return Ok(());
         }
         let off = self.batmap_header_offset();
@@ -183,7 +190,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let hdr = match BatmapHeader::parse(&sec) {
             Ok(h) => h,
             // 1.1 images may lack a batmap; a missing cookie means none.
-            Err(_) if self.footer.crtr_ver < footer::version(1, 2) => return Ok(()),
+            Err(_) if presence == BatmapPresence::IfValid => return Ok(()),
             Err(_) => return self.batmap_invalid(),
         };
         let entries = self.bat.entries();
@@ -214,11 +221,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.io
             .read_at(hdr.batmap_offset, &mut self.batmap.as_mut()[..len])
             .map_err(Error::Io)?;
-        self.end_of_headers = self
-            .end_of_headers
-            .max(off + SECTOR_SIZE as u64)
-            .max(hdr.batmap_offset + hdr.map_bytes());
-        let _ = file_size;
         if hdr.verify(&self.batmap.as_ref()[..len]).is_err() {
             self.batmap_hdr = Some(hdr);
             return self.batmap_invalid();
@@ -232,11 +234,6 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.recovered |= Recovered::BATMAP_INVALID;
         Ok(())
     }
-}
-
-/// Whether the footer's creator and version promise a batmap (tap 1.1 or later).
-pub(crate) fn has_batmap_version(f: &Footer) -> bool {
-    f.is_tapdisk_creator() && f.crtr_ver >= footer::version(1, 1)
 }
 
 pub(crate) fn read_header<I: Io>(

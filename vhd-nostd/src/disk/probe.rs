@@ -6,7 +6,9 @@ use crate::error::Error;
 use crate::io::Io;
 use crate::SECTOR_SIZE;
 
-use super::{find_footer, has_batmap_version, FoundFooter};
+use crate::layout::BatmapPresence;
+
+use super::{find_footer, FoundFooter};
 
 /// The buffer sizes an image needs, found by [`probe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,7 +60,7 @@ pub fn probe_found<I: Io>(io: &mut I, found: &FoundFooter) -> Result<Layout, Err
         return Ok(Layout::default());
     };
     let entries = h.max_bat_size;
-    let batmap_bytes = if has_batmap_version(&s.footer) {
+    let batmap_bytes = if s.footer.batmap_presence() != BatmapPresence::Absent {
         batmap::map_sectors(entries) as usize * SECTOR_SIZE + SECTOR_SIZE
     } else {
         0

@@ -4,7 +4,7 @@ use crate::bat::Bat;
 use crate::batmap::BatmapHeader;
 use crate::bitmap::BitOrder;
 use crate::error::Error;
-use crate::footer::{self, DiskType, Footer};
+use crate::footer::{DiskType, Footer};
 use crate::header::Header;
 use crate::io::Io;
 use crate::SECTOR_SIZE;
@@ -112,11 +112,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 
     /// Bit order of the sector bitmaps: LSB-first only for images by tap 0.1.
     pub fn bitmap_order(&self) -> BitOrder {
-        if self.footer.is_tapdisk_creator() && self.footer.crtr_ver == footer::version(0, 1) {
-            BitOrder::LsbFirst
-        } else {
-            BitOrder::MsbFirst
-        }
+        BitOrder::of_creator(self.footer.crtr_app, self.footer.crtr_ver)
     }
 
     /// blktap's marker byte (offset 28 of the batmap header sector), if the image has a
