@@ -5,7 +5,6 @@
 # its caller. Exits non-zero if the program fails or goes over its stack budget.
 set -euo pipefail
 cd "$(dirname "$0")/embedded-run"
-rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 || true
 cargo build -q --release
 elf=target/thumbv7em-none-eabihf/release/vhd-embedded-run
 timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \

@@ -126,7 +126,7 @@ fn open<'a>(
         ..Default::default()
     };
     let bufs = tables.buffers();
-    let (r, used) = rt::measure(|| Disk::open(io, bufs, opts).map(|d| *slot = Some(d)));
+    let (r, used) = rt::measure(|| Disk::open_in(slot, io, bufs, opts).map(drop));
     marks.open = marks.open.max(used);
     r
 }

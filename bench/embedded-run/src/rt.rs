@@ -63,7 +63,11 @@ fn semihost(op: u32, arg: usize) {
 /// Ends the program: QEMU exits 0 if `ok`, else 1.
 pub fn exit(ok: bool) -> ! {
     semihost(SYS_EXIT, if ok { EXIT_SUCCESS } else { EXIT_FAILURE });
-    loop {}
+    // Not reached under QEMU; on a board without a debugger, wait for one.
+    loop {
+        // SAFETY: `wfi` only waits for an interrupt.
+        unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+    }
 }
 
 /// A line buffer for semihosting output (NUL-terminated; long lines are cut).

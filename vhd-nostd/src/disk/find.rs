@@ -19,17 +19,28 @@ pub struct FoundFooter {
     pub recovered: Recovered,
 }
 
-fn read_footer_at<I: Io>(io: &mut I, pos: u64, len: usize) -> Result<Footer, Error<I::Error>> {
-    let mut b = [0u8; FOOTER_SIZE];
-    io.read_at(pos, &mut b[..len]).map_err(Error::Io)?;
-    Ok(Footer::parse(&b)?)
+/// Finds the authoritative footer, as [`Disk::open`](super::Disk::open) does: EOF − 512,
+/// then EOF − 511 (legacy), then, unless `strict`, the copy at offset 0 if it describes
+/// a sparse disk (a fixed disk's offset 0 is guest data and never decides the type). The
+/// error is the end footer's.
+pub fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error<I::Error>> {
+    let mut found = FoundFooter {
+        footer: Footer::ZEROED,
+        pos: 0,
+        recovered: Recovered::empty(),
+    };
+    (found.pos, found.recovered) = find_footer_into(io, strict, &mut found.footer)?;
+    Ok(found)
 }
 
-/// Finds the authoritative footer, as [`Disk::open`](super::Disk::open) does: EOF − 512, then EOF − 511
-/// (legacy), then, unless `strict`, the copy at offset 0 if it describes a sparse disk
-/// (a fixed disk's offset 0 is guest data and never decides the type). The error is the
-/// end footer's.
-pub fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error<I::Error>> {
+/// [`find_footer`] into the caller's `out` (each candidate is read straight into it):
+/// the primary footer slot's offset and how the footer was found. On error `out` holds
+/// whatever was tried last.
+pub fn find_footer_into<I: Io>(
+    io: &mut I,
+    strict: bool,
+    out: &mut Footer,
+) -> Result<(u64, Recovered), Error<I::Error>> {
     let size = io.size().map_err(Error::Io)?;
     if size < FOOTER_SIZE as u64 {
         return Err(FormatError::Truncated {
@@ -38,36 +49,23 @@ pub fn find_footer<I: Io>(io: &mut I, strict: bool) -> Result<FoundFooter, Error
         .into());
     }
     let pos = size - FOOTER_SIZE as u64;
-    let first = match read_footer_at(io, pos, FOOTER_SIZE) {
-        Ok(footer) => {
-            return Ok(FoundFooter {
-                footer,
-                pos,
-                recovered: Recovered::empty(),
-            })
-        }
+    let first = match Footer::read_into(io, pos, FOOTER_SIZE, out) {
+        Ok(()) => return Ok((pos, Recovered::empty())),
         Err(Error::Format(e)) => e,
         Err(e) => return Err(e),
     };
-    if size % SECTOR_SIZE as u64 == (SECTOR_SIZE - 1) as u64 {
-        if let Ok(footer) = read_footer_at(io, size - 511, 511) {
-            return Ok(FoundFooter {
-                footer,
-                pos: size - 511,
-                recovered: Recovered::SHORT_FOOTER,
-            });
-        }
+    let short = size - (SECTOR_SIZE - 1) as u64;
+    if size % SECTOR_SIZE as u64 == (SECTOR_SIZE - 1) as u64
+        && Footer::read_into(io, short, SECTOR_SIZE - 1, out).is_ok()
+    {
+        return Ok((short, Recovered::SHORT_FOOTER));
     }
-    if !strict && size >= 2 * FOOTER_SIZE as u64 {
-        if let Ok(footer) = read_footer_at(io, 0, FOOTER_SIZE) {
-            if footer.kind().is_some_and(DiskType::is_sparse) {
-                return Ok(FoundFooter {
-                    footer,
-                    pos,
-                    recovered: Recovered::BACKUP_FOOTER,
-                });
-            }
-        }
+    if !strict
+        && size >= 2 * FOOTER_SIZE as u64
+        && Footer::read_into(io, 0, FOOTER_SIZE, out).is_ok()
+        && out.kind().is_some_and(DiskType::is_sparse)
+    {
+        return Ok((pos, Recovered::BACKUP_FOOTER));
     }
     Err(first.into())
 }

@@ -19,8 +19,15 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 
     /// Writes the footer at the primary position.
     pub(crate) fn write_primary_footer(&mut self) -> Result<(), Error<I::Error>> {
+        self.write_footer_at(self.footer_pos)
+    }
+
+    /// Writes the footer at byte `pos`. Not inlined: its sector-sized buffer stays off
+    /// the stack of the operations that call it.
+    #[inline(never)]
+    pub(crate) fn write_footer_at(&mut self, pos: u64) -> Result<(), Error<I::Error>> {
         let b = self.footer.to_bytes();
-        self.io.write_at(self.footer_pos, &b).map_err(Error::Io)
+        self.io.write_at(pos, &b).map_err(Error::Io)
     }
 
     /// Writes the footer copy at offset 0 (sparse disks only).
@@ -28,8 +35,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if self.header.is_none() {
             return Ok(());
         }
-        let b = self.footer.to_bytes();
-        self.io.write_at(0, &b).map_err(Error::Io)
+        self.write_footer_at(0)
     }
 
     /// Writes the header at its offset.
@@ -60,6 +66,28 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let (s, bytes) = self.bat.sectors_of(first, last);
         let off = h.table_offset + u64::from(s) * SECTOR_SIZE as u64;
         self.io.write_at(off, bytes).map_err(Error::Io)
+    }
+
+    /// Writes the batmap header sector with `version` and `checksum`, then takes them
+    /// into the in-memory header (which keeps the old ones if the write fails). Not
+    /// inlined, for the same reason as [`Disk::write_footer_at`].
+    #[inline(never)]
+    pub(crate) fn write_batmap_header(
+        &mut self,
+        version: u32,
+        checksum: u32,
+    ) -> Result<(), Error<I::Error>> {
+        let off = self.batmap_header_offset();
+        let Some(hdr) = &self.batmap_hdr else {
+            return Ok(());
+        };
+        let sector = hdr.to_bytes_with(version, checksum);
+        self.io.write_at(off, &sector).map_err(Error::Io)?;
+        if let Some(hdr) = &mut self.batmap_hdr {
+            hdr.batmap_version = version;
+            hdr.checksum = checksum;
+        }
+        Ok(())
     }
 
     /// Writes both footers, primary first: a crash between them leaves copies that a

@@ -16,7 +16,7 @@ mod probe;
 mod query;
 mod recover;
 
-pub use find::{find_footer, FoundFooter};
+pub use find::{find_footer, find_footer_into, FoundFooter};
 pub(crate) use open::{check_sparse_layout, read_header};
 pub use options::{OpenOptions, Recovered};
 pub use probe::{probe, probe_found, Layout, BITMAP_CACHE_SLOTS};

@@ -12,7 +12,7 @@ use crate::SECTOR_SIZE;
 
 use crate::layout::{self, overlaps, BatmapPresence, Metadata};
 
-use super::{find_footer, invalid, Buffers, Disk, FoundFooter, Kind, OpenOptions, Recovered};
+use super::{find_footer_into, invalid, Buffers, Disk, FoundFooter, Kind, OpenOptions, Recovered};
 
 /// Checks the sparse layout against the file and returns the end of metadata: header
 /// inside the file, BAT aligned, large enough for the size, not overlapping the footer
@@ -55,90 +55,144 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     /// unless strict, and saying so in [`Disk::recovered`]), the header and the layout,
     /// loads the BAT and the batmap. A read-write open also repairs what the format
     /// defines as recoverable: a damaged or stale footer copy and an invalid batmap.
-    pub fn open(mut io: I, bufs: Buffers<B>, opts: OpenOptions) -> Result<Self, Error<I::Error>> {
-        let found = find_footer(&mut io, opts.strict)?;
-        Self::open_found(io, bufs, opts, found)
+    pub fn open(io: I, bufs: Buffers<B>, opts: OpenOptions) -> Result<Self, Error<I::Error>> {
+        let mut slot = None;
+        Self::open_in(&mut slot, io, bufs, opts)?;
+        slot.ok_or(Error::InvalidArgument("open"))
+    }
+
+    /// [`Disk::open`] into the caller's `slot`: the footer, header and batmap header are
+    /// read straight into the disk there, never staged on the stack, so that opening
+    /// needs well under 1 KiB of stack below the caller (a firmware's measure, see
+    /// `bench/embedded-run`). On error the slot is left empty.
+    pub fn open_in(
+        slot: &mut Option<Self>,
+        io: I,
+        bufs: Buffers<B>,
+        opts: OpenOptions,
+    ) -> Result<&mut Self, Error<I::Error>> {
+        let Buffers {
+            bat,
+            batmap,
+            bitmap,
+        } = bufs;
+        let bat = Bat::new(bat, 0).ok_or(Error::BufferTooSmall { needed: 0 })?;
+        Self::place(slot, io, bat, batmap, bitmap, opts.writable);
+        let loaded = match slot.as_mut() {
+            Some(disk) => find_footer_into(&mut disk.io, opts.strict, &mut disk.footer)
+                .and_then(|(pos, recovered)| disk.load(opts, pos, recovered)),
+            None => Err(Error::InvalidArgument("open")),
+        };
+        if let Err(e) = loaded {
+            *slot = None;
+            return Err(e);
+        }
+        slot.as_mut().ok_or(Error::InvalidArgument("open"))
     }
 
     /// [`Disk::open`] with the footer already located by the caller (a block device's
     /// host reads the copy at offset 0 to learn where the image ends, see `vhd-std`).
     pub fn open_found(
-        mut io: I,
+        io: I,
         bufs: Buffers<B>,
         opts: OpenOptions,
         found: FoundFooter,
     ) -> Result<Self, Error<I::Error>> {
         let Buffers {
-            bat: mut bat_buf,
+            bat,
             batmap,
-            mut bitmap,
+            bitmap,
         } = bufs;
-        let f = found.footer;
-        let dt = f.validate()?;
-        if f.is_disabled() && !opts.ignore_disabled {
-            return Err(Error::Disabled);
-        }
-        let file_size = io.size().map_err(Error::Io)?;
-        let sectors = f.curr_size / SECTOR_SIZE as u64;
-        let header = if dt == DiskType::Fixed {
-            // The data ends where the footer starts (EOF − 512, or EOF − 511 for a
-            // legacy short footer).
-            if f.curr_size > found.pos {
-                return Err(invalid(Structure::Footer, "curr_size"));
-            }
-            None
-        } else {
-            Some(read_header(&mut io, &f, found.pos)?)
-        };
-        let bm_len = header
-            .as_ref()
-            .map_or(0, |h| h.bitmap_sectors() as usize * SECTOR_SIZE);
-        let (entries, end_of_meta) = match &header {
-            Some(h) => {
-                let end = check_sparse_layout(&f, h, found.pos)?;
-                let bat_len = bat::bat_bytes(h.max_bat_size) as usize;
-                let buf = bat_buf
-                    .as_mut()
-                    .get_mut(..bat_len)
-                    .ok_or(Error::BufferTooSmall { needed: bat_len })?;
-                if bitmap.as_ref().len() < bm_len {
-                    return Err(Error::BufferTooSmall { needed: bm_len });
-                }
-                io.read_at(h.table_offset, buf).map_err(Error::Io)?;
-                (h.max_bat_size, end)
-            }
-            None => (0, 0),
-        };
-        let bat = Bat::new(bat_buf, entries).ok_or(Error::BufferTooSmall { needed: 0 })?;
-        let mut disk = Disk {
+        let bat = Bat::new(bat, 0).ok_or(Error::BufferTooSmall { needed: 0 })?;
+        let mut disk = Self::blank(io, bat, batmap, bitmap, opts.writable);
+        disk.footer = found.footer;
+        disk.load(opts, found.pos, found.recovered)?;
+        Ok(disk)
+    }
+
+    /// Puts a blank disk into `slot`. Apart, so that the copy it is built in leaves the
+    /// stack before open goes deeper: a disk is as large as its footer and header.
+    #[inline(never)]
+    fn place(slot: &mut Option<Self>, io: I, bat: Bat<B>, batmap: B, bitmap: B, writable: bool) {
+        *slot = Some(Self::blank(io, bat, batmap, bitmap, writable));
+    }
+
+    /// A disk with no metadata yet, holding the caller's I/O object and buffers.
+    #[inline(always)]
+    fn blank(io: I, bat: Bat<B>, batmap: B, bitmap: B, writable: bool) -> Self {
+        Disk {
             io,
-            kind: Kind::Vhd(dt),
-            footer: f.clone(),
-            header,
-            footer_pos: found.pos,
-            sectors,
+            kind: Kind::Raw,
+            footer: Footer::ZEROED,
+            header: None,
+            footer_pos: 0,
+            sectors: 0,
             bat,
             batmap_hdr: None,
             batmap,
-            bitmaps: BitmapCache::new(bitmap.as_mut(), bm_len),
             bitmap,
-            end_of_headers: end_of_meta,
-            end_of_data: f.curr_size,
-            writable: opts.writable,
-            recovered: found.recovered,
+            bitmaps: BitmapCache::new(&mut [], 0),
+            end_of_headers: 0,
+            end_of_data: 0,
+            writable,
+            recovered: Recovered::empty(),
             scratch: None,
             overlap_scan: crate::alias::Overlaps::Unchecked,
-        };
+        }
+    }
+
+    /// Loads the rest once the footer in force (found at `pos`) is in place: checks it,
+    /// reads the header into place, checks the layout, loads the BAT and the batmap, and
+    /// repairs on a writable open.
+    fn load(
+        &mut self,
+        opts: OpenOptions,
+        pos: u64,
+        recovered: Recovered,
+    ) -> Result<(), Error<I::Error>> {
+        self.footer_pos = pos;
+        self.recovered = recovered;
+        let dt = self.footer.validate()?;
+        if self.footer.is_disabled() && !opts.ignore_disabled {
+            return Err(Error::Disabled);
+        }
+        self.kind = Kind::Vhd(dt);
+        let file_size = self.io.size().map_err(Error::Io)?;
+        self.sectors = self.footer.curr_size / SECTOR_SIZE as u64;
+        self.end_of_data = self.footer.curr_size;
         if dt == DiskType::Fixed {
-            return Ok(disk);
+            // The data ends where the footer starts (EOF − 512, or EOF − 511 for a
+            // legacy short footer).
+            if self.footer.curr_size > pos {
+                return Err(invalid(Structure::Footer, "curr_size"));
+            }
+            return Ok(());
         }
-        disk.load_batmap()?;
-        disk.end_of_headers = disk.compute_end_of_headers(file_size);
-        disk.end_of_data = disk.compute_end_of_data();
-        if disk.writable {
-            disk.recover()?;
+        let h = self.header.insert(Header::ZEROED);
+        read_header_into(&mut self.io, &self.footer, pos, h)?;
+        self.end_of_headers = check_sparse_layout(&self.footer, h, pos)?;
+        let bat_len = bat::bat_bytes(h.max_bat_size) as usize;
+        let bm_len = h.bitmap_sectors() as usize * SECTOR_SIZE;
+        let table = self
+            .bat
+            .bytes_mut()
+            .get_mut(..bat_len)
+            .ok_or(Error::BufferTooSmall { needed: bat_len })?;
+        if self.bitmap.as_ref().len() < bm_len {
+            return Err(Error::BufferTooSmall { needed: bm_len });
         }
-        Ok(disk)
+        self.io.read_at(h.table_offset, table).map_err(Error::Io)?;
+        if !self.bat.set_entries(h.max_bat_size) {
+            return Err(Error::BufferTooSmall { needed: bat_len });
+        }
+        self.bitmaps = BitmapCache::new(self.bitmap.as_mut(), bm_len);
+        self.load_batmap()?;
+        self.end_of_headers = self.compute_end_of_headers(file_size);
+        self.end_of_data = self.compute_end_of_data();
+        if self.writable {
+            self.recover()?;
+        }
+        Ok(())
     }
 
     /// Opens a raw disk image (no VHD metadata) as the bottom of a chain; its virtual
@@ -182,50 +236,53 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             return Ok(());
         }
         let off = self.batmap_header_offset();
-        let mut sec = [0u8; SECTOR_SIZE];
         if off + SECTOR_SIZE as u64 > self.footer_pos {
             return self.batmap_invalid();
         }
-        self.io.read_at(off, &mut sec).map_err(Error::Io)?;
-        let hdr = match BatmapHeader::parse(&sec) {
-            Ok(h) => h,
-            // 1.1 images may lack a batmap; a missing cookie means none.
-            Err(_) if presence == BatmapPresence::IfValid => return Ok(()),
-            Err(_) => return self.batmap_invalid(),
-        };
-        let entries = self.bat.entries();
+        let first_block = self.first_block_start();
+        let hdr = self.batmap_hdr.insert(BatmapHeader::ZEROED);
+        match BatmapHeader::read_into(&mut self.io, off, hdr) {
+            Ok(()) => {}
+            Err(Error::Format(_)) => {
+                self.batmap_hdr = None;
+                // 1.1 images may lack a batmap; a missing cookie means none.
+                if presence == BatmapPresence::IfValid {
+                    return Ok(());
+                }
+                return self.batmap_invalid();
+            }
+            Err(e) => {
+                self.batmap_hdr = None;
+                return Err(e);
+            }
+        }
+        let (map_off, map_len) = (hdr.batmap_offset, hdr.map_bytes());
         // Metadata precedes the data blocks. A map reaching past the first block is not
         // metadata: trusting it would hide blocks behind the end of headers, and
         // rebuilding it would overwrite their data.
-        let past_first_block = hdr
-            .batmap_offset
-            .checked_add(hdr.map_bytes())
-            .is_none_or(|end| end > self.first_block_start());
-        if hdr.validate(entries, self.footer_pos).is_err()
+        let past_first_block = map_off
+            .checked_add(map_len)
+            .is_none_or(|end| end > first_block);
+        let bad = hdr.validate(self.bat.entries(), self.footer_pos).is_err()
             || past_first_block
-            || overlaps(
-                hdr.batmap_offset,
-                hdr.map_bytes(),
-                0,
-                off + SECTOR_SIZE as u64,
-            )
+            || overlaps(map_off, map_len, 0, off + SECTOR_SIZE as u64)
+            // Larger than the BAT needs and than the buffer `probe` sized: the bitmaps
+            // still answer every question the map would, so it is ignored.
+            || self.batmap.as_ref().len() < map_len as usize;
+        if bad {
+            self.batmap_hdr = None;
+            return self.batmap_invalid();
+        }
+        let map = &mut self.batmap.as_mut()[..map_len as usize];
+        self.io.read_at(map_off, map).map_err(Error::Io)?;
+        // A map failing its checksum keeps its header (the marker lives there).
+        if self
+            .batmap_hdr
+            .as_ref()
+            .is_some_and(|h| h.verify(map).is_err())
         {
             return self.batmap_invalid();
         }
-        let len = hdr.map_bytes() as usize;
-        if self.batmap.as_ref().len() < len {
-            // Larger than the BAT needs and than the buffer `probe` sized: the bitmaps
-            // still answer every question the map would, so it is ignored.
-            return self.batmap_invalid();
-        }
-        self.io
-            .read_at(hdr.batmap_offset, &mut self.batmap.as_mut()[..len])
-            .map_err(Error::Io)?;
-        if hdr.verify(&self.batmap.as_ref()[..len]).is_err() {
-            self.batmap_hdr = Some(hdr);
-            return self.batmap_invalid();
-        }
-        self.batmap_hdr = Some(hdr);
         Ok(())
     }
 
@@ -236,11 +293,26 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 }
 
+/// Reads the header of a sparse disk whose footer is `f` and accepts it as open does.
 pub(crate) fn read_header<I: Io>(
     io: &mut I,
     f: &Footer,
     footer_pos: u64,
 ) -> Result<Header, Error<I::Error>> {
+    let mut h = Header::ZEROED;
+    read_header_into(io, f, footer_pos, &mut h)?;
+    Ok(h)
+}
+
+/// [`read_header`] straight into `out`. Not inlined, so that its buffers are off the
+/// stack while open goes on.
+#[inline(never)]
+fn read_header_into<I: Io>(
+    io: &mut I,
+    f: &Footer,
+    footer_pos: u64,
+    out: &mut Header,
+) -> Result<(), Error<I::Error>> {
     let off = f.data_offset;
     if off
         .checked_add(HEADER_SIZE as u64)
@@ -248,9 +320,7 @@ pub(crate) fn read_header<I: Io>(
     {
         return Err(invalid(Structure::Footer, "data_offset"));
     }
-    let mut b = [0u8; HEADER_SIZE];
-    io.read_at(off, &mut b).map_err(Error::Io)?;
-    let h = Header::parse(&b)?;
-    h.validate_for_open(footer_pos)?;
-    Ok(h)
+    Header::read_into(io, off, out)?;
+    out.validate_for_open(footer_pos)?;
+    Ok(())
 }

@@ -14,9 +14,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             self.write_primary_footer()?;
             self.recovered |= Recovered::PRIMARY_FOOTER_REWRITTEN;
         } else {
-            let mut b = [0u8; FOOTER_SIZE];
-            self.io.read_at(0, &mut b).map_err(Error::Io)?;
-            if b != self.footer.to_bytes() {
+            if !self.backup_footer_matches()? {
                 self.write_backup_footer()?;
                 self.recovered |= Recovered::BACKUP_FOOTER_REWRITTEN;
             }
@@ -27,12 +25,26 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         Ok(())
     }
 
+    /// Whether the footer copy at offset 0 holds the footer in force, byte for byte;
+    /// read a piece at a time, so that no footer-sized buffer sits on the stack.
+    #[inline(never)]
+    fn backup_footer_matches(&mut self) -> Result<bool, Error<I::Error>> {
+        let mut piece = [0u8; 128];
+        for at in (0..FOOTER_SIZE).step_by(piece.len()) {
+            self.io.read_at(at as u64, &mut piece).map_err(Error::Io)?;
+            if !self.footer.matches_part(at, &piece) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Recomputes the batmap from the sector bitmaps and writes map, then header.
     pub(crate) fn rebuild_batmap(&mut self) -> Result<(), Error<I::Error>> {
-        let Some(mut hdr) = self.batmap_hdr.clone() else {
+        let Some(hdr) = &self.batmap_hdr else {
             return Ok(());
         };
-        let len = hdr.map_bytes() as usize;
+        let (map_off, len) = (hdr.batmap_offset, hdr.map_bytes() as usize);
         if self.batmap.as_ref().len() < len {
             return Err(Error::BufferTooSmall { needed: len });
         }
@@ -44,17 +56,14 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
                 batmap::assign(self.batmap.as_mut(), block, true);
             }
         }
-        hdr.batmap_version = batmap::BATMAP_VERSION;
-        hdr.checksum = hdr.compute_checksum(&self.batmap.as_ref()[..len]);
+        let version = batmap::BATMAP_VERSION;
+        let checksum = crate::checksum::batmap(version, &self.batmap.as_ref()[..len]);
         self.io
-            .write_at(hdr.batmap_offset, &self.batmap.as_ref()[..len])
+            .write_at(map_off, &self.batmap.as_ref()[..len])
             .map_err(Error::Io)?;
         self.io.flush().map_err(Error::Io)?;
-        self.io
-            .write_at(self.batmap_header_offset(), &hdr.to_bytes())
-            .map_err(Error::Io)?;
+        self.write_batmap_header(version, checksum)?;
         self.io.flush().map_err(Error::Io)?;
-        self.batmap_hdr = Some(hdr);
         self.recovered.remove(Recovered::BATMAP_INVALID);
         Ok(())
     }
