@@ -71,12 +71,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         bufs: Buffers<B>,
         opts: OpenOptions,
     ) -> Result<&mut Self, Error<I::Error>> {
-        let Buffers {
-            bat,
-            batmap,
-            bitmap,
-        } = bufs;
-        let bat = Bat::new(bat, 0).ok_or(Error::BufferTooSmall { needed: 0 })?;
+        let (bat, batmap, bitmap) = Self::tables(bufs)?;
         Self::place(slot, io, bat, batmap, bitmap, opts.writable);
         let loaded = match slot.as_mut() {
             Some(disk) => find_footer_into(&mut disk.io, opts.strict, &mut disk.footer)
@@ -98,16 +93,17 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         opts: OpenOptions,
         found: FoundFooter,
     ) -> Result<Self, Error<I::Error>> {
-        let Buffers {
-            bat,
-            batmap,
-            bitmap,
-        } = bufs;
-        let bat = Bat::new(bat, 0).ok_or(Error::BufferTooSmall { needed: 0 })?;
+        let (bat, batmap, bitmap) = Self::tables(bufs)?;
         let mut disk = Self::blank(io, bat, batmap, bitmap, opts.writable);
         disk.footer = found.footer;
         disk.load(opts, found.pos, found.recovered)?;
         Ok(disk)
+    }
+
+    /// The caller's buffers, the BAT's as a table of no entries yet.
+    fn tables(bufs: Buffers<B>) -> Result<(Bat<B>, B, B), Error<I::Error>> {
+        let bat = Bat::new(bufs.bat, 0).ok_or(Error::BufferTooSmall { needed: 0 })?;
+        Ok((bat, bufs.batmap, bufs.bitmap))
     }
 
     /// Puts a blank disk into `slot`. Apart, so that the copy it is built in leaves the
