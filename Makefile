@@ -49,7 +49,7 @@ demo: build
 check: deps
 	$(MAKE) --no-print-directory check-all
 
-check-all: lint embedded test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test fault-test clone-test
+check-all: lint embedded embedded-run test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test fault-test clone-test
 
 deps:
 	@mk/deps.sh check
@@ -61,6 +61,12 @@ lint:
 
 embedded:
 	$(CARGO) build -p vhd-nostd --target $(EMBEDDED_TARGET)
+
+# The core on a Cortex-M4F board model (QEMU's mps2-an386): a differencing chain held in
+# flash is opened, read, written and verified, and every step's stack high-water mark
+# is held to the program's budget (bench/embedded-run/src/main.rs).
+embedded-run:
+	bench/embedded-run.sh
 
 test:
 	$(CARGO) test --workspace
@@ -112,8 +118,9 @@ clone-test:
 	tests/clone/run.sh
 
 # Real faults (tests/faults, needs root): vhd-util and a C client SIGKILLed at seeded
-# random moments, a tmpfs filled to ENOSPC, readers beside a writer. `fault-test-long`
-# runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays a logged seed.
+# random moments, a tmpfs and a loop-mounted ext4 filled to ENOSPC, readers beside a
+# writer. `fault-test-long` runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays
+# a logged seed.
 fault-test: build lib
 	tests/faults/run.sh
 
@@ -142,4 +149,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri
+.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri
