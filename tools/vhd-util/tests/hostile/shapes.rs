@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::harness::{case, keeps, w, Base, Case, Line, Op, Want};
+use super::harness::{both_checks, case, keeps, w, Base, Case, Line, Op, Want};
 use Line::{Any, Empty, Is};
 
 /// Case 5: the end footer damaged, the copy at 0 intact.
@@ -118,4 +118,17 @@ pub fn self_parent(name: &'static str, build: fn(&Path), line: Line) -> Case {
             keeps(Op::Coalesce, 22, line),
         ],
     )
+}
+
+/// A locator whose payload can be neither journaled nor rewritten in place: both checks
+/// report `check`, and `resize` and `modify -p` refuse before writing.
+pub fn unwritable_locator(check: &'static str) -> Vec<Want> {
+    let mut v = both_checks(22, check);
+    v.push(keeps(Op::Resize, 22, Is("creating journal failed: -22")));
+    v.push(keeps(
+        Op::ModifyParent,
+        22,
+        Is("failed to set parent to 'p.vhd': -22"),
+    ));
+    v
 }
