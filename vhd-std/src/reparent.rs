@@ -89,14 +89,28 @@ pub fn journal_path(image: &Path) -> PathBuf {
 }
 
 /// Finishes what a reparent of the image at `image` that was killed left: reverts its
-/// journal (the old link; an emptied journal only enables the image) and deletes it.
-/// Whether there was one.
+/// journal (the old link; an emptied journal only enables the image) and deletes it; a
+/// journal cut before it was whole is deleted if the image is still enabled (else
+/// `-EINVAL`: a disabled image with a damaged journal is left to the operator). Whether
+/// there was one.
 pub fn recover(image: &Path) -> VhdResult<bool> {
     let jpath = journal_path(image);
     if std::fs::symlink_metadata(&jpath).is_err() {
         return Ok(false);
     }
-    journal::revert(&jpath, image)?;
+    if journal::check(&jpath).is_err() {
+        // Cut while it was being written: the image is disabled only once its journal
+        // is whole, so an image still enabled was never touched for it.
+        let opts = OpenOptions {
+            ignore_disabled: true,
+            ..Default::default()
+        };
+        if Image::open(image, opts)?.disk().is_poisoned() {
+            return Err(Errno::EINVAL);
+        }
+    } else {
+        journal::revert(&jpath, image)?;
+    }
     journal::remove(&jpath)?;
     Ok(true)
 }
