@@ -157,6 +157,8 @@ fn fits(img: &Image, rel: &str, scratch: &mut [u8]) -> VhdResult<bool> {
             _ => continue,
         };
         match len {
+            // A space no size rule reads (the core refuses it too): -EINVAL.
+            Ok(_) if loc.space_bytes() == 0 => return Err(Errno::EINVAL),
             Ok(n) if n as u64 <= loc.space_bytes() => {}
             Ok(_) => return Ok(false),
             // Longer than any path the scratch holds: the core's refusal, -EINVAL.
