@@ -1,0 +1,139 @@
+//! blktap3's changes to subcommands the storage manager does not drive in these forms
+//! (section 3 of `vhd-util-blktap3-cli.md`): `scan -M`, `scan -m` brace patterns and
+//! `scan failed` on stderr, `set -f marker`. Run by `make blktap3-test`.
+#![cfg(feature = "blktap3")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
+
+fn workdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("vhd-util-blktap3")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn vhd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// (exit status, stdout, stderr).
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = vhd(dir, args);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run(dir, args);
+    assert_eq!(code, 0, "vhd-util {args:?}: {out}{err}");
+    out
+}
+
+const HASH: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// a.vhd (marker 7), b.vhd (a key hash), c.vhd (a child of a.vhd).
+fn images(d: &Path) {
+    ok(d, &["create", "-n", "a.vhd", "-s", "8"]);
+    ok(d, &["create", "-n", "b.vhd", "-s", "8"]);
+    ok(d, &["snapshot", "-n", "c.vhd", "-p", "a.vhd"]);
+    ok(d, &["set", "-n", "a.vhd", "-f", "marker", "-v", "7"]);
+    ok(d, &["key", "-s", "-n", "b.vhd", "-H", HASH]);
+}
+
+#[test]
+fn scan_shows_markers_and_key_hashes() {
+    let d = workdir("scan-markers");
+    images(&d);
+    let want = format!(
+        "vhd=a.vhd capacity=8388608 size=3584 hidden=0 marker=7 keyhash= parent=none\n\
+         vhd=b.vhd capacity=8388608 size=3584 hidden=0 marker=0 keyhash={HASH} parent=none\n\
+         vhd=c.vhd capacity=8388608 size=5120 hidden=0 marker=0 keyhash= parent=a.vhd\n"
+    );
+    assert_eq!(ok(&d, &["scan", "-M", "-m", "*.vhd"]), want);
+    // The fast scan reads the same tags (in the order glob finds the files).
+    let mut fast: Vec<String> = ok(&d, &["scan", "-f", "-M", "-m", "*.vhd"])
+        .lines()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fast.sort();
+    assert_eq!(fast.concat(), want);
+    // Without -M the lines are blktap2's.
+    assert_eq!(
+        ok(&d, &["scan", "-m", "c.vhd"]),
+        "vhd=c.vhd capacity=8388608 size=5120 hidden=0 parent=a.vhd\n"
+    );
+    // Pretty print: the tree, each line with its tags.
+    assert_eq!(
+        ok(&d, &["scan", "-p", "-M", "-m", "[ac].vhd"]),
+        "vhd=a.vhd capacity=8388608 size=3584 hidden=0 marker=7 keyhash= parent=none\n   \
+         vhd=c.vhd capacity=8388608 size=5120 hidden=0 marker=0 keyhash= parent=a.vhd\n"
+    );
+    assert!(ok(&d, &["scan", "-h"]).ends_with("[-v verbose] [-h help] [-M show markers]\n"));
+}
+
+#[test]
+fn scan_patterns_expand_braces() {
+    let d = workdir("scan-braces");
+    images(&d);
+    assert_eq!(
+        ok(&d, &["scan", "-m", "{a,c}.vhd"]),
+        "vhd=a.vhd capacity=8388608 size=3584 hidden=0 parent=none\n\
+         vhd=c.vhd capacity=8388608 size=5120 hidden=0 parent=a.vhd\n"
+    );
+}
+
+#[test]
+fn scan_failure_goes_to_stderr() {
+    let d = workdir("scan-failed");
+    images(&d);
+    assert_eq!(
+        run(&d, &["scan", "-m", "a.vhd", "missing.vhd"]),
+        (
+            2,
+            "vhd=a.vhd capacity=8388608 size=3584 hidden=0 parent=none\n\
+             vhd=missing.vhd scan-error=-2 error-message='failure scanning target'\n"
+                .to_string(),
+            "scan failed: -2. Check syslog for details\n".to_string()
+        )
+    );
+    // -c: the failure is reported, the exit status is 0.
+    let (code, out, err) = run(&d, &["scan", "-c", "missing.vhd"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.starts_with("vhd=missing.vhd scan-error=-2"), "{out}");
+}
+
+#[test]
+fn set_marker() {
+    let d = workdir("set-marker");
+    images(&d);
+    assert_eq!(ok(&d, &["query", "-m", "-n", "a.vhd"]), "marker: 7\n");
+    ok(&d, &["set", "-n", "a.vhd", "-f", "marker", "-v", "255"]);
+    // query prints it as a signed char, scan unsigned.
+    assert_eq!(ok(&d, &["query", "-m", "-n", "a.vhd"]), "marker: -1\n");
+    assert!(ok(&d, &["scan", "-M", "-m", "a.vhd"]).contains(" marker=255 "));
+    // The marker is one byte; other fields are refused as before.
+    let usage = "options: <-n name> <-f field> <-v value> [-h help]\n";
+    assert_eq!(
+        run(&d, &["set", "-n", "a.vhd", "-f", "marker", "-v", "256"]),
+        (22, format!("invalid value 256\n{usage}"), String::new())
+    );
+    assert_eq!(
+        run(&d, &["set", "-n", "a.vhd", "-f", "size", "-v", "1"]),
+        (22, format!("invalid field size\n{usage}"), String::new())
+    );
+    // The hidden flag and the data are untouched.
+    assert_eq!(ok(&d, &["query", "-f", "-n", "a.vhd"]), "hidden: 0\n");
+    assert!(ok(&d, &["check", "-n", "a.vhd"]).contains("is valid"));
+}
