@@ -137,3 +137,65 @@ fn set_marker() {
     assert_eq!(ok(&d, &["query", "-f", "-n", "a.vhd"]), "hidden: 0\n");
     assert!(ok(&d, &["check", "-n", "a.vhd"]).contains("is valid"));
 }
+
+/// `key` with key files: the hash is SHA-256 of the nonce then the key (a known
+/// vector), set into an empty image and checked against the key.
+#[test]
+fn key_files() {
+    let d = workdir("key-files");
+    ok(&d, &["create", "-n", "k.vhd", "-s", "8"]);
+    let k512 = "k,aes-xts-plain,512.key";
+    let key: Vec<u8> = (0..64u8).collect();
+    std::fs::write(d.join(k512), &key).unwrap();
+    // SHA-256 of 32 zero bytes then the bytes 0..=63 (Python's hashlib).
+    let calc = "dc7a48014fc1fac8b52af39bc7ea5cafafabf8bb81fb8f880fdf3b4a4566795c";
+    assert_eq!(
+        run(&d, &["key", "-C", "-k", k512]),
+        (
+            0,
+            format!("{calc}\n"),
+            format!("vhd_util_read_key: using keyfile {k512}, Size (bytes) 64\n")
+        )
+    );
+    // Another nonce, another hash.
+    let nonce = "11".repeat(32);
+    let other = ok(&d, &["key", "-C", "-k", k512, "-N", &nonce]);
+    assert_ne!(other.trim(), calc);
+    assert_eq!(other.trim().len(), 64);
+    // -s -k: stored with a zero nonce; -c -k: the same key checks, another does not.
+    ok(&d, &["key", "-s", "-n", "k.vhd", "-k", k512]);
+    assert_eq!(
+        ok(&d, &["key", "-p", "-n", "k.vhd"]),
+        format!("{} {calc}\n", "0".repeat(64))
+    );
+    ok(&d, &["key", "-c", "-n", "k.vhd", "-k", k512]);
+    let k256 = "k,aes-xts-plain,256.key";
+    std::fs::write(d.join(k256), [7u8; 32]).unwrap();
+    let (code, _, err) = run(&d, &["key", "-c", "-n", "k.vhd", "-k", k256]);
+    assert_eq!(code, 22);
+    assert!(
+        err.ends_with("vhd hash doesn't match key hash\nkey check failed: -22\n"),
+        "{err}"
+    );
+    // Key files are named after the image, and a 512-bit one holds 64 bytes.
+    std::fs::write(d.join("other.key"), &key).unwrap();
+    assert_eq!(
+        run(&d, &["key", "-s", "-n", "k.vhd", "-k", "other.key"]),
+        (1, String::new(), "Invalid key name other.key\n".to_string())
+    );
+    std::fs::write(d.join(k512), &key[..32]).unwrap();
+    let (code, _, _) = run(&d, &["key", "-c", "-n", "k.vhd", "-k", k512]);
+    assert_eq!(code, 22);
+    // An image without a key hash says so.
+    ok(&d, &["create", "-n", "n.vhd", "-s", "8"]);
+    std::fs::write(d.join("n,aes-xts-plain,256.key"), [7u8; 32]).unwrap();
+    let (code, _, err) = run(
+        &d,
+        &["key", "-c", "-n", "n.vhd", "-k", "n,aes-xts-plain,256.key"],
+    );
+    assert_eq!(code, 22);
+    assert!(
+        err.ends_with("this vhd has no keyhash\nkey check failed: -22\n"),
+        "{err}"
+    );
+}
