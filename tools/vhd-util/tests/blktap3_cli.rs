@@ -199,3 +199,53 @@ fn key_files() {
         "{err}"
     );
 }
+
+/// `check -b`: data in a sector whose bitmap bit is clear is an error (`-B` precludes
+/// it); without `-b` the image is valid.
+#[test]
+fn check_bitmaps_against_data() {
+    use std::os::unix::fs::FileExt;
+    use vhd_std::{Image, OpenOptions};
+
+    let d = workdir("check-bitmaps");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
+    let c = d.join("c.vhd");
+    let rw = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    // Sector 0 of block 1 written: its bit set, the block's other sectors zero.
+    let (at, bitmap) = {
+        let mut img = Image::open(&c, rw).unwrap();
+        img.disk_mut().write(4096, &[0x5a; 512]).unwrap();
+        let disk = img.disk();
+        let at = u64::from(disk.bat().get(1).unwrap()) * 512;
+        (at, u64::from(disk.bitmap_sectors()) * 512)
+    };
+    assert_eq!(ok(&d, &["check", "-b", "-n", "c.vhd"]), "c.vhd is valid\n");
+    assert_eq!(
+        ok(&d, &["check", "-b", "-p", "-n", "c.vhd"]),
+        format!(
+            "c.vhd is valid\n{} is valid\n",
+            d.canonicalize().unwrap().join("p.vhd").display()
+        )
+    );
+    // Bytes in sector 5 of that block, whose bit is clear.
+    let f = std::fs::OpenOptions::new().write(true).open(&c).unwrap();
+    f.write_all_at(&[1], at + bitmap + 5 * 512 + 100).unwrap();
+    drop(f);
+    let (code, out, _) = run(&d, &["check", "-b", "-n", "c.vhd"]);
+    assert_eq!(code, 22);
+    assert!(
+        out.starts_with(
+            "sector 0x5 of block 0x1 has data where bitmap is clear\n\
+             c.vhd appears invalid; dumping metadata\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(ok(&d, &["check", "-n", "c.vhd"]), "c.vhd is valid\n");
+    let (code, out, _) = run(&d, &["check", "-b", "-B", "-n", "c.vhd"]);
+    assert_eq!(code, 22);
+    assert!(out.starts_with("options: -n <file>"), "{out}");
+}
