@@ -249,3 +249,57 @@ fn check_bitmaps_against_data() {
     assert_eq!(code, 22);
     assert!(out.starts_with("options: -n <file>"), "{out}");
 }
+
+/// `repair` writes the footer as blktap3's `vhd_write_footer`: at the end of data with
+/// the file cut after it, the copy at 0 too; a nil UUID becomes a random one; `-b`
+/// takes the copy at 0 as the footer (a fixed disk has none).
+#[test]
+fn repair_cuts_and_takes_the_backup() {
+    use vhd_nostd::Footer;
+
+    let d = workdir("repair");
+    ok(&d, &["create", "-n", "r.vhd", "-s", "8"]);
+    let r = d.join("r.vhd");
+    let clean = std::fs::read(&r).unwrap();
+    // Junk after the data is cut off, the image unchanged.
+    let mut junk = clean.clone();
+    junk.extend(std::iter::repeat_n(0x33, 6416));
+    std::fs::write(&r, &junk).unwrap();
+    ok(&d, &["repair", "-n", "r.vhd"]);
+    assert_eq!(std::fs::read(&r).unwrap(), clean);
+    // A nil UUID in both footers is replaced, in both.
+    let mut b = clean.clone();
+    let n = b.len();
+    let mut f = Footer::parse(&b[n - 512..]).unwrap();
+    f.uuid = uuid::Uuid::nil();
+    f.seal();
+    b[n - 512..].copy_from_slice(&f.to_bytes());
+    b[..512].copy_from_slice(&f.to_bytes());
+    std::fs::write(&r, &b).unwrap();
+    ok(&d, &["repair", "-n", "r.vhd"]);
+    let b = std::fs::read(&r).unwrap();
+    let end = Footer::parse(&b[b.len() - 512..]).unwrap();
+    assert!(!end.uuid.is_nil());
+    assert_eq!(&b[..512], &b[b.len() - 512..]);
+    // -b: the end footer (hidden 1) gives way to the copy at 0 (hidden 0).
+    ok(&d, &["set", "-n", "r.vhd", "-f", "hidden", "-v", "1"]);
+    let mut b = std::fs::read(&r).unwrap();
+    let mut copy = Footer::parse(&b[..512]).unwrap();
+    copy.hidden = 0;
+    copy.seal();
+    b[..512].copy_from_slice(&copy.to_bytes());
+    std::fs::write(&r, &b).unwrap();
+    assert_eq!(ok(&d, &["query", "-f", "-n", "r.vhd"]), "hidden: 1\n");
+    ok(&d, &["repair", "-b", "-n", "r.vhd"]);
+    assert_eq!(ok(&d, &["query", "-f", "-n", "r.vhd"]), "hidden: 0\n");
+    assert!(ok(&d, &["check", "-n", "r.vhd"]).contains("is valid"));
+    ok(&d, &["create", "-n", "f.vhd", "-s", "1", "-r"]);
+    assert_eq!(
+        run(&d, &["repair", "-b", "-n", "f.vhd"]),
+        (22, "error opening f.vhd: -22\n".to_string(), String::new())
+    );
+    assert_eq!(
+        run(&d, &["repair", "-n", "r.vhd", "-x"]).1,
+        "options: <-n name> <-b use the back-up footer> [-h help]\n"
+    );
+}
