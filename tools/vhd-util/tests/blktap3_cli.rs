@@ -303,3 +303,67 @@ fn repair_cuts_and_takes_the_backup() {
         "options: <-n name> <-b use the back-up footer> [-h help]\n"
     );
 }
+
+/// `copy`: a new dynamic image with SRC's size and the blocks SRC allocated, reading
+/// as SRC does; refused for an existing DST, a differencing or fixed SRC, and (not
+/// implemented) an encrypted copy.
+#[test]
+fn copy_dynamic_images() {
+    use vhd_std::{Image, OpenOptions};
+
+    let d = workdir("copy");
+    ok(&d, &["create", "-n", "s.vhd", "-s", "9"]);
+    let rw = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    {
+        let mut img = Image::open(d.join("s.vhd"), rw).unwrap();
+        let data: Vec<u8> = (0..3 * 512).map(|i| (i % 251) as u8).collect();
+        img.disk_mut().write(4096 + 7, &data).unwrap();
+        img.disk_mut().write(16384, &[9; 512]).unwrap();
+    }
+    assert_eq!(
+        run(&d, &["copy", "-n", "s.vhd", "-N", "t.vhd"]),
+        (0, String::new(), String::new())
+    );
+    let read_all = |name: &str| {
+        let mut img = Image::open(d.join(name), OpenOptions::default()).unwrap();
+        let mut b = vec![0u8; img.disk().size() as usize];
+        img.disk_mut().read(0, &mut b).unwrap();
+        (b, img.disk().bat().allocated().count())
+    };
+    let (src, src_blocks) = read_all("s.vhd");
+    let (dst, dst_blocks) = read_all("t.vhd");
+    assert!(src == dst, "the copy reads as the source");
+    assert_eq!((src_blocks, dst_blocks), (2, 2));
+    assert!(ok(&d, &["check", "-n", "t.vhd"]).contains("is valid"));
+    assert_eq!(
+        run(&d, &["copy", "-n", "s.vhd", "-N", "t.vhd"]),
+        (
+            22,
+            "VHD file t.vhd already exists, chose a different name\n".to_string(),
+            String::new()
+        )
+    );
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "s.vhd"]);
+    assert_eq!(
+        run(&d, &["copy", "-n", "c.vhd", "-N", "u.vhd"]),
+        (22, "error creating u.vhd: -22\n".to_string(), String::new())
+    );
+    assert!(!d.join("u.vhd").exists());
+    let usage = "options: -n <name> -N <new VHD name> [-k <keyfile> | -E (pass encryption key on stdin)] [-h help] \n";
+    assert_eq!(
+        run(&d, &["copy", "-n", "s.vhd"]),
+        (
+            22,
+            usage.to_string(),
+            "Must supply both existing and new VHD names\n".to_string()
+        )
+    );
+    assert_eq!(
+        run(&d, &["copy", "-n", "s.vhd", "-N", "v.vhd", "-E", "-k", "x"]),
+        (1, String::new(), "Only supply -E or -k once\n".to_string())
+    );
+    assert!(ok(&d, &[]).ends_with("| revert | key | copy }\n"));
+}
