@@ -30,6 +30,7 @@ pub mod journal;
 pub mod keyhash;
 pub mod locator;
 pub mod parent;
+pub mod preallocate;
 pub mod read;
 pub mod resize;
 pub mod summary;

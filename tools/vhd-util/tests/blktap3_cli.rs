@@ -367,3 +367,72 @@ fn copy_dynamic_images() {
     );
     assert!(ok(&d, &[]).ends_with("| revert | key | copy }\n"));
 }
+
+/// `fill -b`: the blocks of a sector range allocated without data, the footer moved
+/// to the new end (the image checks), blocks already there untouched; the option
+/// rules of blktap3; a differencing disk refused (full bitmaps would hide its parent).
+#[test]
+fn fill_bitmaps_only() {
+    use vhd_std::{Image, OpenOptions};
+
+    let d = workdir("fill-b");
+    ok(&d, &["create", "-n", "f.vhd", "-s", "20"]);
+    let rw = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    {
+        let mut img = Image::open(d.join("f.vhd"), rw).unwrap();
+        img.disk_mut().write(8192, &[0x77; 1024]).unwrap();
+    }
+    // Sectors 4096..=12000: blocks 1 and 2; block 2 already holds data.
+    ok(
+        &d,
+        &["fill", "-b", "-f", "4096", "-t", "12000", "-n", "f.vhd"],
+    );
+    assert_eq!(ok(&d, &["query", "-a", "-n", "f.vhd"]), "2\n");
+    assert_eq!(ok(&d, &["check", "-n", "f.vhd"]), "f.vhd is valid\n");
+    ok(&d, &["fill", "-b", "-n", "f.vhd"]);
+    assert_eq!(ok(&d, &["query", "-a", "-n", "f.vhd"]), "10\n");
+    assert_eq!(ok(&d, &["check", "-n", "f.vhd"]), "f.vhd is valid\n");
+    let mut img = Image::open(d.join("f.vhd"), OpenOptions::default()).unwrap();
+    let mut all = vec![0u8; 20 << 20];
+    img.disk_mut().read(0, &mut all).unwrap();
+    let mut want = vec![0u8; 20 << 20];
+    want[8192 * 512..][..1024].fill(0x77);
+    assert!(all == want, "the content is unchanged");
+    let usage = "options: <-n name> [-h help] [-b initialise the BAT and bitmaps, don't write to the data blocks (much faster)] [-f start intialisation from this sector, only usable with -b] [-t intialise up to this sector (inclusive), only usable with -b] [-B ignore the 2 TB limit, only usable with -b]\n";
+    assert_eq!(
+        run(&d, &["fill", "-t", "5", "-n", "f.vhd"]),
+        (
+            22,
+            format!("-f/-t can only be used with -b\n{usage}"),
+            String::new()
+        )
+    );
+    assert_eq!(
+        run(&d, &["fill", "-B", "-n", "f.vhd"]),
+        (
+            22,
+            format!("-B can only be used with -b\n{usage}"),
+            String::new()
+        )
+    );
+    assert_eq!(
+        run(&d, &["fill", "-b", "-f", "9", "-t", "3", "-n", "f.vhd"]),
+        (
+            22,
+            format!("invalid sector range 9-3\n{usage}"),
+            String::new()
+        )
+    );
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "f.vhd"]);
+    assert_eq!(
+        run(&d, &["fill", "-b", "-n", "c.vhd"]),
+        (
+            22,
+            "failed to initialise bitmaps: Invalid argument\n".to_string(),
+            String::new()
+        )
+    );
+}
