@@ -114,7 +114,12 @@ fn run_blktap3(args: &[String]) -> i32 {
             return e.code();
         }
     };
-    match write_footer(&mut io, footer, place, sparse) {
+    let mut footer = footer;
+    if footer.uuid.is_nil() {
+        footer.uuid = Uuid::new_v4();
+        footer.seal();
+    }
+    match write_footer(&mut io, &footer, place, sparse) {
         Ok(()) => 0,
         Err(e) => {
             println!("error writing footer: {e}");
@@ -125,7 +130,11 @@ fn run_blktap3(args: &[String]) -> i32 {
 
 /// Where the footer goes: the end of data, unless that lies more than a block past
 /// the footer (a BAT entry beyond the file: see `set::write_footer_at_end_of_data`).
-fn place_of<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(eod: u64, pos: u64, d: &Disk<I, B>) -> u64 {
+pub(crate) fn place_of<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    eod: u64,
+    pos: u64,
+    d: &Disk<I, B>,
+) -> u64 {
     let span = u64::from(d.bitmap_sectors() + d.sectors_per_block()) * 512;
     if eod <= pos.saturating_add(span) {
         eod
@@ -165,20 +174,16 @@ fn open_from_backup(path: &Path) -> Result<(Footer, u64, bool, FileIo), Errno> {
     Ok((d.footer().clone(), place, true, d.into_io()))
 }
 
-/// Writes `footer` at `place` (a nil UUID replaced first), cuts the file right after
+/// blktap3's `vhd_write_footer`: writes `footer` at `place`, cuts the file right after
 /// it (a device keeps its length), then writes the copy at 0 of a sparse disk. Each
 /// step is flushed before the next: until the cut, the old end footer is still the
 /// file's last sector.
-fn write_footer(
+pub(crate) fn write_footer(
     io: &mut FileIo,
-    mut footer: Footer,
+    footer: &Footer,
     place: u64,
     sparse: bool,
 ) -> Result<(), Errno> {
-    if footer.uuid.is_nil() {
-        footer.uuid = Uuid::new_v4();
-        footer.seal();
-    }
     let b = footer.to_bytes();
     io.write_at(place, &b)?;
     io.flush()?;

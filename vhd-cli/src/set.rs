@@ -72,6 +72,13 @@ pub fn run(args: &[String]) -> i32 {
 fn set_hidden(img: &mut Image, hidden: u8) -> Result<(), Errno> {
     let disk = img.disk_mut();
     disk.set_hidden(hidden)?;
+    if BLKTAP3 {
+        // blktap3's vhd_write_footer: at the end of data, the file cut after it.
+        let d = img.disk_mut();
+        let place = crate::repair::place_of(d.end_of_data(), d.footer_position(), d);
+        let (footer, sparse) = (d.footer().clone(), d.header().is_some());
+        return crate::repair::write_footer(d.io(), &footer, place, sparse);
+    }
     write_footer_at_end_of_data(img)
 }
 

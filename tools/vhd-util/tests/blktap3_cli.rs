@@ -436,3 +436,20 @@ fn fill_bitmaps_only() {
         )
     );
 }
+
+/// `set -f hidden` writes the footer as blktap3's `vhd_write_footer`: junk after the
+/// end of data is cut off.
+#[test]
+fn set_hidden_cuts_the_file() {
+    let d = workdir("set-hidden");
+    ok(&d, &["create", "-n", "h.vhd", "-s", "8"]);
+    let h = d.join("h.vhd");
+    let len = std::fs::metadata(&h).unwrap().len();
+    let mut b = std::fs::read(&h).unwrap();
+    b.extend(std::iter::repeat_n(0x44, 4096));
+    std::fs::write(&h, &b).unwrap();
+    ok(&d, &["set", "-n", "h.vhd", "-f", "hidden", "-v", "1"]);
+    assert_eq!(std::fs::metadata(&h).unwrap().len(), len);
+    assert_eq!(ok(&d, &["query", "-f", "-n", "h.vhd"]), "hidden: 1\n");
+    assert_eq!(ok(&d, &["check", "-n", "h.vhd"]), "h.vhd is valid\n");
+}
