@@ -5,11 +5,11 @@
 //! allocated without writing data (the core's `Disk::preallocate`).
 
 use vhd_std::fileio::AlignedBuf;
-use vhd_std::{Chain, OpenOptions};
+use vhd_std::Chain;
 
 use crate::flavour::BLKTAP3;
 use crate::getopt::{Getopt, Opt};
-use crate::open::open_image;
+use crate::open::open_image_rw;
 use crate::out::{strerror, strtoull};
 use crate::repair::name_only;
 
@@ -72,11 +72,7 @@ fn run_blktap3(args: &[String]) -> i32 {
 /// `-b`: the blocks of sectors `from..=to` (to the end without `-t`) allocated without
 /// data.
 fn preallocate(name: &str, from: u64, to: Option<u64>) -> i32 {
-    let opts = OpenOptions {
-        writable: true,
-        ..Default::default()
-    };
-    let mut img = match open_image(name, opts) {
+    let mut img = match open_image_rw(name) {
         Ok(i) => i,
         Err(code) => return code,
     };
@@ -103,11 +99,7 @@ fn preallocate(name: &str, from: u64, to: Option<u64>) -> i32 {
 
 /// Fills every block from the chain.
 fn fill(name: &str) -> i32 {
-    let opts = OpenOptions {
-        writable: true,
-        ..Default::default()
-    };
-    let mut img = match open_image(name, opts) {
+    let mut img = match open_image_rw(name) {
         Ok(i) => i,
         Err(code) => return code,
     };

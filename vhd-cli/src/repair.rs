@@ -8,15 +8,15 @@
 use std::path::Path;
 
 use uuid::Uuid;
-use vhd_nostd::disk::FoundFooter;
 use vhd_nostd::footer::{Footer, FOOTER_SIZE};
-use vhd_nostd::{probe_found, Buffers, Disk, Io, Recovered};
+use vhd_nostd::{Disk, Io};
+use vhd_std::blockdev::open_from_copy;
 use vhd_std::fileio::{FileIo, OpenMode};
-use vhd_std::{Errno, OpenOptions};
+use vhd_std::Errno;
 
 use crate::flavour::{pick, BLKTAP3};
 use crate::getopt::{Getopt, Opt};
-use crate::open::open_image;
+use crate::open::open_image_rw;
 
 fn usage() -> i32 {
     println!("options: <-n name> [-h help]");
@@ -56,12 +56,8 @@ pub fn run(args: &[String]) -> i32 {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let opts = OpenOptions {
-        writable: true,
-        ..Default::default()
-    };
     // A read-write open already rewrites a damaged end footer from the copy at 0.
-    let mut img = match open_image(&name, opts) {
+    let mut img = match open_image_rw(&name) {
         Ok(i) => i,
         Err(code) => return code,
     };
@@ -88,12 +84,8 @@ fn run_blktap3(args: &[String]) -> i32 {
     let opened = if backup {
         open_from_backup(Path::new(&name))
     } else {
-        let opts = OpenOptions {
-            writable: true,
-            ..Default::default()
-        };
         // A read-write open rewrites a damaged end footer from the copy at 0 first.
-        match open_image(&name, opts) {
+        match open_image_rw(&name) {
             Ok(img) => {
                 let d = img.disk();
                 let place = place_of(d.end_of_data(), d.footer_position(), d);
@@ -153,23 +145,7 @@ fn open_from_backup(path: &Path) -> Result<(Footer, u64, bool, FileIo), Errno> {
     if !footer.kind().is_some_and(|k| k.is_sparse()) {
         return Err(Errno::EINVAL);
     }
-    let size = io.size()?;
-    let found = FoundFooter {
-        footer,
-        pos: size.saturating_sub(FOOTER_SIZE as u64),
-        recovered: Recovered::BACKUP_FOOTER,
-    };
-    let layout = probe_found(&mut io, &found)?;
-    let bufs = Buffers {
-        bat: vec![0u8; layout.bat_bytes],
-        batmap: vec![0u8; layout.batmap_bytes],
-        bitmap: vec![0u8; layout.bitmap_bytes],
-    };
-    let opts = OpenOptions {
-        ignore_disabled: true,
-        ..Default::default()
-    };
-    let d = Disk::open_found(io, bufs, opts, found)?;
+    let d = open_from_copy(io, footer)?;
     let place = place_of(d.end_of_data(), d.footer_position(), &d);
     Ok((d.footer().clone(), place, true, d.into_io()))
 }
