@@ -13,7 +13,7 @@ use crate::alloc::{c_aligned, c_free, AlignedBuf};
 use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
 use crate::consts::VHD_SECTOR_SHIFT;
 use crate::convert::engine_locator;
-use crate::ffi::{call, context, object, shared, Res};
+use crate::ffi::{boundary, context, object, shared, Res};
 use crate::meta::{is_dynamic, offset, write_footer_at};
 use crate::state::{with_io, with_io_writing};
 use crate::types::{vhd_bat_t, vhd_context_t};
@@ -134,8 +134,10 @@ pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_bat(ctx: *mut vhd_context_t) -> c_int {
-    // SAFETY: caller's contract.
-    call(|| get_bat(unsafe { context(ctx)? }))
+    boundary!({
+        // SAFETY: caller's contract.
+        get_bat(unsafe { context(ctx)? })
+    })
 }
 
 /// Frees `ctx->bat` and zeroes it (dynamic and differencing disks).
@@ -144,13 +146,15 @@ pub unsafe extern "C" fn vhd_get_bat(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_bat(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        if is_dynamic(ctx) {
-            c_free(ctx.bat.bat);
-            ctx.bat = vhd_bat_t::zeroed();
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            if is_dynamic(ctx) {
+                c_free(ctx.bat.bat);
+                ctx.bat = vhd_bat_t::zeroed();
+            }
         }
-    }
+    })
 }
 
 /// Reads the BAT into `bat` (entries host order, allocated with `posix_memalign`; free
@@ -160,7 +164,7 @@ pub unsafe extern "C" fn vhd_put_bat(ctx: *mut vhd_context_t) {
 /// `ctx` must be an open context; `bat` writable (its old entries are not freed).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_read_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; `bat` may be `&ctx->bat`, so it is written only
         // after the context is read.
         let read = read_bat(unsafe { shared(ctx)? });
@@ -180,7 +184,7 @@ pub unsafe extern "C" fn vhd_read_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat
 /// `ctx` must be an open context; `bat` a BAT holding `entries` entries.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_write_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; both are only read (`bat` may be `&ctx->bat`).
         let (ctx, bat) = unsafe { (shared(ctx)?, shared(bat)?) };
         if !is_dynamic(ctx) || bat.bat.is_null() || bat.entries > ctx.header.max_bat_size {
@@ -208,7 +212,7 @@ pub unsafe extern "C" fn vhd_offset(
     sector: u32,
     offset: *mut u32,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(offset)?) };
         if !is_dynamic(ctx) {
@@ -237,7 +241,7 @@ pub unsafe extern "C" fn vhd_offset(
 /// `ctx` must be an open context and `off` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_end_of_headers(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
         *out = 0;
@@ -254,7 +258,7 @@ pub unsafe extern "C" fn vhd_end_of_headers(ctx: *mut vhd_context_t, off: *mut o
 /// `ctx` must be an open context and `off` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_end_of_data(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
         *out = off_t::try_from(end_of_data(ctx)?).map_err(|_| -libc::EINVAL)?;
@@ -269,7 +273,7 @@ pub unsafe extern "C" fn vhd_end_of_data(ctx: *mut vhd_context_t, off: *mut off_
 /// `ctx` must be an open context and `size` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_phys_size(ctx: *mut vhd_context_t, size: *mut off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(size)?) };
         let phys = end_of_data(ctx)? + FOOTER_SIZE as u64;
@@ -286,7 +290,7 @@ pub unsafe extern "C" fn vhd_get_phys_size(ctx: *mut vhd_context_t, size: *mut o
 /// `ctx` must be a context opened read-write.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_set_phys_size(ctx: *mut vhd_context_t, size: off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let size = offset(size)?;

@@ -12,7 +12,7 @@ use crate::alloc::{c_aligned, c_free};
 use crate::consts::VHD_BATMAP_CURRENT_VERSION;
 use crate::convert::{batmap_header_to_disk, c_batmap_header};
 use crate::fdio::FdIo;
-use crate::ffi::{call, context, guard, object, shared, Res};
+use crate::ffi::{boundary, context, object, shared, Res};
 use crate::helpers::vhd_checksum_batmap;
 use crate::meta::is_dynamic;
 use crate::state::{with_io, with_io_writing};
@@ -122,8 +122,10 @@ pub(crate) fn map_mut(batmap: &mut vhd_batmap_t) -> Option<&mut [u8]> {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_has_batmap(ctx: *mut vhd_context_t) -> c_int {
-    // SAFETY: caller's contract.
-    guard(0, || unsafe { shared(ctx) }.is_ok_and(has_batmap).into())
+    boundary!(on_panic = 0, {
+        // SAFETY: caller's contract.
+        unsafe { shared(ctx) }.is_ok_and(has_batmap).into()
+    })
 }
 
 /// Sets `*off` to the byte offset of the batmap header (right after the BAT).
@@ -135,7 +137,7 @@ pub unsafe extern "C" fn vhd_batmap_header_offset(
     ctx: *mut vhd_context_t,
     off: *mut off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
         *out = off_t::try_from(batmap_header_offset(ctx)).map_err(|_| -libc::EINVAL)?;
@@ -151,8 +153,10 @@ pub unsafe extern "C" fn vhd_batmap_header_offset(
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_batmap(ctx: *mut vhd_context_t) -> c_int {
-    // SAFETY: caller's contract.
-    call(|| get_batmap(unsafe { context(ctx)? }))
+    boundary!({
+        // SAFETY: caller's contract.
+        get_batmap(unsafe { context(ctx)? })
+    })
 }
 
 /// Frees `ctx->batmap.map` and zeroes the batmap (images with a batmap).
@@ -161,13 +165,15 @@ pub unsafe extern "C" fn vhd_get_batmap(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_batmap(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        if has_batmap(ctx) {
-            c_free(ctx.batmap.map);
-            ctx.batmap = vhd_batmap_t::zeroed();
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            if has_batmap(ctx) {
+                c_free(ctx.batmap.map);
+                ctx.batmap = vhd_batmap_t::zeroed();
+            }
         }
-    }
+    })
 }
 
 /// Reads the batmap into `batmap` (header host order; map allocated with
@@ -181,7 +187,7 @@ pub unsafe extern "C" fn vhd_read_batmap(
     ctx: *mut vhd_context_t,
     batmap: *mut vhd_batmap_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; `batmap` may be `&ctx->batmap`, so it is written
         // only after the context is read.
         let read = read_batmap(unsafe { shared(ctx)? });
@@ -205,7 +211,7 @@ pub unsafe extern "C" fn vhd_write_batmap(
     ctx: *mut vhd_context_t,
     batmap: *mut vhd_batmap_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; both are only read here (`batmap` may be
         // `&ctx->batmap`).
         let (ctx, b) = unsafe { (shared(ctx)?, shared(batmap)?) };
@@ -274,7 +280,7 @@ pub unsafe extern "C" fn vhd_batmap_test(
     batmap: *mut vhd_batmap_t,
     block: u32,
 ) -> c_int {
-    guard(0, || {
+    boundary!(on_panic = 0, {
         // SAFETY: caller's contract.
         let map = unsafe { map_of(ctx, batmap, block) };
         map.is_some_and(|m| batmap::test(m, block)).into()
@@ -291,8 +297,10 @@ pub unsafe extern "C" fn vhd_batmap_set(
     batmap: *mut vhd_batmap_t,
     block: u32,
 ) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, batmap, block, true) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, batmap, block, true) };
+    })
 }
 
 /// Clears `block`'s bit in `batmap` (in memory).
@@ -305,8 +313,10 @@ pub unsafe extern "C" fn vhd_batmap_clear(
     batmap: *mut vhd_batmap_t,
     block: u32,
 ) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, batmap, block, false) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, batmap, block, false) };
+    })
 }
 
 /// Sets or clears `block`'s bit.
@@ -326,8 +336,10 @@ unsafe fn assign(ctx: *mut vhd_context_t, batmap: *mut vhd_batmap_t, block: u32,
 /// `batmap` must be null or a valid batmap.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_batmap_header(batmap: *mut vhd_batmap_t) -> c_int {
-    // SAFETY: caller's contract.
-    call(|| check_header(unsafe { shared(batmap)? }))
+    boundary!({
+        // SAFETY: caller's contract.
+        check_header(unsafe { shared(batmap)? })
+    })
 }
 
 /// 0 if `batmap->map` matches the header's checksum, else `-EINVAL` (also for no map).
@@ -336,7 +348,7 @@ pub unsafe extern "C" fn vhd_validate_batmap_header(batmap: *mut vhd_batmap_t) -
 /// `batmap` must be null or a batmap whose map holds `batmap_size` sectors.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_batmap(batmap: *mut vhd_batmap_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let b = unsafe { shared(batmap)? };
         // SAFETY: as above.

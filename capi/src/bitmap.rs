@@ -10,7 +10,7 @@ use vhd_nostd::{Io, SECTOR_SIZE};
 
 use crate::alloc::{c_aligned, c_free};
 use crate::bat::{entries, get_bat};
-use crate::ffi::{call, context, guard, object, shared, Res};
+use crate::ffi::{boundary, context, object, shared, Res};
 use crate::state::{with_io, with_io_writing};
 use crate::types::vhd_context_t;
 
@@ -45,7 +45,7 @@ pub unsafe extern "C" fn vhd_bitmap_test(
     map: *mut c_char,
     sector: u32,
 ) -> c_int {
-    guard(0, || {
+    boundary!(on_panic = 0, {
         // SAFETY: caller's contract.
         let Ok(ctx) = (unsafe { shared(ctx) }) else {
             return 0;
@@ -65,8 +65,10 @@ pub unsafe extern "C" fn vhd_bitmap_test(
 /// As for `vhd_bitmap_test`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_bitmap_set(ctx: *mut vhd_context_t, map: *mut c_char, sector: u32) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, map, sector, true) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, map, sector, true) };
+    })
 }
 
 /// Clears bit `sector` in the sector bitmap `map`.
@@ -75,8 +77,10 @@ pub unsafe extern "C" fn vhd_bitmap_set(ctx: *mut vhd_context_t, map: *mut c_cha
 /// As for `vhd_bitmap_test`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_bitmap_clear(ctx: *mut vhd_context_t, map: *mut c_char, sector: u32) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, map, sector, false) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, map, sector, false) };
+    })
 }
 
 /// # Safety
@@ -148,7 +152,7 @@ pub unsafe extern "C" fn vhd_read_bitmap(
     block: u32,
     bufp: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(bufp)?) };
         *out = core::ptr::null_mut();
@@ -170,7 +174,7 @@ pub unsafe extern "C" fn vhd_read_block(
     block: u32,
     bufp: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(bufp)?) };
         *out = core::ptr::null_mut();
@@ -204,7 +208,7 @@ pub unsafe extern "C" fn vhd_write_bitmap(
     block: u32,
     bitmap: *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let off = block_start(ctx, block)?;
@@ -223,7 +227,7 @@ pub unsafe extern "C" fn vhd_write_block(
     block: u32,
     data: *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let off = block_start(ctx, block)? + u64::from(ctx.bm_secs) * SECTOR_SIZE as u64;

@@ -19,7 +19,7 @@ use crate::consts::{
     HD_TYPE_DYNAMIC, HD_TYPE_FIXED, VHD_BLOCK_SIZE, VHD_FLAG_CREAT_PARENT_RAW, VHD_MAX_NAME_LEN,
 };
 use crate::fdio::{open_direct, FdIo};
-use crate::ffi::{c_str, call, errno, io_errno, Res};
+use crate::ffi::{boundary, c_str, errno, io_errno, Res};
 use crate::helpers::vhd_time;
 use crate::parent::c_path;
 use crate::path::relative_path;
@@ -162,8 +162,8 @@ pub unsafe extern "C" fn vhd_create(
     r#type: c_int,
     flags: vhd_flag_creat_t,
 ) -> c_int {
-    let _ = flags;
-    call(|| {
+    boundary!({
+        let _ = flags;
         // SAFETY: caller's contract.
         let name = unsafe { c_str(name)? };
         let kind = match u32::try_from(r#type) {
@@ -193,7 +193,7 @@ pub unsafe extern "C" fn vhd_snapshot(
     parent: *const c_char,
     flags: vhd_flag_creat_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (name, parent) = unsafe { (c_str(snapshot)?, c_str(parent)?) };
         let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))

@@ -17,7 +17,7 @@ use crate::bat::{entries_mut, get_bat};
 use crate::batmap::{get_batmap, has_batmap, map_mut};
 use crate::convert::c_footer;
 use crate::fdio::last_errno;
-use crate::ffi::{call, context, errno, Res};
+use crate::ffi::{boundary, context, errno, Res};
 use crate::meta::is_dynamic;
 use crate::state::{find, lock, with_io, with_io_writing, Image, State};
 use crate::types::vhd_context_t;
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn vhd_io_read(
     sec: u64,
     secs: u32,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let Some((len, shared)) = begin(ctx, buf, sec, secs)? else {
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn vhd_io_write(
     sec: u64,
     secs: u32,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let Some((len, shared)) = begin(ctx, buf, sec, secs)? else {
@@ -174,12 +174,14 @@ pub unsafe extern "C" fn vhd_io_write(
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
-    // SAFETY: caller's contract.
-    match unsafe { context(ctx) } {
-        // SAFETY: plain syscall.
-        Ok(ctx) => unsafe { libc::lseek(ctx.fd, 0, libc::SEEK_CUR) },
-        Err(_) => -1,
-    }
+    boundary!(on_panic = -1, {
+        // SAFETY: caller's contract.
+        match unsafe { context(ctx) } {
+            // SAFETY: plain syscall.
+            Ok(ctx) => unsafe { libc::lseek(ctx.fd, 0, libc::SEEK_CUR) },
+            Err(_) => -1,
+        }
+    })
 }
 
 /// Moves the file position of `ctx->fd` (`lseek` semantics for `whence`); the negative
@@ -189,7 +191,7 @@ pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_seek(ctx: *mut vhd_context_t, offset: off_t, whence: c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         // SAFETY: plain syscall.
@@ -231,7 +233,7 @@ pub unsafe extern "C" fn vhd_read(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if buf.is_null() {
@@ -256,7 +258,7 @@ pub unsafe extern "C" fn vhd_write(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if buf.is_null() {

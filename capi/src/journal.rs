@@ -36,7 +36,7 @@ use crate::consts::{
 };
 use crate::convert::engine_locator;
 use crate::fdio::{last_errno, FdIo};
-use crate::ffi::{c_str, call, errno, object, Res};
+use crate::ffi::{boundary, c_str, errno, object, Res};
 use crate::meta::{is_dynamic, write_footer};
 use crate::open::{close_context, is_block_device, open_context};
 use crate::state::{open_file, with_io, with_io_writing};
@@ -306,20 +306,18 @@ fn start(
     j: *mut vhd_journal_t,
     unlink: bool,
     f: impl FnOnce(&mut vhd_journal_t) -> Res<()>,
-) -> c_int {
-    call(|| {
-        // SAFETY: the exports' contract: `j` null or writable.
-        let j = unsafe { object(j)? };
-        // SAFETY: all zero bytes are a valid journal (integers and null pointers), as
-        // libvhd's memset makes it.
-        unsafe { core::ptr::write_bytes(core::ptr::from_mut(j), 0, 1) };
-        j.jfd = -1;
-        let result = f(j);
-        if result.is_err() {
-            destroy(j, unlink);
-        }
-        result
-    })
+) -> Res<()> {
+    // SAFETY: the exports' contract: `j` null or writable.
+    let j = unsafe { object(j)? };
+    // SAFETY: all zero bytes are a valid journal (integers and null pointers), as
+    // libvhd's memset makes it.
+    unsafe { core::ptr::write_bytes(core::ptr::from_mut(j), 0, 1) };
+    j.jfd = -1;
+    let result = f(j);
+    if result.is_err() {
+        destroy(j, unlink);
+    }
+    result
 }
 
 /// Opens image `file` read-write (strictly: its primary footer must be valid) and
@@ -337,10 +335,12 @@ pub unsafe extern "C" fn vhd_journal_create(
     file: *const c_char,
     jfile: *const c_char,
 ) -> c_int {
-    start(j, true, |j| {
-        // SAFETY: caller's contract.
-        let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
-        create(j, file, jfile)
+    boundary!({
+        start(j, true, |j| {
+            // SAFETY: caller's contract.
+            let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
+            create(j, file, jfile)
+        })
     })
 }
 
@@ -357,20 +357,22 @@ pub unsafe extern "C" fn vhd_journal_open(
     file: *const c_char,
     jfile: *const c_char,
 ) -> c_int {
-    start(j, false, |j| {
-        // SAFETY: caller's contract.
-        let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
-        j.jname = c_string(jfile.to_bytes())?;
-        // SAFETY: `jfile` is NUL-terminated.
-        j.jfd = unsafe { libc::open(jfile.as_ptr(), libc::O_RDWR | libc::O_LARGEFILE) };
-        if j.jfd < 0 {
-            return Err(-last_errno());
-        }
-        j.is_block = c_int::from(is_block_device(jfile)?);
-        restore(j, file, false)?;
-        // Disabled still if the journal was emptied (it restores no footer).
-        open_image(j, file, VHD_OPEN_RDWR | VHD_OPEN_IGNORE_DISABLED)?;
-        set_cookie(&mut j.vhd, VHD_POISON_COOKIE)
+    boundary!({
+        start(j, false, |j| {
+            // SAFETY: caller's contract.
+            let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
+            j.jname = c_string(jfile.to_bytes())?;
+            // SAFETY: `jfile` is NUL-terminated.
+            j.jfd = unsafe { libc::open(jfile.as_ptr(), libc::O_RDWR | libc::O_LARGEFILE) };
+            if j.jfd < 0 {
+                return Err(-last_errno());
+            }
+            j.is_block = c_int::from(is_block_device(jfile)?);
+            restore(j, file, false)?;
+            // Disabled still if the journal was emptied (it restores no footer).
+            open_image(j, file, VHD_OPEN_RDWR | VHD_OPEN_IGNORE_DISABLED)?;
+            set_cookie(&mut j.vhd, VHD_POISON_COOKIE)
+        })
     })
 }
 
@@ -386,7 +388,7 @@ pub unsafe extern "C" fn vhd_journal_add_block(
     block: u32,
     mode: c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         if !is_dynamic(&j.vhd) {
@@ -425,7 +427,7 @@ pub unsafe extern "C" fn vhd_journal_add_block(
 /// `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_commit(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         let mut h = j.header.to_core();
@@ -445,7 +447,7 @@ pub unsafe extern "C" fn vhd_journal_commit(j: *mut vhd_journal_t) -> c_int {
 /// `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_revert(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         // SAFETY: `file` is null or the string vhd_open duplicated.
@@ -468,7 +470,7 @@ pub unsafe extern "C" fn vhd_journal_revert(j: *mut vhd_journal_t) -> c_int {
 /// `j` must be null or a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_close(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         destroy(unsafe { object(j)? }, false);
         Ok(())
@@ -482,7 +484,7 @@ pub unsafe extern "C" fn vhd_journal_close(j: *mut vhd_journal_t) -> c_int {
 /// `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_remove(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         set_cookie(&mut j.vhd, HD_COOKIE)?;

@@ -27,14 +27,24 @@
 //!
 //! Conventions of every exported function: `extern "C"`, a null pointer where the C API
 //! needs an object is answered with `-EINVAL` (or the neutral value documented on the
-//! function when the C return type cannot carry an errno), and no Rust panic ever unwinds
-//! into C (every body that can panic runs inside `ffi::guard`, which turns a panic into
-//! the error value).
+//! function when the C return type cannot carry an errno).
+//!
+//! Panic policy: the library unwinds, and every export's body is one `ffi::boundary!`,
+//! which runs it under `catch_unwind` and turns a panic (a bug in the library, never an
+//! answer to input) into the function's error value: `-EIO` where it returns an errno,
+//! NULL or the documented neutral value otherwise. No unwind reaches C and the host
+//! process (tapdisk) is not aborted. A test reads these sources and fails for an export
+//! whose body is anything else, another provokes a panic through exports and checks the
+//! value; building with `panic = "abort"`, under which nothing would be caught, is a
+//! compile error below.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 // The C names are part of the ABI.
 #![allow(non_camel_case_types, non_upper_case_globals)]
+
+#[cfg(not(panic = "unwind"))]
+compile_error!("libvhd catches panics at its boundary: build it with panic = \"unwind\"");
 
 mod alloc;
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::convert::{
     c_footer, footer_from_disk, footer_to_disk, header_from_disk, header_to_disk,
 };
 use crate::fdio::FdIo;
-use crate::ffi::{call, context, object, shared, with_copy, Res};
+use crate::ffi::{boundary, context, object, shared, with_copy, Res};
 use crate::helpers::{vhd_checksum_footer, vhd_checksum_header};
 use crate::state::{with_io, with_io_writing};
 use crate::types::{vhd_context_t, vhd_footer_t, vhd_header_t};
@@ -135,7 +135,7 @@ fn write_header_at(ctx: &vhd_context_t, header: &mut vhd_header_t, off: u64) -> 
 /// `footer` must be null or a valid footer.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_footer(footer: *mut vhd_footer_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let footer = unsafe { object(footer)? };
         check_footer(&footer_to_disk(footer))
@@ -150,7 +150,7 @@ pub unsafe extern "C" fn vhd_validate_footer(footer: *mut vhd_footer_t) -> c_int
 /// `header` must be null or a valid header.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_header(header: *mut vhd_header_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let header = unsafe { object(header)? };
         check_header(&header_to_disk(header))
@@ -168,7 +168,7 @@ pub unsafe extern "C" fn vhd_read_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         with_io(ctx, |io| read_footer(io, footer, false))
@@ -186,7 +186,7 @@ pub unsafe extern "C" fn vhd_read_footer_at(
     footer: *mut vhd_footer_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         let off = offset(off)?;
@@ -203,7 +203,7 @@ pub unsafe extern "C" fn vhd_read_footer_strict(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         with_io(ctx, |io| read_footer(io, footer, true))
@@ -220,7 +220,7 @@ pub unsafe extern "C" fn vhd_read_header(
     ctx: *mut vhd_context_t,
     header: *mut vhd_header_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, header) = unsafe { (context(ctx)?, object(header)?) };
         if !is_dynamic(ctx) {
@@ -242,7 +242,7 @@ pub unsafe extern "C" fn vhd_read_header_at(
     header: *mut vhd_header_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, header) = unsafe { (context(ctx)?, object(header)?) };
         let off = offset(off)?;
@@ -262,7 +262,7 @@ pub unsafe extern "C" fn vhd_write_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; `footer` may be `&ctx->footer`, so it is worked on
         // as a copy, stored back once the context is no longer borrowed.
         unsafe { with_copy(footer, |f| write_footer(context(ctx)?, f)) }
@@ -280,7 +280,7 @@ pub unsafe extern "C" fn vhd_write_footer_at(
     footer: *mut vhd_footer_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         let off = offset(off)?;
         // SAFETY: caller's contract; see `vhd_write_footer`.
         unsafe { with_copy(footer, |f| write_footer_at(shared(ctx)?, f, off)) }
@@ -297,7 +297,7 @@ pub unsafe extern "C" fn vhd_write_header(
     ctx: *mut vhd_context_t,
     header: *mut vhd_header_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; see `vhd_write_footer`.
         unsafe {
             with_copy(header, |h| {
@@ -322,7 +322,7 @@ pub unsafe extern "C" fn vhd_write_header_at(
     header: *mut vhd_header_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         let off = offset(off)?;
         // SAFETY: caller's contract; see `vhd_write_footer`.
         unsafe { with_copy(header, |h| write_header_at(shared(ctx)?, h, off)) }
@@ -336,7 +336,7 @@ pub unsafe extern "C" fn vhd_write_header_at(
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_header(ctx: *mut vhd_context_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if !is_dynamic(ctx) {
@@ -359,7 +359,7 @@ pub unsafe extern "C" fn vhd_get_header(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_footer(ctx: *mut vhd_context_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if check_footer(&footer_to_disk(&ctx.footer)).is_ok() {
@@ -378,12 +378,14 @@ pub unsafe extern "C" fn vhd_get_footer(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_header(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        if is_dynamic(ctx) {
-            ctx.header = vhd_header_t::zeroed();
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            if is_dynamic(ctx) {
+                ctx.header = vhd_header_t::zeroed();
+            }
         }
-    }
+    })
 }
 
 /// Forgets the cached footer (zeroes `ctx->footer`).
@@ -392,10 +394,12 @@ pub unsafe extern "C" fn vhd_put_header(ctx: *mut vhd_context_t) {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_footer(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        ctx.footer = vhd_footer_t::zeroed();
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            ctx.footer = vhd_footer_t::zeroed();
+        }
+    })
 }
 
 /// Sets `*hidden` to the footer's hidden flag (a signed char, as libvhd reads it). For
@@ -406,7 +410,7 @@ pub unsafe extern "C" fn vhd_put_footer(ctx: *mut vhd_context_t) {
 /// `ctx` must be an open context and `hidden` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_hidden(ctx: *mut vhd_context_t, hidden: *mut c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, hidden) = unsafe { (context(ctx)?, object(hidden)?) };
         *hidden = 0;

@@ -11,7 +11,7 @@ use crate::alloc::{c_free, c_string};
 use crate::consts::{VHD_OPEN_IGNORE_DISABLED, VHD_OPEN_RDWR, VHD_OPEN_STRICT, VHD_SECTOR_SHIFT};
 use crate::convert::{c_footer, c_header};
 use crate::fdio::open_direct;
-use crate::ffi::{c_str, call, context, guard, io_errno, object, Res};
+use crate::ffi::{boundary, c_str, context, io_errno, object, Res};
 use crate::state::{self, State};
 use crate::types::vhd_context_t;
 
@@ -29,7 +29,7 @@ pub(crate) fn is_block_device(path: &CStr) -> Res<bool> {
 /// `file` must be a string and `is_fixed` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_test_file_fixed(file: *const c_char, is_fixed: *mut c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (file, out) = unsafe { (c_str(file)?, object(is_fixed)?) };
         *out = c_int::from(is_block_device(file)?);
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn vhd_open(
     file: *const c_char,
     flags: c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         // SAFETY: caller's contract.
@@ -146,8 +146,10 @@ pub unsafe extern "C" fn vhd_open(
 /// `ctx` must be null or a context from `vhd_open` (or zeroed).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_close(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        guard((), || close_context(ctx));
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            close_context(ctx);
+        }
+    })
 }

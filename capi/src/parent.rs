@@ -21,7 +21,7 @@ use crate::alloc::{c_string, AlignedBuf};
 use crate::consts::{HD_TYPE_DIFF, VHD_SECTOR_SIZE};
 use crate::convert::{c_header, c_locator, engine_header, engine_locator};
 use crate::fdio::FdIo;
-use crate::ffi::{c_str, call, context, errno, io_errno, object, Res};
+use crate::ffi::{boundary, c_str, context, errno, io_errno, object, Res};
 use crate::helpers::vhd_time;
 use crate::path::relative_path;
 use crate::state::{open_image_path, with_io, with_io_writing, with_state, Image};
@@ -167,8 +167,10 @@ fn give_string(out: &mut *mut c_char, bytes: &[u8]) -> Res<()> {
 /// `ctx` is not read.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_parent_locator_count(ctx: *mut vhd_context_t) -> c_int {
-    let _ = ctx;
-    LOCATOR_COUNT as c_int
+    boundary!(on_panic = -libc::EIO, {
+        let _ = ctx;
+        LOCATOR_COUNT as c_int
+    })
 }
 
 /// Sets `*parent` to the resolved path of the parent, from the first locator whose path
@@ -183,7 +185,7 @@ pub unsafe extern "C" fn vhd_parent_locator_get(
     ctx: *mut vhd_context_t,
     parent: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, object(parent)?) };
         *parent = core::ptr::null_mut();
@@ -205,7 +207,7 @@ pub unsafe extern "C" fn vhd_parent_locator_read(
     loc: *mut vhd_parent_locator_t,
     parent: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, loc, parent) = unsafe { (context(ctx)?, object(loc)?, object(parent)?) };
         *parent = core::ptr::null_mut();
@@ -230,7 +232,7 @@ pub unsafe extern "C" fn vhd_find_parent(
     parent: *const c_char,
     location: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent, location) = unsafe { (context(ctx)?, c_str(parent)?, object(location)?) };
         *location = core::ptr::null_mut();
@@ -283,7 +285,7 @@ pub unsafe extern "C" fn vhd_parent_locator_write_at(
     max_bytes: size_t,
     loc: *mut vhd_parent_locator_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent, loc) = unsafe { (context(ctx)?, c_str(parent)?, object(loc)?) };
         *loc = c_locator(&ParentLocator::default());
@@ -324,8 +326,8 @@ pub unsafe extern "C" fn vhd_header_decode_parent(
     header: *mut vhd_header_t,
     name: *mut *mut c_char,
 ) -> c_int {
-    let _ = ctx;
-    call(|| {
+    boundary!({
+        let _ = ctx;
         // SAFETY: caller's contract.
         let (header, name) = unsafe { (object(header)?, object(name)?) };
         *name = core::ptr::null_mut();
@@ -351,7 +353,7 @@ pub unsafe extern "C" fn vhd_change_parent(
     parent_path: *mut c_char,
     raw: c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent_path)?) };
         let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
@@ -403,7 +405,7 @@ pub unsafe extern "C" fn vhd_change_parent(
 /// `ctx` must be an open context; `depth` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_chain_depth(ctx: *mut vhd_context_t, depth: *mut c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, depth) = unsafe { (context(ctx)?, object(depth)?) };
         *depth = 0;

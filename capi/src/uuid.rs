@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use ::uuid::{Builder, Uuid};
 use libc::size_t;
 
+use crate::ffi::boundary;
 use crate::types::vhd_uuid_t;
 
 /// Length of the text form, without the NUL.
@@ -21,11 +22,13 @@ const TEXT_LEN: usize = 36;
 /// `uuid` must be null or point to 16 readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
-    // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
-    match unsafe { uuid.as_ref() } {
-        Some(u) => c_int::from(u.iter().all(|&b| b == 0)),
-        None => -libc::EINVAL,
-    }
+    boundary!(on_panic = -libc::EINVAL, {
+        // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
+        match unsafe { uuid.as_ref() } {
+            Some(u) => c_int::from(u.iter().all(|&b| b == 0)),
+            None => -libc::EINVAL,
+        }
+    })
 }
 
 /// Fills `uuid` with a new random (version 4) UUID. Null is ignored.
@@ -34,16 +37,16 @@ pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
 /// `uuid` must be null or point to 16 writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
-    if uuid.is_null() {
-        return;
-    }
-    let bytes = crate::ffi::guard([0; 16], || {
-        Builder::from_random_bytes(random_bytes())
+    boundary!(on_panic = (), {
+        if uuid.is_null() {
+            return;
+        }
+        let bytes = Builder::from_random_bytes(random_bytes())
             .into_uuid()
-            .into_bytes()
-    });
-    // SAFETY: non-null, so 16 writable bytes (caller's contract).
-    unsafe { uuid.write(bytes) };
+            .into_bytes();
+        // SAFETY: non-null, so 16 writable bytes (caller's contract).
+        unsafe { uuid.write(bytes) };
+    })
 }
 
 /// Writes the text form of `uuid` (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case)
@@ -55,21 +58,23 @@ pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
 /// writes of `size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_char, size: size_t) {
-    if out.is_null() || size == 0 {
-        return;
-    }
-    // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
-    let Some(u) = (unsafe { uuid.as_ref() }) else {
-        return;
-    };
-    let mut text = [0u8; TEXT_LEN];
-    Uuid::from_bytes(*u).hyphenated().encode_lower(&mut text);
-    let n = TEXT_LEN.min(size - 1);
-    // SAFETY: `out` has `size` writable bytes and `n + 1 <= size`.
-    unsafe {
-        core::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), out, n);
-        out.add(n).write(0);
-    }
+    boundary!(on_panic = (), {
+        if out.is_null() || size == 0 {
+            return;
+        }
+        // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
+        let Some(u) = (unsafe { uuid.as_ref() }) else {
+            return;
+        };
+        let mut text = [0u8; TEXT_LEN];
+        Uuid::from_bytes(*u).hyphenated().encode_lower(&mut text);
+        let n = TEXT_LEN.min(size - 1);
+        // SAFETY: `out` has `size` writable bytes and `n + 1 <= size`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), out, n);
+            out.add(n).write(0);
+        }
+    })
 }
 
 /// Parses the text form at `in` (36 characters, either case, as libuuid's `uuid_parse`
@@ -80,18 +85,20 @@ pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_c
 /// NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *const c_char) {
-    if uuid.is_null() || r#in.is_null() {
-        return;
-    }
-    // SAFETY: non-null, so NUL-terminated (caller's contract).
-    let text = unsafe { CStr::from_ptr(r#in) }.to_bytes();
-    if text.len() != TEXT_LEN {
-        return;
-    }
-    if let Ok(parsed) = Uuid::try_parse_ascii(text) {
-        // SAFETY: non-null, so 16 writable bytes (caller's contract).
-        unsafe { uuid.write(parsed.into_bytes()) };
-    }
+    boundary!(on_panic = (), {
+        if uuid.is_null() || r#in.is_null() {
+            return;
+        }
+        // SAFETY: non-null, so NUL-terminated (caller's contract).
+        let text = unsafe { CStr::from_ptr(r#in) }.to_bytes();
+        if text.len() != TEXT_LEN {
+            return;
+        }
+        if let Ok(parsed) = Uuid::try_parse_ascii(text) {
+            // SAFETY: non-null, so 16 writable bytes (caller's contract).
+            unsafe { uuid.write(parsed.into_bytes()) };
+        }
+    })
 }
 
 /// Copies `src` to `dst`. Nothing happens if either is null.
@@ -101,11 +108,13 @@ pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *cons
 /// `dst`); they may be equal.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_t) {
-    if dst.is_null() || src.is_null() {
-        return;
-    }
-    // SAFETY: both valid for 16 bytes (caller's contract); `copy` allows overlap.
-    unsafe { core::ptr::copy(src, dst, 1) };
+    boundary!(on_panic = (), {
+        if dst.is_null() || src.is_null() {
+            return;
+        }
+        // SAFETY: both valid for 16 bytes (caller's contract); `copy` allows overlap.
+        unsafe { core::ptr::copy(src, dst, 1) };
+    })
 }
 
 /// Sets `uuid` to the nil UUID. Null is ignored.
@@ -114,10 +123,12 @@ pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_
 /// `uuid` must be null or point to 16 writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
-    if !uuid.is_null() {
-        // SAFETY: non-null, so 16 writable bytes (caller's contract).
-        unsafe { uuid.write([0; 16]) };
-    }
+    boundary!(on_panic = (), {
+        if !uuid.is_null() {
+            // SAFETY: non-null, so 16 writable bytes (caller's contract).
+            unsafe { uuid.write([0; 16]) };
+        }
+    })
 }
 
 /// Orders two UUIDs as libuuid's `uuid_compare` does (byte-wise, unsigned): -1, 0 or 1.
@@ -127,15 +138,17 @@ pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
 /// Each pointer must be null or point to 16 readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_uuid_compare(a: *mut vhd_uuid_t, b: *mut vhd_uuid_t) -> c_int {
-    // SAFETY: null or 16 readable bytes each (caller's contract); `as_ref` handles null.
-    let (Some(a), Some(b)) = (unsafe { a.as_ref() }, unsafe { b.as_ref() }) else {
-        return -libc::EINVAL;
-    };
-    match a.cmp(b) {
-        Ordering::Less => -1,
-        Ordering::Equal => 0,
-        Ordering::Greater => 1,
-    }
+    boundary!(on_panic = -libc::EINVAL, {
+        // SAFETY: null or 16 readable bytes each (caller's contract); `as_ref` handles null.
+        let (Some(a), Some(b)) = (unsafe { a.as_ref() }, unsafe { b.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        match a.cmp(b) {
+            Ordering::Less => -1,
+            Ordering::Equal => 0,
+            Ordering::Greater => 1,
+        }
+    })
 }
 
 /// 16 random bytes: from the kernel's `getrandom`, else `/dev/urandom`, else (never seen
