@@ -9,13 +9,16 @@ use vhd_nostd::footer::FOOTER_SIZE;
 use vhd_nostd::locator::{LOCATOR_COUNT, PLAT_CODE_NONE};
 use vhd_nostd::{Io, SECTOR_SIZE};
 
-use crate::alloc::{c_aligned, c_free, AlignedBuf};
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::VhdDisk;
+
 use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
+use crate::cmem::{c_aligned, c_free};
 use crate::consts::VHD_SECTOR_SHIFT;
 use crate::convert::engine_locator;
-use crate::ffi::{boundary, context, object, shared, Res};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::meta::{is_dynamic, offset, write_footer_at};
-use crate::state::{with_io, with_io_writing};
+use crate::state::{with_io, with_io_writing, with_view};
 use crate::types::{vhd_bat_t, vhd_context_t};
 
 /// The BAT entries of `bat` (empty if none is loaded).
@@ -47,7 +50,7 @@ fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
     let len = bat_bytes(entries);
     let off = ctx.header.table_offset;
     with_io(ctx, |io| {
-        let size = io.size().map_err(|e| -e)?;
+        let size = io.size().map_err(errno)?;
         if off.checked_add(len).is_none_or(|end| end > size) {
             return Err(-libc::EINVAL);
         }
@@ -57,7 +60,7 @@ fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
         let bytes = unsafe { core::slice::from_raw_parts_mut(p, len) };
         if let Err(e) = io.read_at(off, bytes) {
             c_free(p);
-            return Err(-e);
+            return Err(errno(e));
         }
         let mut bat = vhd_bat_t {
             spb: ctx.header.block_size >> VHD_SECTOR_SHIFT,
@@ -71,7 +74,26 @@ fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
     })
 }
 
-/// Loads `ctx->bat` if it is not loaded.
+/// A C copy (host order, from `posix_memalign`) of the BAT the engine read at open and
+/// has kept current since.
+pub(crate) fn c_bat(ctx: &vhd_context_t, disk: &VhdDisk) -> Res<vhd_bat_t> {
+    let bat = disk.bat();
+    let n = bat.entries();
+    let len = usize::try_from(bat_bytes(n)).map_err(|_| -libc::EINVAL)?;
+    let p = c_aligned(len)?;
+    let mut copy = vhd_bat_t {
+        spb: ctx.header.block_size >> VHD_SECTOR_SHIFT,
+        entries: n,
+        bat: p.cast(),
+    };
+    for (block, e) in entries_mut(&mut copy).iter_mut().enumerate() {
+        *e = bat.raw(block as u32).unwrap_or(UNUSED);
+    }
+    Ok(copy)
+}
+
+/// Loads `ctx->bat` if it is not loaded: from the engine's view while it is current,
+/// from disk after the client's own metadata writes dropped it (`state`'s rule).
 pub(crate) fn get_bat(ctx: &mut vhd_context_t) -> Res<()> {
     if !is_dynamic(ctx) {
         return Err(-libc::EINVAL);
@@ -79,7 +101,10 @@ pub(crate) fn get_bat(ctx: &mut vhd_context_t) -> Res<()> {
     if !ctx.bat.bat.is_null() {
         return Ok(());
     }
-    ctx.bat = read_bat(ctx)?;
+    ctx.bat = match with_view(ctx, |disk| c_bat(ctx, disk)) {
+        Some(copy) => copy?,
+        None => read_bat(ctx)?,
+    };
     Ok(())
 }
 
@@ -113,7 +138,7 @@ pub(crate) fn end_of_headers(ctx: &mut vhd_context_t) -> Res<u64> {
 /// whichever is further, in whole sectors.
 pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
     if !is_dynamic(ctx) {
-        let size = with_io(ctx, |io| io.size().map_err(|e| -e))?;
+        let size = with_io(ctx, |io| io.size().map_err(errno))?;
         return Ok(size.saturating_sub(FOOTER_SIZE as u64));
     }
     let mut end = end_of_headers(ctx)? >> VHD_SECTOR_SHIFT;
@@ -191,12 +216,12 @@ pub unsafe extern "C" fn vhd_write_bat(ctx: *mut vhd_context_t, bat: *mut vhd_ba
             return Err(-libc::EINVAL);
         }
         let len = usize::try_from(bat_bytes(bat.entries)).map_err(|_| -libc::EINVAL)?;
-        let mut buf = AlignedBuf::zeroed(len)?;
+        let mut buf = AlignedBuf::try_new(len).map_err(errno)?;
         for (out, e) in buf.as_mut().chunks_exact_mut(4).zip(entries(bat)) {
             out.copy_from_slice(&e.to_be_bytes());
         }
         let off = ctx.header.table_offset;
-        with_io_writing(ctx, |io| io.write_at(off, buf.as_ref()).map_err(|e| -e))
+        with_io_writing(ctx, |io| io.write_at(off, buf.as_ref()).map_err(errno))
     })
 }
 

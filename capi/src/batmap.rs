@@ -7,16 +7,17 @@ use libc::off_t;
 use vhd_nostd::bat::bat_bytes;
 use vhd_nostd::batmap::{self, BatmapHeader};
 use vhd_nostd::{Io, SECTOR_SIZE};
+use vhd_std::VhdDisk;
 
-use crate::alloc::{c_aligned, c_free};
+use crate::cmem::{c_aligned, c_free};
 use crate::consts::VHD_BATMAP_CURRENT_VERSION;
 use crate::convert::{batmap_header_to_disk, c_batmap_header};
-use crate::fdio::FdIo;
-use crate::ffi::{boundary, context, object, shared, Res};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::helpers::vhd_checksum_batmap;
 use crate::meta::is_dynamic;
-use crate::state::{with_io, with_io_writing};
+use crate::state::{with_io, with_io_writing, with_view};
 use crate::types::{vhd_batmap_t, vhd_context_t};
+use vhd_std::FileIo;
 
 /// Byte offset of the batmap header: the sector after the BAT.
 pub(crate) fn batmap_header_offset(ctx: &vhd_context_t) -> u64 {
@@ -34,10 +35,10 @@ fn check_header(batmap: &vhd_batmap_t) -> Res<()> {
 }
 
 /// Reads the batmap header sector of `ctx`.
-fn read_header(ctx: &vhd_context_t, io: &mut FdIo) -> Res<BatmapHeader> {
+fn read_header(ctx: &vhd_context_t, io: &mut FileIo) -> Res<BatmapHeader> {
     let mut sector = [0u8; SECTOR_SIZE];
     io.read_at(batmap_header_offset(ctx), &mut sector)
-        .map_err(|e| -e)?;
+        .map_err(errno)?;
     BatmapHeader::parse(&sector).map_err(|_| -libc::EINVAL)
 }
 
@@ -68,7 +69,7 @@ fn read_batmap(ctx: &vhd_context_t) -> Res<vhd_batmap_t> {
     }
     with_io(ctx, |io| {
         let hdr = read_header(ctx, io)?;
-        let size = io.size().map_err(|e| -e)?;
+        let size = io.size().map_err(errno)?;
         if hdr.batmap_version > VHD_BATMAP_CURRENT_VERSION
             || hdr.validate(ctx.header.max_bat_size, size).is_err()
         {
@@ -80,7 +81,7 @@ fn read_batmap(ctx: &vhd_context_t) -> Res<vhd_batmap_t> {
         let bytes = unsafe { core::slice::from_raw_parts_mut(map, len) };
         let checked = io
             .read_at(hdr.batmap_offset, bytes)
-            .map_err(|e| -e)
+            .map_err(errno)
             .and_then(|()| hdr.verify(bytes).map_err(|_| -libc::EINVAL));
         if let Err(e) = checked {
             c_free(map);
@@ -93,7 +94,26 @@ fn read_batmap(ctx: &vhd_context_t) -> Res<vhd_batmap_t> {
     })
 }
 
-/// Loads `ctx->batmap` if it is not loaded.
+/// A C copy (map from `posix_memalign`) of the batmap the engine holds, if it holds a
+/// valid one this library knows.
+fn c_batmap(disk: &VhdDisk) -> Option<Res<vhd_batmap_t>> {
+    let (hdr, map) = disk.batmap()?;
+    if hdr.batmap_version > VHD_BATMAP_CURRENT_VERSION {
+        return None;
+    }
+    let copy = c_aligned(map.len()).map(|p| {
+        // SAFETY: `p` holds `map.len()` writable bytes, disjoint from `map`.
+        unsafe { core::ptr::copy_nonoverlapping(map.as_ptr(), p, map.len()) };
+        vhd_batmap_t {
+            header: c_batmap_header(hdr),
+            map: p.cast(),
+        }
+    });
+    Some(copy)
+}
+
+/// Loads `ctx->batmap` if it is not loaded: from the engine's view while it is current
+/// and holds a valid batmap, else from disk (`state`'s rule).
 pub(crate) fn get_batmap(ctx: &mut vhd_context_t) -> Res<()> {
     if !has_batmap(ctx) {
         return Err(-libc::EINVAL);
@@ -101,7 +121,11 @@ pub(crate) fn get_batmap(ctx: &mut vhd_context_t) -> Res<()> {
     if !ctx.batmap.map.is_null() {
         return Ok(());
     }
-    ctx.batmap = read_batmap(ctx)?;
+    let engine = with_view(ctx, |disk| Ok(c_batmap(disk))).and_then(|r| r.ok().flatten());
+    ctx.batmap = match engine {
+        Some(copy) => copy?,
+        None => read_batmap(ctx)?,
+    };
     Ok(())
 }
 
@@ -227,7 +251,7 @@ pub unsafe extern "C" fn vhd_write_batmap(
         let sector = batmap_header_to_disk(&header);
         let hdr_off = batmap_header_offset(ctx);
         with_io_writing(ctx, |io| {
-            let size = io.size().map_err(|e| -e)?;
+            let size = io.size().map_err(errno)?;
             if header
                 .batmap_offset
                 .checked_add(len as u64)
@@ -235,8 +259,8 @@ pub unsafe extern "C" fn vhd_write_batmap(
             {
                 return Err(-libc::EINVAL);
             }
-            io.write_at(header.batmap_offset, map).map_err(|e| -e)?;
-            io.write_at(hdr_off, &sector).map_err(|e| -e)
+            io.write_at(header.batmap_offset, map).map_err(errno)?;
+            io.write_at(hdr_off, &sector).map_err(errno)
         })?;
         // SAFETY: the shared views above are no longer used; `batmap` is writable.
         unsafe { (*batmap).header.checksum = header.checksum };

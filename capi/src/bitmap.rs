@@ -8,9 +8,9 @@ use vhd_nostd::bitmap::{BitOrder, Bitmap};
 use vhd_nostd::header::MAX_BLOCK_SIZE;
 use vhd_nostd::{Io, SECTOR_SIZE};
 
-use crate::alloc::{c_aligned, c_free};
 use crate::bat::{entries, get_bat};
-use crate::ffi::{boundary, context, object, shared, Res};
+use crate::cmem::{c_aligned, c_free};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::state::{with_io, with_io_writing};
 use crate::types::vhd_context_t;
 
@@ -124,12 +124,12 @@ fn read_new(ctx: &vhd_context_t, off: u64, len: usize, partial: bool) -> Res<*mu
     // SAFETY: `p` holds `len` zeroed bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(p, len) };
     let read = with_io(ctx, |io| {
-        let size = io.size().map_err(|e| -e)?;
+        let size = io.size().map_err(errno)?;
         let have = size.saturating_sub(off).min(len as u64) as usize;
         if have == 0 || (have < len && !partial) {
             return Err(-libc::EINVAL);
         }
-        io.read_at(off, &mut buf[..have]).map_err(|e| -e)
+        io.read_at(off, &mut buf[..have]).map_err(errno)
     });
     match read {
         Ok(()) => Ok(p.cast()),
@@ -194,7 +194,7 @@ unsafe fn write_from(ctx: &vhd_context_t, off: u64, src: *const c_char, len: usi
     }
     // SAFETY: caller's contract.
     let data = unsafe { core::slice::from_raw_parts(src.cast::<u8>(), len) };
-    with_io_writing(ctx, |io| io.write_at(off, data).map_err(|e| -e))
+    with_io_writing(ctx, |io| io.write_at(off, data).map_err(errno))
 }
 
 /// Writes `block`'s sector bitmap (`bm_secs` sectors) from `bitmap`. Errors as for

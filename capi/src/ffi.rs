@@ -11,7 +11,7 @@
 use core::ffi::{c_char, c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use vhd_nostd::Error;
+use vhd_std::Errno;
 
 use crate::types::vhd_context_t;
 
@@ -49,32 +49,15 @@ pub(crate) fn call(body: impl FnOnce() -> Res<()>) -> c_int {
     guard(-libc::EIO, || body().err().unwrap_or(0))
 }
 
-/// The negative `errno` of an engine error: the I/O error as it came from the file,
-/// `-EINVAL` for a malformed image or a bad argument, `-ERANGE` for sectors beyond the
-/// disk, `-EBADF` for a write to an image opened read-only (what `pwrite` on the
-/// reference's read-only descriptor gives), `-ENOSPC` when the BAT's 32-bit sector
-/// offsets run out.
-pub(crate) fn errno(e: Error<c_int>) -> c_int {
-    match e {
-        Error::Io(e) => -e.abs(),
-        Error::OutOfRange => -libc::ERANGE,
-        Error::ReadOnly => -libc::EBADF,
-        Error::NoSpace => -libc::ENOSPC,
-        Error::Format(_)
-        | Error::BufferTooSmall { .. }
-        | Error::Unaligned
-        | Error::WrongDiskType
-        | Error::MissingParent
-        | Error::ParentMismatch
-        | Error::Disabled
-        | Error::SavedState
-        | Error::InvalidArgument(_) => -libc::EINVAL,
-    }
+/// The negative `errno` of an engine, file or system error: vhd-std's mapping
+/// ([`vhd_std::errno`]), the one the tools use.
+pub(crate) fn errno(e: impl Into<Errno>) -> c_int {
+    e.into().code()
 }
 
-/// The negative `errno` of a failed `std` file operation.
-pub(crate) fn io_errno(e: &std::io::Error) -> c_int {
-    -e.raw_os_error().unwrap_or(libc::EIO)
+/// The negative `errno` of the last failed system call.
+pub(crate) fn last_errno() -> c_int {
+    errno(std::io::Error::last_os_error())
 }
 
 /// The context behind a C pointer; `-EINVAL` for null.

@@ -27,19 +27,21 @@ use vhd_nostd::journal::{
 };
 use vhd_nostd::{Io, SECTOR_SIZE};
 
-use crate::alloc::{c_free, c_string, AlignedBuf};
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::{FileIo, OpenMode};
+
 use crate::bat::{end_of_data, get_bat};
 use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
+use crate::cmem::{c_free, c_string};
 use crate::consts::{
     c_defines, HD_COOKIE, VHD_OPEN_IGNORE_DISABLED, VHD_OPEN_RDWR, VHD_OPEN_STRICT,
     VHD_POISON_COOKIE,
 };
 use crate::convert::engine_locator;
-use crate::fdio::{last_errno, FdIo};
-use crate::ffi::{boundary, c_str, errno, object, Res};
+use crate::ffi::{boundary, c_str, errno, last_errno, object, Res};
 use crate::meta::{is_dynamic, write_footer};
 use crate::open::{close_context, is_block_device, open_context};
-use crate::state::{open_file, with_io, with_io_writing};
+use crate::state::{borrow, open_file, with_io, with_io_writing};
 use crate::types::{check_layout, vhd_context_t, vhd_uuid_t};
 
 c_defines! {
@@ -146,12 +148,12 @@ impl vhd_journal_header {
 }
 
 /// The journal's I/O (the journal is buffered).
-fn jio(j: &vhd_journal_t) -> Res<FdIo> {
-    FdIo::new(j.jfd, false, false)
+fn jio(j: &vhd_journal_t) -> Res<FileIo> {
+    borrow(j.jfd)
 }
 
 fn scratch() -> Res<AlignedBuf> {
-    AlignedBuf::zeroed(SCRATCH)
+    AlignedBuf::try_new(SCRATCH).map_err(errno)
 }
 
 /// Appends an entry for each of `regions` of the image, copied from the image; the
@@ -174,7 +176,7 @@ fn append(j: &mut vhd_journal_t, regions: &[Region]) -> Res<()> {
 /// context's structs.
 fn add_metadata(j: &mut vhd_journal_t) -> Res<()> {
     let ctx = &j.vhd;
-    let size = with_io(ctx, |io| io.size().map_err(|e| -e))?;
+    let size = with_io(ctx, |io| io.size().map_err(errno))?;
     let batmap = has_batmap(ctx).then(|| BatmapPlace {
         header_offset: batmap_header_offset(ctx),
         map_offset: ctx.batmap.header.batmap_offset,
@@ -212,7 +214,7 @@ fn set_cookie(ctx: &mut vhd_context_t, cookie: &str) -> Res<()> {
 fn sync(j: &vhd_journal_t) -> Res<()> {
     // SAFETY: plain syscall on the journal's descriptor.
     if unsafe { libc::fdatasync(j.jfd) } != 0 {
-        return Err(-last_errno());
+        return Err(last_errno());
     }
     Ok(())
 }
@@ -237,7 +239,7 @@ fn create_journal_file(j: &mut vhd_journal_t, jfile: &CStr) -> Res<()> {
     // SAFETY: `jfile` is NUL-terminated.
     j.jfd = unsafe { libc::open(jfile.as_ptr(), flags, 0o644 as libc::c_uint) };
     if j.jfd < 0 {
-        return Err(-last_errno());
+        return Err(last_errno());
     }
     Ok(())
 }
@@ -255,7 +257,7 @@ fn open_image(j: &mut vhd_journal_t, file: &CStr, flags: c_int) -> Res<()> {
 fn create(j: &mut vhd_journal_t, file: &CStr, jfile: &CStr) -> Res<()> {
     create_journal_file(j, jfile)?;
     open_image(j, file, VHD_OPEN_RDWR | VHD_OPEN_STRICT)?;
-    let size = with_io(&j.vhd, |io| io.size().map_err(|e| -e))?;
+    let size = with_io(&j.vhd, |io| io.size().map_err(errno))?;
     let h = JournalHeader::new(
         Uuid::from_bytes(j.vhd.footer.uuid),
         size.saturating_sub(FOOTER_SIZE as u64),
@@ -273,7 +275,10 @@ fn create(j: &mut vhd_journal_t, file: &CStr, jfile: &CStr) -> Res<()> {
 /// `data` the data entries too, and the cut to the journaled length (not for a block
 /// device; never for an emptied journal). `j->header` becomes the header as read.
 fn restore(j: &mut vhd_journal_t, file: &CStr, data: bool) -> Res<()> {
-    let mut image = open_file(Path::new(OsStr::from_bytes(file.to_bytes())), libc::O_RDWR)?;
+    let mut image = open_file(
+        Path::new(OsStr::from_bytes(file.to_bytes())),
+        OpenMode::ReadWrite,
+    )?;
     let opts = ReplayOptions {
         data,
         truncate: !image.is_block(),
@@ -281,7 +286,7 @@ fn restore(j: &mut vhd_journal_t, file: &CStr, data: bool) -> Res<()> {
     let mut buf = scratch()?;
     let v = core_journal::replay(&mut jio(j)?, &mut image, opts, buf.as_mut()).map_err(errno)?;
     j.header = vhd_journal_header::from_core(&v.header);
-    image.sync().map_err(|e| -e)
+    image.sync().map_err(errno)
 }
 
 /// Releases what a journal holds; deletes the journal file with `unlink`.
@@ -365,7 +370,7 @@ pub unsafe extern "C" fn vhd_journal_open(
             // SAFETY: `jfile` is NUL-terminated.
             j.jfd = unsafe { libc::open(jfile.as_ptr(), libc::O_RDWR | libc::O_LARGEFILE) };
             if j.jfd < 0 {
-                return Err(-last_errno());
+                return Err(last_errno());
             }
             j.is_block = c_int::from(is_block_device(jfile)?);
             restore(j, file, false)?;
@@ -457,7 +462,7 @@ pub unsafe extern "C" fn vhd_journal_revert(j: *mut vhd_journal_t) -> c_int {
         open_context(&mut j.vhd, &file, VHD_OPEN_RDWR | VHD_OPEN_IGNORE_DISABLED)?;
         if j.vhd.is_block == 0 {
             let end = end_of_data(&mut j.vhd)? + FOOTER_SIZE as u64;
-            with_io_writing(&j.vhd, |io| io.set_size(end).map_err(|e| -e))?;
+            with_io_writing(&j.vhd, |io| io.set_size(end).map_err(errno))?;
         }
         sync(j)
     })

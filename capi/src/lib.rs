@@ -21,9 +21,10 @@
 //! - [`util`]: the `vhd-util` subcommands, run by the `vhd_util` library of tools/vhd-util.
 //!
 //! Internals: `state` (what the library keeps per open context, beside the C struct),
-//! `fdio` (the engine's I/O over a descriptor, `O_DIRECT`-aware), `alloc` (aligned
-//! buffers and memory handed to C), `convert` (C structs <-> on-disk bytes), `ffi`
-//! (boundary rules).
+//! `cmem` (memory handed to C), `convert` (C structs <-> core types and on-disk bytes),
+//! `ffi` (boundary rules). Everything host-side (file and block-device I/O over the
+//! context's descriptor, aligned buffers, parent chains, paths, creating images, the
+//! error-to-errno mapping) is vhd-std's; the format is the core's.
 //!
 //! Conventions of every exported function: `extern "C"`, a null pointer where the C API
 //! needs an object is answered with `-EINVAL` (or the neutral value documented on the
@@ -46,16 +47,15 @@
 #[cfg(not(panic = "unwind"))]
 compile_error!("libvhd catches panics at its boundary: build it with panic = \"unwind\"");
 
-mod alloc;
 #[cfg(test)]
 mod alloc_count;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
+mod cmem;
 pub mod consts;
 mod convert;
 pub mod create;
-mod fdio;
 mod ffi;
 pub mod helpers;
 pub mod io;

@@ -15,11 +15,11 @@ use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC};
 use crate::convert::{
     c_footer, footer_from_disk, footer_to_disk, header_from_disk, header_to_disk,
 };
-use crate::fdio::FdIo;
-use crate::ffi::{boundary, context, object, shared, with_copy, Res};
+use crate::ffi::{boundary, context, errno, object, shared, with_copy, Res};
 use crate::helpers::{vhd_checksum_footer, vhd_checksum_header};
 use crate::state::{with_io, with_io_writing};
 use crate::types::{vhd_context_t, vhd_footer_t, vhd_header_t};
+use vhd_std::FileIo;
 
 /// Whether the context's footer says dynamic or differencing (libvhd's
 /// `vhd_type_dynamic`).
@@ -49,14 +49,14 @@ fn check_header(bytes: &[u8; HEADER_SIZE]) -> Res<()> {
     Ok(())
 }
 
-fn read_array<const N: usize>(io: &mut FdIo, off: u64, len: usize) -> Res<[u8; N]> {
+fn read_array<const N: usize>(io: &mut FileIo, off: u64, len: usize) -> Res<[u8; N]> {
     let mut b = [0u8; N];
-    io.read_at(off, &mut b[..len]).map_err(|e| -e)?;
+    io.read_at(off, &mut b[..len]).map_err(errno)?;
     Ok(b)
 }
 
 /// Reads the footer at `off` into `footer` (host order, even if invalid), then checks it.
-fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64) -> Res<()> {
+fn read_footer_at(io: &mut FileIo, footer: &mut vhd_footer_t, off: u64) -> Res<()> {
     let bytes = read_array::<FOOTER_SIZE>(io, off, FOOTER_SIZE)?;
     *footer = footer_from_disk(&bytes);
     check_footer(&bytes)
@@ -65,15 +65,15 @@ fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64) -> Res<()>
 /// The image's footer as the core's open finds it (the end, a legacy 511-byte one, else,
 /// unless `strict`, the copy at offset 0 of a dynamic or differencing disk). When none
 /// is valid, `footer` holds the last one tried, as libvhd leaves it, for dumps.
-fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()> {
+fn read_footer(io: &mut FileIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()> {
     match find_footer(io, strict) {
         Ok(found) => {
             *footer = c_footer(&found.footer);
             Ok(())
         }
-        Err(vhd_nostd::Error::Io(e)) => Err(-e),
+        Err(vhd_nostd::Error::Io(e)) => Err(errno(e)),
         Err(_) => {
-            let size = io.size().map_err(|e| -e)?;
+            let size = io.size().map_err(errno)?;
             let end = size.saturating_sub(FOOTER_SIZE as u64);
             let last = if strict || size < 2 * FOOTER_SIZE as u64 {
                 end
@@ -88,7 +88,7 @@ fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()
     }
 }
 
-fn read_header_at(io: &mut FdIo, header: &mut vhd_header_t, off: u64) -> Res<()> {
+fn read_header_at(io: &mut FileIo, header: &mut vhd_header_t, off: u64) -> Res<()> {
     let bytes = read_array::<HEADER_SIZE>(io, off, HEADER_SIZE)?;
     *header = header_from_disk(&bytes);
     check_header(&bytes)
@@ -101,14 +101,14 @@ pub(crate) fn write_footer_at(ctx: &vhd_context_t, footer: &mut vhd_footer_t, of
     footer.checksum = unsafe { vhd_checksum_footer(footer) };
     let bytes = footer_to_disk(footer);
     check_footer(&bytes)?;
-    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(|e| -e))
+    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(errno))
 }
 
 /// Writes `footer` where the image's footer belongs (the end of data; the end of a
 /// block device) and, for dynamic and differencing disks, as the copy at offset 0.
 pub(crate) fn write_footer(ctx: &mut vhd_context_t, footer: &mut vhd_footer_t) -> Res<()> {
     let off = if ctx.is_block != 0 {
-        with_io(ctx, |io| io.size().map_err(|e| -e))?.saturating_sub(FOOTER_SIZE as u64)
+        with_io(ctx, |io| io.size().map_err(errno))?.saturating_sub(FOOTER_SIZE as u64)
     } else {
         end_of_data(ctx)?
     };
@@ -124,7 +124,7 @@ fn write_header_at(ctx: &vhd_context_t, header: &mut vhd_header_t, off: u64) -> 
     header.checksum = unsafe { vhd_checksum_header(header) };
     let bytes = header_to_disk(header);
     check_header(&bytes)?;
-    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(|e| -e))
+    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(errno))
 }
 
 /// 0 if `footer` (host order) is a valid footer: cookie `conectix` or `v_poison` and a

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use libc::{off_t, size_t};
 use uuid::Uuid;
-use vhd_nostd::footer::DiskType;
 use vhd_nostd::locator::{
     encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
     PLAT_CODE_W2RU,
@@ -17,14 +16,17 @@ use vhd_nostd::locator::{
 use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
 
-use crate::alloc::{c_string, AlignedBuf};
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::path::find_parent;
+use vhd_std::{FileIo, Image, OpenOptions};
+
+use crate::cmem::c_string;
 use crate::consts::{HD_TYPE_DIFF, VHD_SECTOR_SIZE};
 use crate::convert::{c_header, c_locator, engine_header, engine_locator};
-use crate::fdio::FdIo;
-use crate::ffi::{boundary, c_str, context, errno, io_errno, object, Res};
+use crate::ffi::{boundary, c_str, context, errno, object, Res};
 use crate::helpers::vhd_time;
 use crate::path::relative_path;
-use crate::state::{open_image_path, with_io, with_io_writing, with_state, Image};
+use crate::state::{with_io, with_io_writing, with_state};
 use crate::types::{vhd_context_t, vhd_header_t, vhd_parent_locator_t};
 
 /// Bytes of a locator payload the engine accepts (UTF-16 of a `PATH_MAX` path).
@@ -32,90 +34,17 @@ const PAYLOAD_MAX: usize = 2 * PATH_MAX;
 /// Room for a decoded path: UTF-16 code units become at most three UTF-8 bytes each.
 const DECODED_MAX: usize = 3 * PATH_MAX;
 
-/// Where a differencing disk's parent is.
-pub(crate) struct Link {
-    /// The parent's resolved path.
-    pub(crate) path: PathBuf,
-    /// The parent is a raw image (the child's parent UUID is nil).
-    pub(crate) raw: bool,
-    /// The UUID the child expects of its parent.
-    pub(crate) uuid: Uuid,
-}
-
 /// `path` as a C string; `-EINVAL` if it holds a NUL.
 pub(crate) fn c_path(path: &Path) -> Res<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| -libc::EINVAL)
-}
-
-fn readable(path: &[u8]) -> Res<()> {
-    let c = CString::new(path).map_err(|_| -libc::EINVAL)?;
-    // SAFETY: `c` is NUL-terminated.
-    if unsafe { libc::access(c.as_ptr(), libc::R_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(-crate::fdio::last_errno())
-    }
-}
-
-/// libvhd's `vhd_find_parent`: an absolute `name` that is readable is taken as it is;
-/// otherwise `name` is looked up in the directory of `child` (resolved) and returned
-/// resolved.
-pub(crate) fn find_parent(child: &Path, name: &[u8]) -> Res<PathBuf> {
-    if name.first() == Some(&b'/') && readable(name).is_ok() {
-        return Ok(PathBuf::from(OsStr::from_bytes(name)));
-    }
-    let child = std::fs::canonicalize(child).map_err(|e| io_errno(&e))?;
-    let dir = child.parent().unwrap_or(Path::new("/"));
-    let mut location = dir.as_os_str().as_bytes().to_vec();
-    location.push(b'/');
-    location.extend_from_slice(name);
-    readable(&location)?;
-    std::fs::canonicalize(OsStr::from_bytes(&location)).map_err(|e| io_errno(&e))
 }
 
 fn holds_path(code: u32) -> bool {
     matches!(code, PLAT_CODE_MACX | PLAT_CODE_W2KU | PLAT_CODE_W2RU)
 }
 
-/// The parent of `image` (opened from `path`), or `None` if it is not a differencing
-/// disk. Each locator slot is tried in turn; the error is the last slot's, as libvhd's
-/// `vhd_parent_locator_get` reports it.
-pub(crate) fn parent_of(image: &mut Image, path: &Path) -> Res<Option<Link>> {
-    if image.disk_type() != Some(DiskType::Differencing) {
-        return Ok(None);
-    }
-    let Some(h) = image.header() else {
-        return Ok(None);
-    };
-    let (uuid, codes) = (h.prt_uuid, h.loc.map(|l| l.code));
-    let mut scratch = vec![0u8; PAYLOAD_MAX];
-    let mut out = vec![0u8; DECODED_MAX];
-    let mut err = -libc::EINVAL;
-    for (i, code) in codes.into_iter().enumerate() {
-        if !holds_path(code) {
-            err = -libc::EINVAL;
-            continue;
-        }
-        let found = image
-            .parent_locator_path(i, &mut scratch, &mut out)
-            .map_err(errno)
-            .and_then(|name| find_parent(path, name.as_bytes()));
-        match found {
-            Ok(path) => {
-                return Ok(Some(Link {
-                    path,
-                    raw: uuid.is_nil(),
-                    uuid,
-                }))
-            }
-            Err(e) => err = e,
-        }
-    }
-    Err(err)
-}
-
 /// Decodes the path stored by locator `loc` (read through `io`) as a POSIX path.
-fn read_locator(io: &mut FdIo, loc: &ParentLocator) -> Res<Vec<u8>> {
+fn read_locator(io: &mut FileIo, loc: &ParentLocator) -> Res<Vec<u8>> {
     if !holds_path(loc.code) {
         return Err(-libc::EINVAL);
     }
@@ -124,7 +53,7 @@ fn read_locator(io: &mut FdIo, loc: &ParentLocator) -> Res<Vec<u8>> {
     let path = loc
         .read_path(io, &mut scratch, &mut out)
         .map_err(|e| match e {
-            vhd_nostd::Error::Io(e) => -e,
+            vhd_nostd::Error::Io(e) => errno(e),
             _ => -libc::EINVAL,
         })?;
     Ok(path.as_bytes().to_vec())
@@ -145,7 +74,7 @@ pub(crate) fn locate_parent(ctx: &vhd_context_t) -> Res<PathBuf> {
     let mut err = -libc::EINVAL;
     for loc in &ctx.header.loc {
         let found = with_io(ctx, |io| read_locator(io, &engine_locator(loc)))
-            .and_then(|name| find_parent(context_file(ctx)?, &name));
+            .and_then(|name| find_parent(context_file(ctx)?, &name).map_err(errno));
         match found {
             Ok(path) => return Ok(path),
             Err(e) => err = e,
@@ -236,7 +165,7 @@ pub unsafe extern "C" fn vhd_find_parent(
         // SAFETY: caller's contract.
         let (ctx, parent, location) = unsafe { (context(ctx)?, c_str(parent)?, object(location)?) };
         *location = core::ptr::null_mut();
-        let path = find_parent(context_file(ctx)?, parent.to_bytes())?;
+        let path = find_parent(context_file(ctx)?, parent.to_bytes()).map_err(errno)?;
         give_string(location, path.as_os_str().as_bytes())
     })
 }
@@ -257,9 +186,7 @@ fn encode_locator(code: u32, rel: &str) -> Res<Vec<u8>> {
 /// The parent's path relative to the image, checked to be a regular file or a block
 /// device.
 fn relative_parent(ctx: &vhd_context_t, parent: &Path) -> Res<String> {
-    let kind = std::fs::metadata(parent)
-        .map_err(|e| io_errno(&e))?
-        .file_type();
+    let kind = std::fs::metadata(parent).map_err(errno)?.file_type();
     if !kind.is_file() && !kind.is_block_device() {
         return Err(-libc::EINVAL);
     }
@@ -292,17 +219,16 @@ pub unsafe extern "C" fn vhd_parent_locator_write_at(
         if ctx.footer.r#type != HD_TYPE_DIFF || !holds_path(code) {
             return Err(-libc::EINVAL);
         }
-        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
-            .map_err(|e| io_errno(&e))?;
+        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes())).map_err(errno)?;
         let payload = encode_locator(code, &relative_parent(ctx, &parent)?)?;
         let size = payload.len().div_ceil(VHD_SECTOR_SIZE as usize) * VHD_SECTOR_SIZE as usize;
         if max_bytes != 0 && size > max_bytes {
             return Err(-libc::ENAMETOOLONG);
         }
         let at = u64::try_from(off).map_err(|_| -libc::EINVAL)?;
-        let mut block = AlignedBuf::zeroed(size)?;
+        let mut block = AlignedBuf::try_new(size).map_err(errno)?;
         block.as_mut()[..payload.len()].copy_from_slice(&payload);
-        with_io_writing(ctx, |io| io.write_at(at, block.as_ref()).map_err(|e| -e))?;
+        with_io_writing(ctx, |io| io.write_at(at, block.as_ref()).map_err(errno))?;
         *loc = c_locator(&ParentLocator {
             code,
             data_space: size as u32,
@@ -356,17 +282,18 @@ pub unsafe extern "C" fn vhd_change_parent(
     boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent_path)?) };
-        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
-            .map_err(|e| io_errno(&e))?;
+        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes())).map_err(errno)?;
         let rel = relative_parent(ctx, &parent)?;
         let uuid = if raw != 0 {
             Uuid::nil()
         } else {
-            open_image_path(&parent)?.footer().uuid
+            Image::open(&parent, OpenOptions::default())
+                .map_err(errno)?
+                .disk()
+                .footer()
+                .uuid
         };
-        let mtime = std::fs::metadata(&parent)
-            .map_err(|e| io_errno(&e))?
-            .mtime();
+        let mtime = std::fs::metadata(&parent).map_err(errno)?.mtime();
         let name = parent
             .file_name()
             .and_then(OsStr::to_str)
@@ -384,7 +311,8 @@ pub unsafe extern "C" fn vhd_change_parent(
             relative_path: &rel,
         };
         let header = with_state(ctx, |state| {
-            let mut scratch = AlignedBuf::zeroed(PAYLOAD_MAX + VHD_SECTOR_SIZE as usize)?;
+            let mut scratch =
+                AlignedBuf::try_new(PAYLOAD_MAX + VHD_SECTOR_SIZE as usize).map_err(errno)?;
             let image = state.disk()?;
             image.set_parent(&new, scratch.as_mut()).map_err(errno)?;
             let header = image.header().map(c_header).ok_or(-libc::EINVAL)?;
@@ -433,23 +361,5 @@ mod tests {
         assert_eq!(w.len(), 14);
         assert_eq!(&w[..4], &[b'.', 0, b'\\', 0]);
         assert_eq!(encode_locator(0x1234, "./a.vhd"), Err(-libc::EINVAL));
-    }
-
-    #[test]
-    fn absolute_and_relative_parents() {
-        let dir = std::env::temp_dir().join(format!("vhd-capi-parent-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = dir.join("c.vhd");
-        let parent = dir.join("p.vhd");
-        std::fs::write(&child, b"").unwrap();
-        std::fs::write(&parent, b"").unwrap();
-        let real = std::fs::canonicalize(&parent).unwrap();
-        assert_eq!(find_parent(&child, b"./p.vhd").unwrap(), real);
-        assert_eq!(
-            find_parent(&child, parent.as_os_str().as_bytes()).unwrap(),
-            parent
-        );
-        assert_eq!(find_parent(&child, b"./missing.vhd"), Err(-libc::ENOENT));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

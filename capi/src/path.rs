@@ -5,13 +5,14 @@
 use core::ffi::{c_char, c_int, c_void, CStr};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use libc::{size_t, ssize_t};
+use vhd_std::path::{realpath, relative_path_bytes};
 
-use crate::alloc::c_string;
+use crate::cmem::c_string;
 use crate::consts::VHD_MAX_NAME_LEN;
-use crate::ffi::boundary;
+use crate::ffi::{boundary, errno};
 
 /// Sets the calling thread's `errno`.
 fn set_errno(value: c_int) {
@@ -108,16 +109,15 @@ pub unsafe extern "C" fn relative_path_to(
     })
 }
 
-/// The relative path from `src`'s directory to `dest`, both resolved.
+/// The relative path from `src`'s directory to `dest`, both resolved (vhd-std's
+/// rule), refusing paths of `VHD_MAX_NAME_LEN` bytes or more as libvhd does.
 pub(crate) fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
     let max = VHD_MAX_NAME_LEN as usize;
     if src.to_bytes().len() >= max || dest.to_bytes().len() >= max {
         return Err(-libc::ENAMETOOLONG);
     }
     let resolve = |p: &CStr| -> Result<PathBuf, c_int> {
-        let path = Path::new(OsStr::from_bytes(p.to_bytes()));
-        let real =
-            std::fs::canonicalize(path).map_err(|e| -e.raw_os_error().unwrap_or(libc::EINVAL))?;
+        let real = realpath(Path::new(OsStr::from_bytes(p.to_bytes()))).map_err(errno)?;
         if real.as_os_str().len() >= max {
             return Err(-libc::ENAMETOOLONG);
         }
@@ -125,30 +125,10 @@ pub(crate) fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
     };
     let dest = resolve(dest)?;
     let src = resolve(src)?;
-    let from_dir: Vec<Component> = src
-        .parent()
-        .unwrap_or(Path::new("/"))
-        .components()
-        .collect();
-    let to: Vec<Component> = dest.components().collect();
-    // The last component of `dest` is its file name, never a common directory.
-    let common = from_dir
-        .iter()
-        .zip(to.iter().take(to.len().saturating_sub(1)))
-        .take_while(|(a, b)| a == b)
-        .count();
-    let ups = from_dir.len() - common;
-    let mut out: Vec<u8> = if ups == 0 {
-        b"./".to_vec()
-    } else {
-        b"../".repeat(ups)
-    };
-    let rest: Vec<&[u8]> = to[common..]
-        .iter()
-        .map(|c| c.as_os_str().as_bytes())
-        .collect();
-    out.extend_from_slice(&rest.join(&b'/'));
-    Ok(out)
+    Ok(relative_path_bytes(
+        src.parent().unwrap_or(Path::new("/")),
+        &dest,
+    ))
 }
 
 #[cfg(test)]
