@@ -177,7 +177,10 @@ pub(crate) fn unregister(ctx: &vhd_context_t) {
     let old = lock(&REGISTRY).remove(&key(ctx));
     if let Some(shared) = old {
         if let Ok(state) = Arc::try_unwrap(shared) {
-            state.into_inner().unwrap_or_else(|e| e.into_inner()).close();
+            state
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .close();
         }
     }
 }
@@ -230,5 +233,64 @@ pub(crate) fn with_io_writing<R>(
             result
         }
         None => f(&mut borrow(ctx.fd)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::FileExt;
+
+    use crate::bat::{vhd_get_bat, vhd_put_bat, vhd_write_bat};
+    use crate::consts::{HD_TYPE_DYNAMIC, VHD_OPEN_RDWR};
+    use crate::create::vhd_create;
+    use crate::io::vhd_io_write;
+    use crate::open::{vhd_close, vhd_open};
+    use crate::types::vhd_context_t;
+
+    /// `ctx->bat` comes from the engine's view while it is current (bytes changed on disk
+    /// behind the library's back are not read again), and from disk once the client's
+    /// own `vhd_write_bat` dropped that view.
+    #[test]
+    fn the_bat_is_the_engines_until_the_client_writes_one() {
+        let dir = std::env::temp_dir().join(format!("vhd-capi-view-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.vhd");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        let mut ctx = vhd_context_t::zeroed();
+        let mut buf = vec![0x5au8; 512];
+        // SAFETY: valid strings, context and buffers throughout.
+        unsafe {
+            assert_eq!(
+                vhd_create(c.as_ptr(), 8 << 20, HD_TYPE_DYNAMIC as i32, 0),
+                0
+            );
+            assert_eq!(vhd_open(&mut ctx, c.as_ptr(), VHD_OPEN_RDWR), 0);
+            assert_eq!(vhd_io_write(&mut ctx, buf.as_mut_ptr().cast(), 0, 1), 0);
+            let entry = *ctx.bat.bat;
+            assert_ne!(entry, u32::MAX, "the write allocated block 0 in ctx->bat");
+            // Block 0's entry overwritten on disk by someone else.
+            let table = ctx.header.table_offset;
+            let other = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            other.write_all_at(&[0x11; 4], table).unwrap();
+            vhd_put_bat(&mut ctx);
+            assert_eq!(vhd_get_bat(&mut ctx), 0);
+            assert_eq!(
+                *ctx.bat.bat, entry,
+                "copied from the engine, not read again"
+            );
+            // The client's own BAT write drops the view: the next copy is the disk's.
+            *ctx.bat.bat = 0x22;
+            let bat: *mut _ = &mut ctx.bat;
+            assert_eq!(vhd_write_bat(&mut ctx, bat), 0);
+            other.write_all_at(&0x33u32.to_be_bytes(), table).unwrap();
+            vhd_put_bat(&mut ctx);
+            assert_eq!(vhd_get_bat(&mut ctx), 0);
+            assert_eq!(
+                *ctx.bat.bat, 0x33,
+                "read from disk after the client's write"
+            );
+            vhd_close(&mut ctx);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -90,10 +90,19 @@ fn readable(path: &[u8]) -> VhdResult<()> {
     }
 }
 
-/// A decoded locator path resolved to the canonical path of the file it names:
-/// [`find_parent`], then `realpath`.
+/// Resolves a decoded locator path as the chains of the tools and the library do: an
+/// absolute path as is, a relative one against the directory of the child (after
+/// resolving the child's own links); the result is canonical and must exist. Unlike
+/// [`find_parent`] it does not ask for read permission: a parent that cannot be read
+/// fails when it is opened, with that error.
 pub fn resolve_locator(child: &Path, locator: &str) -> VhdResult<PathBuf> {
-    realpath(&find_parent(child, locator.as_bytes())?)
+    let p = Path::new(locator);
+    if p.is_absolute() {
+        return realpath(p);
+    }
+    let child = realpath(child)?;
+    let dir = child.parent().ok_or(Errno::EINVAL)?;
+    realpath(&dir.join(p))
 }
 
 #[cfg(test)]
