@@ -3,10 +3,8 @@
 
 use core::cmp::Ordering;
 use core::ffi::{c_char, c_int, CStr};
-use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-use ::uuid::{Builder, Uuid};
+use ::uuid::Uuid;
 use libc::size_t;
 
 use crate::ffi::boundary;
@@ -41,9 +39,8 @@ pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
         if uuid.is_null() {
             return;
         }
-        let bytes = Builder::from_random_bytes(random_bytes())
-            .into_uuid()
-            .into_bytes();
+        // The uuid crate's version 4 (the kernel's random numbers), as vhd-std's create.
+        let bytes = Uuid::new_v4().into_bytes();
         // SAFETY: non-null, so 16 writable bytes (caller's contract).
         unsafe { uuid.write(bytes) };
     })
@@ -151,40 +148,6 @@ pub unsafe extern "C" fn vhd_uuid_compare(a: *mut vhd_uuid_t, b: *mut vhd_uuid_t
     })
 }
 
-/// 16 random bytes: from the kernel's `getrandom`, else `/dev/urandom`, else (never seen
-/// on Linux) a mix of the time, the process id and a counter, which still gives distinct
-/// UUIDs within and across processes.
-fn random_bytes() -> [u8; 16] {
-    let mut buf = [0u8; 16];
-    let mut filled = 0;
-    while filled < buf.len() {
-        let rest = &mut buf[filled..];
-        // SAFETY: `rest` is a live, writable buffer of `rest.len()` bytes.
-        let got = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        match usize::try_from(got) {
-            Ok(n) if n > 0 => filled += n,
-            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-            _ => break,
-        }
-    }
-    if filled == buf.len() {
-        return buf;
-    }
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut buf).is_ok() {
-            return buf;
-        }
-    }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mix = nanos
-        ^ (u128::from(std::process::id()) << 64)
-        ^ (u128::from(COUNTER.fetch_add(1, AtomicOrdering::Relaxed)) << 96);
-    mix.to_le_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +208,9 @@ mod tests {
 
     #[test]
     fn generated_uuids_differ() {
-        assert_ne!(random_bytes(), random_bytes());
+        let (mut a, mut b): (vhd_uuid_t, vhd_uuid_t) = ([0; 16], [0; 16]);
+        // SAFETY: 16 writable bytes each.
+        unsafe { (vhd_uuid_generate(&mut a), vhd_uuid_generate(&mut b)) };
+        assert_ne!(a, b);
     }
 }
