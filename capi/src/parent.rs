@@ -17,7 +17,7 @@ use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
 
 use vhd_std::fileio::AlignedBuf;
-use vhd_std::path::find_parent;
+use vhd_std::path::{find_parent, realpath};
 use vhd_std::{FileIo, Image, OpenOptions};
 
 use crate::cmem::c_string;
@@ -219,7 +219,7 @@ pub unsafe extern "C" fn vhd_parent_locator_write_at(
         if ctx.footer.r#type != HD_TYPE_DIFF || !holds_path(code) {
             return Err(-libc::EINVAL);
         }
-        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes())).map_err(errno)?;
+        let parent = realpath(Path::new(OsStr::from_bytes(parent.to_bytes()))).map_err(errno)?;
         let payload = encode_locator(code, &relative_parent(ctx, &parent)?)?;
         let size = payload.len().div_ceil(VHD_SECTOR_SIZE as usize) * VHD_SECTOR_SIZE as usize;
         if max_bytes != 0 && size > max_bytes {
