@@ -11,7 +11,7 @@
 //! descriptor's `O_DIRECT` flag is cleared with `fcntl(F_SETFL)` and the transfer is
 //! retried buffered. [`FileIo::is_direct`] says which mode is in force.
 //!
-//! **Flush.** The engine calls [`Io::flush`](vhd_nostd::io::Io::flush) between writes
+//! **Flush.** The engine calls [`Io::flush`] between writes
 //! whose order matters. On a buffered descriptor that is `fdatasync`. On a direct one it
 //! does nothing, as the reference libvhd never syncs: each write has left the page cache
 //! when `pwrite` returns and writes complete in the order they were issued. Whoever
