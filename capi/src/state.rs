@@ -156,10 +156,22 @@ type Shared = Arc<Mutex<State>>;
 /// Open contexts by address.
 static REGISTRY: Mutex<BTreeMap<usize, Shared>> = Mutex::new(BTreeMap::new());
 
-/// Locks `m`, ignoring poisoning: a panic is caught at the boundary and every state
-/// stays consistent between engine calls.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Locks the registry, ignoring poisoning: a panic is caught at the boundary, and the
+/// table is consistent between any two of its operations.
+fn lock_registry() -> MutexGuard<'static, BTreeMap<usize, Shared>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Locks a context's state. If a call panicked while it held the state (the boundary
+/// caught it), the engine's view may be half-updated: it is dropped, so the next use
+/// reopens it from disk.
+pub(crate) fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|e| {
+        let mut state = e.into_inner();
+        state.invalidate();
+        m.clear_poison();
+        state
+    })
 }
 
 fn key(ctx: &vhd_context_t) -> usize {
@@ -168,13 +180,13 @@ fn key(ctx: &vhd_context_t) -> usize {
 
 /// Registers the state of the context at `ctx`, replacing any stale entry.
 pub(crate) fn register(ctx: &vhd_context_t, state: State) {
-    let old = lock(&REGISTRY).insert(key(ctx), Arc::new(Mutex::new(state)));
+    let old = lock_registry().insert(key(ctx), Arc::new(Mutex::new(state)));
     drop(old);
 }
 
 /// Removes and ends the state of `ctx`, if any.
 pub(crate) fn unregister(ctx: &vhd_context_t) {
-    let old = lock(&REGISTRY).remove(&key(ctx));
+    let old = lock_registry().remove(&key(ctx));
     if let Some(shared) = old {
         if let Ok(state) = Arc::try_unwrap(shared) {
             state
@@ -187,7 +199,7 @@ pub(crate) fn unregister(ctx: &vhd_context_t) {
 
 /// The state of `ctx`, if `vhd_open` created one.
 pub(crate) fn find(ctx: &vhd_context_t) -> Option<Shared> {
-    lock(&REGISTRY).get(&key(ctx)).cloned()
+    lock_registry().get(&key(ctx)).cloned()
 }
 
 /// Runs `f` on the state of `ctx`; `-EINVAL` if the context was not opened by
@@ -289,6 +301,38 @@ mod tests {
                 *ctx.bat.bat, 0x33,
                 "read from disk after the client's write"
             );
+            vhd_close(&mut ctx);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A call that panicked while it held a context's state leaves no half-updated
+    /// engine view behind: the next lock drops it (and the next I/O reopens it).
+    #[test]
+    fn a_panic_under_the_lock_drops_the_view() {
+        let dir = std::env::temp_dir().join(format!("vhd-capi-poison-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = std::ffi::CString::new(dir.join("d.vhd").to_str().unwrap()).unwrap();
+        let mut ctx = vhd_context_t::zeroed();
+        let mut buf = vec![0x5au8; 512];
+        // SAFETY: valid strings, context and buffers throughout.
+        unsafe {
+            assert_eq!(
+                vhd_create(c.as_ptr(), 8 << 20, HD_TYPE_DYNAMIC as i32, 0),
+                0
+            );
+            assert_eq!(vhd_open(&mut ctx, c.as_ptr(), VHD_OPEN_RDWR), 0);
+            let shared = super::find(&ctx).unwrap();
+            let poisoned = std::panic::catch_unwind(|| {
+                let _held = shared.lock().unwrap();
+                panic!("a bug while the state is held");
+            });
+            assert!(poisoned.is_err() && shared.is_poisoned());
+            assert!(super::lock(&shared).view().is_none());
+            assert!(!shared.is_poisoned());
+            assert_eq!(vhd_io_write(&mut ctx, buf.as_mut_ptr().cast(), 0, 1), 0);
+            assert!(super::lock(&shared).view().is_some());
+            drop(shared);
             vhd_close(&mut ctx);
         }
         std::fs::remove_dir_all(&dir).unwrap();
