@@ -259,24 +259,33 @@ mod tests {
     use crate::open::{vhd_close, vhd_open};
     use crate::types::vhd_context_t;
 
-    /// `ctx->bat` comes from the engine's view while it is current (bytes changed on disk
-    /// behind the library's back are not read again), and from disk once the client's
-    /// own `vhd_write_bat` dropped that view.
-    #[test]
-    fn the_bat_is_the_engines_until_the_client_writes_one() {
-        let dir = std::env::temp_dir().join(format!("vhd-capi-view-{}", std::process::id()));
+    /// A new 8 MiB dynamic image in its own directory, opened read-write into a context.
+    fn open_new(tag: &str) -> (std::path::PathBuf, std::path::PathBuf, vhd_context_t) {
+        let dir = std::env::temp_dir().join(format!("vhd-capi-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("d.vhd");
         let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
         let mut ctx = vhd_context_t::zeroed();
-        let mut buf = vec![0x5au8; 512];
-        // SAFETY: valid strings, context and buffers throughout.
+        // SAFETY: a valid string and context.
         unsafe {
             assert_eq!(
                 vhd_create(c.as_ptr(), 8 << 20, HD_TYPE_DYNAMIC as i32, 0),
                 0
             );
             assert_eq!(vhd_open(&mut ctx, c.as_ptr(), VHD_OPEN_RDWR), 0);
+        }
+        (dir, path, ctx)
+    }
+
+    /// `ctx->bat` comes from the engine's view while it is current (bytes changed on disk
+    /// behind the library's back are not read again), and from disk once the client's
+    /// own `vhd_write_bat` dropped that view.
+    #[test]
+    fn the_bat_is_the_engines_until_the_client_writes_one() {
+        let (dir, path, mut ctx) = open_new("view");
+        let mut buf = vec![0x5au8; 512];
+        // SAFETY: an open context and valid buffers throughout.
+        unsafe {
             assert_eq!(vhd_io_write(&mut ctx, buf.as_mut_ptr().cast(), 0, 1), 0);
             let entry = *ctx.bat.bat;
             assert_ne!(entry, u32::MAX, "the write allocated block 0 in ctx->bat");
@@ -310,18 +319,10 @@ mod tests {
     /// engine view behind: the next lock drops it (and the next I/O reopens it).
     #[test]
     fn a_panic_under_the_lock_drops_the_view() {
-        let dir = std::env::temp_dir().join(format!("vhd-capi-poison-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = std::ffi::CString::new(dir.join("d.vhd").to_str().unwrap()).unwrap();
-        let mut ctx = vhd_context_t::zeroed();
+        let (dir, _, mut ctx) = open_new("poison");
         let mut buf = vec![0x5au8; 512];
-        // SAFETY: valid strings, context and buffers throughout.
+        // SAFETY: an open context and valid buffers throughout.
         unsafe {
-            assert_eq!(
-                vhd_create(c.as_ptr(), 8 << 20, HD_TYPE_DYNAMIC as i32, 0),
-                0
-            );
-            assert_eq!(vhd_open(&mut ctx, c.as_ptr(), VHD_OPEN_RDWR), 0);
             let shared = super::find(&ctx).unwrap();
             let poisoned = std::panic::catch_unwind(|| {
                 let _held = shared.lock().unwrap();
