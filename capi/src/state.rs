@@ -259,22 +259,22 @@ mod tests {
     use crate::open::{vhd_close, vhd_open};
     use crate::types::vhd_context_t;
 
-    /// A new 8 MiB dynamic image in its own directory, opened read-write into a context.
-    fn open_new(tag: &str) -> (std::path::PathBuf, std::path::PathBuf, vhd_context_t) {
+    /// A new 8 MiB dynamic image in its own directory, opened read-write into `ctx`
+    /// (which must not move while open: the library knows it by its address).
+    fn open_new(tag: &str, ctx: &mut vhd_context_t) -> (std::path::PathBuf, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("vhd-capi-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("d.vhd");
         let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        let mut ctx = vhd_context_t::zeroed();
         // SAFETY: a valid string and context.
         unsafe {
             assert_eq!(
                 vhd_create(c.as_ptr(), 8 << 20, HD_TYPE_DYNAMIC as i32, 0),
                 0
             );
-            assert_eq!(vhd_open(&mut ctx, c.as_ptr(), VHD_OPEN_RDWR), 0);
+            assert_eq!(vhd_open(ctx, c.as_ptr(), VHD_OPEN_RDWR), 0);
         }
-        (dir, path, ctx)
+        (dir, path)
     }
 
     /// `ctx->bat` comes from the engine's view while it is current (bytes changed on disk
@@ -282,7 +282,8 @@ mod tests {
     /// own `vhd_write_bat` dropped that view.
     #[test]
     fn the_bat_is_the_engines_until_the_client_writes_one() {
-        let (dir, path, mut ctx) = open_new("view");
+        let mut ctx = vhd_context_t::zeroed();
+        let (dir, path) = open_new("view", &mut ctx);
         let mut buf = vec![0x5au8; 512];
         // SAFETY: an open context and valid buffers throughout.
         unsafe {
@@ -319,7 +320,8 @@ mod tests {
     /// engine view behind: the next lock drops it (and the next I/O reopens it).
     #[test]
     fn a_panic_under_the_lock_drops_the_view() {
-        let (dir, _, mut ctx) = open_new("poison");
+        let mut ctx = vhd_context_t::zeroed();
+        let (dir, _) = open_new("poison", &mut ctx);
         let mut buf = vec![0x5au8; 512];
         // SAFETY: an open context and valid buffers throughout.
         unsafe {
