@@ -18,7 +18,7 @@
 //! - [`open`], [`create`], [`meta`] (footer and header), [`bat`], [`batmap`], [`bitmap`]
 //!   (sector bitmaps and blocks), [`parent`], [`io`] (sector and raw file I/O) and
 //!   [`journal`]: the functions that work on images, backed by the `vhd-nostd` engine.
-//! - [`util`]: the `vhd-util` subcommands, run by the `vhd_util` library of tools/vhd-util.
+//! - [`util`]: the `vhd-util` subcommands, run by the `vhd_cli` library (vhd-cli/).
 //!
 //! Internals: `state` (what the library keeps per open context, beside the C struct),
 //! `cmem` (memory handed to C), `convert` (C structs <-> core types and on-disk bytes),

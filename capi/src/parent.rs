@@ -4,27 +4,25 @@
 use core::ffi::{c_char, c_int};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use libc::{off_t, size_t};
-use uuid::Uuid;
 use vhd_nostd::locator::{
     encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
     PLAT_CODE_W2RU,
 };
-use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
+use vhd_std::reparent::{self, reparent};
 
 use vhd_std::fileio::AlignedBuf;
 use vhd_std::path::{find_parent, realpath};
-use vhd_std::{FileIo, Image, OpenOptions};
+use vhd_std::FileIo;
 
 use crate::cmem::c_string;
 use crate::consts::{HD_TYPE_DIFF, VHD_SECTOR_SIZE};
 use crate::convert::{c_header, c_locator, engine_header, engine_locator};
 use crate::ffi::{boundary, c_str, context, errno, object, Res};
-use crate::helpers::vhd_time;
 use crate::path::relative_path;
 use crate::state::{with_io, with_io_writing, with_state};
 use crate::types::{vhd_context_t, vhd_header_t, vhd_parent_locator_t};
@@ -268,7 +266,8 @@ pub unsafe extern "C" fn vhd_header_decode_parent(
 /// Points a differencing image at a new parent `parent_path`: its UUID (nil if `raw`),
 /// file name and modification time go into the header, and the existing MacX, W2ku and
 /// W2ru locators are rewritten in place with the path relative to the image
-/// (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). `ctx->header` is
+/// (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). The change is
+/// vhd-std's reparent, crash-safe under a journal beside the image; `ctx->header` is
 /// updated.
 ///
 /// # Safety
@@ -282,42 +281,26 @@ pub unsafe extern "C" fn vhd_change_parent(
     boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent_path)?) };
-        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes())).map_err(errno)?;
-        let rel = relative_parent(ctx, &parent)?;
-        let uuid = if raw != 0 {
-            Uuid::nil()
-        } else {
-            Image::open(&parent, OpenOptions::default())
-                .map_err(errno)?
-                .disk()
-                .footer()
-                .uuid
-        };
-        let mtime = std::fs::metadata(&parent).map_err(errno)?.mtime();
-        let name = parent
-            .file_name()
-            .and_then(OsStr::to_str)
-            .ok_or(-libc::EINVAL)?;
-        for loc in ctx.header.loc.iter().filter(|l| holds_path(l.code)) {
-            let space = engine_locator(loc).space_bytes();
-            if encode_locator(loc.code, &rel)?.len() as u64 > space {
-                return Err(-libc::ENAMETOOLONG);
-            }
-        }
-        let new = NewParent {
-            uuid,
-            timestamp: vhd_time(mtime as libc::time_t),
-            name,
-            relative_path: &rel,
-        };
+        // SAFETY: `file` is null or the string vhd_open duplicated.
+        let file = unsafe { c_str(ctx.file) }?;
+        let child = Path::new(OsStr::from_bytes(file.to_bytes()));
+        let parent = Path::new(OsStr::from_bytes(parent.to_bytes()));
+        let link = reparent::Link::new(child, parent, raw != 0).map_err(|e| e.0)?;
         let header = with_state(ctx, |state| {
-            let mut scratch =
-                AlignedBuf::try_new(PAYLOAD_MAX + VHD_SECTOR_SIZE as usize).map_err(errno)?;
-            let image = state.disk()?;
-            image.set_parent(&new, scratch.as_mut()).map_err(errno)?;
-            let header = image.header().map(c_header).ok_or(-libc::EINVAL)?;
-            state.forget_parents();
-            Ok(header)
+            if !state.disk()?.is_writable() {
+                return Err(errno(vhd_nostd::Error::<vhd_std::IoError>::ReadOnly));
+            }
+            // The change goes through an image of vhd-std's own; this context's view
+            // is reopened from disk afterwards, parents included.
+            state.invalidate();
+            let opts = vhd_std::OpenOptions {
+                writable: true,
+                ..Default::default()
+            };
+            let mut image = vhd_std::Image::open(child, opts).map_err(|e| e.0)?;
+            reparent(&mut image, &link).map_err(|e| e.0)?;
+            drop(image);
+            state.disk()?.header().map(c_header).ok_or(-libc::EINVAL)
         })?;
         ctx.header = header;
         Ok(())

@@ -2,7 +2,7 @@
 //!
 //! The C `vhd-util` main only dispatches to these, so this `libvhd.so` makes the
 //! unchanged C tool behave like ours: each entry point converts its arguments and runs
-//! the same subcommand as `tools/vhd-util` (the `vhd_util` library), with the
+//! the same subcommand as the `vhd-util` binary (the `vhd_cli` library), with the
 //! reference's signature `int vhd_util_<command>(int argc, char **argv)` (argv[0] is
 //! the subcommand name, getopt-style options follow). The return value is 0, a negative
 //! errno, or a positive code for some usage paths, as the reference's; the C main turns
@@ -49,7 +49,7 @@ unsafe fn dispatch(argc: c_int, argv: *mut *mut c_char, run: fn(&[String]) -> i3
 pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::create::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::create::run) }
     })
 }
 
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) ->
 pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::snapshot::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::snapshot::run) }
     })
 }
 
@@ -73,7 +73,7 @@ pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) 
 pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::query::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::query::run) }
     })
 }
 
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> 
 pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::read::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::read::run) }
     })
 }
 
@@ -97,7 +97,7 @@ pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c
 pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::set::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::set::run) }
     })
 }
 
@@ -109,7 +109,7 @@ pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char)
 pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::repair::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::repair::run) }
     })
 }
 
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) ->
 pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::resize::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::resize::run) }
     })
 }
 
@@ -133,7 +133,7 @@ pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) ->
 pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::fill::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::fill::run) }
     })
 }
 
@@ -145,7 +145,7 @@ pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c
 pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::coalesce::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::coalesce::run) }
     })
 }
 
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) 
 pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::modify::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::modify::run) }
     })
 }
 
@@ -169,7 +169,7 @@ pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) ->
 pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::scan::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::scan::run) }
     })
 }
 
@@ -181,7 +181,7 @@ pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c
 pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::check::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::check::run) }
     })
 }
 
@@ -193,6 +193,6 @@ pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> 
 pub unsafe extern "C" fn vhd_util_revert(argc: c_int, argv: *mut *mut c_char) -> c_int {
     boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::revert::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::revert::run) }
     })
 }
