@@ -12,7 +12,7 @@
 use core::ffi::{c_char, c_int, CStr};
 use std::io::Write;
 
-use crate::ffi::guard;
+use crate::ffi::boundary;
 
 /// Runs subcommand `run` with the C arguments, flushing what it printed before control
 /// returns to C (whose stdio buffers are separate). `-EINVAL` for a null `argv` or a
@@ -35,7 +35,7 @@ unsafe fn dispatch(argc: c_int, argv: *mut *mut c_char, run: fn(&[String]) -> i3
         // SAFETY: each non-null entry is a NUL-terminated string (caller's contract).
         .map(|&p| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
         .collect();
-    let ret = guard(-libc::EIO, || run(&args));
+    let ret = run(&args);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     ret
@@ -47,8 +47,10 @@ unsafe fn dispatch(argc: c_int, argv: *mut *mut c_char, run: fn(&[String]) -> i3
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::create::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::create::run) }
+    })
 }
 
 /// `vhd-util snapshot`: creates a differencing disk: `-n name -p parent [-l limit] [-m]`.
@@ -57,8 +59,10 @@ pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::snapshot::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::snapshot::run) }
+    })
 }
 
 /// `vhd-util query`: prints an image's sizes, parent, hidden flag or chain depth.
@@ -67,8 +71,10 @@ pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::query::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::query::run) }
+    })
 }
 
 /// `vhd-util read`: dumps an image's metadata, bitmaps, batmap or data.
@@ -77,8 +83,10 @@ pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::read::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::read::run) }
+    })
 }
 
 /// `vhd-util set`: sets a footer field (`hidden`).
@@ -87,8 +95,10 @@ pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::set::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::set::run) }
+    })
 }
 
 /// `vhd-util repair`: rewrites the footer at the end of data.
@@ -97,8 +107,10 @@ pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char)
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::repair::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::repair::run) }
+    })
 }
 
 /// `vhd-util resize`: grows an image under a journal.
@@ -107,8 +119,10 @@ pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::resize::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::resize::run) }
+    })
 }
 
 /// `vhd-util fill`: allocates every block, reading through the parent chain.
@@ -117,8 +131,10 @@ pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::fill::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::fill::run) }
+    })
 }
 
 /// `vhd-util coalesce`: merges a differencing disk into its parent.
@@ -127,8 +143,10 @@ pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::coalesce::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::coalesce::run) }
+    })
 }
 
 /// `vhd-util modify`: changes the physical size or the parent of an image.
@@ -137,8 +155,10 @@ pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::modify::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::modify::run) }
+    })
 }
 
 /// `vhd-util scan`: lists images and their parents.
@@ -147,8 +167,10 @@ pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::scan::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::scan::run) }
+    })
 }
 
 /// `vhd-util check`: checks an image's metadata (and, with `-p`, its parents).
@@ -157,8 +179,10 @@ pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::check::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::check::run) }
+    })
 }
 
 /// `vhd-util revert`: replays a resize journal.
@@ -167,6 +191,8 @@ pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_revert(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::revert::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::revert::run) }
+    })
 }
