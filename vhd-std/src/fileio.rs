@@ -11,12 +11,14 @@
 //! descriptor's `O_DIRECT` flag is cleared with `fcntl(F_SETFL)` and the transfer is
 //! retried buffered. [`FileIo::is_direct`] says which mode is in force.
 //!
-//! **Flush.** The engine calls [`Io::flush`] between writes
-//! whose order matters. On a buffered descriptor that is `fdatasync`. On a direct one it
-//! does nothing, as the reference libvhd never syncs: each write has left the page cache
-//! when `pwrite` returns and writes complete in the order they were issued. Whoever
-//! owns a writable image syncs it once when done ([`FileIo::sync`]; an owned writable
-//! `FileIo` does so when dropped).
+//! **Flush.** The engine calls [`Io::flush`] between writes whose order matters. On a
+//! file this crate opened (the tools' images) that is `fdatasync`, direct or not: a direct
+//! write has left the page cache when `pwrite` returns, but only a sync orders it against
+//! the device's volatile cache and the file system's size update, which is what makes the
+//! journaled and ordered updates safe against a power cut and not only a killed process.
+//! On a borrowed direct descriptor (the C library's `ctx->fd`) it does nothing, as the
+//! reference libvhd never syncs and its clients flush themselves. An owned writable
+//! `FileIo` also syncs once when dropped ([`FileIo::sync`]).
 //!
 //! **Alignment.** With `O_DIRECT`, a transfer goes straight to the file when its buffer,
 //! offset and length are all on 512-byte sectors, which is what the kernel asks of
@@ -484,7 +486,7 @@ impl Io for FileIo {
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
-        if self.direct {
+        if self.direct && !self.owned {
             return Ok(());
         }
         self.file.sync_data().map_err(|e| IoError::from_io(&e))
