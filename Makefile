@@ -32,6 +32,7 @@ build:
 	$(CARGO) build --release --workspace $(FLAVOR_FEATURES)
 
 -include mk/capi.mk
+-include mk/blktap3.mk
 
 # The main job, end to end: create a dynamic VHD, snapshot it, query the snapshot.
 demo: build

@@ -170,7 +170,7 @@ pub unsafe extern "C" fn vhd_checksum_header(header: *mut vhd_header_t) -> u32 {
 /// # Safety
 /// `batmap` must be null or point to a batmap whose `map` is null or holds
 /// `header.batmap_size` sectors.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_checksum_batmap(batmap: *mut vhd_batmap_t) -> u32 {
     if batmap.is_null() {
         return 0;

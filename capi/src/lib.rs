@@ -19,6 +19,8 @@
 //!   (sector bitmaps and blocks), [`parent`], [`io`] (sector and raw file I/O) and
 //!   [`journal`]: the functions that work on images, backed by the `vhd-nostd` engine.
 //! - [`util`]: the `vhd-util` subcommands, run by the `vhd_util` library of tools/vhd-util.
+//! - [`blktap3`]: with the `blktap3` feature, blktap3's ABI (`libvhd.so.0`) instead of
+//!   blktap2's: its struct layouts, changed and new exports.
 //!
 //! Internals: `state` (what the library keeps per open context, beside the C struct),
 //! `fdio` (the engine's I/O over a descriptor, `O_DIRECT`-aware), `alloc` (aligned
@@ -42,6 +44,7 @@ mod alloc_count;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
+pub mod blktap3;
 pub mod consts;
 mod convert;
 pub mod create;

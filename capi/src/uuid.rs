@@ -19,7 +19,7 @@ const TEXT_LEN: usize = 36;
 ///
 /// # Safety
 /// `uuid` must be null or point to 16 readable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
     // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
     match unsafe { uuid.as_ref() } {
@@ -32,7 +32,7 @@ pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
 ///
 /// # Safety
 /// `uuid` must be null or point to 16 writable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
     if uuid.is_null() {
         return;
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
 /// # Safety
 /// `uuid` must be null or point to 16 readable bytes; `out` must be null or valid for
 /// writes of `size` bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_char, size: size_t) {
     if out.is_null() || size == 0 {
         return;
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_c
 /// # Safety
 /// `uuid` must be null or point to 16 writable bytes; `in` must be null or a
 /// NUL-terminated string.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *const c_char) {
     if uuid.is_null() || r#in.is_null() {
         return;
@@ -99,7 +99,7 @@ pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *cons
 /// # Safety
 /// Each pointer must be null or point to 16 bytes (readable for `src`, writable for
 /// `dst`); they may be equal.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_t) {
     if dst.is_null() || src.is_null() {
         return;
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_
 ///
 /// # Safety
 /// `uuid` must be null or point to 16 writable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
     if !uuid.is_null() {
         // SAFETY: non-null, so 16 writable bytes (caller's contract).
@@ -125,7 +125,7 @@ pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
 ///
 /// # Safety
 /// Each pointer must be null or point to 16 readable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_compare(a: *mut vhd_uuid_t, b: *mut vhd_uuid_t) -> c_int {
     // SAFETY: null or 16 readable bytes each (caller's contract); `as_ref` handles null.
     let (Some(a), Some(b)) = (unsafe { a.as_ref() }, unsafe { b.as_ref() }) else {
