@@ -50,7 +50,7 @@ demo: build
 check: deps
 	$(MAKE) --no-print-directory check-all
 
-check-all: lint embedded test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test fault-test clone-test
+check-all: lint embedded test blktap3-test $(CAPI_CHECKS) $(BLKTAP3_CAPI_CHECKS) install-test install-test-blktap3 e2e-test blockdev-test fault-test clone-test
 
 deps:
 	@mk/deps.sh check
@@ -59,6 +59,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p vhd-util --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
+	$(CARGO) clippy -p vhd-capi -p gen-headers --all-targets --features vhd-capi/blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
 
 embedded:
 	$(CARGO) build -p vhd-nostd --target $(EMBEDDED_TARGET)
@@ -74,7 +75,16 @@ blktap3-test:
 LIBFILES = libvhd.so.1.0.0 libvhd.a
 HEADERS  = libvhd.h libvhd-journal.h vhd-util.h
 
-install: build lib
+# `make install FLAVOR=blktap3` installs blktap3's flavour instead (mk/blktap3.mk).
+ifeq ($(FLAVOR),blktap3)
+install: install-blktap3
+uninstall: uninstall-blktap3
+else
+install: install-blktap2
+uninstall: uninstall-blktap2
+endif
+
+install-blktap2: build lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 755 build/lib/libvhd.so.1.0.0 $(DESTDIR)$(LIBDIR)/
 	ln -sf libvhd.so.1.0.0 $(DESTDIR)$(LIBDIR)/libvhd.so.1.0
@@ -89,7 +99,7 @@ install: build lib
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    doc/vhd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vhd.pc
 
-uninstall:
+uninstall-blktap2:
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libvhd.so.1.0.0 libvhd.so.1.0 libvhd.so libvhd.a pkgconfig/vhd.pc)
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
 	rm -f $(DESTDIR)$(SBINDIR)/vhd-util $(DESTDIR)$(SBINDIR)/vhd-update
@@ -134,4 +144,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded test blktap3-test clean install uninstall install-blktap2 uninstall-blktap2 install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz

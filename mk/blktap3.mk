@@ -72,3 +72,41 @@ c-tests-blktap3-sanitize: lib-blktap3
 	@echo "c-tests-blktap3-sanitize: all passed"
 
 .PHONY: lib-blktap3 blktap3-capi-unit check-headers-blktap3 c-tests-blktap3 c-tests-blktap3-sanitize
+
+# Installed as blktap3 installs it: the library (libvhd.so and libvhd.so.0 both link to
+# libvhd.so.0.1.1), libvhd.a, the headers in $(INCLUDEDIR)/vhd/, vhd-util in blktap3's
+# dialect, and a pkg-config file. `make install FLAVOR=blktap3` runs this.
+B3_INCDIR   = $(INCLUDEDIR)/vhd
+B3_VHD_UTIL = $(BLKTAP3_TARGET)/release/vhd-util
+
+vhd-util-blktap3:
+	$(CARGO) build --release -p vhd-util --features blktap3 --target-dir $(BLKTAP3_TARGET)
+
+install-blktap3: lib-blktap3 vhd-util-blktap3
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(B3_INCDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(B3_LIBDIR)/libvhd.so.0.1.1 $(DESTDIR)$(LIBDIR)/
+	ln -sf libvhd.so.0.1.1 $(DESTDIR)$(LIBDIR)/libvhd.so.0
+	ln -sf libvhd.so.0.1.1 $(DESTDIR)$(LIBDIR)/libvhd.so
+	install -m 644 $(B3_LIBDIR)/libvhd.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(addprefix include/blktap3/,$(B3_HEADERS)) $(DESTDIR)$(B3_INCDIR)/
+	install -m 755 $(B3_VHD_UTIL) $(DESTDIR)$(SBINDIR)/vhd-util
+	install -m 644 doc/vhd-util.8 $(DESTDIR)$(MANDIR)/man8/
+	mk/strip.sh "$(STRIP)" "$(OBJCOPY)" "$(DEBUGDIR)" "$(DESTDIR)" \
+	    $(LIBDIR)/libvhd.so.0.1.1 $(LIBDIR)/libvhd.a $(SBINDIR)/vhd-util
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    doc/vhd-blktap3.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vhd.pc
+
+uninstall-blktap3:
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libvhd.so.0.1.1 libvhd.so.0 libvhd.so libvhd.a pkgconfig/vhd.pc)
+	rm -f $(addprefix $(DESTDIR)$(B3_INCDIR)/,$(B3_HEADERS))
+	-rmdir $(DESTDIR)$(B3_INCDIR) 2>/dev/null
+	rm -f $(DESTDIR)$(SBINDIR)/vhd-util $(DESTDIR)$(MANDIR)/man8/vhd-util.8
+	[ -z "$(DEBUGDIR)" ] || rm -f $(addprefix $(DESTDIR)$(DEBUGDIR),$(addsuffix .debug, \
+	    $(LIBDIR)/libvhd.so.0.1.1 $(SBINDIR)/vhd-util))
+
+# Installs blktap3's flavour into a temporary DESTDIR and builds a client with pkg-config.
+install-test-blktap3: lib-blktap3 vhd-util-blktap3
+	tests/install/run-blktap3.sh
+
+.PHONY: vhd-util-blktap3 install-blktap3 uninstall-blktap3 install-test-blktap3

@@ -78,11 +78,12 @@ pub unsafe extern "C" fn vhd_validate_batmap(
         let Ok(b) = (unsafe { shared(batmap) }) else {
             return -libc::EINVAL;
         };
+        if ctx.is_null() || b.map.is_null() {
+            return -libc::EINVAL;
+        }
         // SAFETY: caller's contract.
-        if ctx.is_null()
-            || b.map.is_null()
-            || unsafe { vhd_checksum_batmap(ctx, batmap) } != b.header.checksum
-        {
+        let sum = unsafe { vhd_checksum_batmap(ctx, batmap) };
+        if sum != b.header.checksum {
             return -libc::EINVAL;
         }
         0

@@ -161,7 +161,7 @@ pub unsafe extern "C" fn vhd_read_at(
 /// and a partial last sector, as `(sector, skip, len)` pieces in order.
 fn pieces(off: u64, size: u64) -> impl Iterator<Item = (u64, usize, usize)> {
     let end = off + size;
-    let head = (off % SECTOR != 0 || size < SECTOR).then(|| {
+    let head = (size > 0 && (!off.is_multiple_of(SECTOR) || size < SECTOR)).then(|| {
         let len = (SECTOR - off % SECTOR).min(size);
         (off / SECTOR, (off % SECTOR) as usize, len as usize)
     });
@@ -372,4 +372,22 @@ pub unsafe extern "C" fn vhd_io_allocate_blocks_fast(
         // SAFETY: an open context and its own loaded BAT.
         status(unsafe { crate::bat::vhd_write_bat(ctx, bat) })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pieces;
+
+    #[test]
+    fn byte_ranges_split_into_partial_and_whole_sectors() {
+        let all = |off, size| pieces(off, size).collect::<Vec<_>>();
+        assert_eq!(all(0, 0), []);
+        assert_eq!(all(0, 1024), [(0, 0, 1024)]);
+        assert_eq!(all(10, 5), [(0, 10, 5)]);
+        assert_eq!(all(0, 100), [(0, 0, 100)]);
+        assert_eq!(all(500, 1100), [(0, 500, 12), (1, 0, 1024), (3, 0, 64)]);
+        assert_eq!(all(512, 600), [(1, 0, 512), (2, 0, 88)]);
+        let total: usize = pieces(1000, 3000).map(|(_, _, len)| len).sum();
+        assert_eq!(total, 3000);
+    }
 }
