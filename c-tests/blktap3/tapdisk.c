@@ -407,6 +407,28 @@ test_locators(void)
 	vhd_close(&vhd);
 }
 
+/* Every footer update cuts a regular file right after the footer at the end of data. */
+static void
+test_footer_truncates(void)
+{
+	vhd_context_t vhd;
+	struct stat st;
+
+	REQUIRE(vhd_create(path("grown.vhd"), 8 * MiB, HD_TYPE_DYNAMIC, 0, 0) == 0);
+	REQUIRE(stat(path("grown.vhd"), &st) == 0);
+	CHECK_EQ(st.st_size, 3584);
+	REQUIRE(truncate(path("grown.vhd"), 3584 + 8192) == 0);
+	REQUIRE(vhd_open(&vhd, path("grown.vhd"), VHD_OPEN_RDWR) == 0);
+	vhd.footer.hidden = 1;
+	CHECK_EQ(vhd_write_footer(&vhd, &vhd.footer), 0);
+	vhd_close(&vhd);
+	REQUIRE(stat(path("grown.vhd"), &st) == 0);
+	CHECK_EQ(st.st_size, 3584);
+	REQUIRE(vhd_open(&vhd, path("grown.vhd"), VHD_OPEN_RDONLY | VHD_OPEN_STRICT) == 0);
+	CHECK_EQ(vhd.footer.hidden, 1);
+	vhd_close(&vhd);
+}
+
 /* vhd-util's new subcommand through the library, as td-util calls them. */
 static void
 test_util(void)
@@ -422,7 +444,7 @@ static void
 cleanup(void)
 {
 	const char *names[] = { "base.vhd", "b2.vhd", "mid.vhd", "top.vhd", "raw.img",
-				"onraw.vhd", "bad.vhd", "x.vhd", NULL };
+				"onraw.vhd", "bad.vhd", "x.vhd", "grown.vhd", NULL };
 	int i;
 
 	for (i = 0; names[i]; i++)
@@ -445,6 +467,7 @@ main(void)
 	test_allocate_fast();
 	test_chain();
 	test_locators();
+	test_footer_truncates();
 	test_util();
 	cleanup();
 	printf("tapdisk (blktap3): %d passed, %d failed\n", passed, failed);

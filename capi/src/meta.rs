@@ -257,7 +257,7 @@ pub unsafe extern "C" fn vhd_read_header_at(
 ///
 /// # Safety
 /// `ctx` must be an open context and `footer` a valid footer.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_write_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,

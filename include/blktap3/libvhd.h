@@ -828,17 +828,6 @@ int vhd_read_header(vhd_context_t *ctx, vhd_header_t *header);
 int vhd_read_header_at(vhd_context_t *ctx, vhd_header_t *header, off_t off);
 
 /**
- * Writes `footer` (host order, checksum recomputed and stored back) where the image's
- * footer belongs: at the end of data (after the last block), or at the end of a block
- * device; dynamic and differencing disks also get the copy at offset 0. `-EINVAL` for
- * an invalid footer.
- *
- * # Safety
- * `ctx` must be an open context and `footer` a valid footer.
- */
-int vhd_write_footer(vhd_context_t *ctx, vhd_footer_t *footer);
-
-/**
  * Writes `footer` (host order, checksum recomputed and stored back) at byte offset
  * `off`.
  *
@@ -918,6 +907,17 @@ int vhd_hidden(vhd_context_t *ctx, int *hidden);
  * `ctx` must be an open context and `footer` writable.
  */
 int vhd_read_footer(vhd_context_t *ctx, vhd_footer_t *footer, bool use_bkp_footer);
+
+/**
+ * Writes `footer` as blktap2's `vhd_write_footer` does (at the end of data, and the copy
+ * at offset 0 for dynamic and differencing disks), then cuts a regular file right
+ * after it: whatever lay beyond the new end footer (an old footer, a tail left by a
+ * shrink) is no longer part of the file.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` a valid footer.
+ */
+int vhd_write_footer(vhd_context_t *ctx, vhd_footer_t *footer);
 
 /**
  * Fast resize: sets the virtual size of a dynamic or differencing disk to `bytes`

@@ -42,6 +42,55 @@ pub unsafe extern "C" fn vhd_read_footer(
     }
 }
 
+/// Writes `footer` as blktap2's `vhd_write_footer` does (at the end of data, and the copy
+/// at offset 0 for dynamic and differencing disks), then cuts a regular file right
+/// after it: whatever lay beyond the new end footer (an old footer, a tail left by a
+/// shrink) is no longer part of the file.
+///
+/// # Safety
+/// `ctx` must be an open context and `footer` a valid footer.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_write_footer(
+    ctx: *mut vhd_context_t,
+    footer: *mut vhd_footer_t,
+) -> c_int {
+    // SAFETY: caller's contract.
+    let err = unsafe { crate::meta::vhd_write_footer(ctx, footer) };
+    if err != 0 {
+        return err;
+    }
+    call(|| {
+        // SAFETY: caller's contract (the write succeeded, so `ctx` is an open context).
+        let c = unsafe { context(ctx)? };
+        if c.is_block != 0 {
+            return Ok(());
+        }
+        let end = if c.footer.r#type == HD_TYPE_DYNAMIC || c.footer.r#type == HD_TYPE_DIFF {
+            let mut eod: libc::off_t = 0;
+            // SAFETY: an open context and a local out-value.
+            match unsafe { crate::bat::vhd_end_of_data(c, &mut eod) } {
+                0 => eod,
+                e => return Err(e),
+            }
+        } else {
+            libc::off_t::try_from(c.footer.curr_size).map_err(|_| -libc::EINVAL)?
+        } + 512;
+        // SAFETY: plain syscalls on the context's descriptor.
+        let size = unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            if libc::fstat(c.fd, &mut st) != 0 {
+                return Err(-crate::fdio::last_errno());
+            }
+            st.st_size
+        };
+        // SAFETY: as above; only ever shortens the file, past the footer just written.
+        if size > end && unsafe { libc::ftruncate(c.fd, end) } != 0 {
+            return Err(-crate::fdio::last_errno());
+        }
+        Ok(())
+    })
+}
+
 /// Reads a legacy short footer, the last 511 bytes of the file (images of early
 /// writers that dropped the footer's last byte), into `footer` (host order).
 /// `-EINVAL` if it is not a valid footer.
