@@ -1146,15 +1146,15 @@ int vhd_validate_batmap_header(vhd_batmap_t *batmap);
 off_t vhd_batmap_header_offset(vhd_context_t *ctx);
 
 /**
- * The batmap checksum: one's complement of the byte sum of the map's first
- * `secs_round_up_no_zero(curr_size >> 24)` sectors (signed bytes for batmap version
- * 1.1). 0 for a null context, batmap or map.
+ * The batmap checksum: one's complement of the byte sum of the map's sectors that hold
+ * a bit of the virtual size's blocks (signed bytes for batmap version 1.1). 0 for a null context, batmap or map.
  *
  * # Safety
  * `ctx` must be null or an open context, `batmap` null or a batmap whose map is null or
  * holds `header.batmap_size` sectors.
  */
-uint32_t vhd_checksum_batmap(vhd_context_t *ctx, vhd_batmap_t *batmap);
+uint32_t vhd_checksum_batmap(vhd_context_t *ctx,
+                             vhd_batmap_t *batmap);
 
 /**
  * 0 if the map of `batmap` is loaded and matches its header's checksum (as

@@ -11,10 +11,13 @@ use crate::ffi::{guard, shared};
 use crate::types::{vhd_batmap_t, vhd_context_t};
 
 /// Sectors of the map blktap3 reads and sums: one bit per 2 MiB block of the virtual
-/// size, `curr_size >> 24` bytes rounded up to whole sectors (at least one). The shift
-/// floors, as blktap3's does (COMPATIBILITY.md), and the count never exceeds the map.
+/// size, rounded up to whole sectors (at least one), never more than the map. blktap3
+/// counts `curr_size >> 24` bytes, which floors and drops the last sector for sizes of
+/// k * 8 GiB + 2..14 MiB (its bug, blktap3-abi.md §6); counting by ceiling covers every
+/// block's bit and is the same count for every other size.
 fn summed_sectors(ctx: &vhd_context_t, batmap: &vhd_batmap_t) -> u32 {
-    let secs = vhd_nostd::secs_round_up_no_zero(ctx.footer.curr_size >> 24);
+    let blocks = ctx.footer.curr_size.div_ceil(1 << 21);
+    let secs = vhd_nostd::secs_round_up_no_zero(blocks.div_ceil(8));
     u32::try_from(secs)
         .unwrap_or(u32::MAX)
         .min(batmap.header.batmap_size)
@@ -38,9 +41,8 @@ pub unsafe extern "C" fn vhd_batmap_header_offset(ctx: *mut vhd_context_t) -> of
     })
 }
 
-/// The batmap checksum: one's complement of the byte sum of the map's first
-/// `secs_round_up_no_zero(curr_size >> 24)` sectors (signed bytes for batmap version
-/// 1.1). 0 for a null context, batmap or map.
+/// The batmap checksum: one's complement of the byte sum of the map's sectors that hold
+/// a bit of the virtual size's blocks (signed bytes for batmap version 1.1). 0 for a null context, batmap or map.
 ///
 /// # Safety
 /// `ctx` must be null or an open context, `batmap` null or a batmap whose map is null or
