@@ -455,17 +455,23 @@ static void
 test_util(void)
 {
 	char *argv[] = { "key", "-p", "-n", (char *)path("base.vhd"), NULL };
-	char *copy[] = { "copy", NULL };
+	char *copy[] = { "copy", "-n", (char *)path("b2.vhd"), "-N", (char *)path("copy.vhd"), NULL };
+	vhd_context_t vhd;
 
 	CHECK_EQ(vhd_util_key(4, argv), 0);
-	CHECK_EQ(vhd_util_copy(1, copy), -ENOSYS);
+	CHECK_EQ(vhd_util_copy(5, copy), 0);
+	REQUIRE(vhd_open(&vhd, path("copy.vhd"), VHD_OPEN_RDONLY) == 0);
+	CHECK_EQ(vhd.footer.curr_size, 8 * MiB);
+	CHECK_EQ(vhd.footer.type, HD_TYPE_DYNAMIC);
+	vhd_close(&vhd);
+	CHECK_EQ(vhd_util_copy(5, copy), -EINVAL); /* the copy exists */
 }
 
 static void
 cleanup(void)
 {
 	const char *names[] = { "base.vhd", "b2.vhd", "mid.vhd", "top.vhd", "raw.img",
-				"onraw.vhd", "bad.vhd", "x.vhd", "grown.vhd", "big.vhd", NULL };
+				"onraw.vhd", "bad.vhd", "x.vhd", "grown.vhd", "big.vhd", "copy.vhd", NULL };
 	int i;
 
 	for (i = 0; names[i]; i++)

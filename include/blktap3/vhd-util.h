@@ -127,11 +127,12 @@ int vhd_util_revert(int argc, char **argv);
 int vhd_util_key(int argc, char **argv);
 
 /**
- * `vhd-util copy`: NOT IMPLEMENTED. Returns `-ENOSYS` without touching anything
- * (COMPATIBILITY.md).
+ * `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
+ * allocated in SRC, read through its chain); encryption (`-k`, `-E`) is not
+ * implemented (`-ENOSYS`, COMPATIBILITY.md).
  *
  * # Safety
- * `argv` is not read.
+ * `argv` must hold `argc` NUL-terminated strings.
  */
 int vhd_util_copy(int argc, char **argv);
 

@@ -19,15 +19,16 @@ pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_
     unsafe { dispatch(argc, argv, vhd_util::key::run) }
 }
 
-/// `vhd-util copy`: NOT IMPLEMENTED. Returns `-ENOSYS` without touching anything
-/// (COMPATIBILITY.md).
+/// `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
+/// allocated in SRC, read through its chain); encryption (`-k`, `-E`) is not
+/// implemented (`-ENOSYS`, COMPATIBILITY.md).
 ///
 /// # Safety
-/// `argv` is not read.
+/// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_copy(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    let _ = (argc, argv);
-    -libc::ENOSYS
+    // SAFETY: caller's contract.
+    unsafe { dispatch(argc, argv, vhd_util::copy::run) }
 }
 
 /// The file name of the image `ctx` was opened from, cut at its first `.vhd` (the part

@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod coalesce;
+pub mod copy;
 pub mod create;
 pub mod dump;
 pub mod fill;
@@ -53,8 +54,8 @@ const COMMANDS: [(&str, Command); 13] = [
     ("revert", revert::run),
 ];
 
-/// The subcommands only blktap3's dialect has (its `copy` is not implemented yet).
-const BLKTAP3_COMMANDS: [(&str, Command); 1] = [("key", key::run)];
+/// The subcommands only blktap3's dialect has.
+const BLKTAP3_COMMANDS: [(&str, Command); 2] = [("key", key::run), ("copy", copy::run)];
 
 /// The subcommands this build's dialect has.
 fn commands() -> impl Iterator<Item = &'static (&'static str, Command)> {
