@@ -28,9 +28,9 @@ cc -Wall -Werror -o "$dest/smoke" tests/install/smoke-blktap3.c $flags
 out=$(LD_LIBRARY_PATH="$libdir" "$dest/smoke" "$dest/smoke.vhd")
 [ "$out" = "type 3 max_bat 8 offset 0 marker 1 block0 allocated err 0" ] ||
     { echo "smoke printed '$out'"; exit 1; }
-# vhd-util speaks blktap3's dialect: it has `key` and reads the marker.
+# vhd-util speaks blktap3's dialect: it has `key` and `copy` and reads the marker.
 usage=$("$dest$prefix/sbin/vhd-util" 2>&1 || true)
-case $usage in *"| revert | key"*) ;; *) echo "installed vhd-util is not blktap3's: $usage"; exit 1 ;; esac
+case $usage in *"| revert | key | copy }"*) ;; *) echo "installed vhd-util is not blktap3's: $usage"; exit 1 ;; esac
 [ "$("$dest$prefix/sbin/vhd-util" query -n "$dest/smoke.vhd" -m)" = "marker: 1" ] ||
     { echo "vhd-util query -m"; exit 1; }
 make -s uninstall FLAVOR=blktap3 DESTDIR="$dest" PREFIX="$prefix" >/dev/null

@@ -151,19 +151,10 @@ pub unsafe extern "C" fn normalize_path(path: *const c_char, len: usize) -> *mut
                 return core::ptr::null_mut();
             }
         };
-        let b = norm.as_os_str().as_bytes();
-        // SAFETY: a fresh allocation, checked for null.
-        let p = unsafe { libc::malloc(b.len() + 1) }.cast::<u8>();
-        if p.is_null() {
+        crate::alloc::c_string(norm.as_os_str().as_bytes()).unwrap_or_else(|_| {
             set_errno(libc::ENOMEM);
-            return core::ptr::null_mut();
-        }
-        // SAFETY: `p` holds `len + 1` bytes.
-        unsafe {
-            core::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
-            *p.add(b.len()) = 0;
-        }
-        p.cast()
+            core::ptr::null_mut()
+        })
     })
 }
 

@@ -157,21 +157,51 @@ pub unsafe extern "C" fn vhd_read_at(
     })
 }
 
+/// One piece of a byte range: `len` bytes at byte `skip` of virtual sector `sector`
+/// (and the sectors after it), at byte `at` of the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    sector: u64,
+    skip: usize,
+    len: usize,
+    at: usize,
+}
+
+impl Piece {
+    /// The number of sectors when the piece is whole sectors, else `None` (a partial
+    /// sector, staged through a sector on the stack).
+    fn whole_sectors(&self) -> Option<u32> {
+        (self.skip == 0 && self.len.is_multiple_of(SECTOR_SIZE))
+            .then_some((self.len / SECTOR_SIZE) as u32)
+    }
+}
+
 /// Splits the byte range `off..off + size` into a partial first sector, whole sectors
-/// and a partial last sector, as `(sector, skip, len)` pieces in order.
-fn pieces(off: u64, size: u64) -> impl Iterator<Item = (u64, usize, usize)> {
+/// and a partial last sector, in order.
+fn pieces(off: u64, size: u64) -> impl Iterator<Item = Piece> {
     let end = off + size;
-    let head = (size > 0 && (!off.is_multiple_of(SECTOR) || size < SECTOR)).then(|| {
-        let len = (SECTOR - off % SECTOR).min(size);
-        (off / SECTOR, (off % SECTOR) as usize, len as usize)
+    let head = (size > 0 && (!off.is_multiple_of(SECTOR) || size < SECTOR)).then(|| Piece {
+        sector: off / SECTOR,
+        skip: (off % SECTOR) as usize,
+        len: (SECTOR - off % SECTOR).min(size) as usize,
+        at: 0,
     });
-    let body_start = head.map_or(off, |(s, skip, len)| s * SECTOR + (skip + len) as u64);
+    let head_len = head.map_or(0, |p| p.len);
+    let body_start = off + head_len as u64;
     let body_secs = (end - body_start.min(end)) / SECTOR;
-    let body =
-        (body_secs > 0).then_some((body_start / SECTOR, 0usize, (body_secs * SECTOR) as usize));
+    let body = (body_secs > 0).then_some(Piece {
+        sector: body_start / SECTOR,
+        skip: 0,
+        len: (body_secs * SECTOR) as usize,
+        at: head_len,
+    });
     let tail_start = body_start + body_secs * SECTOR;
-    let tail =
-        (tail_start < end).then_some((tail_start / SECTOR, 0usize, (end - tail_start) as usize));
+    let tail = (tail_start < end).then_some(Piece {
+        sector: tail_start / SECTOR,
+        skip: 0,
+        len: (end - tail_start) as usize,
+        at: (tail_start - off) as usize,
+    });
     head.into_iter().chain(body).chain(tail)
 }
 
@@ -205,25 +235,21 @@ pub unsafe extern "C" fn vhd_io_read_bytes(
     call(|| {
         byte_range(ctx, buf, size, off)?;
         let out = buf.cast::<u8>();
-        let mut done = 0usize;
-        for (sec, skip, len) in pieces(off, size as u64) {
-            if skip == 0 && len % SECTOR_SIZE == 0 {
-                // SAFETY: `len` bytes of `buf` from `done` on (caller's contract).
-                let dst = unsafe { out.add(done) }.cast::<c_char>();
-                // SAFETY: an open context; `dst` holds `len / 512` sectors.
-                status(unsafe {
-                    crate::io::vhd_io_read(ctx, dst, sec, (len / SECTOR_SIZE) as u32)
-                })?;
+        for p in pieces(off, size as u64) {
+            // SAFETY: `p.len` bytes of `buf` from `p.at` on (caller's contract).
+            let dst = unsafe { out.add(p.at) };
+            if let Some(secs) = p.whole_sectors() {
+                // SAFETY: an open context; `dst` holds `secs` sectors.
+                status(unsafe { crate::io::vhd_io_read(ctx, dst.cast(), p.sector, secs) })?;
             } else {
                 let mut sector = [0u8; SECTOR_SIZE];
                 // SAFETY: an open context and one local sector.
-                status(unsafe { crate::io::vhd_io_read(ctx, sector.as_mut_ptr().cast(), sec, 1) })?;
-                // SAFETY: `len` bytes of `buf` from `done` on (caller's contract).
-                unsafe {
-                    core::ptr::copy_nonoverlapping(sector[skip..].as_ptr(), out.add(done), len)
-                };
+                status(unsafe {
+                    crate::io::vhd_io_read(ctx, sector.as_mut_ptr().cast(), p.sector, 1)
+                })?;
+                // SAFETY: `dst` holds `p.len` bytes.
+                unsafe { core::ptr::copy_nonoverlapping(sector[p.skip..].as_ptr(), dst, p.len) };
             }
-            done += len;
         }
         Ok(())
     })
@@ -245,29 +271,24 @@ pub unsafe extern "C" fn vhd_io_write_bytes(
     call(|| {
         byte_range(ctx, buf, size, off)?;
         let src = buf.cast::<u8>();
-        let mut done = 0usize;
-        for (sec, skip, len) in pieces(off, size as u64) {
-            if skip == 0 && len % SECTOR_SIZE == 0 {
-                // SAFETY: `len` bytes of `buf` from `done` on (caller's contract).
-                let from = unsafe { src.add(done) }.cast::<c_char>();
-                // SAFETY: an open context; `from` holds `len / 512` sectors, only read.
-                status(unsafe {
-                    crate::io::vhd_io_write(ctx, from, sec, (len / SECTOR_SIZE) as u32)
-                })?;
+        for p in pieces(off, size as u64) {
+            // SAFETY: `p.len` bytes of `buf` from `p.at` on (caller's contract).
+            let from = unsafe { src.add(p.at) };
+            if let Some(secs) = p.whole_sectors() {
+                // SAFETY: an open context; `from` holds `secs` sectors, only read.
+                status(unsafe { crate::io::vhd_io_write(ctx, from.cast(), p.sector, secs) })?;
             } else {
                 let mut sector = [0u8; SECTOR_SIZE];
+                let at = sector.as_mut_ptr().cast();
                 // SAFETY: an open context and one local sector.
-                status(unsafe { crate::io::vhd_io_read(ctx, sector.as_mut_ptr().cast(), sec, 1) })?;
-                // SAFETY: `len` bytes of `buf` from `done` on (caller's contract).
+                status(unsafe { crate::io::vhd_io_read(ctx, at, p.sector, 1) })?;
+                // SAFETY: `from` holds `p.len` bytes; the sector has room past `skip`.
                 unsafe {
-                    core::ptr::copy_nonoverlapping(src.add(done), sector[skip..].as_mut_ptr(), len)
+                    core::ptr::copy_nonoverlapping(from, sector[p.skip..].as_mut_ptr(), p.len)
                 };
                 // SAFETY: an open context and one local sector.
-                status(unsafe {
-                    crate::io::vhd_io_write(ctx, sector.as_mut_ptr().cast(), sec, 1)
-                })?;
+                status(unsafe { crate::io::vhd_io_write(ctx, at, p.sector, 1) })?;
             }
-            done += len;
         }
         Ok(())
     })
@@ -380,14 +401,21 @@ mod tests {
 
     #[test]
     fn byte_ranges_split_into_partial_and_whole_sectors() {
-        let all = |off, size| pieces(off, size).collect::<Vec<_>>();
+        let all = |off, size| {
+            pieces(off, size)
+                .map(|p| (p.sector, p.skip, p.len, p.at))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(all(0, 0), []);
-        assert_eq!(all(0, 1024), [(0, 0, 1024)]);
-        assert_eq!(all(10, 5), [(0, 10, 5)]);
-        assert_eq!(all(0, 100), [(0, 0, 100)]);
-        assert_eq!(all(500, 1100), [(0, 500, 12), (1, 0, 1024), (3, 0, 64)]);
-        assert_eq!(all(512, 600), [(1, 0, 512), (2, 0, 88)]);
-        let total: usize = pieces(1000, 3000).map(|(_, _, len)| len).sum();
+        assert_eq!(all(0, 1024), [(0, 0, 1024, 0)]);
+        assert_eq!(all(10, 5), [(0, 10, 5, 0)]);
+        assert_eq!(all(0, 100), [(0, 0, 100, 0)]);
+        assert_eq!(
+            all(500, 1100),
+            [(0, 500, 12, 0), (1, 0, 1024, 12), (3, 0, 64, 1036)]
+        );
+        assert_eq!(all(512, 600), [(1, 0, 512, 0), (2, 0, 88, 512)]);
+        let total: usize = pieces(1000, 3000).map(|p| p.len).sum();
         assert_eq!(total, 3000);
     }
 }

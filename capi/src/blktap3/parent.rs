@@ -9,24 +9,10 @@ use std::path::Path;
 
 use vhd_nostd::locator::{encode_macx, encode_windows_path, PATH_MAX};
 
+use crate::alloc::c_string;
 use crate::consts::{HD_TYPE_DIFF, PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
-use crate::ffi::{c_str, call, context, object, Res};
+use crate::ffi::{c_str, call, context, object};
 use crate::types::{vhd_context_t, vhd_parent_locator_t};
-
-/// A malloc'd copy of `bytes` with a terminating NUL.
-fn c_copy(bytes: &[u8]) -> Res<*mut c_char> {
-    // SAFETY: a fresh allocation of `len + 1` bytes, checked for null.
-    let p = unsafe { libc::malloc(bytes.len() + 1) }.cast::<u8>();
-    if p.is_null() {
-        return Err(-libc::ENOMEM);
-    }
-    // SAFETY: `p` holds `len + 1` bytes.
-    unsafe {
-        core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        *p.add(bytes.len()) = 0;
-    }
-    Ok(p.cast())
-}
 
 /// Sets `*parent` to the parent's path (malloc'd): the custom parent if one was set,
 /// else the first locator that resolves to a readable file. When none resolves the
@@ -46,7 +32,7 @@ pub unsafe extern "C" fn vhd_parent_locator_get(
         *out = core::ptr::null_mut();
         if !c.custom_parent.is_null() {
             // SAFETY: a string vhd_custom_parent_set copied.
-            *out = c_copy(unsafe { CStr::from_ptr(c.custom_parent) }.to_bytes())?;
+            *out = c_string(unsafe { CStr::from_ptr(c.custom_parent) }.to_bytes())?;
             return Ok(());
         }
         // SAFETY: caller's contract.
@@ -105,11 +91,29 @@ pub unsafe extern "C" fn vhd_parent_locator_unresolved_get(
     })
 }
 
-/// Hands an encoded locator payload to C: `*out` malloc'd, `*outlen` its length.
-fn give(payload: &[u8], out: &mut *mut c_char, outlen: &mut c_int) -> Res<()> {
-    *outlen = c_int::try_from(payload.len()).map_err(|_| -libc::ENAMETOOLONG)?;
-    *out = c_copy(payload)?;
-    Ok(())
+/// Encodes the string `name` with `encode` (into a buffer of `room` bytes) and hands the
+/// payload to C: `*out` malloc'd, `*outlen` its length. `-EINVAL` for a name that is not
+/// UTF-8, `-ENAMETOOLONG` if the payload does not fit.
+///
+/// # Safety
+/// `name` must be a string, `out` and `outlen` writable.
+unsafe fn encode_location(
+    name: *mut c_char,
+    out: *mut *mut c_char,
+    outlen: *mut c_int,
+    room: usize,
+    encode: fn(&str, &mut [u8]) -> Result<usize, vhd_nostd::FormatError>,
+) -> c_int {
+    call(|| {
+        // SAFETY: caller's contract.
+        let (name, out, outlen) = unsafe { (c_str(name)?, object(out)?, object(outlen)?) };
+        let name = name.to_str().map_err(|_| -libc::EINVAL)?;
+        let mut buf = vec![0u8; room];
+        let n = encode(name, &mut buf).map_err(|_| -libc::ENAMETOOLONG)?;
+        *outlen = c_int::try_from(n).map_err(|_| -libc::ENAMETOOLONG)?;
+        *out = c_string(&buf[..n])?;
+        Ok(())
+    })
 }
 
 /// Encodes `name` as a MacX locator payload, `file://` then the UTF-8 path: `*out`
@@ -124,14 +128,8 @@ pub unsafe extern "C" fn vhd_macx_encode_location(
     out: *mut *mut c_char,
     outlen: *mut c_int,
 ) -> c_int {
-    call(|| {
-        // SAFETY: caller's contract.
-        let (name, out, outlen) = unsafe { (c_str(name)?, object(out)?, object(outlen)?) };
-        let name = name.to_str().map_err(|_| -libc::EINVAL)?;
-        let mut buf = vec![0u8; PATH_MAX * 2];
-        let n = encode_macx(name, &mut buf).map_err(|_| -libc::ENAMETOOLONG)?;
-        give(&buf[..n], out, outlen)
-    })
+    // SAFETY: caller's contract.
+    unsafe { encode_location(name, out, outlen, PATH_MAX * 2, encode_macx) }
 }
 
 /// Encodes `name` as a W2ku/W2ru locator payload: `.\` prefixed unless it starts with
@@ -145,14 +143,8 @@ pub unsafe extern "C" fn vhd_w2u_encode_location(
     out: *mut *mut c_char,
     outlen: *mut c_int,
 ) -> c_int {
-    call(|| {
-        // SAFETY: caller's contract.
-        let (name, out, outlen) = unsafe { (c_str(name)?, object(out)?, object(outlen)?) };
-        let name = name.to_str().map_err(|_| -libc::EINVAL)?;
-        let mut buf = vec![0u8; PATH_MAX * 4];
-        let n = encode_windows_path(name, &mut buf).map_err(|_| -libc::ENAMETOOLONG)?;
-        give(&buf[..n], out, outlen)
-    })
+    // SAFETY: caller's contract.
+    unsafe { encode_location(name, out, outlen, PATH_MAX * 4, encode_windows_path) }
 }
 
 /// Sets `ctx->header.prt_name` to the file name of `path` in UTF-16BE, zero-filled (in

@@ -54,16 +54,7 @@ pub unsafe extern "C" fn vhd_util_get_vhd_basename(ctx: *mut vhd_context_t) -> *
             .windows(4)
             .position(|w| w == b".vhd")
             .map_or(base, |i| &base[..i]);
-        // SAFETY: a fresh allocation, checked for null below.
-        let p = unsafe { libc::malloc(cut.len() + 1) }.cast::<u8>();
-        if !p.is_null() {
-            // SAFETY: `p` holds `cut.len() + 1` bytes.
-            unsafe {
-                core::ptr::copy_nonoverlapping(cut.as_ptr(), p, cut.len());
-                *p.add(cut.len()) = 0;
-            }
-        }
-        p.cast()
+        crate::alloc::c_string(cut).unwrap_or(core::ptr::null_mut())
     })
 }
 
@@ -104,13 +95,7 @@ pub unsafe extern "C" fn read_encryption_key(
         if n != 32 && n != 64 {
             return Err(-libc::EINVAL);
         }
-        // SAFETY: a fresh allocation, checked for null.
-        let p = unsafe { libc::malloc(n) }.cast::<u8>();
-        if p.is_null() {
-            return Err(-libc::ENOMEM);
-        }
-        // SAFETY: `p` holds `n` bytes.
-        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), p, n) };
+        let p = crate::alloc::c_string(&buf[..n])?.cast::<u8>();
         *key = p;
         *size = n as c_int;
         Ok(())
