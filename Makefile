@@ -59,7 +59,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p vhd-util --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
-	$(CARGO) clippy -p vhd-capi -p gen-headers --all-targets --features vhd-capi/blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
+	$(CARGO) clippy -p vhd-capi --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
 
 embedded:
 	$(CARGO) build -p vhd-nostd --target $(EMBEDDED_TARGET)

@@ -202,6 +202,18 @@ test_helpers(void)
 	CHECK(canonpath("/tmp", buf, 2) == NULL && errno == ERANGE);
 	CHECK(canonpath("/nonexistent-vhd-test/x", buf, sizeof(buf)) == NULL && errno == ENOENT);
 
+	{
+		vhd_batmap_t b;
+
+		memset(&b, 0x5a, sizeof(b));
+		b.header.batmap_size = 1;
+		vhd_batmap_header_out(&b);
+		CHECK(b.header.batmap_size == htobe32(1) && b.header.marker == 0x5a);
+		CHECK(b.header.res[0] == 0 && b.header.res[417] == 0);
+		vhd_batmap_header_in(&b);
+		CHECK(b.header.batmap_size == 1 && b.header.keyhash.cookie == 0x5a);
+	}
+
 	vhdi_entry_in(&e);
 	CHECK(e.file_id == 7 && e.offset == 0x01020304);
 

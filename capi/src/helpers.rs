@@ -347,7 +347,7 @@ pub unsafe extern "C" fn vhd_batmap_header_in(batmap: *mut vhd_batmap_t) {
 ///
 /// # Safety
 /// `batmap` must be null or point to a valid, writable batmap.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_batmap_header_out(batmap: *mut vhd_batmap_t) {
     // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
     if let Some(b) = unsafe { batmap.as_mut() } {

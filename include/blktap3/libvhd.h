@@ -652,14 +652,6 @@ void vhd_bat_out(vhd_bat_t *bat);
 void vhd_batmap_header_in(vhd_batmap_t *batmap);
 
 /**
- * Converts `batmap->header` to on-disk byte order, in place. Null is ignored.
- *
- * # Safety
- * `batmap` must be null or point to a valid, writable batmap.
- */
-void vhd_batmap_header_out(vhd_batmap_t *batmap);
-
-/**
  * 0 if `code` is a known parent locator platform code (`PLAT_CODE_*`, including NONE),
  * else `-EINVAL`.
  */
@@ -1135,6 +1127,16 @@ void vhd_batmap_clear(vhd_context_t *ctx, vhd_batmap_t *batmap, uint32_t block);
  * `batmap` must be null or a valid batmap.
  */
 int vhd_validate_batmap_header(vhd_batmap_t *batmap);
+
+/**
+ * Converts `batmap->header` to on-disk byte order, in place, and zeroes its reserved
+ * bytes (the marker and key hash are single bytes and stay as they are). Null is
+ * ignored.
+ *
+ * # Safety
+ * `batmap` must be null or point to a valid, writable batmap.
+ */
+void vhd_batmap_header_out(vhd_batmap_t *batmap);
 
 /**
  * The byte offset of the batmap header of `ctx` (the sector after the BAT), or

@@ -23,6 +23,24 @@ fn summed_sectors(ctx: &vhd_context_t, batmap: &vhd_batmap_t) -> u32 {
         .min(batmap.header.batmap_size)
 }
 
+/// Converts `batmap->header` to on-disk byte order, in place, and zeroes its reserved
+/// bytes (the marker and key hash are single bytes and stay as they are). Null is
+/// ignored.
+///
+/// # Safety
+/// `batmap` must be null or point to a valid, writable batmap.
+#[no_mangle]
+pub unsafe extern "C" fn vhd_batmap_header_out(batmap: *mut vhd_batmap_t) {
+    guard((), || {
+        // SAFETY: caller's contract.
+        unsafe { crate::helpers::vhd_batmap_header_out(batmap) };
+        // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
+        if let Some(b) = unsafe { batmap.as_mut() } {
+            b.header.res = [0; 418];
+        }
+    })
+}
+
 /// The byte offset of the batmap header of `ctx` (the sector after the BAT), or
 /// `-EINVAL` for a null context or an offset beyond `off64_t`.
 ///
