@@ -26,7 +26,8 @@ endif
 # default flavour's binaries the other tests run.
 BLKTAP3_TARGET ?= $(or $(CARGO_TARGET_DIR),target)/blktap3
 
-all: build
+# FLAVOR=blktap3 also builds its C library (build/lib-blktap3/libvhd.so.0.1.1, libvhd.a).
+all: build $(if $(filter blktap3,$(FLAVOR)),lib-blktap3)
 
 build:
 	$(CARGO) build --release --workspace $(FLAVOR_FEATURES)
