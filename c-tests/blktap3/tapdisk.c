@@ -450,6 +450,22 @@ test_footer_truncates(void)
 	vhd_close(&vhd);
 }
 
+/* Images of tapdisk 0.1 (creator "tap", version 0x00000001) are refused. */
+static void
+test_tap_0_1_refused(void)
+{
+	vhd_context_t vhd;
+
+	REQUIRE(vhd_create(path("old.vhd"), 8 * MiB, HD_TYPE_DYNAMIC, 0, 0) == 0);
+	REQUIRE(vhd_open(&vhd, path("old.vhd"), VHD_OPEN_RDWR) == 0);
+	vhd.footer.crtr_ver = 0x00000001;
+	CHECK_EQ(vhd_write_footer(&vhd, &vhd.footer), 0);
+	vhd_close(&vhd);
+	memset(&vhd, 0x5a, sizeof(vhd));
+	CHECK_EQ(vhd_open(&vhd, path("old.vhd"), VHD_OPEN_RDONLY), -EINVAL);
+	CHECK(vhd.file == NULL && vhd.fd == 0 && vhd.next.next == NULL);
+}
+
 /* vhd-util's new subcommand through the library, as td-util calls them. */
 static void
 test_util(void)
@@ -471,7 +487,7 @@ static void
 cleanup(void)
 {
 	const char *names[] = { "base.vhd", "b2.vhd", "mid.vhd", "top.vhd", "raw.img",
-				"onraw.vhd", "bad.vhd", "x.vhd", "grown.vhd", "big.vhd", "copy.vhd", NULL };
+				"onraw.vhd", "bad.vhd", "x.vhd", "grown.vhd", "big.vhd", "copy.vhd", "old.vhd", NULL };
 	int i;
 
 	for (i = 0; names[i]; i++)
@@ -496,6 +512,7 @@ main(void)
 	test_locators();
 	test_footer_truncates();
 	test_batmap_last_sector();
+	test_tap_0_1_refused();
 	test_util();
 	cleanup();
 	printf("tapdisk (blktap3): %d passed, %d failed\n", passed, failed);
