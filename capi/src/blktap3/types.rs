@@ -216,3 +216,9 @@ check_layout!(vhd_context, size 2144, align 8;
     header @ 40, footer @ 1064, bat @ 1576, batmap @ 1592, xts_tfm @ 2112, next @ 2120,
     custom_parent @ 2136,
 );
+
+// The journal embeds the context, so it grows with it (`crate::journal` checks its
+// blktap2 size).
+check_layout!(crate::journal::vhd_journal, size 2672, align 8;
+    jname @ 0, jfd @ 8, is_block @ 12, header @ 16, vhd @ 528,
+);
