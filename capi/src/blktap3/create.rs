@@ -13,6 +13,7 @@ use vhd_std::create::{
 };
 
 use super::consts::VHD_FLAG_CREAT_PARENT_RAW;
+use super::status;
 use crate::consts::{HD_TYPE_DYNAMIC, HD_TYPE_FIXED};
 use crate::ffi::{c_str, call};
 use crate::types::vhd_flag_creat_t;
@@ -55,11 +56,13 @@ pub unsafe extern "C" fn vhd_create(
     mbytes: u64,
     flags: vhd_flag_creat_t,
 ) -> c_int {
-    if mbytes == 0 {
-        // SAFETY: caller's contract.
-        return unsafe { crate::create::vhd_create(name, bytes, r#type, blktap2_flags(flags)) };
-    }
     call(|| {
+        if mbytes == 0 {
+            // SAFETY: caller's contract.
+            return status(unsafe {
+                crate::create::vhd_create(name, bytes, r#type, blktap2_flags(flags))
+            });
+        }
         check_capacity(bytes, mbytes)?;
         // SAFETY: caller's contract.
         let name = unsafe { c_str(name)? };
@@ -87,13 +90,13 @@ pub unsafe extern "C" fn vhd_snapshot(
     mbytes: u64,
     flags: vhd_flag_creat_t,
 ) -> c_int {
-    if mbytes == 0 {
-        // SAFETY: caller's contract.
-        return unsafe {
-            crate::create::vhd_snapshot(snapshot, bytes, parent, blktap2_flags(flags))
-        };
-    }
     call(|| {
+        if mbytes == 0 {
+            // SAFETY: caller's contract.
+            return status(unsafe {
+                crate::create::vhd_snapshot(snapshot, bytes, parent, blktap2_flags(flags))
+            });
+        }
         check_capacity(bytes, mbytes)?;
         // SAFETY: caller's contract.
         let (name, parent) = unsafe { (c_str(snapshot)?, c_str(parent)?) };

@@ -9,6 +9,7 @@
 use core::ffi::{c_char, c_int};
 use core::mem::{align_of, offset_of, size_of};
 
+use crate::ffi::guard;
 use crate::types::{check_layout, uuid_t};
 
 /// Identifies a file of an index's file table.
@@ -126,8 +127,10 @@ check_layout!(vhdi_file_table, size 16, align 8; entries @ 0, table @ 8);
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_create(name: *const c_char, vhd_block_size: u32) -> c_int {
-    let _ = (name, vhd_block_size);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (name, vhd_block_size);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`, `ctx` untouched.
@@ -140,8 +143,10 @@ pub unsafe extern "C" fn vhdi_open(
     file: *const c_char,
     flags: c_int,
 ) -> c_int {
-    let _ = (ctx, file, flags);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (ctx, file, flags);
+        -libc::ENOSYS
+    })
 }
 
 /// Closes an index context: its descriptor (if any) and its name.
@@ -150,18 +155,20 @@ pub unsafe extern "C" fn vhdi_open(
 /// `ctx` must be null or a context whose `name` is null or malloc'd.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_close(ctx: *mut vhdi_context_t) {
-    // SAFETY: caller's contract.
-    let Some(c) = (unsafe { ctx.as_mut() }) else {
-        return;
-    };
-    if c.fd >= 0 && !c.name.is_null() {
-        // SAFETY: the context's own descriptor, closed once.
-        unsafe { libc::close(c.fd) };
-    }
-    // SAFETY: malloc'd or null (caller's contract).
-    unsafe { libc::free(c.name.cast()) };
-    c.name = core::ptr::null_mut();
-    c.fd = -1;
+    guard((), || {
+        // SAFETY: caller's contract.
+        let Some(c) = (unsafe { ctx.as_mut() }) else {
+            return;
+        };
+        if c.fd >= 0 && !c.name.is_null() {
+            // SAFETY: the context's own descriptor, closed once.
+            unsafe { libc::close(c.fd) };
+        }
+        // SAFETY: malloc'd or null (caller's contract).
+        unsafe { libc::free(c.name.cast()) };
+        c.name = core::ptr::null_mut();
+        c.fd = -1;
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -174,8 +181,10 @@ pub unsafe extern "C" fn vhdi_read_block(
     block: *mut vhdi_block_t,
     sector: u32,
 ) -> c_int {
-    let _ = (ctx, block, sector);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (ctx, block, sector);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -188,8 +197,10 @@ pub unsafe extern "C" fn vhdi_write_block(
     block: *mut vhdi_block_t,
     sector: u32,
 ) -> c_int {
-    let _ = (ctx, block, sector);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (ctx, block, sector);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -202,8 +213,10 @@ pub unsafe extern "C" fn vhdi_append_block(
     block: *mut vhdi_block_t,
     sector: *mut u32,
 ) -> c_int {
-    let _ = (ctx, block, sector);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (ctx, block, sector);
+        -libc::ENOSYS
+    })
 }
 
 /// Converts an entry read from an index file (big-endian fields) to host order, in
@@ -213,11 +226,13 @@ pub unsafe extern "C" fn vhdi_append_block(
 /// `entry` must be null or a valid, writable entry.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_entry_in(entry: *mut vhdi_entry_t) {
-    // SAFETY: caller's contract.
-    if let Some(e) = unsafe { entry.as_mut() } {
-        e.file_id = u32::from_be(e.file_id);
-        e.offset = u32::from_be(e.offset);
-    }
+    guard((), || {
+        // SAFETY: caller's contract.
+        if let Some(e) = unsafe { entry.as_mut() } {
+            e.file_id = u32::from_be(e.file_id);
+            e.offset = u32::from_be(e.offset);
+        }
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -231,8 +246,10 @@ pub unsafe extern "C" fn vhdi_bat_create(
     index: *const c_char,
     file_table: *const c_char,
 ) -> c_int {
-    let _ = (name, vhd, index, file_table);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (name, vhd, index, file_table);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`, `bat` untouched.
@@ -241,8 +258,10 @@ pub unsafe extern "C" fn vhdi_bat_create(
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_bat_load(name: *const c_char, bat: *mut vhdi_bat_t) -> c_int {
-    let _ = (name, bat);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (name, bat);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -251,8 +270,10 @@ pub unsafe extern "C" fn vhdi_bat_load(name: *const c_char, bat: *mut vhdi_bat_t
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_bat_write(name: *const c_char, bat: *mut vhdi_bat_t) -> c_int {
-    let _ = (name, bat);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (name, bat);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -261,8 +282,10 @@ pub unsafe extern "C" fn vhdi_bat_write(name: *const c_char, bat: *mut vhdi_bat_
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_file_table_create(file: *const c_char) -> c_int {
-    let _ = file;
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = file;
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`, `table` untouched.
@@ -274,8 +297,10 @@ pub unsafe extern "C" fn vhdi_file_table_load(
     name: *const c_char,
     table: *mut vhdi_file_table_t,
 ) -> c_int {
-    let _ = (name, table);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (name, table);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: `-ENOSYS`.
@@ -288,8 +313,10 @@ pub unsafe extern "C" fn vhdi_file_table_add(
     file: *const c_char,
     id: *mut vhdi_file_id_t,
 ) -> c_int {
-    let _ = (name, file, id);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (name, file, id);
+        -libc::ENOSYS
+    })
 }
 
 /// Frees a file table's entries (their paths, then the array) and zeroes it.
@@ -299,18 +326,20 @@ pub unsafe extern "C" fn vhdi_file_table_add(
 /// `entries` references with null or malloc'd paths.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_file_table_free(table: *mut vhdi_file_table_t) {
-    // SAFETY: caller's contract.
-    let Some(t) = (unsafe { table.as_mut() }) else {
-        return;
-    };
-    if !t.table.is_null() {
-        for i in 0..usize::try_from(t.entries).unwrap_or(0) {
-            // SAFETY: `entries` references (caller's contract).
-            unsafe { libc::free((*t.table.add(i)).path.cast()) };
+    guard((), || {
+        // SAFETY: caller's contract.
+        let Some(t) = (unsafe { table.as_mut() }) else {
+            return;
+        };
+        if !t.table.is_null() {
+            for i in 0..usize::try_from(t.entries).unwrap_or(0) {
+                // SAFETY: `entries` references (caller's contract).
+                unsafe { libc::free((*t.table.add(i)).path.cast()) };
+            }
+            // SAFETY: malloc'd (caller's contract).
+            unsafe { libc::free(t.table.cast()) };
         }
-        // SAFETY: malloc'd (caller's contract).
-        unsafe { libc::free(t.table.cast()) };
-    }
-    t.table = core::ptr::null_mut();
-    t.entries = 0;
+        t.table = core::ptr::null_mut();
+        t.entries = 0;
+    })
 }

@@ -10,18 +10,11 @@ use libc::{off_t, size_t};
 use vhd_nostd::bat::UNUSED;
 use vhd_nostd::SECTOR_SIZE;
 
-use crate::ffi::{call, context, Res};
+use super::status;
+use crate::ffi::{call, context, guard, Res};
 use crate::types::vhd_context_t;
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
-
-/// A C status as a result.
-fn status(ret: c_int) -> Res<()> {
-    match ret {
-        0 => Ok(()),
-        e => Err(e),
-    }
-}
 
 /// The file position of `ctx` (`ctx->offset`); -1 for a null context.
 ///
@@ -29,11 +22,13 @@ fn status(ret: c_int) -> Res<()> {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
-    // SAFETY: caller's contract.
-    match unsafe { context(ctx) } {
-        Ok(ctx) => ctx.offset,
-        Err(_) => -1,
-    }
+    guard(-1, || {
+        // SAFETY: caller's contract.
+        match unsafe { context(ctx) } {
+            Ok(ctx) => ctx.offset,
+            Err(_) => -1,
+        }
+    })
 }
 
 /// Moves the file position of `ctx` as `lseek(ctx->fd, offset, whence)` and records the
@@ -43,15 +38,15 @@ pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_seek(ctx: *mut vhd_context_t, offset: off_t, whence: c_int) -> c_int {
-    // SAFETY: caller's contract.
-    let ret = unsafe { crate::io::vhd_seek(ctx, offset, whence) };
-    if ret == 0 {
-        // SAFETY: a non-null open context (the seek succeeded).
-        let c = unsafe { &mut *ctx };
+    call(|| {
+        // SAFETY: caller's contract.
+        status(unsafe { crate::io::vhd_seek(ctx, offset, whence) })?;
+        // SAFETY: caller's contract (the seek succeeded, so `ctx` is non-null).
+        let c = unsafe { context(ctx)? };
         // SAFETY: plain syscall.
         c.offset = unsafe { libc::lseek(c.fd, 0, libc::SEEK_CUR) };
-    }
-    ret
+        Ok(())
+    })
 }
 
 /// Runs blktap2's `vhd_read`/`vhd_write` at `ctx->offset` and advances it by `size`.
@@ -63,22 +58,20 @@ unsafe fn at_offset(
     buf: *mut c_void,
     size: size_t,
     f: unsafe extern "C" fn(*mut vhd_context_t, *mut c_void, size_t) -> c_int,
-) -> c_int {
-    call(|| {
-        // SAFETY: caller's contract.
-        let c = unsafe { context(ctx)? };
-        // SAFETY: plain syscall; blktap2's functions work at the descriptor's position.
-        if unsafe { libc::lseek(c.fd, c.offset, libc::SEEK_SET) } < 0 {
-            return Err(-crate::fdio::last_errno());
-        }
-        // SAFETY: caller's contract.
-        status(unsafe { f(ctx, buf, size) })?;
-        c.offset = c
-            .offset
-            .checked_add(off_t::try_from(size).map_err(|_| -libc::EINVAL)?)
-            .ok_or(-libc::EINVAL)?;
-        Ok(())
-    })
+) -> Res<()> {
+    // SAFETY: caller's contract.
+    let c = unsafe { context(ctx)? };
+    // SAFETY: plain syscall; blktap2's functions work at the descriptor's position.
+    if unsafe { libc::lseek(c.fd, c.offset, libc::SEEK_SET) } < 0 {
+        return Err(-crate::fdio::last_errno());
+    }
+    // SAFETY: caller's contract.
+    status(unsafe { f(ctx, buf, size) })?;
+    c.offset = c
+        .offset
+        .checked_add(off_t::try_from(size).map_err(|_| -libc::EINVAL)?)
+        .ok_or(-libc::EINVAL)?;
+    Ok(())
 }
 
 /// Reads exactly `size` bytes at `ctx->offset` into `buf` and advances the offset;
@@ -92,8 +85,10 @@ pub unsafe extern "C" fn vhd_read(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { at_offset(ctx, buf, size, crate::io::vhd_read) }
+    call(|| {
+        // SAFETY: caller's contract.
+        unsafe { at_offset(ctx, buf, size, crate::io::vhd_read) }
+    })
 }
 
 /// Writes exactly `size` bytes from `buf` at `ctx->offset` and advances the offset.
@@ -106,8 +101,10 @@ pub unsafe extern "C" fn vhd_write(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { at_offset(ctx, buf, size, crate::io::vhd_write) }
+    call(|| {
+        // SAFETY: caller's contract.
+        unsafe { at_offset(ctx, buf, size, crate::io::vhd_write) }
+    })
 }
 
 /// Loads the BAT of `ctx` and returns entry `block`: `-ERANGE` past the BAT.

@@ -8,14 +8,18 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+use crate::ffi::guard;
+
 /// Not implemented: `-ENOSYS`, `vg` untouched.
 ///
 /// # Safety
 /// Neither argument is read.
 #[no_mangle]
 pub unsafe extern "C" fn lvm_scan_vg(vg_name: *const c_char, vg: *mut c_void) -> c_int {
-    let _ = (vg_name, vg);
-    -libc::ENOSYS
+    guard(-libc::EIO, || {
+        let _ = (vg_name, vg);
+        -libc::ENOSYS
+    })
 }
 
 /// Not implemented: nothing to free, as `lvm_scan_vg` fills nothing.
@@ -24,5 +28,7 @@ pub unsafe extern "C" fn lvm_scan_vg(vg_name: *const c_char, vg: *mut c_void) ->
 /// `vg` is not read.
 #[no_mangle]
 pub unsafe extern "C" fn lvm_free_vg(vg: *mut c_void) {
-    let _ = vg;
+    guard((), || {
+        let _ = vg;
+    })
 }

@@ -11,6 +11,7 @@ use vhd_nostd::resize::grow;
 
 use super::consts::{KEYHASH_XATTR, MARKER_XATTR};
 use super::path::{get_attr, set_attr};
+use super::status;
 use super::types::{vhd_keyhash, KEYHASH_SIZE};
 use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC, VHD_BLOCK_SHIFT};
 use crate::convert::c_footer;
@@ -33,13 +34,15 @@ pub unsafe extern "C" fn vhd_read_footer(
     footer: *mut vhd_footer_t,
     use_bkp_footer: bool,
 ) -> c_int {
-    if use_bkp_footer {
-        // SAFETY: caller's contract.
-        unsafe { crate::meta::vhd_read_footer_at(ctx, footer, 0) }
-    } else {
-        // SAFETY: caller's contract.
-        unsafe { crate::meta::vhd_read_footer(ctx, footer) }
-    }
+    call(|| {
+        status(if use_bkp_footer {
+            // SAFETY: caller's contract.
+            unsafe { crate::meta::vhd_read_footer_at(ctx, footer, 0) }
+        } else {
+            // SAFETY: caller's contract.
+            unsafe { crate::meta::vhd_read_footer(ctx, footer) }
+        })
+    })
 }
 
 /// Writes `footer` as blktap2's `vhd_write_footer` does (at the end of data, and the copy
@@ -54,12 +57,9 @@ pub unsafe extern "C" fn vhd_write_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    // SAFETY: caller's contract.
-    let err = unsafe { crate::meta::vhd_write_footer(ctx, footer) };
-    if err != 0 {
-        return err;
-    }
     call(|| {
+        // SAFETY: caller's contract.
+        status(unsafe { crate::meta::vhd_write_footer(ctx, footer) })?;
         // SAFETY: caller's contract (the write succeeded, so `ctx` is an open context).
         let c = unsafe { context(ctx)? };
         if c.is_block != 0 {

@@ -27,6 +27,15 @@
 
 pub mod consts;
 
+/// A C status (0 or a negative errno) as a result, for exports that call others.
+#[cfg(feature = "blktap3")]
+pub(crate) fn status(ret: core::ffi::c_int) -> crate::ffi::Res<()> {
+    match ret {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}
+
 #[cfg(feature = "blktap3")]
 pub mod batmap;
 #[cfg(feature = "blktap3")]

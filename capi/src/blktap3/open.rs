@@ -10,8 +10,9 @@ use core::mem::offset_of;
 
 use super::consts::{VHD_OPEN_CACHED, VHD_OPEN_USE_BKP_FOOTER};
 use super::list::{self, list_head};
+use super::status;
 use crate::consts::{HD_TYPE_DIFF, VHD_OPEN_RDONLY, VHD_OPEN_RDWR, VHD_OPEN_STRICT};
-use crate::ffi::{c_str, call, context};
+use crate::ffi::{c_str, call, context, guard};
 use crate::open::zero;
 use crate::types::{vhd_context_t, vhd_footer_t};
 
@@ -150,18 +151,20 @@ pub unsafe extern "C" fn vhd_open(
     file: *const c_char,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: caller's contract.
-    let err = unsafe { open_one(ctx, file, flags) };
-    if err != 0 || flags & VHD_OPEN_CACHED == 0 || flags & VHD_OPEN_RDWR != 0 {
-        return err;
-    }
-    // SAFETY: `ctx` was just opened, its list initialised.
-    let err = unsafe { open_chain(ctx, flags) };
-    if err != 0 {
-        // SAFETY: as above.
-        unsafe { vhd_close(ctx) };
-    }
-    err
+    call(|| {
+        // SAFETY: caller's contract.
+        status(unsafe { open_one(ctx, file, flags) })?;
+        if flags & VHD_OPEN_CACHED == 0 || flags & VHD_OPEN_RDWR != 0 {
+            return Ok(());
+        }
+        // SAFETY: `ctx` was just opened, its list initialised.
+        let err = unsafe { open_chain(ctx, flags) };
+        if err != 0 {
+            // SAFETY: as above.
+            unsafe { close(ctx) };
+        }
+        status(err)
+    })
 }
 
 /// Closes `ctx`: its cached parent chain, the custom parent, then the image (synced,
@@ -171,6 +174,17 @@ pub unsafe extern "C" fn vhd_open(
 /// `ctx` must be null or a context from `vhd_open` (or zeroed).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_close(ctx: *mut vhd_context_t) {
+    guard((), || {
+        // SAFETY: caller's contract.
+        unsafe { close(ctx) }
+    })
+}
+
+/// What `vhd_close` does.
+///
+/// # Safety
+/// `ctx` must be null or a context from `vhd_open` (or zeroed).
+unsafe fn close(ctx: *mut vhd_context_t) {
     // SAFETY: caller's contract.
     let Ok(c) = (unsafe { context(ctx) }) else {
         return;

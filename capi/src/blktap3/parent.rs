@@ -11,7 +11,7 @@ use vhd_nostd::locator::{encode_macx, encode_windows_path, PATH_MAX};
 
 use crate::alloc::c_string;
 use crate::consts::{HD_TYPE_DIFF, PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
-use crate::ffi::{c_str, call, context, object};
+use crate::ffi::{c_str, call, context, object, Res};
 use crate::types::{vhd_context_t, vhd_parent_locator_t};
 
 /// Sets `*parent` to the parent's path (malloc'd): the custom parent if one was set,
@@ -103,17 +103,15 @@ unsafe fn encode_location(
     outlen: *mut c_int,
     room: usize,
     encode: fn(&str, &mut [u8]) -> Result<usize, vhd_nostd::FormatError>,
-) -> c_int {
-    call(|| {
-        // SAFETY: caller's contract.
-        let (name, out, outlen) = unsafe { (c_str(name)?, object(out)?, object(outlen)?) };
-        let name = name.to_str().map_err(|_| -libc::EINVAL)?;
-        let mut buf = vec![0u8; room];
-        let n = encode(name, &mut buf).map_err(|_| -libc::ENAMETOOLONG)?;
-        *outlen = c_int::try_from(n).map_err(|_| -libc::ENAMETOOLONG)?;
-        *out = c_string(&buf[..n])?;
-        Ok(())
-    })
+) -> Res<()> {
+    // SAFETY: caller's contract.
+    let (name, out, outlen) = unsafe { (c_str(name)?, object(out)?, object(outlen)?) };
+    let name = name.to_str().map_err(|_| -libc::EINVAL)?;
+    let mut buf = vec![0u8; room];
+    let n = encode(name, &mut buf).map_err(|_| -libc::ENAMETOOLONG)?;
+    *outlen = c_int::try_from(n).map_err(|_| -libc::ENAMETOOLONG)?;
+    *out = c_string(&buf[..n])?;
+    Ok(())
 }
 
 /// Encodes `name` as a MacX locator payload, `file://` then the UTF-8 path: `*out`
@@ -128,8 +126,10 @@ pub unsafe extern "C" fn vhd_macx_encode_location(
     out: *mut *mut c_char,
     outlen: *mut c_int,
 ) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { encode_location(name, out, outlen, PATH_MAX * 2, encode_macx) }
+    call(|| {
+        // SAFETY: caller's contract.
+        unsafe { encode_location(name, out, outlen, PATH_MAX * 2, encode_macx) }
+    })
 }
 
 /// Encodes `name` as a W2ku/W2ru locator payload: `.\` prefixed unless it starts with
@@ -143,8 +143,10 @@ pub unsafe extern "C" fn vhd_w2u_encode_location(
     out: *mut *mut c_char,
     outlen: *mut c_int,
 ) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { encode_location(name, out, outlen, PATH_MAX * 4, encode_windows_path) }
+    call(|| {
+        // SAFETY: caller's contract.
+        unsafe { encode_location(name, out, outlen, PATH_MAX * 4, encode_windows_path) }
+    })
 }
 
 /// Sets `ctx->header.prt_name` to the file name of `path` in UTF-16BE, zero-filled (in

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::ffi::{c_str, Res};
+use crate::ffi::{c_str, guard, Res};
 use crate::types::vhd_context_t;
 
 /// The negative `errno` of the last failed call.
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn xattr_set(
 /// Whether `x` is a power of two (0 is not).
 #[no_mangle]
 pub extern "C" fn isPowerOf2(x: u32) -> bool {
-    x.is_power_of_two()
+    guard(false, || x.is_power_of_two())
 }
 
 /// `open(path, flags, mode)`; if that fails with `EINVAL` and `O_DIRECT` was asked (a
@@ -143,18 +143,20 @@ pub unsafe extern "C" fn open_optional_odirect(
     flags: c_int,
     mode: c_uint,
 ) -> c_int {
-    if path.is_null() {
-        // SAFETY: errno is thread-local.
-        unsafe { *libc::__errno_location() = libc::EINVAL };
-        return -1;
-    }
-    let mode = if flags & libc::O_CREAT != 0 { mode } else { 0 };
-    // SAFETY: a string (caller's contract).
-    let fd = unsafe { libc::open(path, flags, mode) };
-    if fd >= 0 || flags & libc::O_DIRECT == 0 || last() != -libc::EINVAL {
-        return fd;
-    }
-    let flags = (flags & !libc::O_DIRECT) | libc::O_DSYNC;
-    // SAFETY: as above.
-    unsafe { libc::open(path, flags, mode) }
+    guard(-1, || {
+        if path.is_null() {
+            // SAFETY: errno is thread-local.
+            unsafe { *libc::__errno_location() = libc::EINVAL };
+            return -1;
+        }
+        let mode = if flags & libc::O_CREAT != 0 { mode } else { 0 };
+        // SAFETY: a string (caller's contract).
+        let fd = unsafe { libc::open(path, flags, mode) };
+        if fd >= 0 || flags & libc::O_DIRECT == 0 || last() != -libc::EINVAL {
+            return fd;
+        }
+        let flags = (flags & !libc::O_DIRECT) | libc::O_DSYNC;
+        // SAFETY: as above.
+        unsafe { libc::open(path, flags, mode) }
+    })
 }

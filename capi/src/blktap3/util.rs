@@ -15,8 +15,10 @@ use crate::util::dispatch;
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::key::run) }
+    guard(-libc::EIO, || {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_util::key::run) }
+    })
 }
 
 /// `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
@@ -27,8 +29,10 @@ pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_copy(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::copy::run) }
+    guard(-libc::EIO, || {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_util::copy::run) }
+    })
 }
 
 /// The file name of the image `ctx` was opened from, cut at its first `.vhd` (the part
