@@ -59,3 +59,29 @@ echo "load_bitmap ($lb) + the I/O callback (MemIo::read_at, $ra) = $((rw + lb + 
 echo "level of a differencing chain adds one read_within frame ($rw bytes)."
 echo
 echo "\`reset\` (the probe's own frame, $(echo "$frames" | awk '$1 == "reset" {print $2}') bytes) holds the 16 KiB image and the caller's buffers."
+# The same core on a board model: the program in bench/embedded-run/ (see
+# bench/embedded-run.sh) measures the stack each step really used.
+if command -v qemu-system-arm >/dev/null 2>&1; then
+    run=$(../embedded-run.sh 2>&1 | grep "stack below the caller")
+    num() { echo "$run" | sed -n "s/.* $1 \([0-9]*\) B.*/\1/p"; }
+    budget=$(echo "$run" | sed -n 's/.*(budget \([0-9]*\) B).*/\1/p')
+    cat <<MD
+
+### Stack measured on a Cortex-M4F board model
+
+\`make embedded-run\` (in \`make check\`) runs \`bench/embedded-run/\` under
+\`qemu-system-arm -M mps2-an386\`: it opens a differencing chain held in its flash image
+(dynamic parent read in place from flash, child copied to RAM), reads all 2,048 sectors
+through the chain, writes into a block the child holds, one only the parent holds and one
+neither holds, verifies every sector, and reports the high-water mark of painted stack
+below each step's caller (the figure includes the harness's call frame, so it bounds the
+core from above). It fails above a budget of $budget bytes per step.
+
+| step | stack below the caller (bytes) |
+|---|---:|
+| open (\`Disk::open_in\`, worst of the read-only parent and the writable child) | $(num open) |
+| read (\`read_chain\` over the chain of two, worst of 512 reads) | $(num read) |
+| write (\`Disk::write\`, worst of three, two of which allocate a block) | $(num write) |
+MD
+fi
+

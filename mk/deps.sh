@@ -18,6 +18,7 @@ needs=(
 	"git                        git"
 	"qemu-img                   qemu-utils"
 	"qemu-io                    qemu-utils"
+	"qemu-system-arm            qemu-system-arm"
 	"valgrind                   valgrind"
 	"bzip2                      bzip2"
 	"script                     bsdutils"

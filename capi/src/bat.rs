@@ -4,13 +4,14 @@
 use core::ffi::c_int;
 
 use libc::off_t;
-use vhd_nostd::bat::{bat_bytes, UNUSED};
+use vhd_nostd::bat::bat_bytes;
 use vhd_nostd::footer::FOOTER_SIZE;
-use vhd_nostd::locator::{LOCATOR_COUNT, PLAT_CODE_NONE};
+use vhd_nostd::layout::{self, Metadata};
+use vhd_nostd::locator::PLAT_CODE_NONE;
 use vhd_nostd::{Io, SECTOR_SIZE};
 
 use crate::alloc::{c_aligned, c_free, AlignedBuf};
-use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
+use crate::batmap::{get_batmap, has_batmap};
 use crate::consts::VHD_SECTOR_SHIFT;
 use crate::convert::engine_locator;
 use crate::ffi::{call, context, object, shared, Res};
@@ -89,23 +90,29 @@ pub(crate) fn end_of_headers(ctx: &mut vhd_context_t) -> Res<u64> {
     if !is_dynamic(ctx) {
         return Ok(0);
     }
-    let h = &ctx.header;
-    let mut end = (ctx.footer.data_offset + 1024).max(h.table_offset + bat_bytes(h.max_bat_size));
-    if has_batmap(ctx) {
+    let batmap_map = if has_batmap(ctx) {
         get_batmap(ctx)?;
-        end = end.max(batmap_header_offset(ctx) + SECTOR_SIZE as u64);
         let b = &ctx.batmap.header;
-        end = end.max(b.batmap_offset + u64::from(b.batmap_size) * SECTOR_SIZE as u64);
-    }
-    for loc in ctx.header.loc.iter().take(LOCATOR_COUNT) {
-        if loc.code != PLAT_CODE_NONE {
-            end = end.max(
-                loc.data_offset
-                    .saturating_add(engine_locator(loc).space_bytes()),
-            );
-        }
-    }
-    Ok(end)
+        Some((
+            b.batmap_offset,
+            u64::from(b.batmap_size) * SECTOR_SIZE as u64,
+        ))
+    } else {
+        None
+    };
+    let tables = Metadata {
+        header_offset: ctx.footer.data_offset,
+        table_offset: ctx.header.table_offset,
+        max_bat_size: ctx.header.max_bat_size,
+        batmap_map,
+    };
+    let locators = ctx
+        .header
+        .loc
+        .iter()
+        .filter(|l| l.code != PLAT_CODE_NONE)
+        .map(|l| (l.data_offset, engine_locator(l).space_bytes()));
+    Ok(layout::end_of_headers(&tables, locators))
 }
 
 /// libvhd's `vhd_end_of_data`: for a fixed disk where its footer starts; for a sparse
@@ -116,15 +123,12 @@ pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
         let size = with_io(ctx, |io| io.size().map_err(|e| -e))?;
         return Ok(size.saturating_sub(FOOTER_SIZE as u64));
     }
-    let mut end = end_of_headers(ctx)? >> VHD_SECTOR_SHIFT;
+    // libvhd counts in whole sectors: the end of the headers is rounded down.
+    let headers = end_of_headers(ctx)? >> VHD_SECTOR_SHIFT << VHD_SECTOR_SHIFT;
     get_bat(ctx)?;
-    let span = u64::from(ctx.spb) + u64::from(ctx.bm_secs);
-    for &e in entries(&ctx.bat) {
-        if e != UNUSED {
-            end = end.max(u64::from(e) + span);
-        }
-    }
-    Ok(end << VHD_SECTOR_SHIFT)
+    let span = layout::block_span_bytes(ctx.bm_secs, ctx.spb);
+    let entries = entries(&ctx.bat).iter().copied();
+    Ok(layout::end_of_data(headers, span, entries))
 }
 
 /// Loads `ctx->bat` (host order, `posix_memalign`'d; `vhd_close` frees it) if it is not
@@ -221,11 +225,7 @@ pub unsafe extern "C" fn vhd_offset(
         }
         let block = (sector / ctx.spb) as usize;
         let e = *entries(&ctx.bat).get(block).ok_or(-libc::ERANGE)?;
-        *out = if e == UNUSED {
-            UNUSED
-        } else {
-            e + ctx.bm_secs + sector % ctx.spb
-        };
+        *out = layout::data_sector(e, ctx.bm_secs, sector % ctx.spb);
         Ok(())
     })
 }

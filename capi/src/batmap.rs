@@ -4,8 +4,8 @@
 use core::ffi::c_int;
 
 use libc::off_t;
-use vhd_nostd::bat::bat_bytes;
 use vhd_nostd::batmap::{self, BatmapHeader};
+use vhd_nostd::layout::{self, BatmapPresence};
 use vhd_nostd::{Io, SECTOR_SIZE};
 
 use crate::alloc::{c_aligned, c_free};
@@ -14,13 +14,13 @@ use crate::convert::{batmap_header_to_disk, c_batmap_header};
 use crate::fdio::FdIo;
 use crate::ffi::{call, context, guard, object, shared, Res};
 use crate::helpers::vhd_checksum_batmap;
-use crate::meta::is_dynamic;
+use crate::meta::{creator_app, is_dynamic};
 use crate::state::{with_io, with_io_writing};
 use crate::types::{vhd_batmap_t, vhd_context_t};
 
 /// Byte offset of the batmap header: the sector after the BAT.
 pub(crate) fn batmap_header_offset(ctx: &vhd_context_t) -> u64 {
-    ctx.header.table_offset + bat_bytes(ctx.header.max_bat_size)
+    layout::batmap_header_offset(ctx.header.table_offset, ctx.header.max_bat_size)
 }
 
 /// 0 if `header` has the batmap cookie and a version this library knows.
@@ -45,13 +45,10 @@ fn read_header(ctx: &vhd_context_t, io: &mut FdIo) -> Res<BatmapHeader> {
 /// 1.1 if one is present (a converted 0.1 image may lack it); no other image has one.
 pub(crate) fn has_batmap(ctx: &vhd_context_t) -> bool {
     let f = &ctx.footer;
-    if !is_dynamic(ctx) || f.crtr_app[..3] != [b't' as _, b'a' as _, b'p' as _] {
-        return false;
-    }
-    match f.crtr_ver {
-        v if v <= 0x0000_0001 => false,
-        v if v >= 0x0001_0002 => true,
-        _ => {
+    match layout::batmap_presence(creator_app(f), f.crtr_ver, is_dynamic(ctx)) {
+        BatmapPresence::Absent => false,
+        BatmapPresence::Required => true,
+        BatmapPresence::IfValid => {
             check_header(&ctx.batmap).is_ok()
                 || with_io(ctx, |io| read_header(ctx, io))
                     .is_ok_and(|h| h.batmap_version <= VHD_BATMAP_CURRENT_VERSION)

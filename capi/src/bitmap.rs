@@ -3,26 +3,22 @@
 
 use core::ffi::{c_char, c_int};
 
-use vhd_nostd::bat::UNUSED;
 use vhd_nostd::bitmap::{BitOrder, Bitmap};
 use vhd_nostd::header::MAX_BLOCK_SIZE;
+use vhd_nostd::layout;
 use vhd_nostd::{Io, SECTOR_SIZE};
 
 use crate::alloc::{c_aligned, c_free};
 use crate::bat::{entries, get_bat};
 use crate::ffi::{call, context, guard, object, shared, Res};
+use crate::meta::creator_app;
 use crate::state::{with_io, with_io_writing};
 use crate::types::vhd_context_t;
 
 /// Bit order of the context's sector bitmaps: LSB-first for images by tap 0.1, else
 /// MSB-first.
 fn order(ctx: &vhd_context_t) -> BitOrder {
-    let f = &ctx.footer;
-    if f.crtr_app[..3] == [b't' as c_char, b'a' as c_char, b'p' as c_char] && f.crtr_ver == 1 {
-        BitOrder::LsbFirst
-    } else {
-        BitOrder::MsbFirst
-    }
+    BitOrder::of_creator(creator_app(&ctx.footer), ctx.footer.crtr_ver)
 }
 
 /// The bitmap bytes up to and including the one holding `bit`.
@@ -105,11 +101,8 @@ fn block_start(ctx: &mut vhd_context_t, block: u32) -> Res<u64> {
     if ctx.header.block_size > MAX_BLOCK_SIZE {
         return Err(-libc::EINVAL);
     }
-    match entries(&ctx.bat).get(block as usize) {
-        None => Err(-libc::ERANGE),
-        Some(&UNUSED) => Err(-libc::EINVAL),
-        Some(&s) => Ok(u64::from(s) * SECTOR_SIZE as u64),
-    }
+    let e = *entries(&ctx.bat).get(block as usize).ok_or(-libc::ERANGE)?;
+    layout::block_offset(e).ok_or(-libc::EINVAL)
 }
 
 /// Reads `len` bytes at `off` into new memory from `posix_memalign`. They must lie in

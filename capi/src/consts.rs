@@ -4,7 +4,11 @@
 //! generator renders as `#define NAME value` in the spelling given here (hex for bit
 //! fields and magic numbers, decimal for counts, string literals for cookies). One list,
 //! so the Rust and C values cannot drift apart. Constants with arguments (`GEOM_ENCODE`,
-//! `VHD_VERSION`, ...) are C macros written in the generator's prelude.
+//! `VHD_VERSION`, ...) are C macros written in the generator's prelude. The values of
+//! the format's constants come from the core, where they are defined once.
+
+use vhd_nostd::footer::{self, DiskType};
+use vhd_nostd::{bat, batmap, header, locator};
 
 /// How the header generator spells a constant's value in C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,79 +70,87 @@ macro_rules! c_value {
 }
 pub(crate) use c_value;
 
+/// A cookie as the C string literal it is spelled as.
+const fn cookie(bytes: &'static [u8; 8]) -> &'static str {
+    match core::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("cookies are ASCII"),
+    }
+}
+
 c_defines! {
     /// Every constant of `libvhd.h`, in the order the header lists them.
     DEFINES;
 
     /// Bytes in a sector; every on-disk structure and data block is sector-aligned.
-    VHD_SECTOR_SIZE: u32 = 512 => Dec;
+    VHD_SECTOR_SIZE: u32 = vhd_nostd::SECTOR_SIZE as u32 => Dec;
     /// log2 of [`VHD_SECTOR_SIZE`].
-    VHD_SECTOR_SHIFT: u32 = 9 => Dec;
+    VHD_SECTOR_SHIFT: u32 = vhd_nostd::SECTOR_SHIFT => Dec;
     /// Longest path libvhd handles, including the terminating NUL.
     VHD_MAX_NAME_LEN: u32 = 1024 => Dec;
     /// log2 of the default block size.
-    VHD_BLOCK_SHIFT: u32 = 21 => Dec;
+    VHD_BLOCK_SHIFT: u32 = header::DEFAULT_BLOCK_SIZE.trailing_zeros() => Dec;
     /// The default block size of dynamic and differencing disks (2 MiB).
     VHD_BLOCK_SIZE: u64 = 1 << VHD_BLOCK_SHIFT => DecUll;
 
     /// Footer cookie of a valid image.
-    HD_COOKIE: &str = "conectix" => Str;
+    HD_COOKIE: &str = cookie(&footer::COOKIE) => Str;
     /// Footer cookie of an image disabled (poisoned) during a resize or journal replay.
-    VHD_POISON_COOKIE: &str = "v_poison" => Str;
+    VHD_POISON_COOKIE: &str = cookie(&footer::POISON_COOKIE) => Str;
     /// Footer `features`: none.
     HD_NO_FEATURES: u32 = 0x0000_0000 => Hex;
     /// Footer `features`: the disk may be deleted on shutdown.
-    HD_TEMPORARY: u32 = 0x0000_0001 => Hex;
+    HD_TEMPORARY: u32 = footer::FEATURE_TEMPORARY => Hex;
     /// Footer `features`: reserved bit, always set.
-    HD_RESERVED: u32 = 0x0000_0002 => Hex;
+    HD_RESERVED: u32 = footer::FEATURE_RESERVED => Hex;
     /// Footer `ff_version`: format version 1.0.
-    HD_FF_VERSION: u32 = 0x0001_0000 => Hex;
+    HD_FF_VERSION: u32 = footer::FF_VERSION => Hex;
     /// Footer `crtr_os`: "Wi2k".
-    HD_CR_OS_WINDOWS: u32 = 0x5769_326B => Hex;
+    HD_CR_OS_WINDOWS: u32 = footer::CREATOR_OS_WINDOWS => Hex;
     /// Footer `crtr_os`: "Mac ".
-    HD_CR_OS_MACINTOSH: u32 = 0x4D61_6320 => Hex;
+    HD_CR_OS_MACINTOSH: u32 = footer::CREATOR_OS_MACINTOSH => Hex;
     /// Footer `crtr_ver` written by this library: `VHD_VERSION(1, 3)`.
-    VHD_CURRENT_VERSION: u32 = 0x0001_0003 => Hex;
+    VHD_CURRENT_VERSION: u32 = footer::CREATOR_VERSION => Hex;
 
     /// Footer `type`: none.
     HD_TYPE_NONE: u32 = 0 => Dec;
     /// Footer `type`: fixed (preallocated) disk.
-    HD_TYPE_FIXED: u32 = 2 => Dec;
+    HD_TYPE_FIXED: u32 = DiskType::Fixed as u32 => Dec;
     /// Footer `type`: dynamic (sparse) disk.
-    HD_TYPE_DYNAMIC: u32 = 3 => Dec;
+    HD_TYPE_DYNAMIC: u32 = DiskType::Dynamic as u32 => Dec;
     /// Footer `type`: differencing disk (dynamic, with a parent).
-    HD_TYPE_DIFF: u32 = 4 => Dec;
+    HD_TYPE_DIFF: u32 = DiskType::Differencing as u32 => Dec;
     /// Largest `type` value with a name in `HD_TYPE_STR`.
     HD_TYPE_MAX: u32 = 6 => Dec;
 
     /// Dynamic disk header cookie.
-    DD_COOKIE: &str = "cxsparse" => Str;
+    DD_COOKIE: &str = cookie(&header::COOKIE) => Str;
     /// Dynamic disk header `hdr_ver`: 1.0.
-    DD_VERSION: u32 = 0x0001_0000 => Hex;
+    DD_VERSION: u32 = header::HDR_VERSION => Hex;
     /// Default `block_size` (2 MiB).
-    DD_BLOCKSIZE_DEFAULT: u32 = 0x0020_0000 => Hex;
+    DD_BLOCKSIZE_DEFAULT: u32 = header::DEFAULT_BLOCK_SIZE => Hex;
     /// BAT entry of a block that is not allocated.
-    DD_BLK_UNUSED: u32 = 0xFFFF_FFFF => Hex;
+    DD_BLK_UNUSED: u32 = bat::UNUSED => Hex;
 
     /// Parent locator platform code: unused slot.
-    PLAT_CODE_NONE: u32 = 0x0 => Hex;
+    PLAT_CODE_NONE: u32 = locator::PLAT_CODE_NONE => Hex;
     /// Parent locator platform code: Windows relative path (deprecated).
-    PLAT_CODE_WI2R: u32 = 0x5769_3272 => Hex;
+    PLAT_CODE_WI2R: u32 = locator::PLAT_CODE_WI2R => Hex;
     /// Parent locator platform code: Windows absolute path (deprecated).
-    PLAT_CODE_WI2K: u32 = 0x5769_326B => Hex;
+    PLAT_CODE_WI2K: u32 = locator::PLAT_CODE_WI2K => Hex;
     /// Parent locator platform code: Windows relative path, UTF-16LE.
-    PLAT_CODE_W2RU: u32 = 0x5732_7275 => Hex;
+    PLAT_CODE_W2RU: u32 = locator::PLAT_CODE_W2RU => Hex;
     /// Parent locator platform code: Windows absolute path, UTF-16LE.
-    PLAT_CODE_W2KU: u32 = 0x5732_6B75 => Hex;
+    PLAT_CODE_W2KU: u32 = locator::PLAT_CODE_W2KU => Hex;
     /// Parent locator platform code: Mac OS alias.
-    PLAT_CODE_MAC: u32 = 0x4D61_6320 => Hex;
+    PLAT_CODE_MAC: u32 = locator::PLAT_CODE_MAC => Hex;
     /// Parent locator platform code: file URL, UTF-8.
-    PLAT_CODE_MACX: u32 = 0x4D61_6358 => Hex;
+    PLAT_CODE_MACX: u32 = locator::PLAT_CODE_MACX => Hex;
 
     /// Batmap header cookie.
-    VHD_BATMAP_COOKIE: &str = "tdbatmap" => Str;
+    VHD_BATMAP_COOKIE: &str = cookie(&batmap::COOKIE) => Str;
     /// Batmap version this library writes: `VHD_BATMAP_VERSION(1, 2)`.
-    VHD_BATMAP_CURRENT_VERSION: u32 = 0x0001_0002 => Hex;
+    VHD_BATMAP_CURRENT_VERSION: u32 = batmap::BATMAP_VERSION => Hex;
 
     /// iconv name of UTF-16 with a byte-order mark.
     UTF_16: &str = "UTF-16" => Str;

@@ -6,6 +6,7 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicI32, Ordering};
 
 use libc::{size_t, time_t};
+use vhd_nostd::checksum;
 
 use crate::consts::{
     PLAT_CODE_MAC, PLAT_CODE_MACX, PLAT_CODE_NONE, PLAT_CODE_W2KU, PLAT_CODE_W2RU, PLAT_CODE_WI2K,
@@ -16,9 +17,6 @@ use crate::types::{dd_hdr, hd_ftr, vhd_bat_t, vhd_batmap_t, vhd_footer_t, vhd_he
 
 /// Unix time of the VHD epoch, 2000-01-01 00:00:00 UTC.
 pub(crate) const VHD_EPOCH_UNIX: i64 = 946_684_800;
-
-/// The batmap version whose checksum summed the map as signed chars.
-const BATMAP_VERSION_1_1: u32 = 0x0001_0001;
 
 static LOG_LEVEL: AtomicI32 = AtomicI32::new(0);
 
@@ -103,23 +101,19 @@ pub extern "C" fn vhd_chs(size: u64) -> u32 {
     vhd_nostd::geometry::chs(size).encode()
 }
 
-/// Byte sum of `bytes`, each taken as unsigned.
-fn byte_sum(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b)))
-}
+// The core's checksum rules skip the field where the C structs keep it.
+const _: () = assert!(
+    offset_of!(hd_ftr, checksum) == checksum::FOOTER_CHECKSUM_AT
+        && offset_of!(dd_hdr, checksum) == checksum::HEADER_CHECKSUM_AT
+);
 
-/// One's complement of the byte sum of `len` bytes at `base`, skipping the 4-byte
-/// checksum field at `checksum_at`.
+/// The bytes of a C struct without padding.
 ///
 /// # Safety
-/// `base` must be valid for reads of `len` initialized bytes.
-unsafe fn struct_checksum(base: *const u8, len: usize, checksum_at: usize) -> u32 {
+/// `p` must point to a valid `T` whose bytes are all initialized (no padding).
+unsafe fn raw_bytes<'a, T>(p: *const T) -> &'a [u8] {
     // SAFETY: guaranteed by the caller.
-    let bytes = unsafe { core::slice::from_raw_parts(base, len) };
-    let sum = byte_sum(&bytes[..checksum_at]).wrapping_add(byte_sum(&bytes[checksum_at + 4..]));
-    !sum
+    unsafe { core::slice::from_raw_parts(p.cast::<u8>(), size_of::<T>()) }
 }
 
 /// The checksum `footer` should carry: the one's complement of the byte sum of its 512
@@ -134,13 +128,7 @@ pub unsafe extern "C" fn vhd_checksum_footer(footer: *mut vhd_footer_t) -> u32 {
         return 0;
     }
     // SAFETY: a non-null footer is 512 initialized bytes without padding.
-    unsafe {
-        struct_checksum(
-            footer.cast::<u8>(),
-            size_of::<hd_ftr>(),
-            offset_of!(hd_ftr, checksum),
-        )
-    }
+    checksum::footer(unsafe { raw_bytes(footer) })
 }
 
 /// The checksum `header` should carry, computed as for the footer over its 1024 bytes.
@@ -154,13 +142,7 @@ pub unsafe extern "C" fn vhd_checksum_header(header: *mut vhd_header_t) -> u32 {
         return 0;
     }
     // SAFETY: a non-null header is 1024 initialized bytes without padding.
-    unsafe {
-        struct_checksum(
-            header.cast::<u8>(),
-            size_of::<dd_hdr>(),
-            offset_of!(dd_hdr, checksum),
-        )
-    }
+    checksum::header(unsafe { raw_bytes(header) })
 }
 
 /// The checksum of a batmap's map: the one's complement of the byte sum of its
@@ -186,13 +168,7 @@ pub unsafe extern "C" fn vhd_checksum_batmap(batmap: *mut vhd_batmap_t) -> u32 {
     };
     // SAFETY: the caller guarantees `map` holds `batmap_size` sectors.
     let map = unsafe { core::slice::from_raw_parts(batmap.map.cast::<u8>(), len) };
-    let sum = if batmap.header.batmap_version == BATMAP_VERSION_1_1 {
-        map.iter()
-            .fold(0u32, |s, &b| s.wrapping_add(i32::from(b as i8) as u32))
-    } else {
-        byte_sum(map)
-    };
-    !sum
+    checksum::batmap(batmap.header.batmap_version, map)
 }
 
 /// Swaps the multi-byte fields of a footer between big-endian (on disk) and host order.
@@ -478,7 +454,7 @@ mod tests {
         bm.map = map.as_mut_ptr().cast();
         // SAFETY: the map holds two sectors.
         assert_eq!(unsafe { vhd_checksum_batmap(&mut bm) }, !(0x80 + 0xff));
-        bm.header.batmap_version = BATMAP_VERSION_1_1;
+        bm.header.batmap_version = vhd_nostd::batmap::BATMAP_VERSION_1_1;
         // SAFETY: as above.
         let signed = unsafe { vhd_checksum_batmap(&mut bm) };
         assert_eq!(signed, !((-0x80i32 - 1) as u32));

@@ -27,6 +27,11 @@ pub(crate) fn is_dynamic(ctx: &vhd_context_t) -> bool {
     matches!(ctx.footer.r#type, HD_TYPE_DYNAMIC | HD_TYPE_DIFF)
 }
 
+/// The footer's creator application as bytes, for the core's rules.
+pub(crate) fn creator_app(f: &vhd_footer_t) -> [u8; 4] {
+    f.crtr_app.map(|c| c as u8)
+}
+
 /// A byte offset from C; `-EINVAL` if negative.
 pub(crate) fn offset(off: off_t) -> Res<u64> {
     u64::try_from(off).map_err(|_| -libc::EINVAL)
@@ -410,8 +415,7 @@ pub unsafe extern "C" fn vhd_hidden(ctx: *mut vhd_context_t, hidden: *mut c_int)
         // SAFETY: caller's contract.
         let (ctx, hidden) = unsafe { (context(ctx)?, object(hidden)?) };
         *hidden = 0;
-        let legacy = Footer::is_tap_legacy(&crate::convert::engine_footer(&ctx.footer));
-        let flag = if is_dynamic(ctx) && legacy {
+        let flag = if crate::convert::engine_footer(&ctx.footer).hidden_in_copy() {
             let mut copy = vhd_footer_t::zeroed();
             with_io(ctx, |io| read_footer_at(io, &mut copy, 0))?;
             copy.hidden

@@ -10,10 +10,11 @@
 
 use core::ops::RangeInclusive;
 
-use crate::disk::{overlaps, Disk};
+use crate::disk::Disk;
 use crate::error::{Error, FormatError};
 use crate::footer::DiskType;
 use crate::io::Io;
+use crate::layout::overlaps;
 use crate::locator::LOCATOR_COUNT;
 use crate::SECTOR_SIZE;
 
@@ -117,6 +118,8 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Whether a block starting at byte `start` overlaps the metadata or the footer.
+    /// Not inlined: its table of regions stays off the stack of every write.
+    #[inline(never)]
     fn hits_metadata(&self, start: u64) -> bool {
         let span = self.block_span_bytes();
         start < self.end_of_headers

@@ -109,6 +109,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Bat<B> {
         }
     }
 
+    /// The whole buffer, writable: open reads the table into it.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes.as_mut()
+    }
+
     /// Exchanges the table's buffer with `other` (of at least the same length, holding
     /// the same entries): a resize moving the table into a larger buffer.
     pub(crate) fn swap_bytes(&mut self, other: &mut B) {

@@ -3,8 +3,9 @@
 //! skip its bitmap.
 
 use crate::endian::{array, be32, be64, put32, put64};
-use crate::error::{FormatError, Structure};
+use crate::error::{Error, FormatError, Structure};
 use crate::footer::version;
+use crate::io::Io;
 use crate::SECTOR_SIZE;
 
 /// The batmap header cookie.
@@ -15,6 +16,8 @@ pub const BATMAP_VERSION: u32 = version(1, 2);
 pub const BATMAP_VERSION_1_1: u32 = version(1, 1);
 /// Offset of the checksum in the header.
 const CHECKSUM: usize = 24;
+/// Bytes of the header's fields; the rest of the sector follows.
+const HEAD: usize = 28;
 
 /// Sectors of a map for `blocks` blocks (at least one).
 pub const fn map_sectors(blocks: u32) -> u32 {
@@ -70,6 +73,16 @@ impl BatmapHeader {
         }
     }
 
+    /// Every field zero: a place to read a header into ([`BatmapHeader::read_into`]).
+    pub const ZEROED: BatmapHeader = BatmapHeader {
+        cookie: [0; 8],
+        batmap_offset: 0,
+        batmap_size: 0,
+        batmap_version: 0,
+        checksum: 0,
+        rest: [0; SECTOR_SIZE - HEAD],
+    };
+
     /// Decodes a header sector; checks the cookie only (the checksum covers the map).
     pub fn parse(buf: &[u8]) -> Result<BatmapHeader, FormatError> {
         if buf.len() < SECTOR_SIZE {
@@ -77,20 +90,43 @@ impl BatmapHeader {
                 structure: Structure::Batmap,
             });
         }
-        let h = BatmapHeader {
-            cookie: array(buf, 0),
-            batmap_offset: be64(buf, 8),
-            batmap_size: be32(buf, 16),
-            batmap_version: be32(buf, 20),
-            checksum: be32(buf, CHECKSUM),
-            rest: array(buf, 28),
-        };
-        if h.cookie != COOKIE {
+        let mut h = BatmapHeader::ZEROED;
+        h.decode_head(&array(buf, 0));
+        h.rest = array(buf, HEAD);
+        h.accept()?;
+        Ok(h)
+    }
+
+    /// Reads the header sector at `off` straight into `out` (the fields, then the rest
+    /// of the sector in place) and checks it as [`BatmapHeader::parse`] does.
+    pub fn read_into<I: Io>(
+        io: &mut I,
+        off: u64,
+        out: &mut BatmapHeader,
+    ) -> Result<(), Error<I::Error>> {
+        let mut head = [0u8; HEAD];
+        io.read_at(off, &mut head).map_err(Error::Io)?;
+        out.decode_head(&head);
+        io.read_at(off + HEAD as u64, &mut out.rest)
+            .map_err(Error::Io)?;
+        Ok(out.accept()?)
+    }
+
+    fn decode_head(&mut self, buf: &[u8; HEAD]) {
+        self.cookie = array(buf, 0);
+        self.batmap_offset = be64(buf, 8);
+        self.batmap_size = be32(buf, 16);
+        self.batmap_version = be32(buf, 20);
+        self.checksum = be32(buf, CHECKSUM);
+    }
+
+    fn accept(&self) -> Result<(), FormatError> {
+        if self.cookie != COOKIE {
             return Err(FormatError::BadCookie {
                 structure: Structure::Batmap,
             });
         }
-        Ok(h)
+        Ok(())
     }
 
     /// Encodes into `buf[..512]`.
@@ -103,7 +139,7 @@ impl BatmapHeader {
         put32(buf, 16, self.batmap_size);
         put32(buf, 20, self.batmap_version);
         put32(buf, CHECKSUM, self.checksum);
-        buf[28..].copy_from_slice(&self.rest);
+        buf[HEAD..].copy_from_slice(&self.rest);
         Ok(())
     }
 
@@ -111,6 +147,15 @@ impl BatmapHeader {
     pub fn to_bytes(&self) -> [u8; SECTOR_SIZE] {
         let mut b = [0u8; SECTOR_SIZE];
         let _ = self.write(&mut b);
+        b
+    }
+
+    /// The encoded sector as it will be once the version and checksum are `version` and
+    /// `checksum`: written before the in-memory header changes, without a copy of it.
+    pub fn to_bytes_with(&self, version: u32, checksum: u32) -> [u8; SECTOR_SIZE] {
+        let mut b = self.to_bytes();
+        put32(&mut b, 20, version);
+        put32(&mut b, CHECKSUM, checksum);
         b
     }
 
@@ -144,21 +189,13 @@ impl BatmapHeader {
     /// The checksum a map calls for under this header's version: the one's complement of
     /// the byte sum (1.1 summed signed chars).
     pub fn compute_checksum(&self, map: &[u8]) -> u32 {
-        !self.sum_part(0, map)
+        crate::checksum::batmap(self.batmap_version, map)
     }
 
     /// Adds the bytes of `part` of a map to the running sum `sum`, so that a map too
     /// large for one buffer can be checked piece by piece: the checksum is `!sum`.
     pub fn sum_part(&self, sum: u32, part: &[u8]) -> u32 {
-        let signed = self.batmap_version == BATMAP_VERSION_1_1;
-        part.iter().fold(sum, |s, &b| {
-            let v = if signed {
-                b as i8 as i32 as u32
-            } else {
-                u32::from(b)
-            };
-            s.wrapping_add(v)
-        })
+        crate::checksum::batmap_sum(self.batmap_version, sum, part)
     }
 
     /// Checks `map` against the stored checksum.

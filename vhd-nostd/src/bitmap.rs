@@ -12,6 +12,18 @@ pub enum BitOrder {
     LsbFirst,
 }
 
+impl BitOrder {
+    /// The order of an image's sector bitmaps, from its footer's creator application
+    /// and version: LSB-first only for images by tap 0.1.
+    pub const fn of_creator(crtr_app: [u8; 4], crtr_ver: u32) -> BitOrder {
+        if crate::layout::is_tap_creator(crtr_app) && crtr_ver == crate::footer::version(0, 1) {
+            BitOrder::LsbFirst
+        } else {
+            BitOrder::MsbFirst
+        }
+    }
+}
+
 /// Sectors of a bitmap covering `spb` sectors (`max(1, ceil(spb / 8 / 512))`).
 pub const fn bitmap_sectors(spb: u32) -> u32 {
     let bytes = spb.div_ceil(8);

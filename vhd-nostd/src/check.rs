@@ -13,10 +13,10 @@ use heapless::String;
 use crate::bat::{self, UNUSED};
 use crate::batmap::{self, BatmapHeader};
 use crate::bitmap::{BitOrder, Bitmap};
-use crate::disk::has_batmap_version;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::header::{Header, HEADER_SIZE};
 use crate::io::Io;
+use crate::layout::BatmapPresence;
 use crate::locator::{self, PLAT_CODE_NONE};
 use crate::{geometry, SECTOR_SIZE};
 
@@ -386,7 +386,8 @@ fn read_batmap_header<I: Io>(
     f: &Footer,
     h: &Header,
 ) -> Result<Option<BatmapHeader>, Problem<I::Error>> {
-    if !has_batmap_version(f) {
+    let presence = f.batmap_presence();
+    if presence == BatmapPresence::Absent {
         return Ok(None);
     }
     let off = h.table_offset + bat::bat_bytes(h.max_bat_size);
@@ -395,7 +396,7 @@ fn read_batmap_header<I: Io>(
     match BatmapHeader::parse(&b) {
         Ok(bm) => Ok(Some(bm)),
         // Version 1.1 images may have none.
-        Err(_) if f.crtr_ver < footer::version(1, 2) => Ok(None),
+        Err(_) if presence == BatmapPresence::IfValid => Ok(None),
         Err(_) => {
             let mut p = Problem::new(format_args!("error reading batmap"));
             p.detail = Detail::Errno(EINVAL);

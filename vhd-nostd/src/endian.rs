@@ -26,14 +26,3 @@ pub(crate) fn array<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
     a.copy_from_slice(&b[off..off + N]);
     a
 }
-
-/// One's complement of the byte sum, with the 4-byte checksum field at `skip` taken as zero.
-pub(crate) fn ones_complement_sum(b: &[u8], skip: usize) -> u32 {
-    let mut sum: u32 = 0;
-    for (i, &x) in b.iter().enumerate() {
-        if i < skip || i >= skip + 4 {
-            sum = sum.wrapping_add(u32::from(x));
-        }
-    }
-    !sum
-}

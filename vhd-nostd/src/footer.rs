@@ -1,12 +1,18 @@
 //! The hard disk footer: 512 bytes at the end of every image (and, for dynamic and
 //! differencing disks, a copy at offset 0).
 
-use crate::endian::{array, be32, be64, ones_complement_sum, put32, put64};
-use crate::error::{FormatError, Structure};
+use crate::checksum::{self, FOOTER_CHECKSUM_AT};
+use crate::endian::{array, be32, be64, put32, put64};
+use crate::error::{Error, FormatError, Structure};
+use crate::io::Io;
 use uuid::Uuid;
 
 /// Size of the footer on disk.
 pub const FOOTER_SIZE: usize = 512;
+/// Bytes of the footer before its reserved tail: every field.
+const HEAD: usize = 86;
+/// Bytes of the reserved tail.
+const RESERVED: usize = FOOTER_SIZE - HEAD;
 /// Cookie of a valid footer.
 pub const COOKIE: [u8; 8] = *b"conectix";
 /// Cookie blktap writes while an operation that may leave the image inconsistent runs.
@@ -115,6 +121,27 @@ impl core::fmt::Debug for Footer {
 }
 
 impl Footer {
+    /// Every field zero: a place to read a footer into ([`Footer::read_into`]).
+    pub const ZEROED: Footer = Footer {
+        cookie: [0; 8],
+        features: 0,
+        ff_version: 0,
+        data_offset: 0,
+        timestamp: 0,
+        crtr_app: [0; 4],
+        crtr_ver: 0,
+        crtr_os: 0,
+        orig_size: 0,
+        curr_size: 0,
+        geometry: 0,
+        disk_type: 0,
+        checksum: 0,
+        uuid: Uuid::nil(),
+        saved: 0,
+        hidden: 0,
+        reserved: [0; RESERVED],
+    };
+
     /// Decodes the fields of a 512-byte footer without judging them.
     pub fn decode(buf: &[u8]) -> Result<Footer, FormatError> {
         if buf.len() < FOOTER_SIZE {
@@ -122,38 +149,90 @@ impl Footer {
                 structure: Structure::Footer,
             });
         }
-        Ok(Footer {
-            cookie: array(buf, 0),
-            features: be32(buf, 8),
-            ff_version: be32(buf, 12),
-            data_offset: be64(buf, 16),
-            timestamp: be32(buf, 24),
-            crtr_app: array(buf, 28),
-            crtr_ver: be32(buf, 32),
-            crtr_os: be32(buf, 36),
-            orig_size: be64(buf, 40),
-            curr_size: be64(buf, 48),
-            geometry: be32(buf, 56),
-            disk_type: be32(buf, 60),
-            checksum: be32(buf, 64),
-            uuid: Uuid::from_bytes(array(buf, 68)),
-            saved: buf[84],
-            hidden: buf[85],
-            reserved: array(buf, 86),
-        })
+        let mut f = Footer::ZEROED;
+        f.decode_head(&array(buf, 0));
+        f.reserved = array(buf, HEAD);
+        Ok(f)
+    }
+
+    /// Decodes the fields before the reserved tail.
+    fn decode_head(&mut self, buf: &[u8; HEAD]) {
+        self.cookie = array(buf, 0);
+        self.features = be32(buf, 8);
+        self.ff_version = be32(buf, 12);
+        self.data_offset = be64(buf, 16);
+        self.timestamp = be32(buf, 24);
+        self.crtr_app = array(buf, 28);
+        self.crtr_ver = be32(buf, 32);
+        self.crtr_os = be32(buf, 36);
+        self.orig_size = be64(buf, 40);
+        self.curr_size = be64(buf, 48);
+        self.geometry = be32(buf, 56);
+        self.disk_type = be32(buf, 60);
+        self.checksum = be32(buf, FOOTER_CHECKSUM_AT);
+        self.uuid = Uuid::from_bytes(array(buf, 68));
+        self.saved = buf[84];
+        self.hidden = buf[85];
     }
 
     /// Decodes a footer and accepts it if its cookie and checksum are right, as libvhd's
     /// `vhd_validate_footer` does; [`Footer::validate`] judges the fields.
     pub fn parse(buf: &[u8]) -> Result<Footer, FormatError> {
         let f = Footer::decode(buf)?;
-        if f.cookie != COOKIE && f.cookie != POISON_COOKIE {
+        f.accept()?;
+        Ok(f)
+    }
+
+    /// Reads the footer of `len` bytes at `pos` (512, or 511 for a legacy short footer,
+    /// whose last reserved byte reads as zero) straight into `out` and accepts it as
+    /// [`Footer::parse`] does. Needs no footer-sized buffer: a firmware's stack holds
+    /// only the fields' bytes.
+    pub fn read_into<I: Io>(
+        io: &mut I,
+        pos: u64,
+        len: usize,
+        out: &mut Footer,
+    ) -> Result<(), Error<I::Error>> {
+        let mut head = [0u8; HEAD];
+        io.read_at(pos, &mut head).map_err(Error::Io)?;
+        out.decode_head(&head);
+        let tail = len.clamp(HEAD, FOOTER_SIZE) - HEAD;
+        out.reserved[tail..].fill(0);
+        io.read_at(pos + HEAD as u64, &mut out.reserved[..tail])
+            .map_err(Error::Io)?;
+        Ok(out.accept()?)
+    }
+
+    /// Accepts a decoded footer: a valid cookie (`conectix` or `v_poison`) and checksum.
+    fn accept(&self) -> Result<(), FormatError> {
+        if self.cookie != COOKIE && self.cookie != POISON_COOKIE {
             return Err(FormatError::BadCookie {
                 structure: Structure::Footer,
             });
         }
-        f.verify_checksum()?;
-        Ok(f)
+        self.verify_checksum()
+    }
+
+    /// The fields before the reserved tail, encoded.
+    fn head(&self) -> [u8; HEAD] {
+        let mut buf = [0u8; HEAD];
+        buf[0..8].copy_from_slice(&self.cookie);
+        put32(&mut buf, 8, self.features);
+        put32(&mut buf, 12, self.ff_version);
+        put64(&mut buf, 16, self.data_offset);
+        put32(&mut buf, 24, self.timestamp);
+        buf[28..32].copy_from_slice(&self.crtr_app);
+        put32(&mut buf, 32, self.crtr_ver);
+        put32(&mut buf, 36, self.crtr_os);
+        put64(&mut buf, 40, self.orig_size);
+        put64(&mut buf, 48, self.curr_size);
+        put32(&mut buf, 56, self.geometry);
+        put32(&mut buf, 60, self.disk_type);
+        put32(&mut buf, FOOTER_CHECKSUM_AT, self.checksum);
+        buf[68..84].copy_from_slice(self.uuid.as_bytes());
+        buf[84] = self.saved;
+        buf[85] = self.hidden;
+        buf
     }
 
     /// Encodes every field as it is (checksum included) into `buf[..512]`.
@@ -161,24 +240,22 @@ impl Footer {
         let buf = buf.get_mut(..FOOTER_SIZE).ok_or(FormatError::Truncated {
             structure: Structure::Footer,
         })?;
-        buf[0..8].copy_from_slice(&self.cookie);
-        put32(buf, 8, self.features);
-        put32(buf, 12, self.ff_version);
-        put64(buf, 16, self.data_offset);
-        put32(buf, 24, self.timestamp);
-        buf[28..32].copy_from_slice(&self.crtr_app);
-        put32(buf, 32, self.crtr_ver);
-        put32(buf, 36, self.crtr_os);
-        put64(buf, 40, self.orig_size);
-        put64(buf, 48, self.curr_size);
-        put32(buf, 56, self.geometry);
-        put32(buf, 60, self.disk_type);
-        put32(buf, 64, self.checksum);
-        buf[68..84].copy_from_slice(self.uuid.as_bytes());
-        buf[84] = self.saved;
-        buf[85] = self.hidden;
-        buf[86..].copy_from_slice(&self.reserved);
+        buf[..HEAD].copy_from_slice(&self.head());
+        buf[HEAD..].copy_from_slice(&self.reserved);
         Ok(())
+    }
+
+    /// Whether `bytes` (a footer's on-disk bytes, read in pieces from `at`) match this
+    /// footer encoded: compares without encoding the whole footer at once.
+    pub fn matches_part(&self, at: usize, bytes: &[u8]) -> bool {
+        let head = self.head();
+        bytes.iter().enumerate().all(|(i, b)| {
+            let pos = at + i;
+            match pos {
+                p if p < HEAD => head[p] == *b,
+                p => self.reserved.get(p - HEAD) == Some(b),
+            }
+        })
     }
 
     /// The footer as 512 on-disk bytes, checksum as stored.
@@ -191,7 +268,8 @@ impl Footer {
 
     /// The checksum the contents call for (libvhd's `vhd_checksum_footer`).
     pub fn compute_checksum(&self) -> u32 {
-        ones_complement_sum(&self.to_bytes(), 64)
+        let sum = checksum::sum_skipping(0, &self.head(), FOOTER_CHECKSUM_AT);
+        !checksum::sum_skipping(sum, &self.reserved, usize::MAX)
     }
 
     /// Stores the checksum the contents call for; call after changing any field.
@@ -207,12 +285,10 @@ impl Footer {
         if computed == self.checksum {
             return Ok(());
         }
-        if self.hidden != 0 && self.is_tap_legacy() {
-            let mut unhidden = self.clone();
-            unhidden.hidden = 0;
-            if unhidden.compute_checksum() == self.checksum {
-                return Ok(());
-            }
+        // The checksum with `hidden` taken as zero: the byte sum less the flag.
+        let unhidden = !(!computed).wrapping_sub(u32::from(self.hidden));
+        if self.hidden != 0 && self.is_tap_legacy() && unhidden == self.checksum {
+            return Ok(());
         }
         Err(FormatError::BadChecksum {
             structure: Structure::Footer,
@@ -223,13 +299,25 @@ impl Footer {
 
     /// Creator is blktap (`tap`).
     pub fn is_tapdisk_creator(&self) -> bool {
-        self.crtr_app[..3] == *b"tap"
+        crate::layout::is_tap_creator(self.crtr_app)
     }
 
     /// blktap 0.1 or 1.1: the versions with quirks (hidden checksum, LSB-first bitmaps for 0.1).
     pub fn is_tap_legacy(&self) -> bool {
-        self.is_tapdisk_creator()
-            && (self.crtr_ver == version(0, 1) || self.crtr_ver == version(1, 1))
+        crate::layout::is_tap_legacy(self.crtr_app, self.crtr_ver)
+    }
+
+    /// Whether a batmap follows the BAT ([`crate::layout::batmap_presence`]).
+    pub fn batmap_presence(&self) -> crate::layout::BatmapPresence {
+        let sparse = self.kind().is_some_and(DiskType::is_sparse);
+        crate::layout::batmap_presence(self.crtr_app, self.crtr_ver, sparse)
+    }
+
+    /// Whether the hidden flag lives in the footer copy at offset 0
+    /// ([`crate::layout::hidden_in_copy`]).
+    pub fn hidden_in_copy(&self) -> bool {
+        let sparse = self.kind().is_some_and(DiskType::is_sparse);
+        crate::layout::hidden_in_copy(self.crtr_app, self.crtr_ver, sparse)
     }
 
     /// The disk is disabled (`v_poison`) by an interrupted resize or update.

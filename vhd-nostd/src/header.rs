@@ -2,8 +2,10 @@
 
 use uuid::Uuid;
 
-use crate::endian::{array, be32, be64, ones_complement_sum, put32, put64};
-use crate::error::{FormatError, Structure};
+use crate::checksum::{self, HEADER_CHECKSUM_AT};
+use crate::endian::{array, be32, be64, put32, put64};
+use crate::error::{Error, FormatError, Structure};
+use crate::io::Io;
 use crate::locator::{ParentLocator, LOCATOR_COUNT, LOCATOR_SIZE};
 use crate::utf::{self, Endian};
 
@@ -18,10 +20,14 @@ pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 21;
 /// The largest block size this engine accepts (256 MiB, Hyper-V's maximum); bounds the
 /// per-block bitmap a caller must supply.
 pub const MAX_BLOCK_SIZE: u32 = 1 << 28;
+/// Bytes of the fixed fields before the parent name.
+const HEAD: usize = 64;
 /// Offset of the parent name field.
-const PRT_NAME: usize = 64;
+const PRT_NAME: usize = HEAD;
 /// Offset of the first locator.
 const LOC: usize = 576;
+/// Offset of the reserved tail.
+const RES2: usize = LOC + LOCATOR_COUNT * LOCATOR_SIZE;
 
 /// The dynamic disk header, field for field as libvhd's `struct dd_hdr` (host order).
 #[derive(Clone, PartialEq, Eq)]
@@ -66,6 +72,29 @@ impl core::fmt::Debug for Header {
 }
 
 impl Header {
+    /// Every field zero: a place to read a header into ([`Header::read_into`]).
+    pub const ZEROED: Header = Header {
+        cookie: [0; 8],
+        data_offset: 0,
+        table_offset: 0,
+        hdr_ver: 0,
+        max_bat_size: 0,
+        block_size: 0,
+        checksum: 0,
+        prt_uuid: Uuid::nil(),
+        prt_ts: 0,
+        res1: 0,
+        prt_name: [0; 512],
+        loc: [ParentLocator {
+            code: 0,
+            data_space: 0,
+            data_len: 0,
+            res: 0,
+            data_offset: 0,
+        }; LOCATOR_COUNT],
+        res2: [0; 256],
+    };
+
     /// Decodes the fields without judging them.
     pub fn decode(buf: &[u8]) -> Result<Header, FormatError> {
         if buf.len() < HEADER_SIZE {
@@ -73,45 +102,95 @@ impl Header {
                 structure: Structure::Header,
             });
         }
-        let mut loc = [ParentLocator::default(); LOCATOR_COUNT];
-        for (i, l) in loc.iter_mut().enumerate() {
-            *l = ParentLocator::decode(&buf[LOC + i * LOCATOR_SIZE..])?;
+        let mut h = Header::ZEROED;
+        h.decode_head(&array(buf, 0));
+        h.prt_name = array(buf, PRT_NAME);
+        h.decode_locators(&array(buf, LOC))?;
+        h.res2 = array(buf, RES2);
+        Ok(h)
+    }
+
+    /// Decodes the fixed fields before the parent name.
+    fn decode_head(&mut self, buf: &[u8; HEAD]) {
+        self.cookie = array(buf, 0);
+        self.data_offset = be64(buf, 8);
+        self.table_offset = be64(buf, 16);
+        self.hdr_ver = be32(buf, 24);
+        self.max_bat_size = be32(buf, 28);
+        self.block_size = be32(buf, 32);
+        self.checksum = be32(buf, HEADER_CHECKSUM_AT);
+        self.prt_uuid = Uuid::from_bytes(array(buf, 40));
+        self.prt_ts = be32(buf, 56);
+        self.res1 = be32(buf, 60);
+    }
+
+    fn decode_locators(
+        &mut self,
+        buf: &[u8; LOCATOR_COUNT * LOCATOR_SIZE],
+    ) -> Result<(), FormatError> {
+        for (l, b) in self.loc.iter_mut().zip(buf.chunks(LOCATOR_SIZE)) {
+            *l = ParentLocator::decode(b)?;
         }
-        Ok(Header {
-            cookie: array(buf, 0),
-            data_offset: be64(buf, 8),
-            table_offset: be64(buf, 16),
-            hdr_ver: be32(buf, 24),
-            max_bat_size: be32(buf, 28),
-            block_size: be32(buf, 32),
-            checksum: be32(buf, 36),
-            prt_uuid: Uuid::from_bytes(array(buf, 40)),
-            prt_ts: be32(buf, 56),
-            res1: be32(buf, 60),
-            prt_name: array(buf, PRT_NAME),
-            loc,
-            res2: array(buf, 768),
-        })
+        Ok(())
     }
 
     /// Decodes a header whose cookie and checksum are right; [`Header::validate`] judges
     /// the fields.
     pub fn parse(buf: &[u8]) -> Result<Header, FormatError> {
         let h = Header::decode(buf)?;
-        if h.cookie != COOKIE {
+        h.accept()?;
+        Ok(h)
+    }
+
+    /// Reads the header at `off` straight into `out`, a field group at a time, and
+    /// accepts it as [`Header::parse`] does. Needs no header-sized buffer: a firmware's
+    /// stack holds at most the locators' 192 bytes.
+    pub fn read_into<I: Io>(io: &mut I, off: u64, out: &mut Header) -> Result<(), Error<I::Error>> {
+        let mut head = [0u8; HEAD];
+        io.read_at(off, &mut head).map_err(Error::Io)?;
+        out.decode_head(&head);
+        io.read_at(off + PRT_NAME as u64, &mut out.prt_name)
+            .map_err(Error::Io)?;
+        let mut loc = [0u8; LOCATOR_COUNT * LOCATOR_SIZE];
+        io.read_at(off + LOC as u64, &mut loc).map_err(Error::Io)?;
+        out.decode_locators(&loc)?;
+        io.read_at(off + RES2 as u64, &mut out.res2)
+            .map_err(Error::Io)?;
+        Ok(out.accept()?)
+    }
+
+    /// Accepts a decoded header: the cookie and the checksum.
+    fn accept(&self) -> Result<(), FormatError> {
+        if self.cookie != COOKIE {
             return Err(FormatError::BadCookie {
                 structure: Structure::Header,
             });
         }
-        let computed = h.compute_checksum();
-        if computed != h.checksum {
+        let computed = self.compute_checksum();
+        if computed != self.checksum {
             return Err(FormatError::BadChecksum {
                 structure: Structure::Header,
-                stored: h.checksum,
+                stored: self.checksum,
                 computed,
             });
         }
-        Ok(h)
+        Ok(())
+    }
+
+    /// The fixed fields before the parent name, encoded.
+    fn head(&self) -> [u8; HEAD] {
+        let mut buf = [0u8; HEAD];
+        buf[0..8].copy_from_slice(&self.cookie);
+        put64(&mut buf, 8, self.data_offset);
+        put64(&mut buf, 16, self.table_offset);
+        put32(&mut buf, 24, self.hdr_ver);
+        put32(&mut buf, 28, self.max_bat_size);
+        put32(&mut buf, 32, self.block_size);
+        put32(&mut buf, HEADER_CHECKSUM_AT, self.checksum);
+        buf[40..56].copy_from_slice(self.prt_uuid.as_bytes());
+        put32(&mut buf, 56, self.prt_ts);
+        put32(&mut buf, 60, self.res1);
+        buf
     }
 
     /// Encodes every field as it is into `buf[..1024]`.
@@ -119,21 +198,12 @@ impl Header {
         let buf = buf.get_mut(..HEADER_SIZE).ok_or(FormatError::Truncated {
             structure: Structure::Header,
         })?;
-        buf[0..8].copy_from_slice(&self.cookie);
-        put64(buf, 8, self.data_offset);
-        put64(buf, 16, self.table_offset);
-        put32(buf, 24, self.hdr_ver);
-        put32(buf, 28, self.max_bat_size);
-        put32(buf, 32, self.block_size);
-        put32(buf, 36, self.checksum);
-        buf[40..56].copy_from_slice(self.prt_uuid.as_bytes());
-        put32(buf, 56, self.prt_ts);
-        put32(buf, 60, self.res1);
-        buf[PRT_NAME..PRT_NAME + 512].copy_from_slice(&self.prt_name);
+        buf[..HEAD].copy_from_slice(&self.head());
+        buf[PRT_NAME..LOC].copy_from_slice(&self.prt_name);
         for (i, l) in self.loc.iter().enumerate() {
             l.write(&mut buf[LOC + i * LOCATOR_SIZE..])?;
         }
-        buf[768..1024].copy_from_slice(&self.res2);
+        buf[RES2..].copy_from_slice(&self.res2);
         Ok(())
     }
 
@@ -147,7 +217,15 @@ impl Header {
 
     /// The checksum the contents call for.
     pub fn compute_checksum(&self) -> u32 {
-        ones_complement_sum(&self.to_bytes(), 36)
+        let mut sum = checksum::sum_skipping(0, &self.head(), HEADER_CHECKSUM_AT);
+        sum = checksum::sum_skipping(sum, &self.prt_name, usize::MAX);
+        for l in &self.loc {
+            let mut b = [0u8; LOCATOR_SIZE];
+            // Cannot fail: the buffer is exactly one locator.
+            let _ = l.write(&mut b);
+            sum = checksum::sum_skipping(sum, &b, usize::MAX);
+        }
+        !checksum::sum_skipping(sum, &self.res2, usize::MAX)
     }
 
     /// Stores the checksum the contents call for.

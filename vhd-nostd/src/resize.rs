@@ -210,7 +210,7 @@ fn plan_with<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     p.copy_bytes = p.copy_bytes.max(p.locator_bytes as usize);
     let hdr_off = disk.footer.data_offset;
-    if crate::disk::overlaps(
+    if crate::layout::overlaps(
         hdr_off,
         crate::header::HEADER_SIZE as u64,
         h.table_offset,

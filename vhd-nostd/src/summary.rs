@@ -64,7 +64,7 @@ pub fn summarize_found<I: Io>(io: &mut I, found: FoundFooter) -> Result<Summary,
 /// for sparse images made by tapdisk 0.1 or 1.1, which kept it only in the copy at
 /// offset 0 (their end footer's flag is stale).
 pub fn hidden_flag<I: Io>(io: &mut I, footer: &Footer) -> Result<u8, Error<I::Error>> {
-    if !(footer.is_tap_legacy() && footer.kind().is_some_and(DiskType::is_sparse)) {
+    if !footer.hidden_in_copy() {
         return Ok(footer.hidden);
     }
     let mut b = [0u8; FOOTER_SIZE];

@@ -163,13 +163,10 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             return Err(Error::NoSpace);
         }
         let new_footer_pos = last_off + span;
-        let footer = self.footer.to_bytes();
         // 1. The new end footer: the file stays a valid image with the blocks
         // unreferenced. It must be durable before the data: a data write that lands
         // alone would otherwise end the file, and guest data would be taken for the footer.
-        self.io
-            .write_at(new_footer_pos, &footer)
-            .map_err(Error::Io)?;
+        self.write_footer_at(new_footer_pos)?;
         self.io.flush().map_err(Error::Io)?;
         // 2. The data, then the bitmaps (and zeros over the old footer in the alignment
         // gap), all before one flush: nothing refers to them yet.
@@ -309,10 +306,11 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if (first..=last).all(|b| batmap::test(map, b) == full) {
             return Ok(());
         }
-        let Some(mut hdr) = self.batmap_hdr.clone() else {
+        let Some(hdr) = &self.batmap_hdr else {
             return Ok(());
         };
-        let map_len = hdr.map_bytes() as usize;
+        let (map_off, map_len) = (hdr.batmap_offset, hdr.map_bytes() as usize);
+        let (version, stored) = (hdr.batmap_version, hdr.checksum);
         let bytes = (first / 8) as usize..(last / 8) as usize + 1;
         let sum = |m: &[u8]| m.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
         let old = sum(&self.batmap.as_ref()[bytes.clone()]);
@@ -320,34 +318,24 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             batmap::assign(&mut self.batmap.as_mut()[..map_len], b, full);
         }
         let new = sum(&self.batmap.as_ref()[bytes.clone()]);
-        hdr.checksum = if hdr.batmap_version == batmap::BATMAP_VERSION_1_1 {
-            hdr.compute_checksum(&self.batmap.as_ref()[..map_len])
+        let checksum = if version == batmap::BATMAP_VERSION_1_1 {
+            crate::checksum::batmap(version, &self.batmap.as_ref()[..map_len])
         } else {
-            !((!hdr.checksum).wrapping_sub(old).wrapping_add(new))
+            !((!stored).wrapping_sub(old).wrapping_add(new))
         };
         let secs = bytes.start / SECTOR_SIZE * SECTOR_SIZE
             ..(bytes.end.div_ceil(SECTOR_SIZE) * SECTOR_SIZE).min(self.batmap.as_ref().len());
         let res = self.io.flush().map_err(Error::Io).and_then(|_| {
             self.io
-                .write_at(
-                    hdr.batmap_offset + secs.start as u64,
-                    &self.batmap.as_ref()[secs],
-                )
+                .write_at(map_off + secs.start as u64, &self.batmap.as_ref()[secs])
                 .map_err(Error::Io)
         });
         // No flush between the map and the header: whichever lands alone leaves a
         // checksum mismatch (the bits all move the same way, so a torn map cannot sum to
         // the new checksum either), which open treats as "no batmap".
-        let res = res.and_then(|_| {
-            self.io
-                .write_at(self.batmap_header_offset(), &hdr.to_bytes())
-                .map_err(Error::Io)
-        });
+        let res = res.and_then(|_| self.write_batmap_header(version, checksum));
         match res {
-            Ok(()) => {
-                self.batmap_hdr = Some(hdr);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
                 // The on-disk batmap may now be torn; stop trusting it.
                 self.recovered |= crate::disk::Recovered::BATMAP_INVALID;

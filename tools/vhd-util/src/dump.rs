@@ -192,9 +192,10 @@ pub fn print_locators(img: &mut Image, hex: bool) {
     }
 }
 
-/// Whether the footer promises a batmap (`vhd_has_batmap`'s version test).
+/// Whether the footer promises a batmap (`vhd_has_batmap`'s version test, the core's
+/// rule).
 pub fn batmap_version(f: &Footer) -> bool {
-    f.is_tapdisk_creator() && f.crtr_ver >= footer::version(1, 1)
+    f.batmap_presence() != vhd_nostd::layout::BatmapPresence::Absent
 }
 
 /// Reads the batmap's map as stored (whatever its checksum) for the summary's checksum.
