@@ -18,7 +18,7 @@ EMBEDDED_TARGET ?= thumbv7em-none-eabihf
 # (xapi-project/blktap's, driven by XenServer's and XCP-ng's storage manager).
 FLAVOR     ?= blktap2
 ifeq ($(FLAVOR),blktap3)
-FLAVOR_FEATURES := --features vhd-util/blktap3
+FLAVOR_FEATURES := --features vhd-cli/blktap3
 else ifneq ($(FLAVOR),blktap2)
 $(error FLAVOR must be blktap2 or blktap3, not '$(FLAVOR)')
 endif
@@ -59,7 +59,7 @@ deps:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p vhd-util --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
+	$(CARGO) clippy -p vhd-cli -p vhd-util --all-targets --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
 	$(CARGO) clippy -p vhd-capi --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
 
 embedded:
@@ -74,10 +74,10 @@ embedded-run:
 test:
 	$(CARGO) test --workspace
 
-# vhd-util in the blktap3 dialect: its unit tests, its CLI tests and the replay of
-# what XenServer's storage manager runs.
+# vhd-util in the blktap3 dialect: the subcommand library's unit tests, its own CLI tests
+# and the replay of what XenServer's storage manager runs.
 blktap3-test:
-	$(CARGO) test -p vhd-util --features blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay
+	$(CARGO) test -p vhd-cli -p vhd-util --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay --test blktap3_cli
 
 LIBFILES = libvhd.so.1.0.0 libvhd.a
 HEADERS  = libvhd.h libvhd-journal.h vhd-util.h

@@ -1221,7 +1221,8 @@ int vhd_header_decode_parent(vhd_context_t *ctx, vhd_header_t *header, char **na
  * Points a differencing image at a new parent `parent_path`: its UUID (nil if `raw`),
  * file name and modification time go into the header, and the existing MacX, W2ku and
  * W2ru locators are rewritten in place with the path relative to the image
- * (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). `ctx->header` is
+ * (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). The change is
+ * vhd-std's reparent, crash-safe under a journal beside the image; `ctx->header` is
  * updated.
  *
  * # Safety

@@ -18,7 +18,7 @@
 //! - [`open`], [`create`], [`meta`] (footer and header), [`bat`], [`batmap`], [`bitmap`]
 //!   (sector bitmaps and blocks), [`parent`], [`io`] (sector and raw file I/O) and
 //!   [`journal`]: the functions that work on images, backed by the `vhd-nostd` engine.
-//! - [`util`]: the `vhd-util` subcommands, run by the `vhd_util` library of tools/vhd-util.
+//! - [`util`]: the `vhd-util` subcommands, run by the `vhd_cli` library (vhd-cli/).
 //! - [`blktap3`]: with the `blktap3` feature, blktap3's ABI (`libvhd.so.0`) instead of
 //!   blktap2's: its struct layouts, changed and new exports.
 //!

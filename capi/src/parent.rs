@@ -4,7 +4,7 @@
 use core::ffi::{c_char, c_int};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use libc::{off_t, size_t};
@@ -14,17 +14,16 @@ use vhd_nostd::locator::{
     encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
     PLAT_CODE_W2RU,
 };
-use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
+use vhd_std::reparent::{self, reparent};
 
 use crate::alloc::{c_string, AlignedBuf};
 use crate::consts::{HD_TYPE_DIFF, VHD_SECTOR_SIZE};
 use crate::convert::{c_header, c_locator, engine_header, engine_locator};
 use crate::fdio::FdIo;
 use crate::ffi::{c_str, call, context, errno, io_errno, object, Res};
-use crate::helpers::vhd_time;
 use crate::path::relative_path;
-use crate::state::{open_image_path, with_io, with_io_writing, with_state, Image};
+use crate::state::{with_io, with_io_writing, with_state, Image};
 use crate::types::{vhd_context_t, vhd_header_t, vhd_parent_locator_t};
 
 /// Bytes of a locator payload the engine accepts (UTF-16 of a `PATH_MAX` path).
@@ -340,7 +339,8 @@ pub unsafe extern "C" fn vhd_header_decode_parent(
 /// Points a differencing image at a new parent `parent_path`: its UUID (nil if `raw`),
 /// file name and modification time go into the header, and the existing MacX, W2ku and
 /// W2ru locators are rewritten in place with the path relative to the image
-/// (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). `ctx->header` is
+/// (`-ENAMETOOLONG` if it outgrows a slot; nothing is written then). The change is
+/// vhd-std's reparent, crash-safe under a journal beside the image; `ctx->header` is
 /// updated.
 ///
 /// # Safety
@@ -354,40 +354,26 @@ pub unsafe extern "C" fn vhd_change_parent(
     call(|| {
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent_path)?) };
-        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
-            .map_err(|e| io_errno(&e))?;
-        let rel = relative_parent(ctx, &parent)?;
-        let uuid = if raw != 0 {
-            Uuid::nil()
-        } else {
-            open_image_path(&parent)?.footer().uuid
-        };
-        let mtime = std::fs::metadata(&parent)
-            .map_err(|e| io_errno(&e))?
-            .mtime();
-        let name = parent
-            .file_name()
-            .and_then(OsStr::to_str)
-            .ok_or(-libc::EINVAL)?;
-        for loc in ctx.header.loc.iter().filter(|l| holds_path(l.code)) {
-            let space = engine_locator(loc).space_bytes();
-            if encode_locator(loc.code, &rel)?.len() as u64 > space {
-                return Err(-libc::ENAMETOOLONG);
-            }
-        }
-        let new = NewParent {
-            uuid,
-            timestamp: vhd_time(mtime as libc::time_t),
-            name,
-            relative_path: &rel,
-        };
+        // SAFETY: `file` is null or the string vhd_open duplicated.
+        let file = unsafe { c_str(ctx.file) }?;
+        let child = Path::new(OsStr::from_bytes(file.to_bytes()));
+        let parent = Path::new(OsStr::from_bytes(parent.to_bytes()));
+        let link = reparent::Link::new(child, parent, raw != 0).map_err(|e| e.0)?;
         let header = with_state(ctx, |state| {
-            let mut scratch = AlignedBuf::zeroed(PAYLOAD_MAX + VHD_SECTOR_SIZE as usize)?;
-            let image = state.disk()?;
-            image.set_parent(&new, scratch.as_mut()).map_err(errno)?;
-            let header = image.header().map(c_header).ok_or(-libc::EINVAL)?;
-            state.forget_parents();
-            Ok(header)
+            if !state.disk()?.is_writable() {
+                return Err(errno(vhd_nostd::Error::ReadOnly));
+            }
+            // The change goes through an image of vhd-std's own; this context's view
+            // is reopened from disk afterwards, parents included.
+            state.invalidate();
+            let opts = vhd_std::OpenOptions {
+                writable: true,
+                ..Default::default()
+            };
+            let mut image = vhd_std::Image::open(child, opts).map_err(|e| e.0)?;
+            reparent(&mut image, &link).map_err(|e| e.0)?;
+            drop(image);
+            state.disk()?.header().map(c_header).ok_or(-libc::EINVAL)
         })?;
         ctx.header = header;
         Ok(())

@@ -200,12 +200,6 @@ impl State {
         }
     }
 
-    /// Closes the ancestors (the image's parent changed); the next read reopens them.
-    pub(crate) fn forget_parents(&mut self) {
-        self.chain.truncate(1);
-        self.parents = false;
-    }
-
     /// Ends the state of a closed context: a writable image is synced once (with
     /// `O_DIRECT` nothing else ever syncs), parents are closed.
     fn close(mut self) {

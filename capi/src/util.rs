@@ -2,7 +2,7 @@
 //!
 //! The C `vhd-util` main only dispatches to these, so this `libvhd.so` makes the
 //! unchanged C tool behave like ours: each entry point converts its arguments and runs
-//! the same subcommand as `tools/vhd-util` (the `vhd_util` library), with the
+//! the same subcommand as the `vhd-util` binary (the `vhd_cli` library), with the
 //! reference's signature `int vhd_util_<command>(int argc, char **argv)` (argv[0] is
 //! the subcommand name, getopt-style options follow). The return value is 0, a negative
 //! errno, or a positive code for some usage paths, as the reference's; the C main turns
@@ -52,7 +52,7 @@ pub(crate) unsafe fn dispatch(
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::create::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::create::run) }
 }
 
 /// `vhd-util snapshot`: creates a differencing disk: `-n name -p parent [-l limit] [-m]`.
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) ->
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::snapshot::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::snapshot::run) }
 }
 
 /// `vhd-util query`: prints an image's sizes, parent, hidden flag or chain depth.
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) 
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::query::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::query::run) }
 }
 
 /// `vhd-util read`: dumps an image's metadata, bitmaps, batmap or data.
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> 
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::read::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::read::run) }
 }
 
 /// `vhd-util set`: sets a footer field (`hidden`).
@@ -92,7 +92,7 @@ pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::set::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::set::run) }
 }
 
 /// `vhd-util repair`: rewrites the footer at the end of data.
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char)
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::repair::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::repair::run) }
 }
 
 /// `vhd-util resize`: grows an image under a journal.
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) ->
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::resize::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::resize::run) }
 }
 
 /// `vhd-util fill`: allocates every block, reading through the parent chain.
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) ->
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::fill::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::fill::run) }
 }
 
 /// `vhd-util coalesce`: merges a differencing disk into its parent.
@@ -132,7 +132,7 @@ pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::coalesce::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::coalesce::run) }
 }
 
 /// `vhd-util modify`: changes the physical size or the parent of an image.
@@ -142,7 +142,7 @@ pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) 
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::modify::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::modify::run) }
 }
 
 /// `vhd-util scan`: lists images and their parents.
@@ -152,7 +152,7 @@ pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) ->
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::scan::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::scan::run) }
 }
 
 /// `vhd-util check`: checks an image's metadata (and, with `-p`, its parents).
@@ -162,7 +162,7 @@ pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::check::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::check::run) }
 }
 
 /// `vhd-util revert`: replays a resize journal.
@@ -172,5 +172,5 @@ pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> 
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_revert(argc: c_int, argv: *mut *mut c_char) -> c_int {
     // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_util::revert::run) }
+    unsafe { dispatch(argc, argv, vhd_cli::revert::run) }
 }

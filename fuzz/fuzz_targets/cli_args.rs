@@ -19,7 +19,7 @@ fn fixtures() -> &'static [(String, Vec<u8>)] {
         std::env::set_current_dir(d).unwrap();
         let run = |a: &[&str]| {
             let v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
-            assert_eq!(vhd_util::main_with_args(&v), 0, "fixture {a:?}");
+            assert_eq!(vhd_cli::main_with_args(&v), 0, "fixture {a:?}");
         };
         clear();
         run(&["vhd-util", "create", "-n", "a.vhd", "-s", "4"]);
@@ -50,6 +50,6 @@ fuzz_target!(|data: &[u8]| {
     for (n, b) in fx {
         std::fs::write(dir().join(n), b).unwrap();
     }
-    let code = vhd_util::main_with_args(&args);
+    let code = vhd_cli::main_with_args(&args);
     assert!((0..=255).contains(&code), "exit status {code} for {args:?}");
 });

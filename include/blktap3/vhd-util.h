@@ -117,9 +117,8 @@ int vhd_util_check(int argc, char **argv);
 int vhd_util_revert(int argc, char **argv);
 
 /**
- * `vhd-util key`: prints or stores the key hash of an image (`-p -n name`,
- * `-s -n name -H hash [-N nonce]`); the key-file modes are not implemented
- * (COMPATIBILITY.md).
+ * `vhd-util key`: calculates, stores, checks or prints the key hash of an image, as
+ * the `vhd-util key` subcommand does.
  *
  * # Safety
  * `argv` must hold `argc` NUL-terminated strings.
@@ -128,8 +127,8 @@ int vhd_util_key(int argc, char **argv);
 
 /**
  * `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
- * allocated in SRC, read through its chain); encryption (`-k`, `-E`) is not
- * implemented (`-ENOSYS`, COMPATIBILITY.md).
+ * allocated in SRC, read through its chain), as the `vhd-util copy` subcommand does;
+ * the encrypted copy (`-k`, `-E`) is not implemented (COMPATIBILITY.md).
  *
  * # Safety
  * `argv` must hold `argc` NUL-terminated strings.

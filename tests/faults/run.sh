@@ -2,7 +2,8 @@
 # The fault tests (issue 17): vhd-util and a C client of libvhd killed with SIGKILL,
 # a file system that fills up, readers beside a writer. Needs root (tmpfs mount,
 # dropping to nobody). KILL_ITERATIONS per operation (default 6), KILL_SEED to replay,
-# FAULT_SECONDS for the concurrent run (default 4).
+# FAULT_SECONDS for the concurrent run (default 4), KILL_OPS to kill only some
+# operations (comma-separated, e.g. modify-p).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -19,6 +20,7 @@ cc -Wall -Wextra -Werror -Iinclude -o "$d/vhdio" tests/faults/vhdio.c -Lbuild/li
 common=(--util "$root/target/release/vhd-util" --vhdio "$d/vhdio" --libdir "$root/build/lib")
 seed=()
 [ -n "${KILL_SEED:-}" ] && seed=(--seed "$KILL_SEED")
+[ -n "${KILL_OPS:-}" ] && seed+=(--ops "$KILL_OPS")
 python3 tests/faults/kill.py "${common[@]}" --dir "$d/kill" \
     --iterations "${KILL_ITERATIONS:-6}" "${seed[@]}"
 python3 tests/faults/enospc.py "${common[@]}" --mnt "$mnt"

@@ -32,6 +32,7 @@ pub mod keyhash;
 pub mod layout;
 pub mod locator;
 pub mod parent;
+pub mod preallocate;
 pub mod read;
 pub mod resize;
 pub mod summary;

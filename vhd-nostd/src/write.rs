@@ -142,7 +142,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     /// of data, holding `data` from sector `off` of the first, and then links them into
     /// the BAT. Until that one BAT write nothing refers to them, so a crash leaves the
     /// old image (with unreferenced space) or the new one.
-    fn allocate(
+    pub(crate) fn allocate(
         &mut self,
         first: u32,
         blocks: u32,
@@ -239,9 +239,11 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         for _ in 0..blocks {
             let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
             let (part, tail) = rest.split_at(n * SECTOR_SIZE);
-            self.io
-                .write_at(at + bm + u64::from(o) * SECTOR_SIZE as u64, part)
-                .map_err(Error::Io)?;
+            if !part.is_empty() {
+                self.io
+                    .write_at(at + bm + u64::from(o) * SECTOR_SIZE as u64, part)
+                    .map_err(Error::Io)?;
+            }
             rest = tail;
             o = 0;
             at = self.place_after(at + span);

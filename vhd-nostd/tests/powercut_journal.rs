@@ -31,6 +31,8 @@ use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::rc::Rc;
 use vhd_nostd::journal::{self, JournalHeader, ENTRY_COOKIE};
+use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
+use vhd_nostd::parent::NewParent;
 use vhd_nostd::{read_chain, Disk, DiskType, Error, Footer, FormatError, Io, OpenOptions};
 
 type E = Error<ErrorKind>;
@@ -264,6 +266,28 @@ fn op_resize(bytes: u64, scratch: usize) -> Op {
     })
 }
 
+/// The new parent of the reparent scenarios: another UUID, and a name and path of
+/// another length (so the header's locator entries change too, not only its first
+/// sector).
+fn new_parent() -> NewParent<'static> {
+    NewParent {
+        uuid: uuid(0x77),
+        timestamp: 3,
+        name: "other-parent.vhd",
+        relative_path: "./other-parent.vhd",
+    }
+}
+
+/// `vhd-util modify -p` and `vhd_change_parent` as vhd-std's reparent runs them:
+/// journal, poison, rewrite the link in place, commit, un-poison, delete.
+fn op_reparent(scratch: usize) -> Op {
+    Box::new(move |m| {
+        let mut disk = create_and_poison(m, scratch)?;
+        disk.set_parent(&new_parent(), &mut vec![0u8; scratch])?;
+        commit_and_unpoison(m, &mut disk)
+    })
+}
+
 // ---- the harness ----
 
 struct Scenario {
@@ -295,7 +319,7 @@ fn content(sc: &Scenario, io: VecIo) -> Vec<u8> {
 
 /// The image must be poisoned, or else consistent on its own: whoever opens it without
 /// the journal (before any recovery) must find old or new content.
-fn enabled_means_consistent(sc: &Scenario, image: &VecIo, label: &str) {
+fn enabled_means_consistent(sc: &Scenario, image: &VecIo, links: &[Option<Link>], label: &str) {
     // The footer open goes by: the end one, else the copy at 0.
     let n = image.data.len();
     let end = n.checked_sub(512).map(|e| Footer::parse(&image.data[e..]));
@@ -314,6 +338,7 @@ fn enabled_means_consistent(sc: &Scenario, image: &VecIo, label: &str) {
         Ok(()),
         "{label}: enabled before recovery"
     );
+    old_or_new_link(&file, links, &format!("{label}: enabled before recovery"));
     old_or_new(
         sc,
         &content(sc, file),
@@ -338,8 +363,8 @@ fn old_or_new(sc: &Scenario, got: &[u8], label: &str) {
 
 /// Recovery, then the image must be enabled, consistent, and hold old or new content
 /// (`done`: the operation completed, so exactly the final content).
-fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
-    enabled_means_consistent(sc, &files.image, label);
+fn verify(sc: &Scenario, files: Files, links: &[Option<Link>], label: &str, done: bool) {
+    enabled_means_consistent(sc, &files.image, links, label);
     let m = Machine::new(files, Fault::None);
     recover(&m, sc.scratch).unwrap_or_else(|e| panic!("{label}: recovery: {e:?}"));
     // Recovery is idempotent and leaves no journal.
@@ -353,6 +378,7 @@ fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
     assert!(!d.is_poisoned(), "{label}");
     let mut file = d.into_io();
     assert_eq!(check_msg(&mut file), Ok(()), "{label}");
+    old_or_new_link(&file, links, label);
     let got = content(sc, file);
     let final_content = sc.new.as_ref().unwrap_or(&sc.old);
     if done {
@@ -360,6 +386,55 @@ fn verify(sc: &Scenario, files: Files, label: &str, done: bool) {
         return;
     }
     old_or_new(sc, &got, label);
+}
+
+/// A differencing disk's parent link as readers find it: the parent UUID and name in
+/// the header and the path each `MacX`/`W2ku`/`W2ru` locator decodes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Link {
+    uuid: uuid::Uuid,
+    name: String,
+    paths: Vec<Result<String, String>>,
+}
+
+/// The link of `image` (opened read-only, poisoned or not); `None` if it is not a
+/// differencing disk or does not open.
+fn link_of(image: &VecIo) -> Option<Link> {
+    let opts = OpenOptions {
+        ignore_disabled: true,
+        ..Default::default()
+    };
+    let mut d = open_with(image.clone(), opts).ok()?;
+    if d.disk_type() != Some(DiskType::Differencing) {
+        return None;
+    }
+    let h = d.header()?.clone();
+    let mut out = [0u8; 1024];
+    let name = h.parent_name(&mut out).ok()?.to_string();
+    let mut paths = Vec::new();
+    for (i, l) in h.loc.iter().enumerate() {
+        if ![PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU].contains(&l.code) {
+            continue;
+        }
+        let (mut scratch, mut out) = ([0u8; 8192], [0u8; 8192]);
+        let p = d.parent_locator_path(i, &mut scratch, &mut out);
+        paths.push(p.map(str::to_string).map_err(|e| format!("{e:?}")));
+    }
+    Some(Link {
+        uuid: h.prt_uuid,
+        name,
+        paths,
+    })
+}
+
+/// The image's parent link must be one of `links` as a whole: header and every
+/// locator naming the same parent.
+fn old_or_new_link(image: &VecIo, links: &[Option<Link>], label: &str) {
+    let got = link_of(image);
+    assert!(
+        links.contains(&got),
+        "{label}: parent link neither old nor new: {got:?}"
+    );
 }
 
 /// Writes of `log[..k]` not yet made durable at `k`: on each file, those after its
@@ -401,7 +476,10 @@ fn run(sc: Scenario) -> Tried {
         (m.writes, m.log.clone(), m.files.clone())
     };
     assert!(total > 0, "{}: the operation writes", sc.name);
-    verify(&sc, after, &format!("{}: clean", sc.name), true);
+    // The parent link before and after (the same unless the operation reparents).
+    let links = [link_of(&sc.before.image), link_of(&after.image)];
+    let links = &links[..];
+    verify(&sc, after, links, &format!("{}: clean", sc.name), true);
     let mut tried = Tried {
         total_writes: total,
         ..Default::default()
@@ -413,7 +491,7 @@ fn run(sc: Scenario) -> Tried {
         let _ = (sc.op)(&m);
         let files = m.borrow().files.clone();
         let label = format!("{}: cut after {n} of {total}", sc.name);
-        verify(&sc, files, &label, n == total);
+        verify(&sc, files, links, &label, n == total);
         tried.cuts += 1;
     }
 
@@ -427,7 +505,13 @@ fn run(sc: Scenario) -> Tried {
             sc.name
         );
         let files = m.borrow().files.clone();
-        verify(&sc, files, &format!("{}: write {n} failed", sc.name), false);
+        verify(
+            &sc,
+            files,
+            links,
+            &format!("{}: write {n} failed", sc.name),
+            false,
+        );
         tried.failures += 1;
     }
 
@@ -443,7 +527,7 @@ fn run(sc: Scenario) -> Tried {
             let part = &data[..k * 512];
             files.file(*t).unwrap().write_at(*off, part).unwrap();
             let label = format!("{}: step {i} torn after {k} sectors", sc.name);
-            verify(&sc, files, &label, false);
+            verify(&sc, files, links, &label, false);
             tried.torn += 1;
         }
     }
@@ -478,7 +562,7 @@ fn run(sc: Scenario) -> Tried {
                 continue;
             }
             let label = format!("{}: at step {k}, pending {pend:?} kept {mask:?}", sc.name);
-            verify(&sc, files, &label, false);
+            verify(&sc, files, links, &label, false);
             tried.reorderings += 1;
         }
     }
@@ -628,6 +712,57 @@ fn journaled_resize_of_a_differencing_disk() {
 
 /// The states the harness depends on are what they should be: a journal exists and the
 /// image is refused by a normal open once the journal is made, and after the grow.
+/// A reparent killed anywhere leaves the old link or the new one, never locators
+/// naming one parent and the header another.
+#[test]
+fn journaled_reparent() {
+    let (image, parent, old) = differencing();
+    for scratch in [SMALL, LARGE] {
+        run(reparent_scenario(
+            &image,
+            &parent,
+            &old,
+            scratch,
+            op_reparent(scratch),
+        ));
+    }
+}
+
+/// The harness sees what the journal prevents: the link rewritten in place alone is
+/// cut between the locators and the header.
+#[test]
+#[should_panic(expected = "parent link neither old nor new")]
+fn unjournaled_reparent_tears_the_link() {
+    let (image, parent, old) = differencing();
+    let op: Op = Box::new(|m| {
+        let mut disk = open_with(dev(m, Target::Image), rw(false))?;
+        disk.set_parent(&new_parent(), &mut [0u8; LARGE])
+    });
+    run(reparent_scenario(&image, &parent, &old, LARGE, op));
+}
+
+fn reparent_scenario(
+    image: &VecIo,
+    parent: &VecIo,
+    old: &[u8],
+    scratch: usize,
+    op: Op,
+) -> Scenario {
+    Scenario {
+        name: format!("reparent, {scratch}-byte scratch"),
+        before: Files {
+            image: image.clone(),
+            journal: None,
+        },
+        parent: Some(parent.clone()),
+        old: old.to_vec(),
+        new: None,
+        cut: None,
+        scratch,
+        op,
+    }
+}
+
 #[test]
 fn journal_disables_the_image() {
     for s in scenarios("dynamic").iter().skip(1).take(2) {

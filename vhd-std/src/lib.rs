@@ -13,6 +13,7 @@
 //! - [`journal`]: the metadata journal of `vhd-util resize`/`revert` (libvhd's file
 //!   layout; the core's format and crash-safe protocol over files).
 //! - [`tags`]: blktap3's marker byte and key hash (batmap header, or extended attributes).
+//! - [`reparent`]: pointing a differencing disk at a new parent, under that journal.
 //! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod fileio;
 pub mod image;
 pub mod journal;
 pub mod path;
+pub mod reparent;
 pub mod resize;
 pub mod summary;
 pub mod tags;

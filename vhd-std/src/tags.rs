@@ -24,6 +24,22 @@ pub fn marker(img: &mut Image) -> VhdResult<u8> {
     Ok(v[0])
 }
 
+/// Sets the image's marker (blktap3's `vhd_set_marker`): the batmap header byte (one
+/// sector write), else the attribute.
+pub fn set_marker(img: &mut Image, marker: u8) -> VhdResult<()> {
+    if img.disk().marker().is_some() {
+        return Ok(img.disk_mut().set_marker(marker)?);
+    }
+    let fd = img.disk_mut().io().file().as_raw_fd();
+    let name = std::ffi::CString::new(MARKER_XATTR).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `name` is NUL-terminated and the value a live one-byte buffer.
+    let rc = unsafe { libc::fsetxattr(fd, name.as_ptr(), [marker].as_ptr().cast(), 1, 0) };
+    if rc != 0 {
+        return Err(Errno::from(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// The image's key hash (blktap3's `vhd_get_keyhash`), `None` when none is stored.
 pub fn keyhash(img: &mut Image) -> VhdResult<Option<KeyHash>> {
     let bytes = match img.disk().keyhash_bytes() {

@@ -7,9 +7,8 @@ use crate::ffi::{guard, object};
 use crate::types::vhd_context_t;
 use crate::util::dispatch;
 
-/// `vhd-util key`: prints or stores the key hash of an image (`-p -n name`,
-/// `-s -n name -H hash [-N nonce]`); the key-file modes are not implemented
-/// (COMPATIBILITY.md).
+/// `vhd-util key`: calculates, stores, checks or prints the key hash of an image, as
+/// the `vhd-util key` subcommand does.
 ///
 /// # Safety
 /// `argv` must hold `argc` NUL-terminated strings.
@@ -17,13 +16,13 @@ use crate::util::dispatch;
 pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_int {
     guard(-libc::EIO, || {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::key::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::key::run) }
     })
 }
 
 /// `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
-/// allocated in SRC, read through its chain); encryption (`-k`, `-E`) is not
-/// implemented (`-ENOSYS`, COMPATIBILITY.md).
+/// allocated in SRC, read through its chain), as the `vhd-util copy` subcommand does;
+/// the encrypted copy (`-k`, `-E`) is not implemented (COMPATIBILITY.md).
 ///
 /// # Safety
 /// `argv` must hold `argc` NUL-terminated strings.
@@ -31,7 +30,7 @@ pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_
 pub unsafe extern "C" fn vhd_util_copy(argc: c_int, argv: *mut *mut c_char) -> c_int {
     guard(-libc::EIO, || {
         // SAFETY: caller's contract.
-        unsafe { dispatch(argc, argv, vhd_util::copy::run) }
+        unsafe { dispatch(argc, argv, vhd_cli::copy::run) }
     })
 }
 

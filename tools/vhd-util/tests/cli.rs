@@ -814,6 +814,61 @@ fn modify_parent_and_size() {
     );
 }
 
+/// A `modify -p` killed after it disabled the image (its journal written, the link
+/// being rewritten) leaves the image refused until the same command runs again, which
+/// reverts the journal and then completes.
+#[test]
+fn modify_parent_after_a_kill() {
+    let d = workdir("modify-killed");
+    ok(&d, &["create", "-n", "a.vhd", "-s", "4"]);
+    ok(&d, &["create", "-n", "other.vhd", "-s", "4"]);
+    ok(&d, &["snapshot", "-n", "s.vhd", "-p", "a.vhd"]);
+    let s = d.join("s.vhd");
+    let jpath = vhd_std::reparent::journal_path(&s);
+    {
+        let rw = OpenOptions {
+            writable: true,
+            ..Default::default()
+        };
+        let mut img = Image::open(&s, rw).unwrap();
+        let link = vhd_std::reparent::Link::new(&s, &d.join("other.vhd"), false).unwrap();
+        let _journal = vhd_std::journal::create(&jpath, &mut img).unwrap();
+        // The locators and header now name other.vhd, the journal still a.vhd; killed
+        // here: never committed.
+        let np = vhd_nostd::parent::NewParent {
+            uuid: link.uuid,
+            timestamp: link.timestamp,
+            name: &link.name,
+            relative_path: &link.relative_path,
+        };
+        img.disk_mut().set_parent(&np, &mut [0u8; 8192]).unwrap();
+    }
+    assert!(jpath.exists());
+    assert_ne!(code(&vhd(&d, &["check", "-n", "s.vhd"])), 0, "disabled");
+    ok(&d, &["modify", "-n", "s.vhd", "-p", "other.vhd"]);
+    assert!(!jpath.exists(), "journal deleted");
+    let abs = d.canonicalize().unwrap();
+    assert_eq!(
+        ok(&d, &["query", "-n", "s.vhd", "-p"]),
+        format!("{}\n", abs.join("other.vhd").display())
+    );
+    assert_eq!(ok(&d, &["check", "-n", "s.vhd", "-p"]).lines().count(), 2);
+    // A path that outgrows the locator slots is refused before anything is written
+    // (-36, as the reference), and no journal is left.
+    // (./sub/ and 254 bytes: 520 bytes of UTF-16 for 512-byte slots.)
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    let long = format!("sub/{}.vhd", "p".repeat(250));
+    ok(&d, &["create", "-n", &long, "-s", "4"]);
+    let before = std::fs::read(&s).unwrap();
+    let o = vhd(&d, &["modify", "-n", "s.vhd", "-p", &long]);
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (36, format!("failed to set parent to '{long}': -36\n"))
+    );
+    assert_eq!(std::fs::read(&s).unwrap(), before);
+    assert!(!jpath.exists());
+}
+
 #[test]
 fn resize_revert_and_failure_points() {
     let d = workdir("resize");

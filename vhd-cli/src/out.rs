@@ -35,6 +35,15 @@ pub fn strtoull(s: &str) -> (u64, bool) {
     (if neg { v.wrapping_neg() } else { v }, false)
 }
 
+/// The C library's text for `errno` (positive), as `strerror` gives it.
+pub fn strerror(errno: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(errno).to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// `strtol(s, NULL, 10)` on a 64-bit `long`: saturating at the bounds.
 pub fn strtol(s: &str) -> i64 {
     let (neg, d) = digits(s);

@@ -1,6 +1,9 @@
-//! `vhd-util` and `vhd-update`, command-line compatible with Xen blktap2's tools (the
-//! reference CLI specification, `abi/vhd-util-cli.md` of the project's reference material):
-//! the same subcommands, options, output text and exit codes, over the vhd-rs engine.
+//! The subcommands of `vhd-util` and `vhd-update`, command-line compatible with Xen
+//! blktap2's tools (the reference CLI specification, `abi/vhd-util-cli.md` of the
+//! project's reference material): the same subcommands, options, output text and exit
+//! codes, over the vhd-rs engine. A library because two programs run them: the
+//! `vhd-util`/`vhd-update` binaries (`tools/vhd-util`, each a [`process_main`]) and
+//! `libvhd.so`, which exports them as the reference library's `vhd_util_*`.
 //!
 //! Each subcommand is a module with a `run(args) -> i32` taking the arguments after the
 //! command name (with `args[0]` the command name, as the reference passes it) and returning
@@ -35,7 +38,7 @@ pub mod testfail;
 pub mod update;
 
 /// A subcommand entry point.
-type Command = fn(&[String]) -> i32;
+pub type Command = fn(&[String]) -> i32;
 
 /// The subcommands, in the order the usage lists them; blktap3 adds [`BLKTAP3_COMMANDS`].
 const COMMANDS: [(&str, Command); 13] = [
@@ -73,9 +76,19 @@ fn usage() {
     println!("COMMAND := {{ {} }}", names.join(" | "));
 }
 
+/// A program's `main`: runs `run` with the process's arguments (`args[0]` the program
+/// name) and exits with the status it returns.
+pub fn process_main(run: Command) -> ! {
+    default_sigpipe();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    std::process::exit(run(&args))
+}
+
 /// Restores the default `SIGPIPE` action (the Rust runtime ignores it), so that output
 /// into a closed pipe ends the process quietly as it does the C tools.
-pub fn default_sigpipe() {
+fn default_sigpipe() {
     // SAFETY: signal() with SIG_DFL installs no handler code; called before any thread
     // is started.
     unsafe {

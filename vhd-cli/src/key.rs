@@ -1,11 +1,15 @@
 //! `vhd-util key` (blktap3 only): the key hash stored with an image. `-p -n name`
 //! prints it (`none`, or the nonce and the hash in hex); `-s -n name -H HASH [-N NONCE]`
-//! stores one in an empty sparse image. Usage and diagnostics go to stderr.
-//!
-//! Not implemented yet (COMPATIBILITY.md): the key-file modes `-C -k`, `-s -k` and
-//! `-c -k`, which hash a key file with SHA-256.
+//! stores one in an empty sparse image; with `-k KEYFILE` instead of `-H` the hash is
+//! SHA-256 of the nonce and the key. `-c -n name -k KEYFILE` checks the stored hash
+//! against the key, `-C -k KEYFILE [-N NONCE]` prints the hash of a key. Usage and
+//! diagnostics go to stderr.
 
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
 use vhd_nostd::keyhash::KeyHash;
+use vhd_std::path::basename;
 use vhd_std::{Errno, Image, OpenOptions};
 
 use crate::getopt::{Getopt, Opt};
@@ -77,9 +81,20 @@ pub fn run(args: &[String]) -> i32 {
     if !a.valid() || !g.operands().is_empty() {
         return usage(-libc::EINVAL);
     }
-    if a.key.is_some() {
-        eprintln!("vhd-util key: key files (-k) are not supported by this build");
-        return -libc::ENOSYS;
+    let nonce = match a.nonce.as_deref().map(parse_hex) {
+        None => [0; 32],
+        Some(Ok(n)) => n,
+        Some(Err(())) => return -libc::EINVAL,
+    };
+    if a.calc {
+        return match a.key.as_deref().map(|k| read_key(k, None)) {
+            Some(Ok(key)) => {
+                println!("{}", hex(&key_hash(&nonce, &key)));
+                0
+            }
+            Some(Err(e)) => e,
+            None => usage(-libc::EINVAL),
+        };
     }
     let Some(name) = a.name.clone() else {
         return usage(-libc::EINVAL);
@@ -98,19 +113,27 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     if a.set {
-        // -s without -k has -H (checked by `valid`).
-        let Some(Ok(hash)) = a.hash.as_deref().map(parse_hex) else {
-            return -libc::EINVAL;
-        };
-        let nonce = match a.nonce.as_deref().map(parse_hex) {
-            None => [0; 32],
-            Some(Ok(n)) => n,
-            Some(Err(())) => return -libc::EINVAL,
+        // -s has one of -k and -H (checked by `valid`).
+        let hash = match (&a.key, a.hash.as_deref().map(parse_hex)) {
+            (Some(k), _) => match read_key(k, Some(&name)) {
+                Ok(key) => key_hash(&nonce, &key),
+                Err(e) => return e,
+            },
+            (None, Some(Ok(h))) => h,
+            (None, _) => return -libc::EINVAL,
         };
         let kh = KeyHash { nonce, hash };
         if let Err(e) = set_key(&mut img, &kh) {
             eprintln!("setting key failed: {e}");
             return e.code();
+        }
+    }
+    if a.check {
+        if let Some(k) = &a.key {
+            if let Err(e) = check_key(&mut img, k, &name) {
+                eprintln!("key check failed: {e}");
+                return e;
+            }
         }
     }
     if a.print {
@@ -137,6 +160,70 @@ fn set_key(img: &mut Image, kh: &KeyHash) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     Ok(img.disk_mut().set_keyhash(kh)?)
+}
+
+/// SHA-256 of the nonce, then the key.
+fn key_hash(nonce: &[u8; 32], key: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(nonce);
+    h.update(key);
+    h.finalize().into()
+}
+
+/// The key in file `path`. For image `image` (`-s`, `-c`) the file's name must start
+/// with `<image name without .vhd>,aes-xts-plain,512.key` (a 64-byte key) or `...,256.key`
+/// (32 bytes), as blktap3 names key files; `-C` takes any file. Errors are exit codes
+/// with their diagnostic printed.
+fn read_key(path: &str, image: Option<&str>) -> Result<Vec<u8>, i32> {
+    let want = match image {
+        None => None,
+        Some(image) => {
+            let vhd = basename(Path::new(image));
+            let stem = vhd.strip_suffix(".vhd").unwrap_or(&vhd);
+            let name = basename(Path::new(path));
+            let size = [("512", 64), ("256", 32)]
+                .into_iter()
+                .find(|(bits, _)| name.starts_with(&format!("{stem},aes-xts-plain,{bits}.key")));
+            match size {
+                Some((_, bytes)) => Some(bytes),
+                None => {
+                    eprintln!("Invalid key name {path}");
+                    return Err(-1);
+                }
+            }
+        }
+    };
+    let key = std::fs::read(path).map_err(|e| {
+        let e = Errno::from(e);
+        eprintln!("vhd_util_read_key: failed to read keyfile {path}: {e}");
+        e.code()
+    })?;
+    eprintln!(
+        "vhd_util_read_key: using keyfile {path}, Size (bytes) {}",
+        key.len()
+    );
+    if want.is_some_and(|n| n != key.len()) {
+        eprintln!(
+            "vhd_util_read_key: keyfile {path} is not {} bytes",
+            want.unwrap_or(0)
+        );
+        return Err(-libc::EINVAL);
+    }
+    Ok(key)
+}
+
+/// `-c`: the key hashed with the stored nonce must be the stored hash.
+fn check_key(img: &mut Image, key: &str, name: &str) -> Result<(), i32> {
+    let key = read_key(key, Some(name))?;
+    let Some(stored) = vhd_std::tags::keyhash(img).map_err(|e| e.code())? else {
+        eprintln!("this vhd has no keyhash");
+        return Err(-libc::EINVAL);
+    };
+    if key_hash(&stored.nonce, &key) != stored.hash {
+        eprintln!("vhd hash doesn't match key hash");
+        return Err(-libc::EINVAL);
+    }
+    Ok(())
 }
 
 /// 64 hex digits (either case) as 32 bytes, else blktap3's diagnostic.

@@ -3,17 +3,19 @@
 //! locators resolved to files. `-p` checks every VHD ancestor the same way.
 //!
 //! blktap3 adds `-B` (skip the block-overlap test, the slow part on a large BAT), `-I`
-//! (skip the parent UUID comparison) and `-t` (skip the "time in future" tests).
+//! (skip the parent UUID comparison), `-t` (skip the "time in future" tests) and `-b`
+//! (no sector whose bitmap bit is clear holds data).
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+use vhd_nostd::bitmap::Bitmap;
 use vhd_nostd::check::{check_blocks, work_size, CheckOptions, Detail};
 use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
 use vhd_nostd::header::{Header, HEADER_SIZE};
 use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
-use vhd_nostd::Io;
-use vhd_std::fileio::{FileIo, OpenMode};
+use vhd_nostd::{Io, SECTOR_SIZE};
+use vhd_std::fileio::{AlignedBuf, FileIo, OpenMode};
 use vhd_std::path::basename;
 use vhd_std::time::now_vhd;
 use vhd_std::{Errno, Image, OpenOptions, MAX_CHAIN_DEPTH};
@@ -43,6 +45,8 @@ struct Flags {
     ignore_times: bool,
     /// Test that no two blocks overlap (blktap3 `-B` turns it off).
     overlap: bool,
+    /// blktap3 `-b`: read every block and test its data against its bitmap.
+    bitmaps: bool,
 }
 
 /// Runs the subcommand; `args[0]` is `check`.
@@ -53,9 +57,10 @@ pub fn run(args: &[String]) -> i32 {
         ignore_uuids: false,
         ignore_times: false,
         overlap: true,
+        bitmaps: false,
     };
-    // blktap3's -b (bitmaps against data) and -s (statistics) are not implemented.
-    let mut g = Getopt::new(args, pick("n:iph", "n:iItpBh"));
+    // blktap3's -s (statistics) is not implemented (COMPATIBILITY.md).
+    let mut g = Getopt::new(args, pick("n:iph", "n:iItpbBh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('n', v) => name = v,
@@ -63,6 +68,7 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('I', _) => flags.ignore_uuids = true,
             Opt::Opt('t', _) => flags.ignore_times = true,
             Opt::Opt('B', _) => flags.overlap = false,
+            Opt::Opt('b', _) => flags.bitmaps = true,
             Opt::Opt('p', _) => parents = true,
             Opt::Opt('h', _) => {
                 usage();
@@ -78,6 +84,11 @@ pub fn run(args: &[String]) -> i32 {
         usage();
         return -libc::EINVAL;
     };
+    if flags.bitmaps && !flags.overlap {
+        // -B precludes -b.
+        usage();
+        return -libc::EINVAL;
+    }
     if let Err(e) = check_image(&name, &flags) {
         return e;
     }
@@ -202,7 +213,52 @@ fn check_image(name: &str, flags: &Flags) -> Result<(), i32> {
             return Err(invalid(name, e.code()));
         }
     }
+    if flags.bitmaps {
+        if let Err((msg, e)) = check_bitmaps(&mut img) {
+            println!("{msg}");
+            return Err(invalid(name, e.code()));
+        }
+    }
     println!("{name} is valid");
+    Ok(())
+}
+
+/// blktap3 `-b`: in every allocated block the virtual size covers, a sector whose bit
+/// is clear must read as zeros (data there would appear if the bit were ever set).
+fn check_bitmaps(img: &mut Image) -> Result<(), (String, Errno)> {
+    let disk = img.disk();
+    let spb = disk.sectors_per_block();
+    let bitmap_bytes = disk.bitmap_sectors() as usize * SECTOR_SIZE;
+    let order = disk.bitmap_order();
+    let blocks = disk
+        .size()
+        .div_ceil(u64::from(spb.max(1)) * SECTOR_SIZE as u64);
+    let allocated: Vec<(u32, u32)> = disk
+        .bat()
+        .allocated()
+        .filter(|&(b, _)| u64::from(b) < blocks)
+        .collect();
+    let mut bits = AlignedBuf::new(bitmap_bytes);
+    let mut data = AlignedBuf::new(spb as usize * SECTOR_SIZE);
+    for (b, s) in allocated {
+        let at = u64::from(s) * SECTOR_SIZE as u64;
+        let io = img.disk_mut().io();
+        io.read_at(at, &mut bits)
+            .map_err(|e| (format!("error reading bitmap 0x{b:x}"), e.into()))?;
+        io.read_at(at + bitmap_bytes as u64, &mut data)
+            .map_err(|e| (format!("error reading data block 0x{b:x}"), e.into()))?;
+        let map = Bitmap::new(&bits[..], order);
+        let stray = data
+            .chunks(SECTOR_SIZE)
+            .enumerate()
+            .find(|&(i, sector)| !map.test(i as u32) && sector.iter().any(|&x| x != 0));
+        if let Some((i, _)) = stray {
+            return Err((
+                format!("sector 0x{i:x} of block 0x{b:x} has data where bitmap is clear"),
+                Errno::EINVAL,
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
+use vhd_nostd::keyhash::KeyHash;
 use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_NONE, PLAT_CODE_W2RU};
 use vhd_nostd::summary::hidden_flag;
 use vhd_nostd::{DiskType, SECTOR_SIZE};
@@ -13,6 +14,7 @@ use vhd_std::path::{basename, realpath};
 use vhd_std::summary::summary;
 use vhd_std::{Errno, Image, OpenOptions};
 
+use crate::flavour::{pick, BLKTAP3};
 use crate::getopt::{Getopt, Opt};
 use crate::lvm::VolumeGroup;
 use crate::scan_volume;
@@ -20,8 +22,18 @@ use crate::scan_volume;
 fn usage() {
     println!("usage: [OPTIONS] FILES");
     println!(
-        "options: [-m match filter] [-f fast] [-c continue on failure] [-l LVM volume] [-p pretty print] [-a scan parents] [-v verbose] [-h help]"
+        "options: [-m match filter] [-f fast] [-c continue on failure] [-l LVM volume] [-p pretty print] [-a scan parents] [-v verbose] [-h help]{}",
+        pick("", " [-M show markers]")
     );
+}
+
+/// A failed scan, after its error line: blktap3 says so on stderr, blktap2 on stdout.
+fn scan_failed(code: i32) {
+    if BLKTAP3 {
+        eprintln!("scan failed: {code}. Check syslog for details");
+    } else {
+        println!("scan failed: {code}");
+    }
 }
 
 /// Scan settings.
@@ -32,6 +44,8 @@ pub(crate) struct Flags {
     pretty: bool,
     parents: bool,
     verbose: bool,
+    /// blktap3's `-M`: each image's marker and key hash.
+    pub(crate) markers: bool,
 }
 
 /// One scanned image, or a failure to scan it.
@@ -43,6 +57,8 @@ pub(crate) struct Entry {
     pub(crate) hidden: u8,
     pub(crate) parent: Option<String>,
     pub(crate) error: Option<(i32, &'static str)>,
+    /// With `-M`: the marker and the key hash.
+    pub(crate) tags: Option<(u8, Option<KeyHash>)>,
 }
 
 impl Entry {
@@ -54,6 +70,7 @@ impl Entry {
             hidden: 0,
             parent: None,
             error: Some((err, msg)),
+            tags: None,
         }
     }
 
@@ -74,8 +91,17 @@ impl Entry {
             }
         };
         let parent = self.parent.as_deref().map_or("none".to_string(), short);
+        let tags = match &self.tags {
+            Some((marker, kh)) => {
+                let hash = kh
+                    .as_ref()
+                    .map_or(String::new(), |k| crate::key::hex(&k.hash));
+                format!(" marker={marker} keyhash={hash}")
+            }
+            None => String::new(),
+        };
         format!(
-            "{pad}vhd={} capacity={} size={} hidden={} parent={parent}{}",
+            "{pad}vhd={} capacity={} size={} hidden={}{tags} parent={parent}{}",
             short(&self.name),
             self.capacity,
             self.size,
@@ -89,14 +115,15 @@ impl Entry {
     }
 }
 
-/// `glob(3)`: the paths matching `pattern`, sorted unless `sort` is false.
+/// `glob(3)`: the paths matching `pattern`, sorted unless `sort` is false; blktap3
+/// expands `{a,b}` too.
 fn glob(pattern: &str, sort: bool) -> Vec<String> {
     let Ok(pat) = CString::new(pattern) else {
         return Vec::new();
     };
     // SAFETY: glob_t is plain old data; glob() initialises it.
     let mut g: libc::glob_t = unsafe { std::mem::zeroed() };
-    let flags = if sort { 0 } else { libc::GLOB_NOSORT };
+    let flags = if sort { 0 } else { libc::GLOB_NOSORT } | pick(0, libc::GLOB_BRACE);
     // SAFETY: `pat` is a valid NUL-terminated string and `g` a live glob_t; no error
     // callback is passed.
     let rc = unsafe { libc::glob(pat.as_ptr(), flags, None, &mut g) };
@@ -143,8 +170,33 @@ fn raw_locator(img: &mut Image) -> Option<String> {
     macx.or(w2ru).or(any)
 }
 
-/// Scans one image file.
+/// Scans one image file, with its marker and key hash under `-M`.
 fn scan_image(target: &str, flags: Flags) -> Entry {
+    let mut e = scan_image_fields(target, flags);
+    if flags.markers && e.error.is_none() {
+        match tags(&e.name) {
+            Ok(t) => e.tags = Some(t),
+            Err(err) => return Entry::failed(&e.name, err.code(), "checking markers"),
+        }
+    }
+    e
+}
+
+/// The marker and key hash of the image at `name`, as blktap3's `vhd_marker` and
+/// `vhd_get_keyhash` read them.
+fn tags(name: &str) -> Result<(u8, Option<KeyHash>), Errno> {
+    let opts = OpenOptions {
+        ignore_disabled: true,
+        ..Default::default()
+    };
+    let mut img = Image::open_buffered(name, opts)?;
+    Ok((
+        vhd_std::tags::marker(&mut img)?,
+        vhd_std::tags::keyhash(&mut img)?,
+    ))
+}
+
+fn scan_image_fields(target: &str, flags: Flags) -> Entry {
     let name = if flags.pretty {
         realpath(Path::new(target)).map_or(target.to_string(), |p| p.to_string_lossy().into_owned())
     } else {
@@ -188,6 +240,7 @@ fn scan_image(target: &str, flags: Flags) -> Entry {
         hidden,
         parent,
         error: None,
+        tags: None,
     }
 }
 
@@ -219,6 +272,7 @@ fn scan_fast(name: String) -> Entry {
         hidden,
         parent,
         error: None,
+        tags: None,
     }
 }
 
@@ -235,6 +289,7 @@ fn scan_parent(path: &str, raw: bool, flags: Flags) -> Entry {
             hidden: 1,
             parent: None,
             error: None,
+            tags: flags.markers.then_some((0, None)),
         },
         Err(e) => Entry::failed(path, Errno::from(e).code(), "opening file"),
     }
@@ -244,7 +299,7 @@ fn scan_parent(path: &str, raw: bool, flags: Flags) -> Entry {
 pub fn run(args: &[String]) -> i32 {
     let (mut pattern, mut lvm) = (None, None);
     let mut flags = Flags::default();
-    let mut g = Getopt::new(args, "m:fcl:pavh");
+    let mut g = Getopt::new(args, pick("m:fcl:pavh", "m:fcl:pavMh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('m', v) => pattern = v,
@@ -254,6 +309,7 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('p', _) => flags.pretty = true,
             Opt::Opt('a', _) => flags.parents = true,
             Opt::Opt('v', _) => flags.verbose = true,
+            Opt::Opt('M', _) => flags.markers = true,
             Opt::Opt('h', _) => {
                 usage();
                 return 0;
@@ -274,7 +330,10 @@ pub fn run(args: &[String]) -> i32 {
     }
     let group = match lvm.as_deref().map(VolumeGroup::scan) {
         Some(Err(code)) => {
-            println!("scan failed: {code}");
+            if BLKTAP3 {
+                eprintln!("lvm_scan_vg failed {code}");
+            }
+            scan_failed(code);
             return code;
         }
         Some(Ok(g)) => Some(g),
@@ -326,7 +385,7 @@ fn scan_target(t: &str, flags: Flags) -> Result<Entry, i32> {
                 Entry::failed(t, code, "failure scanning target").line(flags, 0, false)
             );
             if !flags.cont {
-                println!("scan failed: {code}");
+                scan_failed(code);
                 return Err(code);
             }
             Ok(Entry {
@@ -336,6 +395,7 @@ fn scan_target(t: &str, flags: Flags) -> Result<Entry, i32> {
                 hidden: 1,
                 parent: None,
                 error: None,
+                tags: flags.markers.then_some((0, None)),
             })
         }
         Ok(_) => Ok(scan_image(t, flags)),

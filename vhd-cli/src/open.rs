@@ -13,6 +13,15 @@ pub fn open_image(name: &str, opts: OpenOptions) -> Result<Image, i32> {
     })
 }
 
+/// [`open_image`] read-write, with the normal options.
+pub fn open_image_rw(name: &str) -> Result<Image, i32> {
+    let opts = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    open_image(name, opts)
+}
+
 /// The line every subcommand prints for a chain of parents that comes back to a file
 /// already in it (the reference loops until it runs out of descriptors).
 pub fn loop_message(name: &str, path: &Path) -> String {

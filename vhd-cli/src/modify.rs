@@ -6,12 +6,9 @@
 
 use std::path::Path;
 
-use uuid::Uuid;
-use vhd_nostd::parent::NewParent;
 use vhd_nostd::Io;
 use vhd_std::fileio::{FileIo, OpenMode};
-use vhd_std::path::{basename, canonical_dir_of, realpath, relative_path};
-use vhd_std::time::mtime_vhd;
+use vhd_std::reparent::{self, reparent, Link};
 use vhd_std::{walk_chain_avoiding, ChainEnd, Errno, Image, OpenOptions};
 
 use crate::flavour::pick;
@@ -56,6 +53,14 @@ pub fn run(args: &[String]) -> i32 {
     let Some(name) = g.with_no_operands(name) else {
         return usage();
     };
+    if let Some(p) = &parent {
+        // A reparent killed before it finished left its journal and the image disabled:
+        // back to the old link first, so that running the command again completes it.
+        if let Err(e) = reparent::recover(Path::new(&name)) {
+            println!("failed to set parent to '{p}': {e}");
+            return e.code();
+        }
+    }
     let opts = OpenOptions {
         writable: true,
         ..Default::default()
@@ -116,43 +121,27 @@ fn set_physical_size(img: &mut Image, bytes: u64) -> Result<(), Errno> {
 }
 
 /// Points the image at a new parent: its UUID (nil with `-m`), name, timestamp, and the
-/// existing locators rewritten with the path relative to the child.
+/// existing locators rewritten with the path relative to the child, crash-safe
+/// (`vhd_std::reparent`).
 fn set_parent(img: &mut Image, parent: &Path, raw: bool) -> Result<(), Errno> {
-    let path = realpath(parent)?;
-    // vhd-std's rule (a regular file or a block device, opened without blocking), and
-    // never the image itself or a parent whose own chain leads back to it: either
-    // would make a chain that loops.
+    let link = Link::new(img.path(), parent, raw)?;
+    // Never the image itself or a parent whose own chain leads back to it: either
+    // would make a chain that loops (the C library, as libvhd, does not check).
     let own = img.file_id()?;
-    let parent_id = FileIo::open(&path, OpenMode::ReadOnly)?.id()?;
-    if parent_id == own {
+    if FileIo::open(&link.path, OpenMode::ReadOnly)?.id()? == own {
         return Err(Errno::EINVAL);
     }
-    let uuid = if raw {
-        Uuid::nil()
-    } else {
-        let mut p = Image::open(&path, OpenOptions::default())?;
+    if !raw {
+        let mut p = Image::open(&link.path, OpenOptions::default())?;
         if matches!(
             walk_chain_avoiding(&mut p, &[own]),
             Ok(ChainEnd::Loop { .. })
         ) {
             return Err(Errno::EINVAL);
         }
-        p.disk().footer().uuid
-    };
-    let rel = relative_path(&canonical_dir_of(img.path())?, &path);
-    let name = basename(&path);
-    let timestamp = mtime_vhd(&path)?;
+    }
     testfail::at(Point::ReparentBegin);
-    let mut scratch = vec![0u8; 2 * vhd_nostd::locator::PATH_MAX + 4096];
-    img.disk_mut().set_parent(
-        &NewParent {
-            uuid,
-            timestamp,
-            name: &name,
-            relative_path: &rel,
-        },
-        &mut scratch,
-    )?;
+    reparent(img, &link)?;
     testfail::at(Point::ReparentEnd);
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::ffi::CString;
 
 use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
 use vhd_nostd::header::HEADER_SIZE;
+use vhd_nostd::keyhash::KeyHash;
 use vhd_nostd::locator::{LOCATOR_COUNT, PLAT_CODE_MACX};
 use vhd_nostd::{Disk, Io};
 use vhd_std::blockdev::{open_from_copy, Window};
@@ -121,6 +122,11 @@ pub(crate) fn scan(vol: &Volume, flags: Flags) -> Entry {
         Ok(o) => o,
         Err((code, msg)) => return Entry::failed(&vol.name, code, msg),
     };
+    // A device has no extended attributes: the tags are the batmap header's, if any.
+    let tags = disk.as_ref().map_or((0, None), |d| {
+        let kh = d.keyhash_bytes().and_then(|b| KeyHash::decode(&b));
+        (d.marker().unwrap_or(0), kh)
+    });
     let parent = match disk {
         Some(mut d) if d.disk_type() == Some(DiskType::Differencing) => {
             match parent(&mut d, flags.fast) {
@@ -137,6 +143,7 @@ pub(crate) fn scan(vol: &Volume, flags: Flags) -> Entry {
         hidden: footer.hidden,
         parent,
         error: None,
+        tags: flags.markers.then_some(tags),
     }
 }
 

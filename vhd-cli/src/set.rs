@@ -1,8 +1,10 @@
-//! `vhd-util set -n name -f hidden -v value`: sets the footer's hidden flag.
+//! `vhd-util set -n name -f hidden -v value`: sets the footer's hidden flag; blktap3
+//! also sets its marker (`-f marker`, the batmap header byte or an attribute).
 
 use vhd_nostd::Io;
 use vhd_std::{Errno, Image, OpenOptions};
 
+use crate::flavour::BLKTAP3;
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
 use crate::out::strtol;
@@ -34,11 +36,13 @@ pub fn run(args: &[String]) -> i32 {
         println!("invalid field");
         return usage();
     }
-    if field != "hidden" {
+    let marker = BLKTAP3 && field == "marker";
+    if field != "hidden" && !marker {
         println!("invalid field {field}");
         return usage();
     }
     let v = strtol(&value);
+    // The value of either field: one byte.
     let Ok(hidden) = u8::try_from(v) else {
         println!("invalid value {value}");
         return usage();
@@ -51,7 +55,12 @@ pub fn run(args: &[String]) -> i32 {
         Ok(i) => i,
         Err(code) => return code,
     };
-    match set_hidden(&mut img, hidden) {
+    let set = if marker {
+        vhd_std::tags::set_marker(&mut img, hidden)
+    } else {
+        set_hidden(&mut img, hidden)
+    };
+    match set {
         Ok(()) => 0,
         Err(e) => e.code(),
     }
@@ -63,6 +72,13 @@ pub fn run(args: &[String]) -> i32 {
 fn set_hidden(img: &mut Image, hidden: u8) -> Result<(), Errno> {
     let disk = img.disk_mut();
     disk.set_hidden(hidden)?;
+    if BLKTAP3 {
+        // blktap3's vhd_write_footer: at the end of data, the file cut after it.
+        let d = img.disk_mut();
+        let place = crate::repair::place_of(d.end_of_data(), d.footer_position(), d);
+        let (footer, sparse) = (d.footer().clone(), d.header().is_some());
+        return crate::repair::write_footer(d.io(), &footer, place, sparse);
+    }
     write_footer_at_end_of_data(img)
 }
 
