@@ -130,8 +130,9 @@ clone-test:
 	tests/clone/run.sh
 
 # Real faults (tests/faults, needs root): vhd-util and a C client SIGKILLed at seeded
-# random moments, a tmpfs filled to ENOSPC, readers beside a writer. `fault-test-long`
-# runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays a logged seed.
+# random moments, a tmpfs and a loop-mounted ext4 filled to ENOSPC, readers beside a
+# writer. `fault-test-long` runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays
+# a logged seed.
 fault-test: build lib
 	tests/faults/run.sh
 
@@ -142,6 +143,15 @@ fault-test-long: build lib
 bench: build lib
 	bench/run.py $(BENCH_MIB)
 
+# Miri (nightly: `rustup component add miri rust-src --toolchain nightly`) over the core's
+# unit tests, the model test and the power cuts, at the reduced sizes they take under
+# cfg(miri). Not in `make check`: it takes tens of minutes (RELIABILITY.md has the last
+# run). MIRI_TESTS chooses, e.g. MIRI_TESTS="--test model"; the hostile images
+# (MIRI_TESTS="--test malformed") run at full size, far longer.
+MIRI_TESTS ?= --lib --test model --test powercut
+miri:
+	$(CARGO) +nightly miri test -p vhd-nostd $(MIRI_TESTS)
+
 # Fuzz every target for FUZZ_SECONDS each (nightly + cargo-fuzz); see RELIABILITY.md.
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -151,4 +161,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-blktap2 uninstall-blktap2 install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz
+.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-blktap2 uninstall-blktap2 install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri

@@ -25,6 +25,7 @@ needs=(
 	"python3                    python3"
 	"setpriv                    util-linux"
 	"/usr/sbin/losetup          mount"
+	"/usr/sbin/mkfs.ext4        e2fsprogs"
 	"/usr/sbin/lvcreate         lvm2"
 )
 

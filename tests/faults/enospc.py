@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Full disk, for real: a tmpfs mounted with a size limit, filled to a few KiB or MiB of
-its brim with a filler file, then create, snapshot, fill, coalesce, resize -j and a C
-client's allocating writes until the file system says ENOSPC. Each must fail with exit
-28 (-ENOSPC) and leave every image passing `check` with its data intact (old or new
-per sector, the C writer's acknowledged writes readable); with the filler removed the
-same operation must then succeed. Needs root (mount); unmounts on every exit.
+"""Full disk, for real: a small file system (`--fs tmpfs`: a tmpfs with a size limit;
+`--fs ext4`: an ext4 made with mkfs.ext4 in a file and loop-mounted) filled to a few KiB
+or MiB of its brim with a filler file, then create, snapshot, fill, coalesce, resize -j
+and a C client's allocating writes until the file system says ENOSPC. Each must fail
+with exit 28 (-ENOSPC) and leave every image passing `check` with its data intact (old
+or new per sector, the C writer's acknowledged writes readable); with the filler removed
+the same operation must then succeed. Needs root (mount, losetup); unmounts and detaches
+the loop device on every exit (run.sh's trap does too, should this process be killed).
 """
 import argparse
+import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -17,16 +21,31 @@ from harness import common_args, env_of, Failure, old_or_new, writer_readback
 MIB = 1 << 20
 
 
-def leave_free(mnt, free):
-    """Grows the filler file until about `free` bytes of the file system are left."""
-    path = os.path.join(mnt, "filler")
-    have = os.path.getsize(path) if os.path.exists(path) else 0
+def avail(mnt):
     st = os.statvfs(mnt)
-    avail = st.f_bavail * st.f_frsize
-    want = max(0, have + avail - free)
+    return st.f_bavail * st.f_frsize
+
+
+def leave_free(mnt, free):
+    """Grows the filler file until about `free` bytes of the file system are left. On
+    ext4 the filler's own extent blocks take space too, so a reservation that does not
+    fit is retried smaller until it does, and the rest is topped up."""
+    path = os.path.join(mnt, "filler")
     with open(path, "ab") as f:
-        f.truncate(want)
-        os.posix_fallocate(f.fileno(), 0, want)
+        for _ in range(64):
+            have = os.fstat(f.fileno()).st_size
+            grow = avail(mnt) - free
+            if grow <= 0:
+                break
+            while grow > 0:
+                try:
+                    os.posix_fallocate(f.fileno(), have, grow)
+                    break
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    grow -= max(grow // 8, 1024)
+        os.fsync(f.fileno())
 
 
 def make_room(mnt):
@@ -157,8 +176,8 @@ def scenario_writer(e, mnt, d, free):
 
 
 # Each scenario at several distances from the brim (bytes left free; tmpfs counts whole
-# 4 KiB pages), so that ENOSPC strikes different writes of an operation: the first
-# one, the new end footer, the data, the bitmap, a later block.
+# 4 KiB pages, the ext4 here 1 KiB blocks), so that ENOSPC strikes different writes of
+# an operation: the first one, the new end footer, the data, the bitmap, a later block.
 K = 1 << 10
 SCENARIOS = [
     (scenario_create, [0, 4 * K, 8 * K]),
@@ -170,18 +189,50 @@ SCENARIOS = [
 ]
 
 
+@contextlib.contextmanager
+def mounted(fs, mnt, size_mib):
+    """`fs` mounted on `mnt` for the body; unmounted (and for ext4 the loop device
+    detached and its backing file, beside the mount point, removed) however it ends."""
+    if fs == "tmpfs":
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "vhd-enospc", mnt],
+                       check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+        return
+    backing = mnt.rstrip("/") + ".ext4"
+    with open(backing, "wb") as f:
+        f.truncate(size_mib << 20)
+    # -m 0: no blocks reserved for root, who runs this, so that the free space statvfs
+    # reports is all there is.
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", backing], check=True)
+    loop = subprocess.run(["losetup", "-f", "--show", backing], check=True,
+                          stdout=subprocess.PIPE).stdout.decode().strip()
+    try:
+        subprocess.run(["mount", "-t", "ext4", loop, mnt], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+        os.unlink(backing)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     common_args(ap)
-    ap.add_argument("--mnt", required=True, help="empty directory to mount the tmpfs on")
-    ap.add_argument("--size", default="48m")
+    ap.add_argument("--mnt", required=True, help="empty directory to mount the file system on")
+    ap.add_argument("--fs", choices=("tmpfs", "ext4"), default="tmpfs")
+    # Room for the largest scenario once the filler goes: `fill` of a 32 MiB disk.
+    ap.add_argument("--size-mib", type=int, default=48)
     a = ap.parse_args()
     e = env_of(a)
     os.makedirs(a.mnt, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={a.size}", "vhd-enospc", a.mnt],
-                   check=True)
     failures = checked = runs = 0
-    try:
+    with mounted(a.fs, a.mnt, a.size_mib):
+        print(f"full disk on {a.fs} ({a.size_mib} MiB)", flush=True)
         for s, levels in SCENARIOS:
             for free in levels:
                 d = os.path.join(a.mnt, s.__name__)
@@ -198,9 +249,7 @@ def main():
                 if os.path.exists(filler):
                     os.unlink(filler)
                 shutil.rmtree(d)
-    finally:
-        subprocess.run(["umount", a.mnt], check=False)
-    print(f"full disk: {runs} runs, {checked} images checked, {failures} failed")
+    print(f"full disk on {a.fs}: {runs} runs, {checked} images checked, {failures} failed")
     return 1 if failures else 0
 
 

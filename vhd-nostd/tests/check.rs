@@ -1,9 +1,8 @@
 //! vhd-util check's messages on clean and damaged images.
 
-mod common;
-use common::*;
 use vhd_nostd::check::{check, work_size, CheckOptions, Detail};
-use vhd_nostd::footer::{DiskType, Footer};
+use vhd_nostd::footer::DiskType;
+use vhd_testkit::*;
 
 fn run(io: &mut VecIo) -> Result<DiskType, String> {
     let mut work = vec![0u8; work_size(4096)];
@@ -18,16 +17,6 @@ fn run(io: &mut VecIo) -> Result<DiskType, String> {
         }
         s
     })
-}
-
-fn reseal_footers(io: &mut VecIo, f: impl Fn(&mut Footer)) {
-    let n = io.data.len();
-    let mut ft = Footer::decode(&io.data[n - 512..]).unwrap();
-    f(&mut ft);
-    ft.seal();
-    let b = ft.to_bytes();
-    io.data[n - 512..].copy_from_slice(&b);
-    io.data[..512].copy_from_slice(&b);
 }
 
 #[test]
@@ -57,7 +46,7 @@ fn damaged_images_name_the_problem() {
     );
 
     let mut io = base.clone();
-    reseal_footers(&mut io, |f| f.hidden = 2);
+    reseal_footers(&mut io, true, |f| f.hidden = 2);
     assert_eq!(
         run(&mut io),
         Err("primary footer invalid: invalid 'hidden' state".into())

@@ -1,10 +1,9 @@
 //! End-to-end engine behaviour on in-memory images: create, write, read back, reopen,
 //! snapshot and read through the chain.
 
-mod common;
-use common::*;
 use vhd_nostd::footer::DiskType;
 use vhd_nostd::read_chain;
+use vhd_testkit::*;
 
 #[test]
 fn new_dynamic_image_layout_matches_blktap() {

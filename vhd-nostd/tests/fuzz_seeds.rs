@@ -2,10 +2,8 @@
 //! open and stay small; with `VHD_FUZZ_SEEDS=<dir>` set it also writes them there
 //! (`make -C fuzz seeds` does).
 
-mod common;
-use common::*;
-use vhd_nostd::create::{create, CreateParams, Parent};
 use vhd_nostd::DiskType;
+use vhd_testkit::*;
 
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
@@ -18,25 +16,16 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     d.write(0, &[0x11; 4096]).unwrap();
     d.write(20, &[0x22; 1024]).unwrap();
     out.push(("dynamic-4k-blocks", d.io().data.clone()));
-    let mut io = VecIo::default();
-    create(
-        &mut io,
-        &CreateParams {
-            kind: DiskType::Differencing,
-            size: 64 << 10,
-            block_size: 4096,
-            uuid: uuid(5),
-            timestamp: 7,
-            parent: Some(Parent {
-                uuid: d.footer().uuid,
-                timestamp: 3,
-                name: "p.vhd",
-                relative_path: "./p.vhd",
-            }),
-        },
-        &mut [0u8; 4096],
-    )
-    .unwrap();
+    let io = Child {
+        size: 64 << 10,
+        block_size: 4096,
+        uuid: uuid(5),
+        timestamp: 7,
+        parent_uuid: d.footer().uuid,
+        parent_timestamp: 3,
+        parent_path: "./p.vhd",
+    }
+    .image();
     let mut c = open(io, true).unwrap();
     c.write(3, &[0x33; 512]).unwrap();
     c.write(16, &[0x44; 4096]).unwrap();

@@ -2,8 +2,6 @@
 //! the core opens each, reports the documented metadata, and reads the documented raw
 //! content. A missing image fails the test.
 
-mod common;
-use common::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vhd_nostd::footer::{version, CREATOR_OS_WINDOWS};
@@ -11,6 +9,7 @@ use vhd_nostd::geometry::Chs;
 use vhd_nostd::{
     read_chain, Disk, DiskType, Error, Footer, FormatError, Header, Kind, Source, Structure,
 };
+use vhd_testkit::*;
 
 fn id(s: &str) -> Uuid {
     Uuid::parse_str(s).unwrap()

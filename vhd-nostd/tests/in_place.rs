@@ -2,13 +2,11 @@
 //! by `Footer::read_into`, `Header::read_into`, `BatmapHeader::read_into` and
 //! `Disk::open_in` must decide exactly what parsing the whole buffer decides.
 
-mod common;
-
-use common::{new_image, open, read_image, reseal_footers, VecIo};
 use vhd_nostd::batmap::BatmapHeader;
 use vhd_nostd::disk::{find_footer, find_footer_into};
 use vhd_nostd::footer::{version, DiskType};
 use vhd_nostd::{probe, Buffers, Disk, Error, Footer, FormatError, Header, OpenOptions, Recovered};
+use vhd_testkit::{new_image, open, read_image, reseal_footers, VecIo};
 
 const SAMPLES: [&str; 7] = [
     "ext2.vhd",

@@ -5,8 +5,6 @@
 //! panic fails. Case 25 (I/O failure mid-allocation or mid-snapshot) is in
 //! tests/powercut.rs.
 
-mod common;
-use common::*;
 use std::io::ErrorKind;
 use vhd_nostd::bat::UNUSED;
 use vhd_nostd::create::{create, CreateParams, Parent};
@@ -15,8 +13,8 @@ use vhd_nostd::{
     probe, read_chain, Buffers, Disk, DiskType, Error, FormatError, Io, OpenOptions, Recovered,
     Structure,
 };
+use vhd_testkit::*;
 
-const MIB: u64 = 1 << 20;
 type E = Error<ErrorKind>;
 
 fn fmt(e: FormatError) -> E {
@@ -60,24 +58,16 @@ fn rejects(io: &VecIo, want: E) {
 /// A new differencing disk of `size` bytes and `block_size` blocks (UUID `uuid(id)`)
 /// whose parent is `p`, named `name` beside it.
 fn child_of<I: Io>(p: &Disk<I, Vec<u8>>, size: u64, block_size: u32, id: u8, name: &str) -> VecIo {
-    let mut io = VecIo::default();
-    let rel = format!("./{name}");
-    let parent = Parent {
-        uuid: p.footer().uuid,
-        timestamp: 0,
-        name,
-        relative_path: &rel,
-    };
-    let params = CreateParams {
-        kind: DiskType::Differencing,
+    Child {
         size,
         block_size,
         uuid: uuid(id),
         timestamp: 0,
-        parent: Some(parent),
-    };
-    create(&mut io, &params, &mut [0u8; 4096]).unwrap();
-    io
+        parent_uuid: p.footer().uuid,
+        parent_timestamp: 0,
+        parent_path: &format!("./{name}"),
+    }
+    .image()
 }
 
 /// An 8 MiB dynamic disk (4 blocks) with blocks 0 and 2 written, and its content.
@@ -509,32 +499,6 @@ fn case_16_overlapping_blocks() {
     assert!(all[4 << 20..6 << 20] == model[4 << 20..6 << 20]);
     assert!(all[6 << 20..] == a[..]);
     all.clear();
-}
-
-/// Writes `payload` into the file where the footer was, moves the footer after it, and
-/// points locator `slot` at it with `code`.
-fn put_locator(io: &mut VecIo, slot: usize, code: u32, payload: &[u8]) {
-    let n = io.data.len();
-    let footer = io.data[n - 512..].to_vec();
-    let at = n - 512;
-    let padded = payload.len().div_ceil(512).max(1) * 512;
-    io.data.truncate(at);
-    io.data.extend_from_slice(payload);
-    io.data.resize(at + padded, 0);
-    io.data.extend_from_slice(&footer);
-    reseal_header(io, |h| {
-        h.loc[slot] = ParentLocator {
-            code,
-            data_space: padded as u32,
-            data_len: payload.len() as u32,
-            res: 0,
-            data_offset: at as u64,
-        }
-    });
-}
-
-fn utf16le(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
 }
 
 fn locator_path(io: &VecIo, i: usize) -> Result<String, E> {
@@ -1564,28 +1528,9 @@ fn parent8_and_child() -> (VecIo, VecIo, Vec<u8>) {
     parent_of_mib_and_child(8, 6)
 }
 
-/// Sets or clears `block`'s bit in a valid batmap and reseals its checksum.
-fn poke_batmap(io: &mut VecIo, block: u32, full: bool) {
-    let d = open(io.clone(), false).unwrap();
-    let (bh, _) = d.batmap().expect("a valid batmap");
-    let (moff, len) = (bh.batmap_offset as usize, bh.map_bytes() as usize);
-    let hoff = d.batmap_header_offset() as usize;
-    drop(d);
-    vhd_nostd::batmap::assign(&mut io.data[moff..moff + len], block, full);
-    let mut h = vhd_nostd::batmap::BatmapHeader::parse(&io.data[hoff..hoff + 512]).unwrap();
-    h.checksum = h.compute_checksum(&io.data[moff..moff + len]);
-    io.data[hoff..hoff + 512].copy_from_slice(&h.to_bytes());
-}
-
 /// Reads the whole child through its parent.
 fn chain_read(child: &VecIo, parent: &VecIo) -> Vec<u8> {
-    let mut chain = [
-        open(child.clone(), false).unwrap(),
-        open(parent.clone(), false).unwrap(),
-    ];
-    let mut all = vec![0u8; chain[0].size() as usize];
-    read_chain(&mut chain, 0, &mut all).unwrap();
-    all
+    read_through(open(child.clone(), false).unwrap(), Some(parent))
 }
 
 /// Class 1: the sector bitmap is authoritative on reads (libvhd's read path), whatever
@@ -1601,7 +1546,7 @@ fn hostile_1_batmap_bit_over_partial_bitmap() {
     let mut cio = c.into_io();
     // Stale bytes in a clear-bitmap sector of block 2, then batmap bit 2 set.
     cio.data[start + 512 + 10 * 512..][..512].fill(0xEE);
-    poke_batmap(&mut cio, 2, true);
+    set_batmap_bit(&mut cio, 2, true);
     let mut want = pmodel.clone();
     want[8192 * 512..][..8 * 512].copy_from_slice(&eight);
     assert!(
@@ -1624,7 +1569,7 @@ fn hostile_1_batmap_bit_over_partial_bitmap() {
     // Variant: the bit on an unallocated block, then one 8-sector write there: the rest
     // of the block still reads from the parent, not as zeros.
     let (pio, mut cio, pmodel) = parent8_and_child();
-    poke_batmap(&mut cio, 3, true);
+    set_batmap_bit(&mut cio, 3, true);
     assert_eq!(
         check_msg(&mut cio.clone()),
         Err("batmap shows unallocated block 3 full".into())
@@ -1642,7 +1587,7 @@ fn hostile_1_batmap_bit_over_partial_bitmap() {
     let mut c = open(cio, true).unwrap();
     c.write(8192, &eight).unwrap();
     let mut cio = c.into_io();
-    poke_batmap(&mut cio, 2, true);
+    set_batmap_bit(&mut cio, 2, true);
     let mut chain = [open(cio, true).unwrap(), open(pio, false).unwrap()];
     vhd_nostd::fill::fill(&mut chain, &mut vec![0u8; 1 << 20]).unwrap();
     let [c, _] = chain;

@@ -3,12 +3,11 @@
 //! to a plain `Vec<u8>` model of the virtual disk, and every image passing `check` at
 //! the end.
 
-mod common;
-use common::*;
 use proptest::prelude::*;
 use vhd_nostd::check::{check, work_size, CheckOptions};
-use vhd_nostd::create::{create, CreateParams, Parent};
+use vhd_nostd::create::{create, CreateParams};
 use vhd_nostd::{read_chain, DiskType, Error};
+use vhd_testkit::*;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -26,13 +25,22 @@ enum Step {
     Coalesce,
 }
 
+/// Under Miri (`make miri`), which interprets every byte, the disks, blocks, writes and
+/// runs are smaller; the steps and the checks are the same.
+const MAX_LEN: u16 = scaled(700, 40) as u16;
+const MAX_SECTORS: u32 = scaled(12_000, 300) as u32;
+const MAX_BS_LOG: u8 = scaled(21, 13) as u8;
+const CASES: u32 = scaled(256, 6) as u32;
+const MAX_STEPS: usize = scaled(40, 10) as usize;
+const MAX_GROW: u16 = scaled(5000, 200) as u16;
+
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        5 => (any::<u32>(), 1u16..=700, any::<u8>()).prop_map(|(at, len, g)| Step::Write { at, len, g }),
-        3 => (any::<u32>(), 1u16..=700).prop_map(|(at, len)| Step::Read { at, len }),
-        1 => (9u8..=21).prop_map(|bs_log| Step::Snapshot { bs_log }),
+        5 => (any::<u32>(), 1u16..=MAX_LEN, any::<u8>()).prop_map(|(at, len, g)| Step::Write { at, len, g }),
+        3 => (any::<u32>(), 1u16..=MAX_LEN).prop_map(|(at, len)| Step::Read { at, len }),
+        1 => (9u8..=MAX_BS_LOG).prop_map(|bs_log| Step::Snapshot { bs_log }),
         1 => Just(Step::Reopen),
-        1 => (1u16..=5000).prop_map(|extra| Step::Grow { extra }),
+        1 => (1u16..=MAX_GROW).prop_map(|extra| Step::Grow { extra }),
         1 => Just(Step::Coalesce),
     ]
 }
@@ -49,6 +57,12 @@ fn grow_moving(d: &mut VDisk<VecIo>, new: u64) {
     resize::grow_journaled(d, new, &mut j, &mut h, &mut copy, |_| {}).unwrap();
     journal::commit(&mut j, &mut h, true).unwrap();
     d.unpoison().unwrap();
+}
+
+/// Zeros appended to the model by a copy (`resize` writes them one by one, slow under
+/// Miri).
+fn grow_model(model: &mut Vec<u8>, new: u64) {
+    model.extend_from_slice(&vec![0; new as usize - model.len()]);
 }
 
 struct World {
@@ -117,25 +131,16 @@ impl World {
                     return;
                 }
                 let top = &self.chain[0];
-                let mut io = VecIo::default();
-                create(
-                    &mut io,
-                    &CreateParams {
-                        kind: DiskType::Differencing,
-                        size: top.size(),
-                        block_size: 1 << bs_log,
-                        uuid: uuid(self.next_uuid),
-                        timestamp: 2,
-                        parent: Some(Parent {
-                            uuid: top.footer().uuid,
-                            timestamp: 1,
-                            name: "parent.vhd",
-                            relative_path: "./parent.vhd",
-                        }),
-                    },
-                    &mut [0u8; 4096],
-                )
-                .unwrap();
+                let io = Child {
+                    size: top.size(),
+                    block_size: 1 << bs_log,
+                    uuid: uuid(self.next_uuid),
+                    timestamp: 2,
+                    parent_uuid: top.footer().uuid,
+                    parent_timestamp: 1,
+                    parent_path: "./parent.vhd",
+                }
+                .image();
                 self.next_uuid += 1;
                 self.chain.insert(0, open(io, true).unwrap());
             }
@@ -150,11 +155,11 @@ impl World {
             Step::Grow { extra } => {
                 let new = (n + u64::from(extra)) * 512;
                 match vhd_nostd::resize::grow(&mut self.chain[0], new) {
-                    Ok(()) => self.model.resize(new as usize, 0),
+                    Ok(()) => grow_model(&mut self.model, new),
                     // The BAT needs more sectors: blocks move, under a journal.
                     Err(Error::NoSpace) => {
                         grow_moving(&mut self.chain[0], new);
-                        self.model.resize(new as usize, 0);
+                        grow_model(&mut self.model, new);
                     }
                     Err(Error::WrongDiskType) => {}
                     Err(e) => panic!("grow: {e:?}"),
@@ -210,17 +215,19 @@ impl World {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: CASES,
         max_shrink_iters: 2000,
+        // Miri's isolation has no file system for the regressions file.
+        failure_persistence: if MIRI { None } else { ProptestConfig::default().failure_persistence },
         ..ProptestConfig::default()
     })]
 
     #[test]
     fn chain_matches_model(
         fixed in prop::bool::weighted(0.2),
-        sectors in prop_oneof![1u32..=64, 1u32..=12_000],
-        bs_log in 9u8..=21,
-        steps in prop::collection::vec(step(), 1..40),
+        sectors in prop_oneof![1u32..=64, 1u32..=MAX_SECTORS],
+        bs_log in 9u8..=MAX_BS_LOG,
+        steps in prop::collection::vec(step(), 1..MAX_STEPS),
     ) {
         let mut w = World::new(fixed, sectors, bs_log);
         for s in &steps {
@@ -232,13 +239,22 @@ proptest! {
 
 #[test]
 fn sizes_off_the_block_grid_with_every_block_size() {
-    for bs_log in 9..=21u8 {
-        for sectors in [1u32, 7, 4095, 4097, 8191] {
+    // Under Miri: the smallest and a middle block size, sizes around 64 sectors.
+    let (logs, sizes): (&[u8], &[u32]) = if MIRI {
+        (&[9, 15], &[1, 7, 63, 65])
+    } else {
+        (
+            &[9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21],
+            &[1, 7, 4095, 4097, 8191],
+        )
+    };
+    for &bs_log in logs {
+        for &sectors in sizes {
             let mut w = World::new(false, sectors, bs_log);
             for s in [
                 Step::Write {
                     at: 0,
-                    len: 700,
+                    len: MAX_LEN,
                     g: 1,
                 },
                 Step::Write {
@@ -247,15 +263,18 @@ fn sizes_off_the_block_grid_with_every_block_size() {
                     g: 2,
                 },
                 Step::Snapshot {
-                    bs_log: 30 - bs_log,
+                    bs_log: if MIRI { 24 - bs_log } else { 30 - bs_log },
                 },
                 Step::Write {
                     at: sectors / 2,
-                    len: 600,
+                    len: MAX_LEN - MAX_LEN / 7,
                     g: 3,
                 },
                 Step::Reopen,
-                Step::Read { at: 0, len: 700 },
+                Step::Read {
+                    at: 0,
+                    len: MAX_LEN,
+                },
                 Step::Coalesce,
             ] {
                 w.apply(&s);

@@ -16,39 +16,16 @@
 //! The seed and the iteration count are fixed (deterministic); `VHD_MUTATE_ITERS` and
 //! `VHD_MUTATE_SEED` run longer or other campaigns (RELIABILITY.md records one).
 
-mod common;
-use common::*;
 use vhd_nostd::batmap::BatmapHeader;
 use vhd_nostd::bitmap::{BitOrder, Bitmap};
 use vhd_nostd::{read_chain, DiskType, Footer, Header};
+use vhd_testkit::*;
 
 /// Mutants per kind of image in `make check`: a few seconds in a debug build.
 const DEFAULT_ITERS: u64 = 400;
 const SIZE: u64 = 4 << 20;
 const BLOCK: u32 = 512 << 10;
 const SECTORS: u64 = SIZE / 512;
-
-/// xorshift64*: deterministic and good enough to pick edits.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A value for a field that was `old` in a file of `len` bytes: the boundaries the
 /// engine's checks turn on, or anything.
@@ -98,25 +75,7 @@ fn differencing_image() -> (VecIo, VecIo, Vec<u8>, Vec<u8>) {
     let mut pmodel = vec![0u8; SIZE as usize];
     pattern(77, 7, &mut pmodel);
     p.write(0, &pmodel).unwrap();
-    let mut cio = VecIo::default();
-    vhd_nostd::create::create(
-        &mut cio,
-        &vhd_nostd::create::CreateParams {
-            kind: DiskType::Differencing,
-            size: SIZE,
-            block_size: BLOCK,
-            uuid: uuid(2),
-            timestamp: 1000,
-            parent: Some(vhd_nostd::create::Parent {
-                uuid: p.footer().uuid,
-                timestamp: 5,
-                name: "p.vhd",
-                relative_path: "./p.vhd",
-            }),
-        },
-        &mut [0u8; 4096],
-    )
-    .unwrap();
+    let cio = new_snapshot_with(&mut p, "p.vhd", BLOCK);
     let mut c = open(cio, true).unwrap();
     let mut model = pmodel.clone();
     for (s, n, g) in [

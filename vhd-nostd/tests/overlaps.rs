@@ -2,10 +2,9 @@
 //! metadata are found by `Disk::scan_overlaps` with a caller buffer, and writes to them
 //! are refused with `FormatError::Overlapping` while reads keep working.
 
-mod common;
-use common::*;
 use vhd_nostd::alias::{work_size, Overlaps};
 use vhd_nostd::{DiskType, Error, FormatError, Io};
+use vhd_testkit::*;
 
 const BLOCK: usize = 4096;
 

@@ -24,8 +24,6 @@
 //! records, `journal_eof` in host order) are read, verified and reverted by the core;
 //! the core writes the same bytes for the same image.
 
-mod common;
-use common::*;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::ErrorKind;
@@ -33,7 +31,8 @@ use std::rc::Rc;
 use vhd_nostd::journal::{self, JournalHeader, ENTRY_COOKIE};
 use vhd_nostd::locator::{PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
 use vhd_nostd::parent::NewParent;
-use vhd_nostd::{read_chain, Disk, DiskType, Error, Footer, FormatError, Io, OpenOptions};
+use vhd_nostd::{Disk, DiskType, Error, Footer, FormatError, Io, OpenOptions};
+use vhd_testkit::*;
 
 type E = Error<ErrorKind>;
 const KIB: usize = 1 << 10;
@@ -309,12 +308,7 @@ struct Scenario {
 fn content(sc: &Scenario, io: VecIo) -> Vec<u8> {
     let d = open(io, false).unwrap();
     assert!(d.recovered().is_empty(), "second open is clean");
-    let mut all = vec![0u8; d.size() as usize];
-    match &sc.parent {
-        None => read_chain(&mut [d], 0, &mut all).unwrap(),
-        Some(p) => read_chain(&mut [d, open(p.clone(), false).unwrap()], 0, &mut all).unwrap(),
-    }
-    all
+    read_through(d, sc.parent.as_ref())
 }
 
 /// The image must be poisoned, or else consistent on its own: whoever opens it without

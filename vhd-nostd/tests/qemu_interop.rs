@@ -2,19 +2,13 @@
 //! convert to the same raw content; images qemu-io writes read identically through the
 //! core. CI installs qemu-utils; a missing qemu-img fails these tests.
 
-mod common;
-use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 use vhd_nostd::footer::DiskType;
+use vhd_testkit::*;
 
 fn workdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("qemu-interop")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    vhd_testkit::workdir!("qemu-interop", name)
 }
 
 fn run(cmd: &mut Command) -> Vec<u8> {

@@ -6,28 +6,14 @@
 //! from a fixed-seed generator, so a failure names a case that reruns the same.
 
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use vhd_nostd::check::{check, work_size, CheckOptions};
 use vhd_nostd::DiskType;
 use vhd_std::fileio::AlignedBuf;
 use vhd_std::{journal, Image, OpenOptions};
-
-/// xorshift64*: enough randomness for sizes and offsets, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use vhd_testkit::{rw, workdir, Rng};
 
 /// The writes made, in order: `(sector, sectors, generation)`.
 #[derive(Default)]
@@ -56,20 +42,6 @@ impl Model {
                 fill(lo, g, out);
             }
         }
-    }
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vr13-grow-model-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rw() -> OpenOptions {
-    OpenOptions {
-        writable: true,
-        ..Default::default()
     }
 }
 
@@ -115,7 +87,7 @@ fn check_image(path: &Path, case: &str) {
 fn one_case(seed: u64) -> u32 {
     let case = format!("seed {seed}");
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let d = workdir(&seed.to_string());
+    let d = workdir!("grow-model", seed.to_string());
     let (vhd, jpath, rawp) = (d.join("m.vhd"), d.join("m.journal"), d.join("m.raw"));
     // 8 to 120 MiB, then 300 MiB to 2 GiB: 129 to 1024 BAT entries, 2 to 8 sectors.
     let old_mb = 8 + 2 * rng.below(57);

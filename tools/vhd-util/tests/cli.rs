@@ -11,17 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use vhd_std::{Chain, Image, OpenOptions};
+use vhd_testkit::{be32, utf16le};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
 const MIB: u64 = 1 << 20;
 
 fn workdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("vhd-util-cli")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    vhd_testkit::workdir!("vhd-util-cli", name)
 }
 
 /// Runs `vhd-util args...` in `dir` with local time = UTC.
@@ -55,10 +51,6 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     let o = vhd(dir, args);
     assert_eq!(code(&o), 0, "{args:?}: {} {}", stdout(&o), stderr(&o));
     stdout(&o)
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }
 
 fn be64(b: &[u8], at: usize) -> u64 {
@@ -141,10 +133,6 @@ fn create_rounds_to_2mib_fixed_and_overwrites() {
     assert_eq!(code(&vhd(&d, &["create", "-n", &long, "-s", "2"])), 36);
     let o = vhd(&d, &["create", "-n", "no/such/dir.vhd", "-s", "2"]);
     assert_eq!((code(&o), stdout(&o).as_str()), (2, ""), "silent failure");
-}
-
-fn utf16le(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
 #[test]

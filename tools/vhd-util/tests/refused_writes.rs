@@ -10,12 +10,7 @@ use vhd_std::{Chain, OpenOptions};
 const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
 
 fn workdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("vhd-util-refused")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    vhd_testkit::workdir!("vhd-util-refused", name)
 }
 
 fn vhd(dir: &Path, args: &[&str]) -> i32 {

@@ -18,12 +18,7 @@ const MIB: u64 = 1 << 20;
 const LVHD_MSIZE_MB: &str = "2097152";
 
 fn workdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("vhd-util-sm-replay")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    vhd_testkit::workdir!("vhd-util-sm-replay", name)
 }
 
 /// A failed call, as `util.pread2` raises it: the exit status and stdout.
