@@ -4,19 +4,22 @@
 use core::ffi::c_int;
 
 use libc::off_t;
-use vhd_nostd::bat::bat_bytes;
+use vhd_nostd::bat::{bat_bytes, UNUSED};
 use vhd_nostd::footer::FOOTER_SIZE;
 use vhd_nostd::layout::{self, Metadata};
 use vhd_nostd::locator::PLAT_CODE_NONE;
 use vhd_nostd::{Io, SECTOR_SIZE};
 
-use crate::alloc::{c_aligned, c_free, AlignedBuf};
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::VhdDisk;
+
 use crate::batmap::{get_batmap, has_batmap};
+use crate::cmem::{c_aligned, c_free};
 use crate::consts::VHD_SECTOR_SHIFT;
 use crate::convert::engine_locator;
-use crate::ffi::{call, context, object, shared, Res};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::meta::{is_dynamic, offset, write_footer_at};
-use crate::state::{with_io, with_io_writing};
+use crate::state::{with_io, with_io_writing, with_view};
 use crate::types::{vhd_bat_t, vhd_context_t};
 
 /// The BAT entries of `bat` (empty if none is loaded).
@@ -48,7 +51,7 @@ fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
     let len = bat_bytes(entries);
     let off = ctx.header.table_offset;
     with_io(ctx, |io| {
-        let size = io.size().map_err(|e| -e)?;
+        let size = io.size().map_err(errno)?;
         if off.checked_add(len).is_none_or(|end| end > size) {
             return Err(-libc::EINVAL);
         }
@@ -58,7 +61,7 @@ fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
         let bytes = unsafe { core::slice::from_raw_parts_mut(p, len) };
         if let Err(e) = io.read_at(off, bytes) {
             c_free(p);
-            return Err(-e);
+            return Err(errno(e));
         }
         let mut bat = vhd_bat_t {
             spb: ctx.header.block_size >> VHD_SECTOR_SHIFT,
@@ -72,7 +75,26 @@ fn read_bat(ctx: &vhd_context_t) -> Res<vhd_bat_t> {
     })
 }
 
-/// Loads `ctx->bat` if it is not loaded.
+/// A C copy (host order, from `posix_memalign`) of the BAT the engine read at open and
+/// has kept current since.
+pub(crate) fn c_bat(ctx: &vhd_context_t, disk: &VhdDisk) -> Res<vhd_bat_t> {
+    let bat = disk.bat();
+    let n = bat.entries();
+    let len = usize::try_from(bat_bytes(n)).map_err(|_| -libc::EINVAL)?;
+    let p = c_aligned(len)?;
+    let mut copy = vhd_bat_t {
+        spb: ctx.header.block_size >> VHD_SECTOR_SHIFT,
+        entries: n,
+        bat: p.cast(),
+    };
+    for (block, e) in entries_mut(&mut copy).iter_mut().enumerate() {
+        *e = bat.raw(block as u32).unwrap_or(UNUSED);
+    }
+    Ok(copy)
+}
+
+/// Loads `ctx->bat` if it is not loaded: from the engine's view while it is current,
+/// from disk after the client's own metadata writes dropped it (`state`'s rule).
 pub(crate) fn get_bat(ctx: &mut vhd_context_t) -> Res<()> {
     if !is_dynamic(ctx) {
         return Err(-libc::EINVAL);
@@ -80,7 +102,10 @@ pub(crate) fn get_bat(ctx: &mut vhd_context_t) -> Res<()> {
     if !ctx.bat.bat.is_null() {
         return Ok(());
     }
-    ctx.bat = read_bat(ctx)?;
+    ctx.bat = match with_view(ctx, |disk| c_bat(ctx, disk)) {
+        Some(copy) => copy?,
+        None => read_bat(ctx)?,
+    };
     Ok(())
 }
 
@@ -120,7 +145,7 @@ pub(crate) fn end_of_headers(ctx: &mut vhd_context_t) -> Res<u64> {
 /// whichever is further, in whole sectors.
 pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
     if !is_dynamic(ctx) {
-        let size = with_io(ctx, |io| io.size().map_err(|e| -e))?;
+        let size = with_io(ctx, |io| io.size().map_err(errno))?;
         return Ok(size.saturating_sub(FOOTER_SIZE as u64));
     }
     // libvhd counts in whole sectors: the end of the headers is rounded down.
@@ -138,8 +163,10 @@ pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_bat(ctx: *mut vhd_context_t) -> c_int {
-    // SAFETY: caller's contract.
-    call(|| get_bat(unsafe { context(ctx)? }))
+    boundary!({
+        // SAFETY: caller's contract.
+        get_bat(unsafe { context(ctx)? })
+    })
 }
 
 /// Frees `ctx->bat` and zeroes it (dynamic and differencing disks).
@@ -148,13 +175,15 @@ pub unsafe extern "C" fn vhd_get_bat(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_bat(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        if is_dynamic(ctx) {
-            c_free(ctx.bat.bat);
-            ctx.bat = vhd_bat_t::zeroed();
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            if is_dynamic(ctx) {
+                c_free(ctx.bat.bat);
+                ctx.bat = vhd_bat_t::zeroed();
+            }
         }
-    }
+    })
 }
 
 /// Reads the BAT into `bat` (entries host order, allocated with `posix_memalign`; free
@@ -164,7 +193,7 @@ pub unsafe extern "C" fn vhd_put_bat(ctx: *mut vhd_context_t) {
 /// `ctx` must be an open context; `bat` writable (its old entries are not freed).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_read_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; `bat` may be `&ctx->bat`, so it is written only
         // after the context is read.
         let read = read_bat(unsafe { shared(ctx)? });
@@ -184,19 +213,19 @@ pub unsafe extern "C" fn vhd_read_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat
 /// `ctx` must be an open context; `bat` a BAT holding `entries` entries.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_write_bat(ctx: *mut vhd_context_t, bat: *mut vhd_bat_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; both are only read (`bat` may be `&ctx->bat`).
         let (ctx, bat) = unsafe { (shared(ctx)?, shared(bat)?) };
         if !is_dynamic(ctx) || bat.bat.is_null() || bat.entries > ctx.header.max_bat_size {
             return Err(-libc::EINVAL);
         }
         let len = usize::try_from(bat_bytes(bat.entries)).map_err(|_| -libc::EINVAL)?;
-        let mut buf = AlignedBuf::zeroed(len)?;
+        let mut buf = AlignedBuf::try_new(len).map_err(errno)?;
         for (out, e) in buf.as_mut().chunks_exact_mut(4).zip(entries(bat)) {
             out.copy_from_slice(&e.to_be_bytes());
         }
         let off = ctx.header.table_offset;
-        with_io_writing(ctx, |io| io.write_at(off, buf.as_ref()).map_err(|e| -e))
+        with_io_writing(ctx, |io| io.write_at(off, buf.as_ref()).map_err(errno))
     })
 }
 
@@ -212,7 +241,7 @@ pub unsafe extern "C" fn vhd_offset(
     sector: u32,
     offset: *mut u32,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(offset)?) };
         if !is_dynamic(ctx) {
@@ -237,7 +266,7 @@ pub unsafe extern "C" fn vhd_offset(
 /// `ctx` must be an open context and `off` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_end_of_headers(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
         *out = 0;
@@ -254,7 +283,7 @@ pub unsafe extern "C" fn vhd_end_of_headers(ctx: *mut vhd_context_t, off: *mut o
 /// `ctx` must be an open context and `off` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_end_of_data(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
         *out = off_t::try_from(end_of_data(ctx)?).map_err(|_| -libc::EINVAL)?;
@@ -269,7 +298,7 @@ pub unsafe extern "C" fn vhd_end_of_data(ctx: *mut vhd_context_t, off: *mut off_
 /// `ctx` must be an open context and `size` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_phys_size(ctx: *mut vhd_context_t, size: *mut off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(size)?) };
         let phys = end_of_data(ctx)? + FOOTER_SIZE as u64;
@@ -286,7 +315,7 @@ pub unsafe extern "C" fn vhd_get_phys_size(ctx: *mut vhd_context_t, size: *mut o
 /// `ctx` must be a context opened read-write.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_set_phys_size(ctx: *mut vhd_context_t, size: off_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let size = offset(size)?;

@@ -7,15 +7,15 @@ use libc::off_t;
 use vhd_nostd::batmap::{self, BatmapHeader};
 use vhd_nostd::layout::{self, BatmapPresence};
 use vhd_nostd::{Io, SECTOR_SIZE};
+use vhd_std::{FileIo, VhdDisk};
 
-use crate::alloc::{c_aligned, c_free};
+use crate::cmem::{c_aligned, c_free};
 use crate::consts::VHD_BATMAP_CURRENT_VERSION;
 use crate::convert::{batmap_header_to_disk, c_batmap_header};
-use crate::fdio::FdIo;
-use crate::ffi::{call, context, guard, object, shared, Res};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::helpers::vhd_checksum_batmap;
 use crate::meta::{creator_app, is_dynamic};
-use crate::state::{with_io, with_io_writing};
+use crate::state::{with_io, with_io_writing, with_view};
 use crate::types::{vhd_batmap_t, vhd_context_t};
 
 /// Byte offset of the batmap header: the sector after the BAT.
@@ -34,10 +34,10 @@ fn check_header(batmap: &vhd_batmap_t) -> Res<()> {
 }
 
 /// Reads the batmap header sector of `ctx`.
-fn read_header(ctx: &vhd_context_t, io: &mut FdIo) -> Res<BatmapHeader> {
+fn read_header(ctx: &vhd_context_t, io: &mut FileIo) -> Res<BatmapHeader> {
     let mut sector = [0u8; SECTOR_SIZE];
     io.read_at(batmap_header_offset(ctx), &mut sector)
-        .map_err(|e| -e)?;
+        .map_err(errno)?;
     BatmapHeader::parse(&sector).map_err(|_| -libc::EINVAL)
 }
 
@@ -65,7 +65,7 @@ fn read_batmap(ctx: &vhd_context_t) -> Res<vhd_batmap_t> {
     }
     with_io(ctx, |io| {
         let hdr = read_header(ctx, io)?;
-        let size = io.size().map_err(|e| -e)?;
+        let size = io.size().map_err(errno)?;
         if hdr.batmap_version > VHD_BATMAP_CURRENT_VERSION
             || hdr.validate(ctx.header.max_bat_size, size).is_err()
         {
@@ -77,7 +77,7 @@ fn read_batmap(ctx: &vhd_context_t) -> Res<vhd_batmap_t> {
         let bytes = unsafe { core::slice::from_raw_parts_mut(map, len) };
         let checked = io
             .read_at(hdr.batmap_offset, bytes)
-            .map_err(|e| -e)
+            .map_err(errno)
             .and_then(|()| hdr.verify(bytes).map_err(|_| -libc::EINVAL));
         if let Err(e) = checked {
             c_free(map);
@@ -90,7 +90,26 @@ fn read_batmap(ctx: &vhd_context_t) -> Res<vhd_batmap_t> {
     })
 }
 
-/// Loads `ctx->batmap` if it is not loaded.
+/// A C copy (map from `posix_memalign`) of the batmap the engine holds, if it holds a
+/// valid one this library knows.
+fn c_batmap(disk: &VhdDisk) -> Option<Res<vhd_batmap_t>> {
+    let (hdr, map) = disk.batmap()?;
+    if hdr.batmap_version > VHD_BATMAP_CURRENT_VERSION {
+        return None;
+    }
+    let copy = c_aligned(map.len()).map(|p| {
+        // SAFETY: `p` holds `map.len()` writable bytes, disjoint from `map`.
+        unsafe { core::ptr::copy_nonoverlapping(map.as_ptr(), p, map.len()) };
+        vhd_batmap_t {
+            header: c_batmap_header(hdr),
+            map: p.cast(),
+        }
+    });
+    Some(copy)
+}
+
+/// Loads `ctx->batmap` if it is not loaded: from the engine's view while it is current
+/// and holds a valid batmap, else from disk (`state`'s rule).
 pub(crate) fn get_batmap(ctx: &mut vhd_context_t) -> Res<()> {
     if !has_batmap(ctx) {
         return Err(-libc::EINVAL);
@@ -98,7 +117,11 @@ pub(crate) fn get_batmap(ctx: &mut vhd_context_t) -> Res<()> {
     if !ctx.batmap.map.is_null() {
         return Ok(());
     }
-    ctx.batmap = read_batmap(ctx)?;
+    let engine = with_view(ctx, |disk| Ok(c_batmap(disk))).and_then(|r| r.ok().flatten());
+    ctx.batmap = match engine {
+        Some(copy) => copy?,
+        None => read_batmap(ctx)?,
+    };
     Ok(())
 }
 
@@ -119,8 +142,10 @@ pub(crate) fn map_mut(batmap: &mut vhd_batmap_t) -> Option<&mut [u8]> {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_has_batmap(ctx: *mut vhd_context_t) -> c_int {
-    // SAFETY: caller's contract.
-    guard(0, || unsafe { shared(ctx) }.is_ok_and(has_batmap).into())
+    boundary!(on_panic = 0, {
+        // SAFETY: caller's contract.
+        unsafe { shared(ctx) }.is_ok_and(has_batmap).into()
+    })
 }
 
 /// Sets `*off` to the byte offset of the batmap header (right after the BAT).
@@ -132,7 +157,7 @@ pub unsafe extern "C" fn vhd_batmap_header_offset(
     ctx: *mut vhd_context_t,
     off: *mut off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
         *out = off_t::try_from(batmap_header_offset(ctx)).map_err(|_| -libc::EINVAL)?;
@@ -148,8 +173,10 @@ pub unsafe extern "C" fn vhd_batmap_header_offset(
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_batmap(ctx: *mut vhd_context_t) -> c_int {
-    // SAFETY: caller's contract.
-    call(|| get_batmap(unsafe { context(ctx)? }))
+    boundary!({
+        // SAFETY: caller's contract.
+        get_batmap(unsafe { context(ctx)? })
+    })
 }
 
 /// Frees `ctx->batmap.map` and zeroes the batmap (images with a batmap).
@@ -158,13 +185,15 @@ pub unsafe extern "C" fn vhd_get_batmap(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_batmap(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        if has_batmap(ctx) {
-            c_free(ctx.batmap.map);
-            ctx.batmap = vhd_batmap_t::zeroed();
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            if has_batmap(ctx) {
+                c_free(ctx.batmap.map);
+                ctx.batmap = vhd_batmap_t::zeroed();
+            }
         }
-    }
+    })
 }
 
 /// Reads the batmap into `batmap` (header host order; map allocated with
@@ -178,7 +207,7 @@ pub unsafe extern "C" fn vhd_read_batmap(
     ctx: *mut vhd_context_t,
     batmap: *mut vhd_batmap_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; `batmap` may be `&ctx->batmap`, so it is written
         // only after the context is read.
         let read = read_batmap(unsafe { shared(ctx)? });
@@ -202,7 +231,7 @@ pub unsafe extern "C" fn vhd_write_batmap(
     ctx: *mut vhd_context_t,
     batmap: *mut vhd_batmap_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; both are only read here (`batmap` may be
         // `&ctx->batmap`).
         let (ctx, b) = unsafe { (shared(ctx)?, shared(batmap)?) };
@@ -218,7 +247,7 @@ pub unsafe extern "C" fn vhd_write_batmap(
         let sector = batmap_header_to_disk(&header);
         let hdr_off = batmap_header_offset(ctx);
         with_io_writing(ctx, |io| {
-            let size = io.size().map_err(|e| -e)?;
+            let size = io.size().map_err(errno)?;
             if header
                 .batmap_offset
                 .checked_add(len as u64)
@@ -226,8 +255,8 @@ pub unsafe extern "C" fn vhd_write_batmap(
             {
                 return Err(-libc::EINVAL);
             }
-            io.write_at(header.batmap_offset, map).map_err(|e| -e)?;
-            io.write_at(hdr_off, &sector).map_err(|e| -e)
+            io.write_at(header.batmap_offset, map).map_err(errno)?;
+            io.write_at(hdr_off, &sector).map_err(errno)
         })?;
         // SAFETY: the shared views above are no longer used; `batmap` is writable.
         unsafe { (*batmap).header.checksum = header.checksum };
@@ -271,7 +300,7 @@ pub unsafe extern "C" fn vhd_batmap_test(
     batmap: *mut vhd_batmap_t,
     block: u32,
 ) -> c_int {
-    guard(0, || {
+    boundary!(on_panic = 0, {
         // SAFETY: caller's contract.
         let map = unsafe { map_of(ctx, batmap, block) };
         map.is_some_and(|m| batmap::test(m, block)).into()
@@ -288,8 +317,10 @@ pub unsafe extern "C" fn vhd_batmap_set(
     batmap: *mut vhd_batmap_t,
     block: u32,
 ) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, batmap, block, true) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, batmap, block, true) };
+    })
 }
 
 /// Clears `block`'s bit in `batmap` (in memory).
@@ -302,8 +333,10 @@ pub unsafe extern "C" fn vhd_batmap_clear(
     batmap: *mut vhd_batmap_t,
     block: u32,
 ) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, batmap, block, false) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, batmap, block, false) };
+    })
 }
 
 /// Sets or clears `block`'s bit.
@@ -323,8 +356,10 @@ unsafe fn assign(ctx: *mut vhd_context_t, batmap: *mut vhd_batmap_t, block: u32,
 /// `batmap` must be null or a valid batmap.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_batmap_header(batmap: *mut vhd_batmap_t) -> c_int {
-    // SAFETY: caller's contract.
-    call(|| check_header(unsafe { shared(batmap)? }))
+    boundary!({
+        // SAFETY: caller's contract.
+        check_header(unsafe { shared(batmap)? })
+    })
 }
 
 /// 0 if `batmap->map` matches the header's checksum, else `-EINVAL` (also for no map).
@@ -333,7 +368,7 @@ pub unsafe extern "C" fn vhd_validate_batmap_header(batmap: *mut vhd_batmap_t) -
 /// `batmap` must be null or a batmap whose map holds `batmap_size` sectors.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_validate_batmap(batmap: *mut vhd_batmap_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let b = unsafe { shared(batmap)? };
         // SAFETY: as above.

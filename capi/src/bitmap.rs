@@ -8,9 +8,9 @@ use vhd_nostd::header::MAX_BLOCK_SIZE;
 use vhd_nostd::layout;
 use vhd_nostd::{Io, SECTOR_SIZE};
 
-use crate::alloc::{c_aligned, c_free};
 use crate::bat::{entries, get_bat};
-use crate::ffi::{call, context, guard, object, shared, Res};
+use crate::cmem::{c_aligned, c_free};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::meta::creator_app;
 use crate::state::{with_io, with_io_writing};
 use crate::types::vhd_context_t;
@@ -41,7 +41,7 @@ pub unsafe extern "C" fn vhd_bitmap_test(
     map: *mut c_char,
     sector: u32,
 ) -> c_int {
-    guard(0, || {
+    boundary!(on_panic = 0, {
         // SAFETY: caller's contract.
         let Ok(ctx) = (unsafe { shared(ctx) }) else {
             return 0;
@@ -61,8 +61,10 @@ pub unsafe extern "C" fn vhd_bitmap_test(
 /// As for `vhd_bitmap_test`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_bitmap_set(ctx: *mut vhd_context_t, map: *mut c_char, sector: u32) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, map, sector, true) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, map, sector, true) };
+    })
 }
 
 /// Clears bit `sector` in the sector bitmap `map`.
@@ -71,8 +73,10 @@ pub unsafe extern "C" fn vhd_bitmap_set(ctx: *mut vhd_context_t, map: *mut c_cha
 /// As for `vhd_bitmap_test`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_bitmap_clear(ctx: *mut vhd_context_t, map: *mut c_char, sector: u32) {
-    // SAFETY: caller's contract.
-    guard((), || unsafe { assign(ctx, map, sector, false) });
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        unsafe { assign(ctx, map, sector, false) };
+    })
 }
 
 /// # Safety
@@ -113,12 +117,12 @@ fn read_new(ctx: &vhd_context_t, off: u64, len: usize, partial: bool) -> Res<*mu
     // SAFETY: `p` holds `len` zeroed bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(p, len) };
     let read = with_io(ctx, |io| {
-        let size = io.size().map_err(|e| -e)?;
+        let size = io.size().map_err(errno)?;
         let have = size.saturating_sub(off).min(len as u64) as usize;
         if have == 0 || (have < len && !partial) {
             return Err(-libc::EINVAL);
         }
-        io.read_at(off, &mut buf[..have]).map_err(|e| -e)
+        io.read_at(off, &mut buf[..have]).map_err(errno)
     });
     match read {
         Ok(()) => Ok(p.cast()),
@@ -141,7 +145,7 @@ pub unsafe extern "C" fn vhd_read_bitmap(
     block: u32,
     bufp: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(bufp)?) };
         *out = core::ptr::null_mut();
@@ -163,7 +167,7 @@ pub unsafe extern "C" fn vhd_read_block(
     block: u32,
     bufp: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, out) = unsafe { (context(ctx)?, object(bufp)?) };
         *out = core::ptr::null_mut();
@@ -183,7 +187,7 @@ unsafe fn write_from(ctx: &vhd_context_t, off: u64, src: *const c_char, len: usi
     }
     // SAFETY: caller's contract.
     let data = unsafe { core::slice::from_raw_parts(src.cast::<u8>(), len) };
-    with_io_writing(ctx, |io| io.write_at(off, data).map_err(|e| -e))
+    with_io_writing(ctx, |io| io.write_at(off, data).map_err(errno))
 }
 
 /// Writes `block`'s sector bitmap (`bm_secs` sectors) from `bitmap`. Errors as for
@@ -197,7 +201,7 @@ pub unsafe extern "C" fn vhd_write_bitmap(
     block: u32,
     bitmap: *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let off = block_start(ctx, block)?;
@@ -216,7 +220,7 @@ pub unsafe extern "C" fn vhd_write_block(
     block: u32,
     data: *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let off = block_start(ctx, block)? + u64::from(ctx.bm_secs) * SECTOR_SIZE as u64;

@@ -12,7 +12,7 @@ use crate::consts::{
     PLAT_CODE_MAC, PLAT_CODE_MACX, PLAT_CODE_NONE, PLAT_CODE_W2KU, PLAT_CODE_W2RU, PLAT_CODE_WI2K,
     PLAT_CODE_WI2R, VHD_SECTOR_SIZE,
 };
-use crate::ffi::guard;
+use crate::ffi::boundary;
 use crate::types::{dd_hdr, hd_ftr, vhd_bat_t, vhd_batmap_t, vhd_footer_t, vhd_header_t};
 
 /// Unix time of the VHD epoch, 2000-01-01 00:00:00 UTC.
@@ -24,7 +24,9 @@ static LOG_LEVEL: AtomicI32 = AtomicI32::new(0);
 /// reference does, once the engine logs).
 #[no_mangle]
 pub extern "C" fn libvhd_set_log_level(level: c_int) {
-    LOG_LEVEL.store(level, Ordering::Relaxed);
+    boundary!(on_panic = (), {
+        LOG_LEVEL.store(level, Ordering::Relaxed);
+    })
 }
 
 /// The level last given to [`libvhd_set_log_level`] (0 at start).
@@ -38,10 +40,12 @@ pub fn log_level() -> c_int {
 /// reference wraps; see COMPATIBILITY.md).
 #[no_mangle]
 pub extern "C" fn vhd_time(time: time_t) -> u32 {
-    // `time_t` is 32 bits on some targets.
-    #[allow(clippy::useless_conversion)]
-    let since = i64::from(time).saturating_sub(VHD_EPOCH_UNIX);
-    u32::try_from(since.max(0)).unwrap_or(u32::MAX)
+    boundary!(on_panic = 0, {
+        // `time_t` is 32 bits on some targets.
+        #[allow(clippy::useless_conversion)]
+        let since = i64::from(time).saturating_sub(VHD_EPOCH_UNIX);
+        u32::try_from(since.max(0)).unwrap_or(u32::MAX)
+    })
 }
 
 /// Formats `timestamp` (VHD epoch) as `ctime_r` does in local time, without the newline:
@@ -53,19 +57,20 @@ pub extern "C" fn vhd_time(time: time_t) -> u32 {
 /// `target` must be null or valid for writes of 26 bytes.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_time_to_string(timestamp: u32, target: *mut c_char) -> size_t {
-    if target.is_null() {
-        return 0;
-    }
-    let text = guard(None, || ctime_text(VHD_EPOCH_UNIX + i64::from(timestamp)));
-    let text = text.unwrap_or_default();
-    let bytes = text.as_bytes();
-    // SAFETY: the caller provides 26 writable bytes; `ctime_text` returns at most 24
-    // ASCII bytes (years stay below 10000 for 32-bit VHD times), plus the NUL.
-    unsafe {
-        core::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), target, bytes.len());
-        target.add(bytes.len()).write(0);
-    }
-    bytes.len()
+    boundary!(on_panic = 0, {
+        if target.is_null() {
+            return 0;
+        }
+        let text = ctime_text(VHD_EPOCH_UNIX + i64::from(timestamp)).unwrap_or_default();
+        let bytes = text.as_bytes();
+        // SAFETY: the caller provides 26 writable bytes; `ctime_text` returns at most 24
+        // ASCII bytes (years stay below 10000 for 32-bit VHD times), plus the NUL.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), target, bytes.len());
+            target.add(bytes.len()).write(0);
+        }
+        bytes.len()
+    })
 }
 
 /// `ctime` of a Unix time in the local time zone, without the trailing newline.
@@ -98,7 +103,7 @@ fn ctime_text(unix: i64) -> Option<String> {
 /// 65535 × 16 × 255).
 #[no_mangle]
 pub extern "C" fn vhd_chs(size: u64) -> u32 {
-    vhd_nostd::geometry::chs(size).encode()
+    boundary!(on_panic = 0, { vhd_nostd::geometry::chs(size).encode() })
 }
 
 // The core's checksum rules skip the field where the C structs keep it.
@@ -124,11 +129,13 @@ unsafe fn raw_bytes<'a, T>(p: *const T) -> &'a [u8] {
 /// `footer` must be null or point to a valid footer.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_checksum_footer(footer: *mut vhd_footer_t) -> u32 {
-    if footer.is_null() {
-        return 0;
-    }
-    // SAFETY: a non-null footer is 512 initialized bytes without padding.
-    checksum::footer(unsafe { raw_bytes(footer) })
+    boundary!(on_panic = 0, {
+        if footer.is_null() {
+            return 0;
+        }
+        // SAFETY: a non-null footer is 512 initialized bytes without padding.
+        checksum::footer(unsafe { raw_bytes(footer) })
+    })
 }
 
 /// The checksum `header` should carry, computed as for the footer over its 1024 bytes.
@@ -138,11 +145,13 @@ pub unsafe extern "C" fn vhd_checksum_footer(footer: *mut vhd_footer_t) -> u32 {
 /// `header` must be null or point to a valid header.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_checksum_header(header: *mut vhd_header_t) -> u32 {
-    if header.is_null() {
-        return 0;
-    }
-    // SAFETY: a non-null header is 1024 initialized bytes without padding.
-    checksum::header(unsafe { raw_bytes(header) })
+    boundary!(on_panic = 0, {
+        if header.is_null() {
+            return 0;
+        }
+        // SAFETY: a non-null header is 1024 initialized bytes without padding.
+        checksum::header(unsafe { raw_bytes(header) })
+    })
 }
 
 /// The checksum of a batmap's map: the one's complement of the byte sum of its
@@ -154,21 +163,23 @@ pub unsafe extern "C" fn vhd_checksum_header(header: *mut vhd_header_t) -> u32 {
 /// `header.batmap_size` sectors.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_checksum_batmap(batmap: *mut vhd_batmap_t) -> u32 {
-    if batmap.is_null() {
-        return 0;
-    }
-    // SAFETY: non-null, so it points to a valid batmap (caller's contract).
-    let batmap = unsafe { &*batmap };
-    if batmap.map.is_null() {
-        return 0;
-    }
-    let len = u64::from(batmap.header.batmap_size) * u64::from(VHD_SECTOR_SIZE);
-    let Ok(len) = usize::try_from(len) else {
-        return 0;
-    };
-    // SAFETY: the caller guarantees `map` holds `batmap_size` sectors.
-    let map = unsafe { core::slice::from_raw_parts(batmap.map.cast::<u8>(), len) };
-    checksum::batmap(batmap.header.batmap_version, map)
+    boundary!(on_panic = 0, {
+        if batmap.is_null() {
+            return 0;
+        }
+        // SAFETY: non-null, so it points to a valid batmap (caller's contract).
+        let batmap = unsafe { &*batmap };
+        if batmap.map.is_null() {
+            return 0;
+        }
+        let len = u64::from(batmap.header.batmap_size) * u64::from(VHD_SECTOR_SIZE);
+        let Ok(len) = usize::try_from(len) else {
+            return 0;
+        };
+        // SAFETY: the caller guarantees `map` holds `batmap_size` sectors.
+        let map = unsafe { core::slice::from_raw_parts(batmap.map.cast::<u8>(), len) };
+        checksum::batmap(batmap.header.batmap_version, map)
+    })
 }
 
 /// Swaps the multi-byte fields of a footer between big-endian (on disk) and host order.
@@ -240,10 +251,12 @@ pub(crate) fn swap_batmap_header(b: &mut vhd_batmap_t) {
 /// `footer` must be null or point to a valid, writable footer.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_footer_in(footer: *mut vhd_footer_t) {
-    // SAFETY: null or a valid footer (caller's contract); `as_mut` handles null.
-    if let Some(f) = unsafe { footer.as_mut() } {
-        swap_footer(f);
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: null or a valid footer (caller's contract); `as_mut` handles null.
+        if let Some(f) = unsafe { footer.as_mut() } {
+            swap_footer(f);
+        }
+    })
 }
 
 /// Converts a footer to on-disk (big-endian) byte order, in place. Null is ignored.
@@ -252,10 +265,12 @@ pub unsafe extern "C" fn vhd_footer_in(footer: *mut vhd_footer_t) {
 /// `footer` must be null or point to a valid, writable footer.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_footer_out(footer: *mut vhd_footer_t) {
-    // SAFETY: null or a valid footer (caller's contract); `as_mut` handles null.
-    if let Some(f) = unsafe { footer.as_mut() } {
-        swap_footer(f);
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: null or a valid footer (caller's contract); `as_mut` handles null.
+        if let Some(f) = unsafe { footer.as_mut() } {
+            swap_footer(f);
+        }
+    })
 }
 
 /// Converts a dynamic disk header read from disk to host byte order, in place. Null is
@@ -265,10 +280,12 @@ pub unsafe extern "C" fn vhd_footer_out(footer: *mut vhd_footer_t) {
 /// `header` must be null or point to a valid, writable header.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_header_in(header: *mut vhd_header_t) {
-    // SAFETY: null or a valid header (caller's contract); `as_mut` handles null.
-    if let Some(h) = unsafe { header.as_mut() } {
-        swap_header(h);
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: null or a valid header (caller's contract); `as_mut` handles null.
+        if let Some(h) = unsafe { header.as_mut() } {
+            swap_header(h);
+        }
+    })
 }
 
 /// Converts a dynamic disk header to on-disk byte order, in place. Null is ignored.
@@ -277,10 +294,12 @@ pub unsafe extern "C" fn vhd_header_in(header: *mut vhd_header_t) {
 /// `header` must be null or point to a valid, writable header.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_header_out(header: *mut vhd_header_t) {
-    // SAFETY: null or a valid header (caller's contract); `as_mut` handles null.
-    if let Some(h) = unsafe { header.as_mut() } {
-        swap_header(h);
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: null or a valid header (caller's contract); `as_mut` handles null.
+        if let Some(h) = unsafe { header.as_mut() } {
+            swap_header(h);
+        }
+    })
 }
 
 /// Converts the `entries` BAT entries at `bat->bat` to host byte order, in place. A null
@@ -291,8 +310,10 @@ pub unsafe extern "C" fn vhd_header_out(header: *mut vhd_header_t) {
 /// entries.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_bat_in(bat: *mut vhd_bat_t) {
-    // SAFETY: the same contract as ours.
-    unsafe { swap_bat(bat) }
+    boundary!(on_panic = (), {
+        // SAFETY: the same contract as ours.
+        unsafe { swap_bat(bat) }
+    })
 }
 
 /// Converts the BAT entries to on-disk byte order, in place. A null BAT or entry array
@@ -302,8 +323,10 @@ pub unsafe extern "C" fn vhd_bat_in(bat: *mut vhd_bat_t) {
 /// As for `vhd_bat_in`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_bat_out(bat: *mut vhd_bat_t) {
-    // SAFETY: the same contract as ours.
-    unsafe { swap_bat(bat) }
+    boundary!(on_panic = (), {
+        // SAFETY: the same contract as ours.
+        unsafe { swap_bat(bat) }
+    })
 }
 
 /// Converts `batmap->header` read from disk to host byte order, in place (the map is a
@@ -313,10 +336,12 @@ pub unsafe extern "C" fn vhd_bat_out(bat: *mut vhd_bat_t) {
 /// `batmap` must be null or point to a valid, writable batmap.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_batmap_header_in(batmap: *mut vhd_batmap_t) {
-    // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
-    if let Some(b) = unsafe { batmap.as_mut() } {
-        swap_batmap_header(b);
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
+        if let Some(b) = unsafe { batmap.as_mut() } {
+            swap_batmap_header(b);
+        }
+    })
 }
 
 /// Converts `batmap->header` to on-disk byte order, in place. Null is ignored.
@@ -325,21 +350,25 @@ pub unsafe extern "C" fn vhd_batmap_header_in(batmap: *mut vhd_batmap_t) {
 /// `batmap` must be null or point to a valid, writable batmap.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_batmap_header_out(batmap: *mut vhd_batmap_t) {
-    // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
-    if let Some(b) = unsafe { batmap.as_mut() } {
-        swap_batmap_header(b);
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
+        if let Some(b) = unsafe { batmap.as_mut() } {
+            swap_batmap_header(b);
+        }
+    })
 }
 
 /// 0 if `code` is a known parent locator platform code (`PLAT_CODE_*`, including NONE),
 /// else `-EINVAL`.
 #[no_mangle]
 pub extern "C" fn vhd_validate_platform_code(code: u32) -> c_int {
-    match code {
-        PLAT_CODE_NONE | PLAT_CODE_WI2R | PLAT_CODE_WI2K | PLAT_CODE_W2RU | PLAT_CODE_W2KU
-        | PLAT_CODE_MAC | PLAT_CODE_MACX => 0,
-        _ => -libc::EINVAL,
-    }
+    boundary!(on_panic = -libc::EINVAL, {
+        match code {
+            PLAT_CODE_NONE | PLAT_CODE_WI2R | PLAT_CODE_WI2K | PLAT_CODE_W2RU | PLAT_CODE_W2KU
+            | PLAT_CODE_MAC | PLAT_CODE_MACX => 0,
+            _ => -libc::EINVAL,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -12,14 +12,15 @@ use std::sync::{Arc, Mutex};
 use libc::{off_t, size_t};
 use vhd_nostd::bat::UNUSED;
 use vhd_nostd::{batmap, read_chain, DiskType, Io, SECTOR_SIZE};
+use vhd_std::VhdDisk;
 
 use crate::bat::{entries_mut, get_bat};
 use crate::batmap::{get_batmap, has_batmap, map_mut};
 use crate::convert::c_footer;
-use crate::fdio::last_errno;
-use crate::ffi::{call, context, errno, Res};
+
+use crate::ffi::{boundary, context, errno, last_errno, Res};
 use crate::meta::is_dynamic;
-use crate::state::{find, lock, with_io, with_io_writing, Image, State};
+use crate::state::{find, lock, with_io, with_io_writing, State};
 use crate::types::vhd_context_t;
 
 /// Checks a sector range against the virtual size (`-ERANGE` beyond it or on overflow,
@@ -39,7 +40,8 @@ fn range(ctx: &vhd_context_t, buf: *const c_char, sec: u64, secs: u32) -> Res<us
 }
 
 /// Loads the context's BAT and (when it has a valid one) batmap, as libvhd's I/O paths
-/// do, so that clients find them loaded after the first I/O.
+/// do, so that clients find them loaded after the first I/O: copies of the engine's
+/// tables, which `begin` has just made current.
 fn load_tables(ctx: &mut vhd_context_t) -> Res<()> {
     if is_dynamic(ctx) {
         get_bat(ctx)?;
@@ -63,30 +65,38 @@ fn begin(
     if len == 0 {
         return Ok(None);
     }
+    let shared = find(ctx).ok_or(-libc::EINVAL)?;
+    // The engine's view first (reopened if a metadata write dropped it), so that the
+    // tables are copied from it rather than read again.
+    lock(&shared).disk()?;
     load_tables(ctx)?;
-    Ok(Some((len, find(ctx).ok_or(-libc::EINVAL)?)))
+    Ok(Some((len, shared)))
 }
 
-/// After a write to blocks `first..=last`, copies what the engine changed into the
-/// context: the BAT entries, the batmap bits and checksum, and (if a block was
-/// allocated) the footer.
-fn sync_copies(ctx: &mut vhd_context_t, image: &Image, first: u32, last: u32, allocated: bool) {
-    if allocated {
-        ctx.footer = c_footer(image.footer());
-    }
+/// After a write to blocks `first..=last`, copies into the context what the engine
+/// changed, and only that: when a block was allocated (the footer moved), the footer
+/// and the range's BAT entries; when the batmap changed (its checksum), the range's
+/// bits and the checksum. A write into allocated blocks copies nothing.
+fn sync_copies(ctx: &mut vhd_context_t, image: &VhdDisk, first: u32, last: u32, allocated: bool) {
     let bat = image.bat();
     let last = last.min(bat.entries().saturating_sub(1));
-    for (block, e) in entries_mut(&mut ctx.bat)
-        .iter_mut()
-        .enumerate()
-        .take(last as usize + 1)
-        .skip(first as usize)
-    {
-        *e = bat.raw(block as u32).unwrap_or(UNUSED);
+    if allocated {
+        ctx.footer = c_footer(image.footer());
+        for (block, e) in entries_mut(&mut ctx.bat)
+            .iter_mut()
+            .enumerate()
+            .take(last as usize + 1)
+            .skip(first as usize)
+        {
+            *e = bat.raw(block as u32).unwrap_or(UNUSED);
+        }
     }
     let Some((hdr, map)) = image.batmap() else {
         return;
     };
+    if hdr.checksum == ctx.batmap.header.checksum {
+        return;
+    }
     if let Some(ours) = map_mut(&mut ctx.batmap) {
         for block in first..=last {
             batmap::assign(ours, block, batmap::test(map, block));
@@ -112,7 +122,7 @@ pub unsafe extern "C" fn vhd_io_read(
     sec: u64,
     secs: u32,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let Some((len, shared)) = begin(ctx, buf, sec, secs)? else {
@@ -141,7 +151,7 @@ pub unsafe extern "C" fn vhd_io_write(
     sec: u64,
     secs: u32,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         let Some((len, shared)) = begin(ctx, buf, sec, secs)? else {
@@ -174,12 +184,14 @@ pub unsafe extern "C" fn vhd_io_write(
 /// `ctx` must be an open context.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
-    // SAFETY: caller's contract.
-    match unsafe { context(ctx) } {
-        // SAFETY: plain syscall.
-        Ok(ctx) => unsafe { libc::lseek(ctx.fd, 0, libc::SEEK_CUR) },
-        Err(_) => -1,
-    }
+    boundary!(on_panic = -1, {
+        // SAFETY: caller's contract.
+        match unsafe { context(ctx) } {
+            // SAFETY: plain syscall.
+            Ok(ctx) => unsafe { libc::lseek(ctx.fd, 0, libc::SEEK_CUR) },
+            Err(_) => -1,
+        }
+    })
 }
 
 /// Moves the file position of `ctx->fd` (`lseek` semantics for `whence`); the negative
@@ -189,12 +201,12 @@ pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
 /// `ctx` must be an open context.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_seek(ctx: *mut vhd_context_t, offset: off_t, whence: c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         // SAFETY: plain syscall.
         if unsafe { libc::lseek(ctx.fd, offset, whence) } < 0 {
-            return Err(-last_errno());
+            return Err(last_errno());
         }
         Ok(())
     })
@@ -214,7 +226,7 @@ fn at_position(
     let end = off_t::try_from(pos + size as u64).map_err(|_| -libc::EINVAL)?;
     // SAFETY: plain syscall.
     if unsafe { libc::lseek(ctx.fd, end, libc::SEEK_SET) } < 0 {
-        return Err(-last_errno());
+        return Err(last_errno());
     }
     Ok(())
 }
@@ -231,7 +243,7 @@ pub unsafe extern "C" fn vhd_read(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if buf.is_null() {
@@ -240,7 +252,7 @@ pub unsafe extern "C" fn vhd_read(
         // SAFETY: `buf` holds `size` bytes (caller's contract).
         let data = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
         at_position(ctx, size, |ctx, pos| {
-            with_io(ctx, |io| io.read_at(pos, data).map_err(|e| -e))
+            with_io(ctx, |io| io.read_at(pos, data).map_err(errno))
         })
     })
 }
@@ -256,7 +268,7 @@ pub unsafe extern "C" fn vhd_write(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if buf.is_null() {
@@ -265,7 +277,7 @@ pub unsafe extern "C" fn vhd_write(
         // SAFETY: `buf` holds `size` bytes (caller's contract).
         let data = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), size) };
         at_position(ctx, size, |ctx, pos| {
-            with_io_writing(ctx, |io| io.write_at(pos, data).map_err(|e| -e))
+            with_io_writing(ctx, |io| io.write_at(pos, data).map_err(errno))
         })
     })
 }

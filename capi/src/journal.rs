@@ -27,19 +27,21 @@ use vhd_nostd::journal::{
 };
 use vhd_nostd::{Io, SECTOR_SIZE};
 
-use crate::alloc::{c_free, c_string, AlignedBuf};
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::{FileIo, OpenMode};
+
 use crate::bat::{end_of_data, get_bat};
 use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
+use crate::cmem::{c_free, c_string};
 use crate::consts::{
     c_defines, HD_COOKIE, VHD_OPEN_IGNORE_DISABLED, VHD_OPEN_RDWR, VHD_OPEN_STRICT,
     VHD_POISON_COOKIE,
 };
 use crate::convert::engine_locator;
-use crate::fdio::{last_errno, FdIo};
-use crate::ffi::{c_str, call, errno, object, Res};
+use crate::ffi::{boundary, c_str, errno, last_errno, object, Res};
 use crate::meta::{is_dynamic, write_footer};
 use crate::open::{close_context, is_block_device, open_context};
-use crate::state::{open_file, with_io, with_io_writing};
+use crate::state::{borrow, open_file, with_io, with_io_writing};
 use crate::types::{check_layout, vhd_context_t, vhd_uuid_t};
 
 c_defines! {
@@ -147,12 +149,12 @@ impl vhd_journal_header {
 }
 
 /// The journal's I/O (the journal is buffered).
-fn jio(j: &vhd_journal_t) -> Res<FdIo> {
-    FdIo::new(j.jfd, false, false)
+fn jio(j: &vhd_journal_t) -> Res<FileIo> {
+    borrow(j.jfd)
 }
 
 fn scratch() -> Res<AlignedBuf> {
-    AlignedBuf::zeroed(SCRATCH)
+    AlignedBuf::try_new(SCRATCH).map_err(errno)
 }
 
 /// Appends an entry for each of `regions` of the image, copied from the image; the
@@ -175,7 +177,7 @@ fn append(j: &mut vhd_journal_t, regions: &[Region]) -> Res<()> {
 /// context's structs.
 fn add_metadata(j: &mut vhd_journal_t) -> Res<()> {
     let ctx = &j.vhd;
-    let size = with_io(ctx, |io| io.size().map_err(|e| -e))?;
+    let size = with_io(ctx, |io| io.size().map_err(errno))?;
     let batmap = has_batmap(ctx).then(|| BatmapPlace {
         header_offset: batmap_header_offset(ctx),
         map_offset: ctx.batmap.header.batmap_offset,
@@ -209,13 +211,9 @@ fn set_cookie(ctx: &mut vhd_context_t, cookie: &str) -> Res<()> {
     Ok(())
 }
 
-/// `fdatasync` of the journal.
+/// Makes the journal durable (`fdatasync`: it is opened buffered).
 fn sync(j: &vhd_journal_t) -> Res<()> {
-    // SAFETY: plain syscall on the journal's descriptor.
-    if unsafe { libc::fdatasync(j.jfd) } != 0 {
-        return Err(-last_errno());
-    }
-    Ok(())
+    jio(j)?.flush().map_err(errno)
 }
 
 /// Opens the journal file: an existing block device, or a new file (`-EEXIST` if a
@@ -238,7 +236,7 @@ fn create_journal_file(j: &mut vhd_journal_t, jfile: &CStr) -> Res<()> {
     // SAFETY: `jfile` is NUL-terminated.
     j.jfd = unsafe { libc::open(jfile.as_ptr(), flags, 0o644 as libc::c_uint) };
     if j.jfd < 0 {
-        return Err(-last_errno());
+        return Err(last_errno());
     }
     Ok(())
 }
@@ -256,7 +254,7 @@ fn open_image(j: &mut vhd_journal_t, file: &CStr, flags: c_int) -> Res<()> {
 fn create(j: &mut vhd_journal_t, file: &CStr, jfile: &CStr) -> Res<()> {
     create_journal_file(j, jfile)?;
     open_image(j, file, VHD_OPEN_RDWR | VHD_OPEN_STRICT)?;
-    let size = with_io(&j.vhd, |io| io.size().map_err(|e| -e))?;
+    let size = with_io(&j.vhd, |io| io.size().map_err(errno))?;
     let h = JournalHeader::new(
         Uuid::from_bytes(j.vhd.footer.uuid),
         size.saturating_sub(FOOTER_SIZE as u64),
@@ -274,7 +272,10 @@ fn create(j: &mut vhd_journal_t, file: &CStr, jfile: &CStr) -> Res<()> {
 /// `data` the data entries too, and the cut to the journaled length (not for a block
 /// device; never for an emptied journal). `j->header` becomes the header as read.
 fn restore(j: &mut vhd_journal_t, file: &CStr, data: bool) -> Res<()> {
-    let mut image = open_file(Path::new(OsStr::from_bytes(file.to_bytes())), libc::O_RDWR)?;
+    let mut image = open_file(
+        Path::new(OsStr::from_bytes(file.to_bytes())),
+        OpenMode::ReadWrite,
+    )?;
     let opts = ReplayOptions {
         data,
         truncate: !image.is_block(),
@@ -282,7 +283,7 @@ fn restore(j: &mut vhd_journal_t, file: &CStr, data: bool) -> Res<()> {
     let mut buf = scratch()?;
     let v = core_journal::replay(&mut jio(j)?, &mut image, opts, buf.as_mut()).map_err(errno)?;
     j.header = vhd_journal_header::from_core(&v.header);
-    image.sync().map_err(|e| -e)
+    image.sync().map_err(errno)
 }
 
 /// Releases what a journal holds; deletes the journal file with `unlink`.
@@ -307,20 +308,18 @@ fn start(
     j: *mut vhd_journal_t,
     unlink: bool,
     f: impl FnOnce(&mut vhd_journal_t) -> Res<()>,
-) -> c_int {
-    call(|| {
-        // SAFETY: the exports' contract: `j` null or writable.
-        let j = unsafe { object(j)? };
-        // SAFETY: all zero bytes are a valid journal (integers and null pointers), as
-        // libvhd's memset makes it.
-        unsafe { core::ptr::write_bytes(core::ptr::from_mut(j), 0, 1) };
-        j.jfd = -1;
-        let result = f(j);
-        if result.is_err() {
-            destroy(j, unlink);
-        }
-        result
-    })
+) -> Res<()> {
+    // SAFETY: the exports' contract: `j` null or writable.
+    let j = unsafe { object(j)? };
+    // SAFETY: all zero bytes are a valid journal (integers and null pointers), as
+    // libvhd's memset makes it.
+    unsafe { core::ptr::write_bytes(core::ptr::from_mut(j), 0, 1) };
+    j.jfd = -1;
+    let result = f(j);
+    if result.is_err() {
+        destroy(j, unlink);
+    }
+    result
 }
 
 /// Opens image `file` read-write (strictly: its primary footer must be valid) and
@@ -338,10 +337,12 @@ pub unsafe extern "C" fn vhd_journal_create(
     file: *const c_char,
     jfile: *const c_char,
 ) -> c_int {
-    start(j, true, |j| {
-        // SAFETY: caller's contract.
-        let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
-        create(j, file, jfile)
+    boundary!({
+        start(j, true, |j| {
+            // SAFETY: caller's contract.
+            let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
+            create(j, file, jfile)
+        })
     })
 }
 
@@ -358,20 +359,22 @@ pub unsafe extern "C" fn vhd_journal_open(
     file: *const c_char,
     jfile: *const c_char,
 ) -> c_int {
-    start(j, false, |j| {
-        // SAFETY: caller's contract.
-        let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
-        j.jname = c_string(jfile.to_bytes())?;
-        // SAFETY: `jfile` is NUL-terminated.
-        j.jfd = unsafe { libc::open(jfile.as_ptr(), libc::O_RDWR | libc::O_LARGEFILE) };
-        if j.jfd < 0 {
-            return Err(-last_errno());
-        }
-        j.is_block = c_int::from(is_block_device(jfile)?);
-        restore(j, file, false)?;
-        // Disabled still if the journal was emptied (it restores no footer).
-        open_image(j, file, VHD_OPEN_RDWR | VHD_OPEN_IGNORE_DISABLED)?;
-        set_cookie(&mut j.vhd, VHD_POISON_COOKIE)
+    boundary!({
+        start(j, false, |j| {
+            // SAFETY: caller's contract.
+            let (file, jfile) = unsafe { (c_str(file)?, c_str(jfile)?) };
+            j.jname = c_string(jfile.to_bytes())?;
+            // SAFETY: `jfile` is NUL-terminated.
+            j.jfd = unsafe { libc::open(jfile.as_ptr(), libc::O_RDWR | libc::O_LARGEFILE) };
+            if j.jfd < 0 {
+                return Err(last_errno());
+            }
+            j.is_block = c_int::from(is_block_device(jfile)?);
+            restore(j, file, false)?;
+            // Disabled still if the journal was emptied (it restores no footer).
+            open_image(j, file, VHD_OPEN_RDWR | VHD_OPEN_IGNORE_DISABLED)?;
+            set_cookie(&mut j.vhd, VHD_POISON_COOKIE)
+        })
     })
 }
 
@@ -387,7 +390,7 @@ pub unsafe extern "C" fn vhd_journal_add_block(
     block: u32,
     mode: c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         if !is_dynamic(&j.vhd) {
@@ -426,7 +429,7 @@ pub unsafe extern "C" fn vhd_journal_add_block(
 /// `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_commit(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         let mut h = j.header.to_core();
@@ -446,7 +449,7 @@ pub unsafe extern "C" fn vhd_journal_commit(j: *mut vhd_journal_t) -> c_int {
 /// `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_revert(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         // SAFETY: `file` is null or the string vhd_open duplicated.
@@ -456,7 +459,7 @@ pub unsafe extern "C" fn vhd_journal_revert(j: *mut vhd_journal_t) -> c_int {
         open_context(&mut j.vhd, &file, VHD_OPEN_RDWR | VHD_OPEN_IGNORE_DISABLED)?;
         if j.vhd.is_block == 0 {
             let end = end_of_data(&mut j.vhd)? + FOOTER_SIZE as u64;
-            with_io_writing(&j.vhd, |io| io.set_size(end).map_err(|e| -e))?;
+            with_io_writing(&j.vhd, |io| io.set_size(end).map_err(errno))?;
         }
         sync(j)
     })
@@ -469,7 +472,7 @@ pub unsafe extern "C" fn vhd_journal_revert(j: *mut vhd_journal_t) -> c_int {
 /// `j` must be null or a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_close(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         destroy(unsafe { object(j)? }, false);
         Ok(())
@@ -483,7 +486,7 @@ pub unsafe extern "C" fn vhd_journal_close(j: *mut vhd_journal_t) -> c_int {
 /// `j` must be a journal from `vhd_journal_create` or `vhd_journal_open`.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_journal_remove(j: *mut vhd_journal_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let j = unsafe { object(j)? };
         set_cookie(&mut j.vhd, HD_COOKIE)?;

@@ -23,32 +23,42 @@
 //!   blktap2's: its struct layouts, changed and new exports.
 //!
 //! Internals: `state` (what the library keeps per open context, beside the C struct),
-//! `fdio` (the engine's I/O over a descriptor, `O_DIRECT`-aware), `alloc` (aligned
-//! buffers and memory handed to C), `convert` (C structs <-> on-disk bytes), `ffi`
-//! (boundary rules).
+//! `cmem` (memory handed to C), `convert` (C structs <-> core types and on-disk bytes),
+//! `ffi` (boundary rules). Everything host-side (file and block-device I/O over the
+//! context's descriptor, aligned buffers, parent chains, paths, creating images, the
+//! error-to-errno mapping) is vhd-std's; the format is the core's.
 //!
 //! Conventions of every exported function: `extern "C"`, a null pointer where the C API
 //! needs an object is answered with `-EINVAL` (or the neutral value documented on the
-//! function when the C return type cannot carry an errno), and no Rust panic ever unwinds
-//! into C (every body that can panic runs inside `ffi::guard`, which turns a panic into
-//! the error value).
+//! function when the C return type cannot carry an errno).
+//!
+//! Panic policy: the library unwinds, and every export's body is one `ffi::boundary!`,
+//! which runs it under `catch_unwind` and turns a panic (a bug in the library, never an
+//! answer to input) into the function's error value: `-EIO` where it returns an errno,
+//! NULL or the documented neutral value otherwise. No unwind reaches C and the host
+//! process (tapdisk) is not aborted. A test reads these sources and fails for an export
+//! whose body is anything else, another provokes a panic through exports and checks the
+//! value; building with `panic = "abort"`, under which nothing would be caught, is a
+//! compile error below.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 // The C names are part of the ABI.
 #![allow(non_camel_case_types, non_upper_case_globals)]
 
-mod alloc;
+#[cfg(not(panic = "unwind"))]
+compile_error!("libvhd catches panics at its boundary: build it with panic = \"unwind\"");
+
 #[cfg(test)]
 mod alloc_count;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
 pub mod blktap3;
+mod cmem;
 pub mod consts;
 mod convert;
 pub mod create;
-mod fdio;
 mod ffi;
 pub mod helpers;
 pub mod io;

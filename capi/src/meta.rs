@@ -15,11 +15,11 @@ use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC};
 use crate::convert::{
     c_footer, footer_from_disk, footer_to_disk, header_from_disk, header_to_disk,
 };
-use crate::fdio::FdIo;
-use crate::ffi::{call, context, object, shared, with_copy, Res};
+use crate::ffi::{boundary, context, errno, object, shared, with_copy, Res};
 use crate::helpers::{vhd_checksum_footer, vhd_checksum_header};
 use crate::state::{with_io, with_io_writing};
 use crate::types::{vhd_context_t, vhd_footer_t, vhd_header_t};
+use vhd_std::FileIo;
 
 /// Whether the context's footer says dynamic or differencing (libvhd's
 /// `vhd_type_dynamic`).
@@ -54,14 +54,14 @@ fn check_header(bytes: &[u8; HEADER_SIZE]) -> Res<()> {
     Ok(())
 }
 
-fn read_array<const N: usize>(io: &mut FdIo, off: u64, len: usize) -> Res<[u8; N]> {
+fn read_array<const N: usize>(io: &mut FileIo, off: u64, len: usize) -> Res<[u8; N]> {
     let mut b = [0u8; N];
-    io.read_at(off, &mut b[..len]).map_err(|e| -e)?;
+    io.read_at(off, &mut b[..len]).map_err(errno)?;
     Ok(b)
 }
 
 /// Reads the footer at `off` into `footer` (host order, even if invalid), then checks it.
-fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64) -> Res<()> {
+fn read_footer_at(io: &mut FileIo, footer: &mut vhd_footer_t, off: u64) -> Res<()> {
     let bytes = read_array::<FOOTER_SIZE>(io, off, FOOTER_SIZE)?;
     *footer = footer_from_disk(&bytes);
     check_footer(&bytes)
@@ -70,15 +70,15 @@ fn read_footer_at(io: &mut FdIo, footer: &mut vhd_footer_t, off: u64) -> Res<()>
 /// The image's footer as the core's open finds it (the end, a legacy 511-byte one, else,
 /// unless `strict`, the copy at offset 0 of a dynamic or differencing disk). When none
 /// is valid, `footer` holds the last one tried, as libvhd leaves it, for dumps.
-fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()> {
+fn read_footer(io: &mut FileIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()> {
     match find_footer(io, strict) {
         Ok(found) => {
             *footer = c_footer(&found.footer);
             Ok(())
         }
-        Err(vhd_nostd::Error::Io(e)) => Err(-e),
+        Err(vhd_nostd::Error::Io(e)) => Err(errno(e)),
         Err(_) => {
-            let size = io.size().map_err(|e| -e)?;
+            let size = io.size().map_err(errno)?;
             let end = size.saturating_sub(FOOTER_SIZE as u64);
             let last = if strict || size < 2 * FOOTER_SIZE as u64 {
                 end
@@ -93,7 +93,7 @@ fn read_footer(io: &mut FdIo, footer: &mut vhd_footer_t, strict: bool) -> Res<()
     }
 }
 
-fn read_header_at(io: &mut FdIo, header: &mut vhd_header_t, off: u64) -> Res<()> {
+fn read_header_at(io: &mut FileIo, header: &mut vhd_header_t, off: u64) -> Res<()> {
     let bytes = read_array::<HEADER_SIZE>(io, off, HEADER_SIZE)?;
     *header = header_from_disk(&bytes);
     check_header(&bytes)
@@ -106,14 +106,14 @@ pub(crate) fn write_footer_at(ctx: &vhd_context_t, footer: &mut vhd_footer_t, of
     footer.checksum = unsafe { vhd_checksum_footer(footer) };
     let bytes = footer_to_disk(footer);
     check_footer(&bytes)?;
-    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(|e| -e))
+    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(errno))
 }
 
 /// Writes `footer` where the image's footer belongs (the end of data; the end of a
 /// block device) and, for dynamic and differencing disks, as the copy at offset 0.
 pub(crate) fn write_footer(ctx: &mut vhd_context_t, footer: &mut vhd_footer_t) -> Res<()> {
     let off = if ctx.is_block != 0 {
-        with_io(ctx, |io| io.size().map_err(|e| -e))?.saturating_sub(FOOTER_SIZE as u64)
+        with_io(ctx, |io| io.size().map_err(errno))?.saturating_sub(FOOTER_SIZE as u64)
     } else {
         end_of_data(ctx)?
     };
@@ -129,7 +129,7 @@ fn write_header_at(ctx: &vhd_context_t, header: &mut vhd_header_t, off: u64) -> 
     header.checksum = unsafe { vhd_checksum_header(header) };
     let bytes = header_to_disk(header);
     check_header(&bytes)?;
-    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(|e| -e))
+    with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(errno))
 }
 
 /// 0 if `footer` (host order) is a valid footer: cookie `conectix` or `v_poison` and a
@@ -140,7 +140,7 @@ fn write_header_at(ctx: &vhd_context_t, header: &mut vhd_header_t, off: u64) -> 
 /// `footer` must be null or a valid footer.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_footer(footer: *mut vhd_footer_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let footer = unsafe { object(footer)? };
         check_footer(&footer_to_disk(footer))
@@ -155,7 +155,7 @@ pub unsafe extern "C" fn vhd_validate_footer(footer: *mut vhd_footer_t) -> c_int
 /// `header` must be null or a valid header.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_validate_header(header: *mut vhd_header_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let header = unsafe { object(header)? };
         check_header(&header_to_disk(header))
@@ -173,7 +173,7 @@ pub unsafe extern "C" fn vhd_read_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         with_io(ctx, |io| read_footer(io, footer, false))
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn vhd_read_footer_at(
     footer: *mut vhd_footer_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         let off = offset(off)?;
@@ -208,7 +208,7 @@ pub unsafe extern "C" fn vhd_read_footer_strict(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         with_io(ctx, |io| read_footer(io, footer, true))
@@ -225,7 +225,7 @@ pub unsafe extern "C" fn vhd_read_header(
     ctx: *mut vhd_context_t,
     header: *mut vhd_header_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, header) = unsafe { (context(ctx)?, object(header)?) };
         if !is_dynamic(ctx) {
@@ -247,7 +247,7 @@ pub unsafe extern "C" fn vhd_read_header_at(
     header: *mut vhd_header_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, header) = unsafe { (context(ctx)?, object(header)?) };
         let off = offset(off)?;
@@ -267,7 +267,7 @@ pub unsafe extern "C" fn vhd_write_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; `footer` may be `&ctx->footer`, so it is worked on
         // as a copy, stored back once the context is no longer borrowed.
         unsafe { with_copy(footer, |f| write_footer(context(ctx)?, f)) }
@@ -285,7 +285,7 @@ pub unsafe extern "C" fn vhd_write_footer_at(
     footer: *mut vhd_footer_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         let off = offset(off)?;
         // SAFETY: caller's contract; see `vhd_write_footer`.
         unsafe { with_copy(footer, |f| write_footer_at(shared(ctx)?, f, off)) }
@@ -302,7 +302,7 @@ pub unsafe extern "C" fn vhd_write_header(
     ctx: *mut vhd_context_t,
     header: *mut vhd_header_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract; see `vhd_write_footer`.
         unsafe {
             with_copy(header, |h| {
@@ -327,7 +327,7 @@ pub unsafe extern "C" fn vhd_write_header_at(
     header: *mut vhd_header_t,
     off: off_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         let off = offset(off)?;
         // SAFETY: caller's contract; see `vhd_write_footer`.
         unsafe { with_copy(header, |h| write_header_at(shared(ctx)?, h, off)) }
@@ -341,7 +341,7 @@ pub unsafe extern "C" fn vhd_write_header_at(
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_header(ctx: *mut vhd_context_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if !is_dynamic(ctx) {
@@ -364,7 +364,7 @@ pub unsafe extern "C" fn vhd_get_header(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_get_footer(ctx: *mut vhd_context_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         if check_footer(&footer_to_disk(&ctx.footer)).is_ok() {
@@ -383,12 +383,14 @@ pub unsafe extern "C" fn vhd_get_footer(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_header(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        if is_dynamic(ctx) {
-            ctx.header = vhd_header_t::zeroed();
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            if is_dynamic(ctx) {
+                ctx.header = vhd_header_t::zeroed();
+            }
         }
-    }
+    })
 }
 
 /// Forgets the cached footer (zeroes `ctx->footer`).
@@ -397,10 +399,12 @@ pub unsafe extern "C" fn vhd_put_header(ctx: *mut vhd_context_t) {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_put_footer(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        ctx.footer = vhd_footer_t::zeroed();
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            ctx.footer = vhd_footer_t::zeroed();
+        }
+    })
 }
 
 /// Sets `*hidden` to the footer's hidden flag (a signed char, as libvhd reads it). For
@@ -411,7 +415,7 @@ pub unsafe extern "C" fn vhd_put_footer(ctx: *mut vhd_context_t) {
 /// `ctx` must be an open context and `hidden` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_hidden(ctx: *mut vhd_context_t, hidden: *mut c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, hidden) = unsafe { (context(ctx)?, object(hidden)?) };
         *hidden = 0;

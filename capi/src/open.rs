@@ -2,23 +2,25 @@
 
 use core::ffi::{c_char, c_int, CStr};
 use std::ffi::OsStr;
+use std::os::fd::IntoRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use vhd_nostd::OpenOptions;
+use vhd_std::fileio::open_file;
+use vhd_std::OpenMode;
 
-use crate::alloc::{c_free, c_string};
+use crate::cmem::{c_free, c_string};
 use crate::consts::{VHD_OPEN_IGNORE_DISABLED, VHD_OPEN_RDWR, VHD_OPEN_STRICT, VHD_SECTOR_SHIFT};
 use crate::convert::{c_footer, c_header};
-use crate::fdio::open_direct;
-use crate::ffi::{c_str, call, context, guard, io_errno, object, Res};
+use crate::ffi::{boundary, c_str, context, errno, object, Res};
 use crate::state::{self, State};
 use crate::types::vhd_context_t;
 
 /// Whether the file at `path` is a block device.
 pub(crate) fn is_block_device(path: &CStr) -> Res<bool> {
     use std::os::unix::fs::FileTypeExt;
-    let meta = std::fs::metadata(OsStr::from_bytes(path.to_bytes())).map_err(|e| io_errno(&e))?;
+    let meta = std::fs::metadata(OsStr::from_bytes(path.to_bytes())).map_err(errno)?;
     Ok(meta.file_type().is_block_device())
 }
 
@@ -29,7 +31,7 @@ pub(crate) fn is_block_device(path: &CStr) -> Res<bool> {
 /// `file` must be a string and `is_fixed` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_test_file_fixed(file: *const c_char, is_fixed: *mut c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (file, out) = unsafe { (c_str(file)?, object(is_fixed)?) };
         *out = c_int::from(is_block_device(file)?);
@@ -51,13 +53,18 @@ pub(crate) fn open_context(ctx: &mut vhd_context_t, file: &CStr, flags: c_int) -
 fn fill_context(ctx: &mut vhd_context_t, file: &CStr, flags: c_int) -> Res<()> {
     ctx.file = c_string(file.to_bytes())?;
     let writable = flags & VHD_OPEN_RDWR != 0;
-    let access = if writable {
-        libc::O_RDWR
+    let (access, mode) = if writable {
+        (libc::O_RDWR, OpenMode::ReadWrite)
     } else {
-        libc::O_RDONLY
+        (libc::O_RDONLY, OpenMode::ReadOnly)
     };
-    let (fd, direct) = open_direct(file, access, 0)?;
+    let path = PathBuf::from(OsStr::from_bytes(file.to_bytes()));
+    let (f, direct) = open_file(&path, mode, 0).map_err(errno)?;
+    let fd = f.into_raw_fd();
     ctx.fd = fd;
+    // The client's descriptor, as libvhd opens it: inherited by programs it runs.
+    // SAFETY: F_SETFD on the descriptor just opened; no pointers.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     ctx.oflags = access | libc::O_LARGEFILE | if direct { libc::O_DIRECT } else { 0 };
     ctx.is_block = c_int::from(is_block_device(file)?);
     let opts = OpenOptions {
@@ -65,8 +72,7 @@ fn fill_context(ctx: &mut vhd_context_t, file: &CStr, flags: c_int) -> Res<()> {
         strict: flags & VHD_OPEN_STRICT != 0,
         ignore_disabled: flags & VHD_OPEN_IGNORE_DISABLED != 0,
     };
-    let path = PathBuf::from(OsStr::from_bytes(file.to_bytes()));
-    let mut st = State::open(fd, direct, opts, path)?;
+    let mut st = State::open(fd, opts, path)?;
     let image = st.disk()?;
     ctx.footer = c_footer(image.footer());
     if let Some(h) = image.header() {
@@ -123,7 +129,7 @@ pub unsafe extern "C" fn vhd_open(
     file: *const c_char,
     flags: c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let ctx = unsafe { context(ctx)? };
         // SAFETY: caller's contract.
@@ -146,8 +152,10 @@ pub unsafe extern "C" fn vhd_open(
 /// `ctx` must be null or a context from `vhd_open` (or zeroed).
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_close(ctx: *mut vhd_context_t) {
-    // SAFETY: caller's contract.
-    if let Ok(ctx) = unsafe { context(ctx) } {
-        guard((), || close_context(ctx));
-    }
+    boundary!(on_panic = (), {
+        // SAFETY: caller's contract.
+        if let Ok(ctx) = unsafe { context(ctx) } {
+            close_context(ctx);
+        }
+    })
 }

@@ -8,8 +8,6 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use libc::{off_t, size_t};
-use uuid::Uuid;
-use vhd_nostd::footer::DiskType;
 use vhd_nostd::locator::{
     encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
     PLAT_CODE_W2RU,
@@ -17,13 +15,16 @@ use vhd_nostd::locator::{
 use vhd_nostd::Io;
 use vhd_std::reparent::{self, reparent};
 
-use crate::alloc::{c_string, AlignedBuf};
+use vhd_std::fileio::AlignedBuf;
+use vhd_std::path::{find_parent, realpath};
+use vhd_std::FileIo;
+
+use crate::cmem::c_string;
 use crate::consts::{HD_TYPE_DIFF, VHD_SECTOR_SIZE};
 use crate::convert::{c_header, c_locator, engine_header, engine_locator};
-use crate::fdio::FdIo;
-use crate::ffi::{c_str, call, context, errno, io_errno, object, Res};
+use crate::ffi::{boundary, c_str, context, errno, object, Res};
 use crate::path::relative_path;
-use crate::state::{with_io, with_io_writing, with_state, Image};
+use crate::state::{with_io, with_io_writing, with_state};
 use crate::types::{vhd_context_t, vhd_header_t, vhd_parent_locator_t};
 
 /// Bytes of a locator payload the engine accepts (UTF-16 of a `PATH_MAX` path).
@@ -31,90 +32,17 @@ const PAYLOAD_MAX: usize = 2 * PATH_MAX;
 /// Room for a decoded path: UTF-16 code units become at most three UTF-8 bytes each.
 const DECODED_MAX: usize = 3 * PATH_MAX;
 
-/// Where a differencing disk's parent is.
-pub(crate) struct Link {
-    /// The parent's resolved path.
-    pub(crate) path: PathBuf,
-    /// The parent is a raw image (the child's parent UUID is nil).
-    pub(crate) raw: bool,
-    /// The UUID the child expects of its parent.
-    pub(crate) uuid: Uuid,
-}
-
 /// `path` as a C string; `-EINVAL` if it holds a NUL.
 pub(crate) fn c_path(path: &Path) -> Res<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| -libc::EINVAL)
-}
-
-fn readable(path: &[u8]) -> Res<()> {
-    let c = CString::new(path).map_err(|_| -libc::EINVAL)?;
-    // SAFETY: `c` is NUL-terminated.
-    if unsafe { libc::access(c.as_ptr(), libc::R_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(-crate::fdio::last_errno())
-    }
-}
-
-/// libvhd's `vhd_find_parent`: an absolute `name` that is readable is taken as it is;
-/// otherwise `name` is looked up in the directory of `child` (resolved) and returned
-/// resolved.
-pub(crate) fn find_parent(child: &Path, name: &[u8]) -> Res<PathBuf> {
-    if name.first() == Some(&b'/') && readable(name).is_ok() {
-        return Ok(PathBuf::from(OsStr::from_bytes(name)));
-    }
-    let child = std::fs::canonicalize(child).map_err(|e| io_errno(&e))?;
-    let dir = child.parent().unwrap_or(Path::new("/"));
-    let mut location = dir.as_os_str().as_bytes().to_vec();
-    location.push(b'/');
-    location.extend_from_slice(name);
-    readable(&location)?;
-    std::fs::canonicalize(OsStr::from_bytes(&location)).map_err(|e| io_errno(&e))
 }
 
 fn holds_path(code: u32) -> bool {
     matches!(code, PLAT_CODE_MACX | PLAT_CODE_W2KU | PLAT_CODE_W2RU)
 }
 
-/// The parent of `image` (opened from `path`), or `None` if it is not a differencing
-/// disk. Each locator slot is tried in turn; the error is the last slot's, as libvhd's
-/// `vhd_parent_locator_get` reports it.
-pub(crate) fn parent_of(image: &mut Image, path: &Path) -> Res<Option<Link>> {
-    if image.disk_type() != Some(DiskType::Differencing) {
-        return Ok(None);
-    }
-    let Some(h) = image.header() else {
-        return Ok(None);
-    };
-    let (uuid, codes) = (h.prt_uuid, h.loc.map(|l| l.code));
-    let mut scratch = vec![0u8; PAYLOAD_MAX];
-    let mut out = vec![0u8; DECODED_MAX];
-    let mut err = -libc::EINVAL;
-    for (i, code) in codes.into_iter().enumerate() {
-        if !holds_path(code) {
-            err = -libc::EINVAL;
-            continue;
-        }
-        let found = image
-            .parent_locator_path(i, &mut scratch, &mut out)
-            .map_err(errno)
-            .and_then(|name| find_parent(path, name.as_bytes()));
-        match found {
-            Ok(path) => {
-                return Ok(Some(Link {
-                    path,
-                    raw: uuid.is_nil(),
-                    uuid,
-                }))
-            }
-            Err(e) => err = e,
-        }
-    }
-    Err(err)
-}
-
 /// Decodes the path stored by locator `loc` (read through `io`) as a POSIX path.
-fn read_locator(io: &mut FdIo, loc: &ParentLocator) -> Res<Vec<u8>> {
+fn read_locator(io: &mut FileIo, loc: &ParentLocator) -> Res<Vec<u8>> {
     if !holds_path(loc.code) {
         return Err(-libc::EINVAL);
     }
@@ -123,7 +51,7 @@ fn read_locator(io: &mut FdIo, loc: &ParentLocator) -> Res<Vec<u8>> {
     let path = loc
         .read_path(io, &mut scratch, &mut out)
         .map_err(|e| match e {
-            vhd_nostd::Error::Io(e) => -e,
+            vhd_nostd::Error::Io(e) => errno(e),
             _ => -libc::EINVAL,
         })?;
     Ok(path.as_bytes().to_vec())
@@ -144,7 +72,7 @@ pub(crate) fn locate_parent(ctx: &vhd_context_t) -> Res<PathBuf> {
     let mut err = -libc::EINVAL;
     for loc in &ctx.header.loc {
         let found = with_io(ctx, |io| read_locator(io, &engine_locator(loc)))
-            .and_then(|name| find_parent(context_file(ctx)?, &name));
+            .and_then(|name| find_parent(context_file(ctx)?, &name).map_err(errno));
         match found {
             Ok(path) => return Ok(path),
             Err(e) => err = e,
@@ -166,8 +94,10 @@ fn give_string(out: &mut *mut c_char, bytes: &[u8]) -> Res<()> {
 /// `ctx` is not read.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_parent_locator_count(ctx: *mut vhd_context_t) -> c_int {
-    let _ = ctx;
-    LOCATOR_COUNT as c_int
+    boundary!(on_panic = -libc::EIO, {
+        let _ = ctx;
+        LOCATOR_COUNT as c_int
+    })
 }
 
 /// Sets `*parent` to the resolved path of the parent, from the first locator whose path
@@ -182,7 +112,7 @@ pub unsafe extern "C" fn vhd_parent_locator_get(
     ctx: *mut vhd_context_t,
     parent: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, object(parent)?) };
         *parent = core::ptr::null_mut();
@@ -204,7 +134,7 @@ pub unsafe extern "C" fn vhd_parent_locator_read(
     loc: *mut vhd_parent_locator_t,
     parent: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, loc, parent) = unsafe { (context(ctx)?, object(loc)?, object(parent)?) };
         *parent = core::ptr::null_mut();
@@ -229,11 +159,11 @@ pub unsafe extern "C" fn vhd_find_parent(
     parent: *const c_char,
     location: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent, location) = unsafe { (context(ctx)?, c_str(parent)?, object(location)?) };
         *location = core::ptr::null_mut();
-        let path = find_parent(context_file(ctx)?, parent.to_bytes())?;
+        let path = find_parent(context_file(ctx)?, parent.to_bytes()).map_err(errno)?;
         give_string(location, path.as_os_str().as_bytes())
     })
 }
@@ -254,9 +184,7 @@ fn encode_locator(code: u32, rel: &str) -> Res<Vec<u8>> {
 /// The parent's path relative to the image, checked to be a regular file or a block
 /// device.
 fn relative_parent(ctx: &vhd_context_t, parent: &Path) -> Res<String> {
-    let kind = std::fs::metadata(parent)
-        .map_err(|e| io_errno(&e))?
-        .file_type();
+    let kind = std::fs::metadata(parent).map_err(errno)?.file_type();
     if !kind.is_file() && !kind.is_block_device() {
         return Err(-libc::EINVAL);
     }
@@ -282,24 +210,23 @@ pub unsafe extern "C" fn vhd_parent_locator_write_at(
     max_bytes: size_t,
     loc: *mut vhd_parent_locator_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent, loc) = unsafe { (context(ctx)?, c_str(parent)?, object(loc)?) };
         *loc = c_locator(&ParentLocator::default());
         if ctx.footer.r#type != HD_TYPE_DIFF || !holds_path(code) {
             return Err(-libc::EINVAL);
         }
-        let parent = std::fs::canonicalize(OsStr::from_bytes(parent.to_bytes()))
-            .map_err(|e| io_errno(&e))?;
+        let parent = realpath(Path::new(OsStr::from_bytes(parent.to_bytes()))).map_err(errno)?;
         let payload = encode_locator(code, &relative_parent(ctx, &parent)?)?;
         let size = payload.len().div_ceil(VHD_SECTOR_SIZE as usize) * VHD_SECTOR_SIZE as usize;
         if max_bytes != 0 && size > max_bytes {
             return Err(-libc::ENAMETOOLONG);
         }
         let at = u64::try_from(off).map_err(|_| -libc::EINVAL)?;
-        let mut block = AlignedBuf::zeroed(size)?;
+        let mut block = AlignedBuf::try_new(size).map_err(errno)?;
         block.as_mut()[..payload.len()].copy_from_slice(&payload);
-        with_io_writing(ctx, |io| io.write_at(at, block.as_ref()).map_err(|e| -e))?;
+        with_io_writing(ctx, |io| io.write_at(at, block.as_ref()).map_err(errno))?;
         *loc = c_locator(&ParentLocator {
             code,
             data_space: size as u32,
@@ -323,8 +250,8 @@ pub unsafe extern "C" fn vhd_header_decode_parent(
     header: *mut vhd_header_t,
     name: *mut *mut c_char,
 ) -> c_int {
-    let _ = ctx;
-    call(|| {
+    boundary!({
+        let _ = ctx;
         // SAFETY: caller's contract.
         let (header, name) = unsafe { (object(header)?, object(name)?) };
         *name = core::ptr::null_mut();
@@ -351,7 +278,7 @@ pub unsafe extern "C" fn vhd_change_parent(
     parent_path: *mut c_char,
     raw: c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent_path)?) };
         // SAFETY: `file` is null or the string vhd_open duplicated.
@@ -361,7 +288,7 @@ pub unsafe extern "C" fn vhd_change_parent(
         let link = reparent::Link::new(child, parent, raw != 0).map_err(|e| e.0)?;
         let header = with_state(ctx, |state| {
             if !state.disk()?.is_writable() {
-                return Err(errno(vhd_nostd::Error::ReadOnly));
+                return Err(errno(vhd_nostd::Error::<vhd_std::IoError>::ReadOnly));
             }
             // The change goes through an image of vhd-std's own; this context's view
             // is reopened from disk afterwards, parents included.
@@ -389,7 +316,7 @@ pub unsafe extern "C" fn vhd_change_parent(
 /// `ctx` must be an open context; `depth` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_chain_depth(ctx: *mut vhd_context_t, depth: *mut c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, depth) = unsafe { (context(ctx)?, object(depth)?) };
         *depth = 0;
@@ -417,23 +344,5 @@ mod tests {
         assert_eq!(w.len(), 14);
         assert_eq!(&w[..4], &[b'.', 0, b'\\', 0]);
         assert_eq!(encode_locator(0x1234, "./a.vhd"), Err(-libc::EINVAL));
-    }
-
-    #[test]
-    fn absolute_and_relative_parents() {
-        let dir = std::env::temp_dir().join(format!("vhd-capi-parent-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = dir.join("c.vhd");
-        let parent = dir.join("p.vhd");
-        std::fs::write(&child, b"").unwrap();
-        std::fs::write(&parent, b"").unwrap();
-        let real = std::fs::canonicalize(&parent).unwrap();
-        assert_eq!(find_parent(&child, b"./p.vhd").unwrap(), real);
-        assert_eq!(
-            find_parent(&child, parent.as_os_str().as_bytes()).unwrap(),
-            parent
-        );
-        assert_eq!(find_parent(&child, b"./missing.vhd"), Err(-libc::ENOENT));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,13 +5,14 @@
 use core::ffi::{c_char, c_int, c_void, CStr};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use libc::{size_t, ssize_t};
+use vhd_std::path::{realpath, relative_path_bytes};
 
-use crate::alloc::c_string;
+use crate::cmem::c_string;
 use crate::consts::VHD_MAX_NAME_LEN;
-use crate::ffi::guard;
+use crate::ffi::{boundary, errno};
 
 /// Sets the calling thread's `errno`.
 fn set_errno(value: c_int) {
@@ -33,36 +34,38 @@ pub unsafe extern "C" fn atomicio(
     buf: *mut c_void,
     n: size_t,
 ) -> size_t {
-    let Some(f) = f else {
-        set_errno(libc::EINVAL);
-        return 0;
-    };
-    if buf.is_null() && n > 0 {
-        set_errno(libc::EINVAL);
-        return 0;
-    }
-    let mut done: size_t = 0;
-    while done < n {
-        // SAFETY: `done < n`, so the pointer stays within the caller's `n`-byte buffer
-        // and `n - done` bytes remain from it; `f` is the caller's function.
-        let got = unsafe { f(fd, buf.cast::<u8>().add(done).cast(), n - done) };
-        match got {
-            0 => {
-                set_errno(libc::EPIPE);
-                return done;
-            }
-            g if g < 0 => {
-                let errno = std::io::Error::last_os_error().raw_os_error();
-                if errno == Some(libc::EINTR) || errno == Some(libc::EAGAIN) {
-                    continue;
-                }
-                return 0;
-            }
-            // A well-behaved `f` never returns more than it was asked for.
-            g => done += (g as size_t).min(n - done),
+    boundary!(on_panic = 0, {
+        let Some(f) = f else {
+            set_errno(libc::EINVAL);
+            return 0;
+        };
+        if buf.is_null() && n > 0 {
+            set_errno(libc::EINVAL);
+            return 0;
         }
-    }
-    done
+        let mut done: size_t = 0;
+        while done < n {
+            // SAFETY: `done < n`, so the pointer stays within the caller's `n`-byte buffer
+            // and `n - done` bytes remain from it; `f` is the caller's function.
+            let got = unsafe { f(fd, buf.cast::<u8>().add(done).cast(), n - done) };
+            match got {
+                0 => {
+                    set_errno(libc::EPIPE);
+                    return done;
+                }
+                g if g < 0 => {
+                    let errno = std::io::Error::last_os_error().raw_os_error();
+                    if errno == Some(libc::EINTR) || errno == Some(libc::EAGAIN) {
+                        continue;
+                    }
+                    return 0;
+                }
+                // A well-behaved `f` never returns more than it was asked for.
+                g => done += (g as size_t).min(n - done),
+            }
+        }
+        done
+    })
 }
 
 /// The path of `dest` relative to the directory holding `src`, as parent locators store
@@ -81,34 +84,40 @@ pub unsafe extern "C" fn relative_path_to(
     dest: *mut c_char,
     err: *mut c_int,
 ) -> *mut c_char {
-    let result = if src.is_null() || dest.is_null() {
-        Err(-libc::EINVAL)
-    } else {
-        // SAFETY: both non-null, so NUL-terminated strings (caller's contract).
-        let (src, dest) = unsafe { (CStr::from_ptr(src), CStr::from_ptr(dest)) };
-        guard(Err(-libc::EINVAL), || relative_path(src, dest)).and_then(|p| c_string(&p))
-    };
-    let (code, path) = match result {
-        Ok(p) => (0, p),
-        Err(e) => (e, core::ptr::null_mut()),
-    };
-    if !err.is_null() {
-        // SAFETY: non-null, so writable (caller's contract).
-        unsafe { err.write(code) };
-    }
-    path
+    boundary!(on_panic = core::ptr::null_mut(), {
+        // Set first, so that a panic leaves it saying so.
+        if !err.is_null() {
+            // SAFETY: non-null, so writable (caller's contract).
+            unsafe { err.write(-libc::EIO) };
+        }
+        let result = if src.is_null() || dest.is_null() {
+            Err(-libc::EINVAL)
+        } else {
+            // SAFETY: both non-null, so NUL-terminated strings (caller's contract).
+            let (src, dest) = unsafe { (CStr::from_ptr(src), CStr::from_ptr(dest)) };
+            relative_path(src, dest).and_then(|p| c_string(&p))
+        };
+        let (code, path) = match result {
+            Ok(p) => (0, p),
+            Err(e) => (e, core::ptr::null_mut()),
+        };
+        if !err.is_null() {
+            // SAFETY: non-null, so writable (caller's contract).
+            unsafe { err.write(code) };
+        }
+        path
+    })
 }
 
-/// The relative path from `src`'s directory to `dest`, both resolved.
+/// The relative path from `src`'s directory to `dest`, both resolved (vhd-std's
+/// rule), refusing paths of `VHD_MAX_NAME_LEN` bytes or more as libvhd does.
 pub(crate) fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
     let max = VHD_MAX_NAME_LEN as usize;
     if src.to_bytes().len() >= max || dest.to_bytes().len() >= max {
         return Err(-libc::ENAMETOOLONG);
     }
     let resolve = |p: &CStr| -> Result<PathBuf, c_int> {
-        let path = Path::new(OsStr::from_bytes(p.to_bytes()));
-        let real =
-            std::fs::canonicalize(path).map_err(|e| -e.raw_os_error().unwrap_or(libc::EINVAL))?;
+        let real = realpath(Path::new(OsStr::from_bytes(p.to_bytes()))).map_err(errno)?;
         if real.as_os_str().len() >= max {
             return Err(-libc::ENAMETOOLONG);
         }
@@ -116,30 +125,10 @@ pub(crate) fn relative_path(src: &CStr, dest: &CStr) -> Result<Vec<u8>, c_int> {
     };
     let dest = resolve(dest)?;
     let src = resolve(src)?;
-    let from_dir: Vec<Component> = src
-        .parent()
-        .unwrap_or(Path::new("/"))
-        .components()
-        .collect();
-    let to: Vec<Component> = dest.components().collect();
-    // The last component of `dest` is its file name, never a common directory.
-    let common = from_dir
-        .iter()
-        .zip(to.iter().take(to.len().saturating_sub(1)))
-        .take_while(|(a, b)| a == b)
-        .count();
-    let ups = from_dir.len() - common;
-    let mut out: Vec<u8> = if ups == 0 {
-        b"./".to_vec()
-    } else {
-        b"../".repeat(ups)
-    };
-    let rest: Vec<&[u8]> = to[common..]
-        .iter()
-        .map(|c| c.as_os_str().as_bytes())
-        .collect();
-    out.extend_from_slice(&rest.join(&b'/'));
-    Ok(out)
+    Ok(relative_path_bytes(
+        src.parent().unwrap_or(Path::new("/")),
+        &dest,
+    ))
 }
 
 #[cfg(test)]

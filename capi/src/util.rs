@@ -12,7 +12,7 @@
 use core::ffi::{c_char, c_int, CStr};
 use std::io::Write;
 
-use crate::ffi::guard;
+use crate::ffi::boundary;
 
 /// Runs subcommand `run` with the C arguments, flushing what it printed before control
 /// returns to C (whose stdio buffers are separate). `-EINVAL` for a null `argv` or a
@@ -39,7 +39,7 @@ pub(crate) unsafe fn dispatch(
         // SAFETY: each non-null entry is a NUL-terminated string (caller's contract).
         .map(|&p| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
         .collect();
-    let ret = guard(-libc::EIO, || run(&args));
+    let ret = run(&args);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     ret
@@ -51,8 +51,10 @@ pub(crate) unsafe fn dispatch(
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::create::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::create::run) }
+    })
 }
 
 /// `vhd-util snapshot`: creates a differencing disk: `-n name -p parent [-l limit] [-m]`.
@@ -61,8 +63,10 @@ pub unsafe extern "C" fn vhd_util_create(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::snapshot::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::snapshot::run) }
+    })
 }
 
 /// `vhd-util query`: prints an image's sizes, parent, hidden flag or chain depth.
@@ -71,8 +75,10 @@ pub unsafe extern "C" fn vhd_util_snapshot(argc: c_int, argv: *mut *mut c_char) 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::query::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::query::run) }
+    })
 }
 
 /// `vhd-util read`: dumps an image's metadata, bitmaps, batmap or data.
@@ -81,8 +87,10 @@ pub unsafe extern "C" fn vhd_util_query(argc: c_int, argv: *mut *mut c_char) -> 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::read::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::read::run) }
+    })
 }
 
 /// `vhd-util set`: sets a footer field (`hidden`).
@@ -91,8 +99,10 @@ pub unsafe extern "C" fn vhd_util_read(argc: c_int, argv: *mut *mut c_char) -> c
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::set::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::set::run) }
+    })
 }
 
 /// `vhd-util repair`: rewrites the footer at the end of data.
@@ -101,8 +111,10 @@ pub unsafe extern "C" fn vhd_util_set_field(argc: c_int, argv: *mut *mut c_char)
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::repair::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::repair::run) }
+    })
 }
 
 /// `vhd-util resize`: grows an image under a journal.
@@ -111,8 +123,10 @@ pub unsafe extern "C" fn vhd_util_repair(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::resize::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::resize::run) }
+    })
 }
 
 /// `vhd-util fill`: allocates every block, reading through the parent chain.
@@ -121,8 +135,10 @@ pub unsafe extern "C" fn vhd_util_resize(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::fill::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::fill::run) }
+    })
 }
 
 /// `vhd-util coalesce`: merges a differencing disk into its parent.
@@ -131,8 +147,10 @@ pub unsafe extern "C" fn vhd_util_fill(argc: c_int, argv: *mut *mut c_char) -> c
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::coalesce::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::coalesce::run) }
+    })
 }
 
 /// `vhd-util modify`: changes the physical size or the parent of an image.
@@ -141,8 +159,10 @@ pub unsafe extern "C" fn vhd_util_coalesce(argc: c_int, argv: *mut *mut c_char) 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::modify::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::modify::run) }
+    })
 }
 
 /// `vhd-util scan`: lists images and their parents.
@@ -151,8 +171,10 @@ pub unsafe extern "C" fn vhd_util_modify(argc: c_int, argv: *mut *mut c_char) ->
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::scan::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::scan::run) }
+    })
 }
 
 /// `vhd-util check`: checks an image's metadata (and, with `-p`, its parents).
@@ -161,8 +183,10 @@ pub unsafe extern "C" fn vhd_util_scan(argc: c_int, argv: *mut *mut c_char) -> c
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::check::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::check::run) }
+    })
 }
 
 /// `vhd-util revert`: replays a resize journal.
@@ -171,6 +195,8 @@ pub unsafe extern "C" fn vhd_util_check(argc: c_int, argv: *mut *mut c_char) -> 
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_revert(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    // SAFETY: caller's contract.
-    unsafe { dispatch(argc, argv, vhd_cli::revert::run) }
+    boundary!(on_panic = -libc::EIO, {
+        // SAFETY: caller's contract.
+        unsafe { dispatch(argc, argv, vhd_cli::revert::run) }
+    })
 }

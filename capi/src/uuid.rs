@@ -3,12 +3,11 @@
 
 use core::cmp::Ordering;
 use core::ffi::{c_char, c_int, CStr};
-use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-use ::uuid::{Builder, Uuid};
+use ::uuid::Uuid;
 use libc::size_t;
 
+use crate::ffi::boundary;
 use crate::types::vhd_uuid_t;
 
 /// Length of the text form, without the NUL.
@@ -21,11 +20,13 @@ const TEXT_LEN: usize = 36;
 /// `uuid` must be null or point to 16 readable bytes.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
-    // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
-    match unsafe { uuid.as_ref() } {
-        Some(u) => c_int::from(u.iter().all(|&b| b == 0)),
-        None => -libc::EINVAL,
-    }
+    boundary!(on_panic = -libc::EINVAL, {
+        // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
+        match unsafe { uuid.as_ref() } {
+            Some(u) => c_int::from(u.iter().all(|&b| b == 0)),
+            None => -libc::EINVAL,
+        }
+    })
 }
 
 /// Fills `uuid` with a new random (version 4) UUID. Null is ignored.
@@ -34,16 +35,15 @@ pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
 /// `uuid` must be null or point to 16 writable bytes.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
-    if uuid.is_null() {
-        return;
-    }
-    let bytes = crate::ffi::guard([0; 16], || {
-        Builder::from_random_bytes(random_bytes())
-            .into_uuid()
-            .into_bytes()
-    });
-    // SAFETY: non-null, so 16 writable bytes (caller's contract).
-    unsafe { uuid.write(bytes) };
+    boundary!(on_panic = (), {
+        if uuid.is_null() {
+            return;
+        }
+        // The uuid crate's version 4 (the kernel's random numbers), as vhd-std's create.
+        let bytes = Uuid::new_v4().into_bytes();
+        // SAFETY: non-null, so 16 writable bytes (caller's contract).
+        unsafe { uuid.write(bytes) };
+    })
 }
 
 /// Writes the text form of `uuid` (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case)
@@ -55,21 +55,23 @@ pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
 /// writes of `size` bytes.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_char, size: size_t) {
-    if out.is_null() || size == 0 {
-        return;
-    }
-    // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
-    let Some(u) = (unsafe { uuid.as_ref() }) else {
-        return;
-    };
-    let mut text = [0u8; TEXT_LEN];
-    Uuid::from_bytes(*u).hyphenated().encode_lower(&mut text);
-    let n = TEXT_LEN.min(size - 1);
-    // SAFETY: `out` has `size` writable bytes and `n + 1 <= size`.
-    unsafe {
-        core::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), out, n);
-        out.add(n).write(0);
-    }
+    boundary!(on_panic = (), {
+        if out.is_null() || size == 0 {
+            return;
+        }
+        // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
+        let Some(u) = (unsafe { uuid.as_ref() }) else {
+            return;
+        };
+        let mut text = [0u8; TEXT_LEN];
+        Uuid::from_bytes(*u).hyphenated().encode_lower(&mut text);
+        let n = TEXT_LEN.min(size - 1);
+        // SAFETY: `out` has `size` writable bytes and `n + 1 <= size`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), out, n);
+            out.add(n).write(0);
+        }
+    })
 }
 
 /// Parses the text form at `in` (36 characters, either case, as libuuid's `uuid_parse`
@@ -80,18 +82,20 @@ pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_c
 /// NUL-terminated string.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *const c_char) {
-    if uuid.is_null() || r#in.is_null() {
-        return;
-    }
-    // SAFETY: non-null, so NUL-terminated (caller's contract).
-    let text = unsafe { CStr::from_ptr(r#in) }.to_bytes();
-    if text.len() != TEXT_LEN {
-        return;
-    }
-    if let Ok(parsed) = Uuid::try_parse_ascii(text) {
-        // SAFETY: non-null, so 16 writable bytes (caller's contract).
-        unsafe { uuid.write(parsed.into_bytes()) };
-    }
+    boundary!(on_panic = (), {
+        if uuid.is_null() || r#in.is_null() {
+            return;
+        }
+        // SAFETY: non-null, so NUL-terminated (caller's contract).
+        let text = unsafe { CStr::from_ptr(r#in) }.to_bytes();
+        if text.len() != TEXT_LEN {
+            return;
+        }
+        if let Ok(parsed) = Uuid::try_parse_ascii(text) {
+            // SAFETY: non-null, so 16 writable bytes (caller's contract).
+            unsafe { uuid.write(parsed.into_bytes()) };
+        }
+    })
 }
 
 /// Copies `src` to `dst`. Nothing happens if either is null.
@@ -101,11 +105,13 @@ pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *cons
 /// `dst`); they may be equal.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_t) {
-    if dst.is_null() || src.is_null() {
-        return;
-    }
-    // SAFETY: both valid for 16 bytes (caller's contract); `copy` allows overlap.
-    unsafe { core::ptr::copy(src, dst, 1) };
+    boundary!(on_panic = (), {
+        if dst.is_null() || src.is_null() {
+            return;
+        }
+        // SAFETY: both valid for 16 bytes (caller's contract); `copy` allows overlap.
+        unsafe { core::ptr::copy(src, dst, 1) };
+    })
 }
 
 /// Sets `uuid` to the nil UUID. Null is ignored.
@@ -114,10 +120,12 @@ pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_
 /// `uuid` must be null or point to 16 writable bytes.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
-    if !uuid.is_null() {
-        // SAFETY: non-null, so 16 writable bytes (caller's contract).
-        unsafe { uuid.write([0; 16]) };
-    }
+    boundary!(on_panic = (), {
+        if !uuid.is_null() {
+            // SAFETY: non-null, so 16 writable bytes (caller's contract).
+            unsafe { uuid.write([0; 16]) };
+        }
+    })
 }
 
 /// Orders two UUIDs as libuuid's `uuid_compare` does (byte-wise, unsigned): -1, 0 or 1.
@@ -127,49 +135,17 @@ pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
 /// Each pointer must be null or point to 16 readable bytes.
 #[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_compare(a: *mut vhd_uuid_t, b: *mut vhd_uuid_t) -> c_int {
-    // SAFETY: null or 16 readable bytes each (caller's contract); `as_ref` handles null.
-    let (Some(a), Some(b)) = (unsafe { a.as_ref() }, unsafe { b.as_ref() }) else {
-        return -libc::EINVAL;
-    };
-    match a.cmp(b) {
-        Ordering::Less => -1,
-        Ordering::Equal => 0,
-        Ordering::Greater => 1,
-    }
-}
-
-/// 16 random bytes: from the kernel's `getrandom`, else `/dev/urandom`, else (never seen
-/// on Linux) a mix of the time, the process id and a counter, which still gives distinct
-/// UUIDs within and across processes.
-fn random_bytes() -> [u8; 16] {
-    let mut buf = [0u8; 16];
-    let mut filled = 0;
-    while filled < buf.len() {
-        let rest = &mut buf[filled..];
-        // SAFETY: `rest` is a live, writable buffer of `rest.len()` bytes.
-        let got = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        match usize::try_from(got) {
-            Ok(n) if n > 0 => filled += n,
-            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-            _ => break,
+    boundary!(on_panic = -libc::EINVAL, {
+        // SAFETY: null or 16 readable bytes each (caller's contract); `as_ref` handles null.
+        let (Some(a), Some(b)) = (unsafe { a.as_ref() }, unsafe { b.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        match a.cmp(b) {
+            Ordering::Less => -1,
+            Ordering::Equal => 0,
+            Ordering::Greater => 1,
         }
-    }
-    if filled == buf.len() {
-        return buf;
-    }
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut buf).is_ok() {
-            return buf;
-        }
-    }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mix = nanos
-        ^ (u128::from(std::process::id()) << 64)
-        ^ (u128::from(COUNTER.fetch_add(1, AtomicOrdering::Relaxed)) << 96);
-    mix.to_le_bytes()
+    })
 }
 
 #[cfg(test)]
@@ -232,6 +208,9 @@ mod tests {
 
     #[test]
     fn generated_uuids_differ() {
-        assert_ne!(random_bytes(), random_bytes());
+        let (mut a, mut b): (vhd_uuid_t, vhd_uuid_t) = ([0; 16], [0; 16]);
+        // SAFETY: 16 writable bytes each.
+        unsafe { (vhd_uuid_generate(&mut a), vhd_uuid_generate(&mut b)) };
+        assert_ne!(a, b);
     }
 }

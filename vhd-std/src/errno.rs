@@ -8,7 +8,12 @@
 //! | sector range beyond the disk | `-ERANGE` |
 //! | write on a read-only open | `-EBADF` (what `pwrite` on an `O_RDONLY` descriptor gives) |
 //! | no room for more blocks (32-bit sector offsets) | `-ENOSPC` |
-//! | a caller buffer too small (a bug here, not in the image) | `-ENOMEM` |
+//! | a structure larger than the buffer sized for it (a locator payload, a path) | `-EINVAL` |
+//!
+//! The tools and the C library both map through here. A buffer too small is
+//! `-EINVAL`: the buffers are sized from the format's limits, so what outgrows them is
+//! an image (or argument) beyond those limits, which libvhd reports as invalid; `-ENOMEM`
+//! would tell the caller to retry with more memory, which cannot help.
 
 use vhd_nostd::Error;
 
@@ -80,11 +85,11 @@ impl From<Error<IoError>> for Errno {
             | Error::ParentMismatch
             | Error::Disabled
             | Error::SavedState
+            | Error::BufferTooSmall { .. }
             | Error::InvalidArgument(_) => libc::EINVAL,
             Error::OutOfRange => libc::ERANGE,
             Error::ReadOnly => libc::EBADF,
             Error::NoSpace => libc::ENOSPC,
-            Error::BufferTooSmall { .. } => libc::ENOMEM,
         };
         Errno(-n)
     }

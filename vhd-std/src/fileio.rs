@@ -9,16 +9,27 @@
 //! then opened again without it. Likewise, if a direct transfer that is correctly aligned
 //! still fails with `EINVAL` (a device whose logical block is larger than 512 bytes), the
 //! descriptor's `O_DIRECT` flag is cleared with `fcntl(F_SETFL)` and the transfer is
-//! retried buffered. Durability does not depend on `O_DIRECT` either way: the engine calls
-//! [`Io::flush`](vhd_nostd::io::Io::flush) (here `fdatasync`) between writes whose order
-//! matters. [`FileIo::is_direct`] says which mode is in force.
+//! retried buffered. [`FileIo::is_direct`] says which mode is in force.
 //!
-//! **Alignment.** With `O_DIRECT`, a transfer goes straight to the file when its buffer
-//! is [`MEM_ALIGN`]-aligned and its offset and length are whole 512-byte sectors. Anything
+//! **Flush.** The engine calls [`Io::flush`] between writes
+//! whose order matters. On a buffered descriptor that is `fdatasync`. On a direct one it
+//! does nothing, as the reference libvhd never syncs: each write has left the page cache
+//! when `pwrite` returns and writes complete in the order they were issued. Whoever
+//! owns a writable image syncs it once when done ([`FileIo::sync`]; an owned writable
+//! `FileIo` does so when dropped).
+//!
+//! **Alignment.** With `O_DIRECT`, a transfer goes straight to the file when its buffer,
+//! offset and length are all on 512-byte sectors, which is what the kernel asks of
+//! devices with 512-byte logical blocks and what libvhd's clients allocate. Anything
 //! else (the core's small stack buffers for footers and headers, a legacy 511-byte
-//! footer) goes through a bounce buffer allocated once at open, so no I/O allocates. An
-//! unaligned *write* is done read-modify-write over the sectors it touches, which may
-//! extend the file to the next sector boundary; the core only issues whole-sector writes.
+//! footer, a C client's odd buffer) goes through a bounce buffer allocated once at open,
+//! so no I/O allocates. An unaligned *write* is done read-modify-write over the sectors
+//! it touches; one that had to be padded past the end of a file is cut back, so the file
+//! ends where the write did. Buffers are allocated on [`MEM_ALIGN`] (a page), which also
+//! suits devices with 4 KiB logical blocks.
+//!
+//! **Borrowed descriptors.** [`FileIo::borrow_raw`] wraps a descriptor that stays its
+//! owner's (the C library's `ctx->fd`): the same I/O, but dropping it closes nothing.
 //!
 //! **Block devices.** On a block device the size is the image's [`Extent`], not the
 //! device's: the footer lives at the image's end of data and `set_size` never truncates
@@ -26,7 +37,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -34,7 +46,7 @@ use vhd_nostd::io::Io;
 
 use crate::blockdev::{self, Extent};
 
-/// Memory alignment of buffers handed straight to `O_DIRECT` transfers.
+/// Alignment of every [`AlignedBuf`]: a page.
 pub const MEM_ALIGN: usize = 4096;
 /// Offset and length granularity of `O_DIRECT` transfers.
 pub const SECTOR: u64 = 512;
@@ -62,8 +74,9 @@ impl std::fmt::Display for IoError {
 impl std::error::Error for IoError {}
 
 /// A heap buffer whose usable part starts on a [`MEM_ALIGN`] boundary, so it can be
-/// passed to `O_DIRECT` transfers as is. Allocated once; never reallocated.
-#[derive(Debug)]
+/// passed to `O_DIRECT` transfers as is. Allocated once; never reallocated. The empty
+/// buffer (`Default`) allocates nothing.
+#[derive(Debug, Default)]
 pub struct AlignedBuf {
     storage: Vec<u8>,
     start: usize,
@@ -73,7 +86,25 @@ pub struct AlignedBuf {
 impl AlignedBuf {
     /// A zeroed buffer of `len` usable bytes.
     pub fn new(len: usize) -> AlignedBuf {
-        let storage = vec![0u8; len + MEM_ALIGN];
+        AlignedBuf::with_storage(vec![0u8; len + MEM_ALIGN], len)
+    }
+
+    /// [`AlignedBuf::new`], or `ENOMEM` instead of aborting when the memory is not there
+    /// (sizes a C client's image decides).
+    pub fn try_new(len: usize) -> Result<AlignedBuf, IoError> {
+        if len == 0 {
+            return Ok(AlignedBuf::default());
+        }
+        let total = len.checked_add(MEM_ALIGN).ok_or(IoError(libc::ENOMEM))?;
+        let mut storage = Vec::new();
+        storage
+            .try_reserve_exact(total)
+            .map_err(|_| IoError(libc::ENOMEM))?;
+        storage.resize(total, 0);
+        Ok(AlignedBuf::with_storage(storage, len))
+    }
+
+    fn with_storage(storage: Vec<u8>, len: usize) -> AlignedBuf {
         let addr = storage.as_ptr() as usize;
         let start = (MEM_ALIGN - addr % MEM_ALIGN) % MEM_ALIGN;
         AlignedBuf {
@@ -81,6 +112,18 @@ impl AlignedBuf {
             start,
             len,
         }
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl AsMut<[u8]> for AlignedBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self
     }
 }
 
@@ -111,7 +154,11 @@ pub enum OpenMode {
 /// The core's [`Io`] over a file or block device; see the module documentation.
 #[derive(Debug)]
 pub struct FileIo {
-    file: File,
+    /// Closed on drop only when `owned`.
+    file: ManuallyDrop<File>,
+    owned: bool,
+    /// Opened for writing, so synced once when an owned one is dropped.
+    writable: bool,
     direct: bool,
     bounce: AlignedBuf,
     /// Where the image ends, on a block device.
@@ -136,6 +183,24 @@ fn options(mode: OpenMode) -> OpenOptions {
         }
     }
     o
+}
+
+/// Opens `path` with `O_DIRECT` and `custom_flags`, or without `O_DIRECT` where the file
+/// system refuses it (`EINVAL`): the open rule of every image. Returns the file and
+/// whether it is direct. The descriptor is close-on-exec, as `std` opens files.
+pub fn open_file(path: &Path, mode: OpenMode, custom_flags: i32) -> Result<(File, bool), IoError> {
+    match options(mode)
+        .custom_flags(custom_flags | libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => options(mode)
+            .custom_flags(custom_flags)
+            .open(path)
+            .map(|f| (f, false))
+            .map_err(|e| IoError::from_io(&e)),
+        Err(e) => Err(IoError::from_io(&e)),
+    }
 }
 
 /// Extra `open(2)` flag for every image and parent: a FIFO (or a device waiting for a
@@ -164,12 +229,28 @@ impl FileIo {
     /// Never blocks in `open(2)`, and refuses what is not a regular file or a block
     /// device ([`require_image_file`]).
     pub fn open(path: &Path, mode: OpenMode) -> Result<FileIo, IoError> {
-        let flags = libc::O_DIRECT | OPEN_NONBLOCK;
-        match options(mode).custom_flags(flags).open(path) {
-            Ok(file) => FileIo::checked(file, true, mode),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => FileIo::open_buffered(path, mode),
-            Err(e) => Err(IoError::from_io(&e)),
+        let (file, direct) = open_file(path, mode, OPEN_NONBLOCK)?;
+        FileIo::checked(file, direct, mode)
+    }
+
+    /// Wraps `fd`, which stays open when the `FileIo` is dropped: the I/O of a descriptor
+    /// its caller owns (a C client's image). Direct or not as its flags say.
+    ///
+    /// # Safety
+    /// `fd` must be an open descriptor that stays open, and is not closed by anyone
+    /// else, while the returned `FileIo` lives.
+    pub unsafe fn borrow_raw(fd: RawFd) -> Result<FileIo, IoError> {
+        // SAFETY: F_GETFL only reads the flags of the descriptor.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(IoError::from_io(&std::io::Error::last_os_error()));
         }
+        // SAFETY: open for as long as the FileIo lives (caller's contract); ManuallyDrop
+        // and `owned: false` keep it from being closed.
+        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+        let direct = flags & libc::O_DIRECT != 0;
+        let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        FileIo::with_handle(file, false, writable, direct, OpenMode::ReadOnly)
     }
 
     /// Opens `path` for buffered I/O only (non-blocking and checked as [`FileIo::open`]).
@@ -195,8 +276,22 @@ impl FileIo {
     }
 
     fn with_file(file: File, direct: bool, mode: OpenMode) -> Result<FileIo, IoError> {
+        let writable = mode != OpenMode::ReadOnly;
+        FileIo::with_handle(ManuallyDrop::new(file), true, writable, direct, mode)
+    }
+
+    fn with_handle(
+        file: ManuallyDrop<File>,
+        owned: bool,
+        writable: bool,
+        direct: bool,
+        mode: OpenMode,
+    ) -> Result<FileIo, IoError> {
+        // Built first, so that an owned file is closed on every error below.
         let mut io = FileIo {
             file,
+            owned,
+            writable,
             direct,
             bounce: AlignedBuf::new(if direct { BOUNCE_SIZE } else { 0 }),
             block: None,
@@ -233,6 +328,12 @@ impl FileIo {
         &self.file
     }
 
+    /// `fsync`: the writes so far, the file's length and the device's cache on stable
+    /// storage.
+    pub fn sync(&mut self) -> Result<(), IoError> {
+        self.file.sync_all().map_err(|e| IoError::from_io(&e))
+    }
+
     /// Clears `O_DIRECT` on the descriptor after the device refused an aligned transfer.
     fn drop_direct(&mut self) -> Result<(), IoError> {
         let fd = self.file.as_raw_fd();
@@ -250,7 +351,7 @@ impl FileIo {
     }
 
     fn aligned(buf: &[u8], offset: u64) -> bool {
-        (buf.as_ptr() as usize).is_multiple_of(MEM_ALIGN)
+        (buf.as_ptr() as usize).is_multiple_of(SECTOR as usize)
             && offset.is_multiple_of(SECTOR)
             && (buf.len() as u64).is_multiple_of(SECTOR)
     }
@@ -314,6 +415,18 @@ impl FileIo {
         while !data.is_empty() {
             let (start, head, span) = Self::window(offset, data.len());
             let take = (span - head).min(data.len());
+            let end = offset + take as u64;
+            // A write padded past the end of a file is cut back to where it ends.
+            let old_len = if take + head != span && self.block.is_none() {
+                Some(
+                    self.file
+                        .metadata()
+                        .map_err(|e| IoError::from_io(&e))?
+                        .len(),
+                )
+            } else {
+                None
+            };
             if head != 0 || take != span {
                 // A partial sector at either end: keep the bytes around the write.
                 let got = Self::read_some(&self.file, &mut self.bounce[..span], start)
@@ -324,6 +437,11 @@ impl FileIo {
             let file = &self.file;
             if let Err(e) = file.write_all_at(&self.bounce[..span], start) {
                 return Err(IoError::from_io(&e));
+            }
+            if let Some(keep) = old_len.map(|old| old.max(end)) {
+                if keep < start + span as u64 {
+                    self.file.set_len(keep).map_err(|e| IoError::from_io(&e))?;
+                }
             }
             data = &data[take..];
             offset += take as u64;
@@ -366,6 +484,9 @@ impl Io for FileIo {
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
+        if self.direct {
+            return Ok(());
+        }
         self.file.sync_data().map_err(|e| IoError::from_io(&e))
     }
 
@@ -373,7 +494,7 @@ impl Io for FileIo {
         if let Some(ext) = &self.block {
             return Ok(ext.len());
         }
-        (&self.file)
+        (&*self.file)
             .seek(SeekFrom::End(0))
             .map_err(|e| IoError::from_io(&e))
     }
@@ -383,5 +504,20 @@ impl Io for FileIo {
             return ext.set_len(size).map_err(IoError);
         }
         self.file.set_len(size).map_err(|e| IoError::from_io(&e))
+    }
+}
+
+impl Drop for FileIo {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        if self.writable {
+            // The one sync of an image written through a direct descriptor; there is
+            // no caller left to report a failure to.
+            let _ = self.file.sync_all();
+        }
+        // SAFETY: owned, so ours to close; dropped once, here, and never used again.
+        unsafe { ManuallyDrop::drop(&mut self.file) };
     }
 }

@@ -24,7 +24,7 @@ use vhd_nostd::locator::LOCATOR_COUNT;
 use vhd_nostd::{probe, read_chain, Buffers, Disk, Kind, OpenOptions};
 
 use crate::errno::{Errno, VhdResult};
-use crate::fileio::{FileIo, OpenMode};
+use crate::fileio::{AlignedBuf, FileIo, OpenMode};
 use crate::path::resolve_locator;
 
 /// The deepest chain [`Chain::open`] and [`chain_depth`] follow, counting the top image.
@@ -49,8 +49,37 @@ impl Seen {
     }
 }
 
-/// A core disk over a file, with heap buffers.
-pub type VhdDisk = Disk<FileIo, Vec<u8>>;
+/// A core disk over a file, with page-aligned heap buffers (so the engine's BAT and bitmap
+/// reads go straight to an `O_DIRECT` descriptor).
+pub type VhdDisk = Disk<FileIo, AlignedBuf>;
+
+/// At most this much staging room per open differencing disk (a request's range within
+/// one block rarely exceeds it; larger ones are read run by run).
+const READ_SCRATCH_MAX: usize = 1 << 20;
+
+/// Opens the core disk on `io`: its buffers sized by [`probe`] (bounded by the file) and
+/// allocated once, failing with `-ENOMEM` rather than aborting; for a writable open,
+/// blocks sharing storage found (they take no writes: their data would land elsewhere);
+/// for a differencing disk, room to stage reads that interleave its runs with its
+/// parent's.
+pub fn open_disk(mut io: FileIo, opts: OpenOptions) -> VhdResult<VhdDisk> {
+    let layout = probe(&mut io)?;
+    let bufs = Buffers {
+        bat: AlignedBuf::try_new(layout.bat_bytes)?,
+        batmap: AlignedBuf::try_new(layout.batmap_bytes)?,
+        bitmap: AlignedBuf::try_new(layout.bitmap_cache_bytes(vhd_nostd::BITMAP_CACHE_SLOTS))?,
+    };
+    let mut disk = Disk::open(io, bufs, opts)?;
+    if opts.writable {
+        let mut work = vec![0u8; vhd_nostd::alias::work_size(disk.bat().entries())];
+        disk.scan_overlaps(&mut work)?;
+    }
+    if disk.disk_type() == Some(DiskType::Differencing) {
+        let len = disk.read_scratch_bytes().min(READ_SCRATCH_MAX);
+        disk.set_read_scratch(AlignedBuf::try_new(len)?);
+    }
+    Ok(disk)
+}
 
 /// Room for a locator payload (two UTF-16 units per path byte) and a decoded path.
 const LOCATOR_SCRATCH: usize = 2 * vhd_nostd::locator::PATH_MAX + 16;
@@ -103,23 +132,19 @@ impl Image {
         )
     }
 
-    fn open_io(path: &Path, mut io: FileIo, opts: OpenOptions) -> VhdResult<Image> {
-        let layout = probe(&mut io)?;
-        let bufs = Buffers {
-            bat: vec![0u8; layout.bat_bytes],
-            batmap: vec![0u8; layout.batmap_bytes],
-            bitmap: vec![0u8; layout.bitmap_cache_bytes(vhd_nostd::BITMAP_CACHE_SLOTS)],
-        };
-        let mut disk = Disk::open(io, bufs, opts)?;
-        if opts.writable {
-            // Blocks sharing storage take no writes (their data would land elsewhere).
-            let mut work = vec![0u8; vhd_nostd::alias::work_size(disk.bat().entries())];
-            disk.scan_overlaps(&mut work)?;
-        }
+    fn open_io(path: &Path, io: FileIo, opts: OpenOptions) -> VhdResult<Image> {
         Ok(Image {
             path: path.to_path_buf(),
-            disk,
+            disk: open_disk(io, opts)?,
         })
+    }
+
+    /// An image over a core disk already open on `path`'s file.
+    pub fn from_disk(path: impl AsRef<Path>, disk: VhdDisk) -> Image {
+        Image {
+            path: path.as_ref().to_path_buf(),
+            disk,
+        }
     }
 
     /// Opens a raw disk image (no VHD metadata), as the bottom of a chain.
@@ -266,22 +291,13 @@ impl Chain {
 
     /// Builds the chain below an already open image.
     pub fn from_image(mut top: Image) -> VhdResult<Chain> {
-        let mut seen = Seen::default();
-        seen.first_visit(&mut top)?;
-        let mut paths = vec![top.path.clone()];
-        let mut disks = Vec::new();
-        let mut cur = top;
-        while cur.is_differencing() {
-            let p = cur.parent()?;
-            let mut next = cur.open_parent_at(&p, false)?;
-            if seen.0.len() >= MAX_CHAIN_DEPTH || !seen.first_visit(&mut next)? {
-                return Err(Errno::EINVAL);
-            }
+        let parents = open_parents(&mut top)?;
+        let mut paths = vec![top.path];
+        let mut disks = vec![top.disk];
+        for p in parents {
             paths.push(p.path);
-            disks.push(cur.disk);
-            cur = next;
+            disks.push(p.disk);
         }
-        disks.push(cur.disk);
         Ok(Chain { disks, paths })
     }
 
@@ -323,6 +339,29 @@ impl Chain {
     /// Writes whole sectors at `sector` into the top disk (opened writable).
     pub fn write(&mut self, sector: u64, buf: &[u8]) -> VhdResult<()> {
         self.disks[0].write(sector, buf).map_err(Errno::from)
+    }
+}
+
+/// The parents of `top`, nearest first, opened read-only to the bottom of the chain:
+/// each found through its child's locators ([`Image::parent`]) and carrying the UUID
+/// its child names (a nil UUID means a raw parent, the bottom). A chain that comes back
+/// to a file already in it, or grows past [`MAX_CHAIN_DEPTH`] images, is `-EINVAL`.
+pub fn open_parents(top: &mut Image) -> VhdResult<Vec<Image>> {
+    let mut seen = Seen::default();
+    seen.first_visit(top)?;
+    let mut parents: Vec<Image> = Vec::new();
+    loop {
+        let cur = parents.last_mut().unwrap_or(&mut *top);
+        if !cur.is_differencing() {
+            return Ok(parents);
+        }
+        let p = cur.parent()?;
+        let mut next = cur.open_parent_at(&p, false)?;
+        if seen.0.len() >= MAX_CHAIN_DEPTH || !seen.first_visit(&mut next)? {
+            return Err(Errno::EINVAL);
+        }
+        next.path = p.path;
+        parents.push(next);
     }
 }
 

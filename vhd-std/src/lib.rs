@@ -1,9 +1,13 @@
-//! The `std` side of vhd-rs: what the `no_std` core leaves to its host.
+//! The `std` side of vhd-rs: what the `no_std` core leaves to its host, for the tools and
+//! the C library alike (the library adds only C conversions and exports).
 //!
 //! - [`FileIo`]: the core's [`vhd_nostd::io::Io`] over a file, opened `O_DIRECT` as blktap
-//!   does, falling back to buffered I/O where the file system refuses it.
-//! - [`Image`] and [`Chain`]: an open image with its buffers, and a differencing disk with
-//!   its parents found through the parent locators.
+//!   does, falling back to buffered I/O where the file system refuses it; or over a
+//!   descriptor a C client owns ([`FileIo::borrow_raw`]).
+//! - [`Image`] and [`Chain`]: an open image with its buffers ([`image::open_disk`]), and
+//!   a differencing disk with its parents found through the parent locators
+//!   ([`image::open_parents`], the one chain resolver).
+//! - [`path`]: relative paths for locators and locators resolved to files.
 //! - [`create_file`] and [`snapshot_file`]: new images as `vhd-util create`/`snapshot`
 //!   make them.
 //! - [`blockdev`]: images on block devices (LVM volumes): where one ends, since a device

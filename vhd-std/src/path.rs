@@ -1,6 +1,8 @@
 //! Paths as blktap handles them: relative paths from a child to its parent for the
 //! locators, and locator paths resolved against the child's directory.
 
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::errno::{Errno, VhdResult};
@@ -28,35 +30,71 @@ pub fn basename(p: &Path) -> String {
 
 /// The path of `to` relative to the directory `from_dir`, both absolute and canonical,
 /// spelled as blktap's `relative_path_to` does: `./name` in the same directory or below
-/// it, otherwise `../` steps first (`../d/a.vhd`).
+/// it, otherwise `../` steps first (`../d/a.vhd`). Lossy for names that are not UTF-8;
+/// [`relative_path_bytes`] keeps them.
 pub fn relative_path(from_dir: &Path, to: &Path) -> String {
+    String::from_utf8_lossy(&relative_path_bytes(from_dir, to)).into_owned()
+}
+
+/// [`relative_path`] as the bytes of the path.
+pub fn relative_path_bytes(from_dir: &Path, to: &Path) -> Vec<u8> {
     let from: Vec<Component<'_>> = from_dir.components().collect();
     let dest: Vec<Component<'_>> = to.components().collect();
+    // The last component of `to` is its file name, never a common directory.
     let common = from
         .iter()
-        .zip(dest.iter())
+        .zip(dest.iter().take(dest.len().saturating_sub(1)))
         .take_while(|(a, b)| a == b)
         .count();
-    let mut out = String::new();
     let ups = from.len() - common;
-    if ups == 0 {
-        out.push_str("./");
+    let mut out: Vec<u8> = if ups == 0 {
+        b"./".to_vec()
     } else {
-        for _ in 0..ups {
-            out.push_str("../");
-        }
-    }
-    let rest: Vec<String> = dest[common..]
+        b"../".repeat(ups)
+    };
+    let rest: Vec<&[u8]> = dest[common..]
         .iter()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .map(|c| c.as_os_str().as_bytes())
         .collect();
-    out.push_str(&rest.join("/"));
+    out.extend_from_slice(&rest.join(&b'/'));
     out
 }
 
-/// Resolves a decoded locator path as libvhd's `vhd_find_parent` does: an absolute path
-/// as is, a relative one against the directory of the child (after resolving the
-/// child's own links); the result is canonical and must exist.
+/// libvhd's `vhd_find_parent`: the file a decoded locator path `name` of the image at
+/// `child` names. An absolute `name` that is readable is taken as it is; otherwise
+/// `name` is looked up in the directory of `child` (after resolving the child's own
+/// links) and returned resolved. Errors are those of `access` and `realpath`
+/// (`-ENOENT` for a missing file).
+pub fn find_parent(child: &Path, name: &[u8]) -> VhdResult<PathBuf> {
+    if name.first() == Some(&b'/') && readable(name).is_ok() {
+        return Ok(PathBuf::from(OsStr::from_bytes(name)));
+    }
+    let child = realpath(child)?;
+    let dir = child.parent().unwrap_or(Path::new("/"));
+    // Joined as bytes, as libvhd does: an absolute `name` lands below the directory.
+    let mut location = dir.as_os_str().as_bytes().to_vec();
+    location.push(b'/');
+    location.extend_from_slice(name);
+    readable(&location)?;
+    realpath(Path::new(OsStr::from_bytes(&location)))
+}
+
+/// `access(path, R_OK)`.
+fn readable(path: &[u8]) -> VhdResult<()> {
+    let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    if unsafe { libc::access(c.as_ptr(), libc::R_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from(std::io::Error::last_os_error()))
+    }
+}
+
+/// Resolves a decoded locator path as the chains of the tools and the library do: an
+/// absolute path as is, a relative one against the directory of the child (after
+/// resolving the child's own links); the result is canonical and must exist. Unlike
+/// [`find_parent`] it does not ask for read permission: a parent that cannot be read
+/// fails when it is opened, with that error.
 pub fn resolve_locator(child: &Path, locator: &str) -> VhdResult<PathBuf> {
     let p = Path::new(locator);
     if p.is_absolute() {
@@ -85,5 +123,24 @@ mod tests {
     fn names() {
         assert_eq!(basename(Path::new("/a/b/c.vhd")), "c.vhd");
         assert_eq!(basename(Path::new("c.vhd")), "c.vhd");
+    }
+
+    #[test]
+    fn absolute_and_relative_parents() {
+        let dir = std::env::temp_dir().join(format!("vhd-std-parent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = dir.join("c.vhd");
+        let parent = dir.join("p.vhd");
+        std::fs::write(&child, b"").unwrap();
+        std::fs::write(&parent, b"").unwrap();
+        let real = std::fs::canonicalize(&parent).unwrap();
+        assert_eq!(find_parent(&child, b"./p.vhd").unwrap(), real);
+        assert_eq!(
+            find_parent(&child, parent.as_os_str().as_bytes()).unwrap(),
+            parent
+        );
+        assert_eq!(find_parent(&child, b"./missing.vhd"), Err(Errno::ENOENT));
+        assert_eq!(resolve_locator(&child, "./p.vhd").unwrap(), real);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

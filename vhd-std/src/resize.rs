@@ -24,7 +24,11 @@ pub fn grow(
     }
     let p = core::plan(disk, new_size)?;
     if p.bat_bytes > disk.bat().as_bytes().len() || p.relocates {
-        core::reserve(disk, vec![0u8; p.bat_bytes], vec![0u8; p.batmap_bytes])?;
+        core::reserve(
+            disk,
+            AlignedBuf::new(p.bat_bytes),
+            AlignedBuf::new(p.batmap_bytes),
+        )?;
     }
     let mut copy = AlignedBuf::new(if p.relocates { p.copy_bytes } else { 0 });
     let (file, header) = jnl.parts();

@@ -131,3 +131,48 @@ fn chain_errors() {
     let e = Image::open(d.join("none.vhd"), OpenOptions::default()).unwrap_err();
     assert_eq!(e.code(), -libc::ENOENT);
 }
+
+#[test]
+fn an_unaligned_write_past_the_end_leaves_the_file_where_it_ends() {
+    let dirs = dirs("eof-trim");
+    for d in dirs.0.iter() {
+        let p = d.join("f");
+        let mut io = FileIo::open(&p, OpenMode::Create).unwrap();
+        io.write_at(100, b"hello").unwrap();
+        assert_eq!(io.size().unwrap(), 105, "direct {}", io.is_direct());
+        let mut b = [0u8; 6];
+        io.read_at(99, &mut b).unwrap();
+        assert_eq!(&b, b"\0hello");
+        // Larger than the bounce buffer, odd offset and length, past the end.
+        let big: Vec<u8> = (0..vhd_std::fileio::BOUNCE_SIZE * 2 + 333)
+            .map(|i| i as u8)
+            .collect();
+        io.write_at(511, &big).unwrap();
+        assert_eq!(io.size().unwrap(), 511 + big.len() as u64);
+        let mut back = vec![0u8; big.len()];
+        io.read_at(511, &mut back).unwrap();
+        assert!(back == big);
+    }
+}
+
+#[test]
+fn a_borrowed_descriptor_stays_open() {
+    use std::os::fd::AsRawFd;
+    let dirs = dirs("borrowed");
+    for d in dirs.0.iter() {
+        let p = d.join("f");
+        let owner = FileIo::open(&p, OpenMode::Create).unwrap();
+        let fd = owner.file().as_raw_fd();
+        {
+            // SAFETY: `owner` keeps `fd` open for the whole block.
+            let mut io = unsafe { FileIo::borrow_raw(fd) }.unwrap();
+            assert_eq!(io.is_direct(), owner.is_direct());
+            io.write_at(0, &[7u8; 512]).unwrap();
+        }
+        // Dropping the borrowed one closed nothing: the owner still reads.
+        let mut owner = owner;
+        let mut b = [0u8; 512];
+        owner.read_at(0, &mut b).unwrap();
+        assert_eq!(b, [7u8; 512]);
+    }
+}

@@ -7,7 +7,7 @@ use core::ffi::c_int;
 use libc::off_t;
 
 use crate::batmap::batmap_header_offset;
-use crate::ffi::{guard, shared};
+use crate::ffi::{boundary, shared};
 use crate::types::{vhd_batmap_t, vhd_context_t};
 
 /// Sectors of the map blktap3 reads and sums: one bit per 2 MiB block of the virtual
@@ -31,7 +31,7 @@ fn summed_sectors(ctx: &vhd_context_t, batmap: &vhd_batmap_t) -> u32 {
 /// `batmap` must be null or point to a valid, writable batmap.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_batmap_header_out(batmap: *mut vhd_batmap_t) {
-    guard((), || {
+    boundary!(on_panic = (), {
         // SAFETY: caller's contract.
         unsafe { crate::helpers::vhd_batmap_header_out(batmap) };
         // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.
@@ -48,7 +48,7 @@ pub unsafe extern "C" fn vhd_batmap_header_out(batmap: *mut vhd_batmap_t) {
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_batmap_header_offset(ctx: *mut vhd_context_t) -> off_t {
-    guard(-off_t::from(libc::EIO), || {
+    boundary!(on_panic = -off_t::from(libc::EIO), {
         // SAFETY: caller's contract.
         match unsafe { shared(ctx) } {
             Ok(ctx) => {
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn vhd_checksum_batmap(
     ctx: *mut vhd_context_t,
     batmap: *mut vhd_batmap_t,
 ) -> u32 {
-    guard(0, || {
+    boundary!(on_panic = 0, {
         // SAFETY: caller's contract.
         let (Ok(ctx), Ok(b)) = (unsafe { shared(ctx) }, unsafe { shared(batmap) }) else {
             return 0;
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn vhd_validate_batmap(
     ctx: *mut vhd_context_t,
     batmap: *mut vhd_batmap_t,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
         let Ok(b) = (unsafe { shared(batmap) }) else {
             return -libc::EINVAL;

@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::ffi::guard;
+use crate::ffi::boundary;
 
 /// `path` made absolute (against the working directory) with `.`, `..` and repeated
 /// `/` removed, without looking at the file system.
@@ -98,7 +98,7 @@ pub unsafe extern "C" fn canonpath(
     out: *mut c_char,
     size: usize,
 ) -> *mut c_char {
-    guard(core::ptr::null_mut(), || {
+    boundary!(on_panic = core::ptr::null_mut(), {
         if path.is_null() || out.is_null() {
             set_errno(libc::EINVAL);
             return core::ptr::null_mut();
@@ -136,7 +136,7 @@ pub unsafe extern "C" fn canonpath(
 /// `path` must hold `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn normalize_path(path: *const c_char, len: usize) -> *mut c_char {
-    guard(core::ptr::null_mut(), || {
+    boundary!(on_panic = core::ptr::null_mut(), {
         if path.is_null() {
             set_errno(libc::EINVAL);
             return core::ptr::null_mut();
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn normalize_path(path: *const c_char, len: usize) -> *mut
                 return core::ptr::null_mut();
             }
         };
-        crate::alloc::c_string(norm.as_os_str().as_bytes()).unwrap_or_else(|_| {
+        crate::cmem::c_string(norm.as_os_str().as_bytes()).unwrap_or_else(|_| {
             set_errno(libc::ENOMEM);
             core::ptr::null_mut()
         })

@@ -15,7 +15,7 @@ use vhd_std::create::{
 use super::consts::VHD_FLAG_CREAT_PARENT_RAW;
 use super::status;
 use crate::consts::{HD_TYPE_DYNAMIC, HD_TYPE_FIXED};
-use crate::ffi::{c_str, call};
+use crate::ffi::{boundary, c_str};
 use crate::types::vhd_flag_creat_t;
 
 /// blktap2's create flags for blktap3's (only the raw-parent bit differs in value).
@@ -56,7 +56,7 @@ pub unsafe extern "C" fn vhd_create(
     mbytes: u64,
     flags: vhd_flag_creat_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         if mbytes == 0 {
             // SAFETY: caller's contract.
             return status(unsafe {
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn vhd_snapshot(
     mbytes: u64,
     flags: vhd_flag_creat_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         if mbytes == 0 {
             // SAFETY: caller's contract.
             return status(unsafe {

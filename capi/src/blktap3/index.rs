@@ -9,7 +9,7 @@
 use core::ffi::{c_char, c_int};
 use core::mem::{align_of, offset_of, size_of};
 
-use crate::ffi::guard;
+use crate::ffi::boundary;
 use crate::types::{check_layout, uuid_t};
 
 /// Identifies a file of an index's file table.
@@ -127,7 +127,7 @@ check_layout!(vhdi_file_table, size 16, align 8; entries @ 0, table @ 8);
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_create(name: *const c_char, vhd_block_size: u32) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (name, vhd_block_size);
         -libc::ENOSYS
     })
@@ -143,7 +143,7 @@ pub unsafe extern "C" fn vhdi_open(
     file: *const c_char,
     flags: c_int,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (ctx, file, flags);
         -libc::ENOSYS
     })
@@ -155,7 +155,7 @@ pub unsafe extern "C" fn vhdi_open(
 /// `ctx` must be null or a context whose `name` is null or malloc'd.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_close(ctx: *mut vhdi_context_t) {
-    guard((), || {
+    boundary!(on_panic = (), {
         // SAFETY: caller's contract.
         let Some(c) = (unsafe { ctx.as_mut() }) else {
             return;
@@ -181,7 +181,7 @@ pub unsafe extern "C" fn vhdi_read_block(
     block: *mut vhdi_block_t,
     sector: u32,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (ctx, block, sector);
         -libc::ENOSYS
     })
@@ -197,7 +197,7 @@ pub unsafe extern "C" fn vhdi_write_block(
     block: *mut vhdi_block_t,
     sector: u32,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (ctx, block, sector);
         -libc::ENOSYS
     })
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn vhdi_append_block(
     block: *mut vhdi_block_t,
     sector: *mut u32,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (ctx, block, sector);
         -libc::ENOSYS
     })
@@ -226,7 +226,7 @@ pub unsafe extern "C" fn vhdi_append_block(
 /// `entry` must be null or a valid, writable entry.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_entry_in(entry: *mut vhdi_entry_t) {
-    guard((), || {
+    boundary!(on_panic = (), {
         // SAFETY: caller's contract.
         if let Some(e) = unsafe { entry.as_mut() } {
             e.file_id = u32::from_be(e.file_id);
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn vhdi_bat_create(
     index: *const c_char,
     file_table: *const c_char,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (name, vhd, index, file_table);
         -libc::ENOSYS
     })
@@ -258,7 +258,7 @@ pub unsafe extern "C" fn vhdi_bat_create(
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_bat_load(name: *const c_char, bat: *mut vhdi_bat_t) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (name, bat);
         -libc::ENOSYS
     })
@@ -270,7 +270,7 @@ pub unsafe extern "C" fn vhdi_bat_load(name: *const c_char, bat: *mut vhdi_bat_t
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_bat_write(name: *const c_char, bat: *mut vhdi_bat_t) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (name, bat);
         -libc::ENOSYS
     })
@@ -282,7 +282,7 @@ pub unsafe extern "C" fn vhdi_bat_write(name: *const c_char, bat: *mut vhdi_bat_
 /// Nothing is read.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_file_table_create(file: *const c_char) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = file;
         -libc::ENOSYS
     })
@@ -297,7 +297,7 @@ pub unsafe extern "C" fn vhdi_file_table_load(
     name: *const c_char,
     table: *mut vhdi_file_table_t,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (name, table);
         -libc::ENOSYS
     })
@@ -313,7 +313,7 @@ pub unsafe extern "C" fn vhdi_file_table_add(
     file: *const c_char,
     id: *mut vhdi_file_id_t,
 ) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (name, file, id);
         -libc::ENOSYS
     })
@@ -326,7 +326,7 @@ pub unsafe extern "C" fn vhdi_file_table_add(
 /// `entries` references with null or malloc'd paths.
 #[no_mangle]
 pub unsafe extern "C" fn vhdi_file_table_free(table: *mut vhdi_file_table_t) {
-    guard((), || {
+    boundary!(on_panic = (), {
         // SAFETY: caller's contract.
         let Some(t) = (unsafe { table.as_mut() }) else {
             return;

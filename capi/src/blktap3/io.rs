@@ -11,7 +11,7 @@ use vhd_nostd::bat::UNUSED;
 use vhd_nostd::SECTOR_SIZE;
 
 use super::status;
-use crate::ffi::{call, context, guard, Res};
+use crate::ffi::{boundary, context, Res};
 use crate::types::vhd_context_t;
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
@@ -22,7 +22,7 @@ const SECTOR: u64 = SECTOR_SIZE as u64;
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
-    guard(-1, || {
+    boundary!(on_panic = -1, {
         // SAFETY: caller's contract.
         match unsafe { context(ctx) } {
             Ok(ctx) => ctx.offset,
@@ -38,7 +38,7 @@ pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_seek(ctx: *mut vhd_context_t, offset: off_t, whence: c_int) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         status(unsafe { crate::io::vhd_seek(ctx, offset, whence) })?;
         // SAFETY: caller's contract (the seek succeeded, so `ctx` is non-null).
@@ -63,7 +63,7 @@ unsafe fn at_offset(
     let c = unsafe { context(ctx)? };
     // SAFETY: plain syscall; blktap2's functions work at the descriptor's position.
     if unsafe { libc::lseek(c.fd, c.offset, libc::SEEK_SET) } < 0 {
-        return Err(-crate::fdio::last_errno());
+        return Err(crate::ffi::last_errno());
     }
     // SAFETY: caller's contract.
     status(unsafe { f(ctx, buf, size) })?;
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn vhd_read(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         unsafe { at_offset(ctx, buf, size, crate::io::vhd_read) }
     })
@@ -101,7 +101,7 @@ pub unsafe extern "C" fn vhd_write(
     buf: *mut c_void,
     size: size_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         unsafe { at_offset(ctx, buf, size, crate::io::vhd_write) }
     })
@@ -134,7 +134,7 @@ pub unsafe extern "C" fn vhd_read_at(
     size: size_t,
     buf: *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let c = unsafe { context(ctx)? };
         let entry = bat_entry(ctx, block)?;
@@ -229,7 +229,7 @@ pub unsafe extern "C" fn vhd_io_read_bytes(
     size: size_t,
     off: u64,
 ) -> c_int {
-    call(|| {
+    boundary!({
         byte_range(ctx, buf, size, off)?;
         let out = buf.cast::<u8>();
         for p in pieces(off, size as u64) {
@@ -265,7 +265,7 @@ pub unsafe extern "C" fn vhd_io_write_bytes(
     size: size_t,
     off: u64,
 ) -> c_int {
-    call(|| {
+    boundary!({
         byte_range(ctx, buf, size, off)?;
         let src = buf.cast::<u8>();
         for p in pieces(off, size as u64) {
@@ -303,7 +303,7 @@ fn full_bitmap(c: &vhd_context_t) -> Vec<u8> {
 /// `ctx` must be an open context (read-write).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_init_bitmap(ctx: *mut vhd_context_t, block: u32) -> c_int {
-    call(|| {
+    boundary!({
         if bat_entry(ctx, u64::from(block))? == UNUSED {
             return Err(-libc::EINVAL);
         }
@@ -321,7 +321,7 @@ pub unsafe extern "C" fn vhd_init_bitmap(ctx: *mut vhd_context_t, block: u32) ->
 /// `ctx` must be an open context (read-write).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_init_bitmaps(ctx: *mut vhd_context_t, from: u32, to: u32) -> c_int {
-    call(|| {
+    boundary!({
         for block in from..=to {
             if bat_entry(ctx, u64::from(block))? != UNUSED {
                 // SAFETY: caller's contract.
@@ -348,7 +348,7 @@ pub unsafe extern "C" fn vhd_io_allocate_blocks_fast(
     to: u32,
     ignore_2tb: bool,
 ) -> c_int {
-    call(|| {
+    boundary!({
         if from > to {
             return Ok(());
         }

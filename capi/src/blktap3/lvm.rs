@@ -8,7 +8,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
-use crate::ffi::guard;
+use crate::ffi::boundary;
 
 /// Not implemented: `-ENOSYS`, `vg` untouched.
 ///
@@ -16,7 +16,7 @@ use crate::ffi::guard;
 /// Neither argument is read.
 #[no_mangle]
 pub unsafe extern "C" fn lvm_scan_vg(vg_name: *const c_char, vg: *mut c_void) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         let _ = (vg_name, vg);
         -libc::ENOSYS
     })
@@ -28,7 +28,7 @@ pub unsafe extern "C" fn lvm_scan_vg(vg_name: *const c_char, vg: *mut c_void) ->
 /// `vg` is not read.
 #[no_mangle]
 pub unsafe extern "C" fn lvm_free_vg(vg: *mut c_void) {
-    guard((), || {
+    boundary!(on_panic = (), {
         let _ = vg;
     })
 }

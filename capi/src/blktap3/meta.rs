@@ -15,7 +15,7 @@ use super::status;
 use super::types::{vhd_keyhash, KEYHASH_SIZE};
 use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC, VHD_BLOCK_SHIFT};
 use crate::convert::c_footer;
-use crate::ffi::{call, context, errno, object, shared, Res};
+use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::state::with_state;
 use crate::types::{vhd_context_t, vhd_footer_t};
 
@@ -34,7 +34,7 @@ pub unsafe extern "C" fn vhd_read_footer(
     footer: *mut vhd_footer_t,
     use_bkp_footer: bool,
 ) -> c_int {
-    call(|| {
+    boundary!({
         status(if use_bkp_footer {
             // SAFETY: caller's contract.
             unsafe { crate::meta::vhd_read_footer_at(ctx, footer, 0) }
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn vhd_write_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         status(unsafe { crate::meta::vhd_write_footer(ctx, footer) })?;
         // SAFETY: caller's contract (the write succeeded, so `ctx` is an open context).
@@ -79,13 +79,13 @@ pub unsafe extern "C" fn vhd_write_footer(
         let size = unsafe {
             let mut st: libc::stat = core::mem::zeroed();
             if libc::fstat(c.fd, &mut st) != 0 {
-                return Err(-crate::fdio::last_errno());
+                return Err(crate::ffi::last_errno());
             }
             st.st_size
         };
         // SAFETY: as above; only ever shortens the file, past the footer just written.
         if size > end && unsafe { libc::ftruncate(c.fd, end) } != 0 {
-            return Err(-crate::fdio::last_errno());
+            return Err(crate::ffi::last_errno());
         }
         Ok(())
     })
@@ -102,23 +102,20 @@ pub unsafe extern "C" fn vhd_read_short_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, footer) = unsafe { (context(ctx)?, object(footer)?) };
         let path = super::path::c_path_of(ctx)?;
         // The image's own descriptor may be O_DIRECT, which refuses 511-byte reads.
-        let mut f = std::fs::File::open(path).map_err(|e| crate::ffi::io_errno(&e))?;
-        let end = f
-            .seek(SeekFrom::End(0))
-            .map_err(|e| crate::ffi::io_errno(&e))?;
+        let mut f = std::fs::File::open(path).map_err(crate::ffi::errno)?;
+        let end = f.seek(SeekFrom::End(0)).map_err(crate::ffi::errno)?;
         if end < 511 {
             return Err(-libc::EINVAL);
         }
         let mut raw = [0u8; 512];
         f.seek(SeekFrom::Start(end - 511))
-            .map_err(|e| crate::ffi::io_errno(&e))?;
-        f.read_exact(&mut raw[..511])
-            .map_err(|e| crate::ffi::io_errno(&e))?;
+            .map_err(crate::ffi::errno)?;
+        f.read_exact(&mut raw[..511]).map_err(crate::ffi::errno)?;
         let mut copy = vhd_footer_t::zeroed();
         // SAFETY: the footer is 512 bytes of integers and byte arrays.
         unsafe {
@@ -148,7 +145,7 @@ pub unsafe extern "C" fn vhd_read_short_footer(
 /// `ctx` must be an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_open_fast(ctx: *mut vhd_context_t) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let c = unsafe { context(ctx)? };
         let mut footer = vhd_footer_t::zeroed();
@@ -187,7 +184,7 @@ pub unsafe extern "C" fn vhd_open_fast(ctx: *mut vhd_context_t) -> c_int {
 /// `ctx` must be an open context (read-write).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_set_virt_size(ctx: *mut vhd_context_t, bytes: u64) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let c = unsafe { context(ctx)? };
         let dynamic = c.footer.r#type == HD_TYPE_DYNAMIC || c.footer.r#type == HD_TYPE_DIFF;
@@ -212,7 +209,7 @@ pub unsafe extern "C" fn vhd_set_virt_size(ctx: *mut vhd_context_t, bytes: u64) 
 /// `ctx` must be an open context and `marker` writable.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_marker(ctx: *mut vhd_context_t, marker: *mut c_char) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (c, out) = unsafe { (context(ctx)?, object(marker)?) };
         let stored = with_state(c, |st| Ok(st.disk()?.marker()))?;
@@ -237,7 +234,7 @@ pub unsafe extern "C" fn vhd_marker(ctx: *mut vhd_context_t, marker: *mut c_char
 /// `ctx` must be an open context (read-write).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_set_marker(ctx: *mut vhd_context_t, marker: c_char) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let c = unsafe { context(ctx)? };
         let in_batmap = with_state(c, |st| {
@@ -279,7 +276,7 @@ pub unsafe extern "C" fn vhd_get_keyhash(
     ctx: *mut vhd_context_t,
     keyhash: *mut vhd_keyhash,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (c, out) = unsafe { (context(ctx)?, object(keyhash)?) };
         *out = vhd_keyhash::from_bytes(&stored_keyhash(c)?);
@@ -299,7 +296,7 @@ pub unsafe extern "C" fn vhd_set_keyhash(
     ctx: *mut vhd_context_t,
     keyhash: *const vhd_keyhash,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (c, k) = unsafe { (context(ctx)?, *shared(keyhash)?) };
         let bytes = k.to_bytes();

@@ -6,7 +6,7 @@
 //! signatures, and added functions. Everything blktap2 and blktap3 share is the code in
 //! the crate's other modules, compiled with blktap3's struct layouts; what differs lives
 //! here. An export whose meaning changed keeps its blktap2 body and is exported by name
-//! only in blktap2 (`#[cfg_attr(not(feature = "blktap3"), no_mangle)]`); the export here
+//! only in blktap2 (its `no_mangle` is a `cfg_attr` on the feature being off); the export here
 //! calls it and adds what blktap3 does. The removed `vhd_uuid_*` are exported only by
 //! blktap2. `capi/abi/blktap3-symbols.txt` is the exported set, checked exactly.
 //!

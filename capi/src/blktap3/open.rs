@@ -12,7 +12,7 @@ use super::consts::{VHD_OPEN_CACHED, VHD_OPEN_USE_BKP_FOOTER};
 use super::list::{self, list_head};
 use super::status;
 use crate::consts::{HD_TYPE_DIFF, VHD_OPEN_RDONLY, VHD_OPEN_RDWR, VHD_OPEN_STRICT};
-use crate::ffi::{c_str, call, context, guard};
+use crate::ffi::{boundary, c_str, context};
 use crate::open::zero;
 use crate::types::{vhd_context_t, vhd_footer_t};
 
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn vhd_open(
     file: *const c_char,
     flags: c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         status(unsafe { open_one(ctx, file, flags) })?;
         if flags & VHD_OPEN_CACHED == 0 || flags & VHD_OPEN_RDWR != 0 {
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn vhd_open(
 /// `ctx` must be null or a context from `vhd_open` (or zeroed).
 #[no_mangle]
 pub unsafe extern "C" fn vhd_close(ctx: *mut vhd_context_t) {
-    guard((), || {
+    boundary!(on_panic = (), {
         // SAFETY: caller's contract.
         unsafe { close(ctx) }
     })
@@ -212,7 +212,7 @@ pub unsafe extern "C" fn vhd_custom_parent_set(
     ctx: *mut vhd_context_t,
     parent: *const c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (ctx, parent) = unsafe { (context(ctx)?, c_str(parent)?) };
         // SAFETY: a string.

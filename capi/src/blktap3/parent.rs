@@ -9,9 +9,9 @@ use std::path::Path;
 
 use vhd_nostd::locator::{encode_macx, encode_windows_path, PATH_MAX};
 
-use crate::alloc::c_string;
+use crate::cmem::c_string;
 use crate::consts::{HD_TYPE_DIFF, PLAT_CODE_MACX, PLAT_CODE_W2KU, PLAT_CODE_W2RU};
-use crate::ffi::{c_str, call, context, object, Res};
+use crate::ffi::{boundary, c_str, context, object, Res};
 use crate::types::{vhd_context_t, vhd_parent_locator_t};
 
 /// Sets `*parent` to the parent's path (malloc'd): the custom parent if one was set,
@@ -26,7 +26,7 @@ pub unsafe extern "C" fn vhd_parent_locator_get(
     ctx: *mut vhd_context_t,
     parent: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (c, out) = unsafe { (context(ctx)?, object(parent)?) };
         *out = core::ptr::null_mut();
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn vhd_parent_locator_unresolved_get(
     ctx: *mut vhd_context_t,
     parent: *mut *mut c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (c, out) = unsafe { (context(ctx)?, object(parent)?) };
         *out = core::ptr::null_mut();
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn vhd_macx_encode_location(
     out: *mut *mut c_char,
     outlen: *mut c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         unsafe { encode_location(name, out, outlen, PATH_MAX * 2, encode_macx) }
     })
@@ -143,7 +143,7 @@ pub unsafe extern "C" fn vhd_w2u_encode_location(
     out: *mut *mut c_char,
     outlen: *mut c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         unsafe { encode_location(name, out, outlen, PATH_MAX * 4, encode_windows_path) }
     })
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn vhd_initialize_header_parent_name(
     ctx: *mut vhd_context_t,
     path: *const c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (c, path) = unsafe { (context(ctx)?, c_str(path)?) };
         let base = Path::new(OsStr::from_bytes(path.to_bytes()))
@@ -193,7 +193,7 @@ pub unsafe extern "C" fn vhd_write_parent_locators(
     ctx: *mut vhd_context_t,
     parent: *const c_char,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let c = unsafe { context(ctx)? };
         // SAFETY: caller's contract.
@@ -248,7 +248,7 @@ pub unsafe extern "C" fn vhd_change_parent(
     parent_path: *mut c_char,
     raw: c_int,
 ) -> c_int {
-    call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let c = unsafe { context(ctx)? };
         if c.footer.r#type != HD_TYPE_DIFF {

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::ffi::{c_str, guard, Res};
+use crate::ffi::{boundary, c_str, Res};
 use crate::types::vhd_context_t;
 
 /// The negative `errno` of the last failed call.
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn xattr_get(
     val: *mut c_void,
     size: usize,
 ) -> c_int {
-    crate::ffi::call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let name = unsafe { c_str(name)? }
             .to_str()
@@ -110,7 +110,7 @@ pub unsafe extern "C" fn xattr_set(
     val: *const c_void,
     size: usize,
 ) -> c_int {
-    crate::ffi::call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let name = unsafe { c_str(name)? }
             .to_str()
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn xattr_set(
 /// Whether `x` is a power of two (0 is not).
 #[no_mangle]
 pub extern "C" fn isPowerOf2(x: u32) -> bool {
-    guard(false, || x.is_power_of_two())
+    boundary!(on_panic = false, { x.is_power_of_two() })
 }
 
 /// `open(path, flags, mode)`; if that fails with `EINVAL` and `O_DIRECT` was asked (a
@@ -143,7 +143,7 @@ pub unsafe extern "C" fn open_optional_odirect(
     flags: c_int,
     mode: c_uint,
 ) -> c_int {
-    guard(-1, || {
+    boundary!(on_panic = -1, {
         if path.is_null() {
             // SAFETY: errno is thread-local.
             unsafe { *libc::__errno_location() = libc::EINVAL };

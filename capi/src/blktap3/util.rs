@@ -3,7 +3,7 @@
 
 use core::ffi::{c_char, c_int, CStr};
 
-use crate::ffi::{guard, object};
+use crate::ffi::{boundary, object};
 use crate::types::vhd_context_t;
 use crate::util::dispatch;
 
@@ -14,7 +14,7 @@ use crate::util::dispatch;
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
         unsafe { dispatch(argc, argv, vhd_cli::key::run) }
     })
@@ -28,7 +28,7 @@ pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_
 /// `argv` must hold `argc` NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_copy(argc: c_int, argv: *mut *mut c_char) -> c_int {
-    guard(-libc::EIO, || {
+    boundary!(on_panic = -libc::EIO, {
         // SAFETY: caller's contract.
         unsafe { dispatch(argc, argv, vhd_cli::copy::run) }
     })
@@ -42,7 +42,7 @@ pub unsafe extern "C" fn vhd_util_copy(argc: c_int, argv: *mut *mut c_char) -> c
 /// `ctx` must be null or an open context.
 #[no_mangle]
 pub unsafe extern "C" fn vhd_util_get_vhd_basename(ctx: *mut vhd_context_t) -> *mut c_char {
-    guard(core::ptr::null_mut(), || {
+    boundary!(on_panic = core::ptr::null_mut(), {
         // SAFETY: caller's contract.
         let Ok(c) = (unsafe { object(ctx) }) else {
             return core::ptr::null_mut();
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn vhd_util_get_vhd_basename(ctx: *mut vhd_context_t) -> *
             .windows(4)
             .position(|w| w == b".vhd")
             .map_or(base, |i| &base[..i]);
-        crate::alloc::c_string(cut).unwrap_or(core::ptr::null_mut())
+        crate::cmem::c_string(cut).unwrap_or(core::ptr::null_mut())
     })
 }
 
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn read_encryption_key(
     key: *mut *mut u8,
     size: *mut c_int,
 ) -> c_int {
-    crate::ffi::call(|| {
+    boundary!({
         // SAFETY: caller's contract.
         let (key, size) = unsafe { (object(key)?, object(size)?) };
         let mut buf = [0u8; MAX_KEY_BYTES + 1];
@@ -98,7 +98,7 @@ pub unsafe extern "C" fn read_encryption_key(
         if n != 32 && n != 64 {
             return Err(-libc::EINVAL);
         }
-        let p = crate::alloc::c_string(&buf[..n])?.cast::<u8>();
+        let p = crate::cmem::c_string(&buf[..n])?.cast::<u8>();
         *key = p;
         *size = n as c_int;
         Ok(())
