@@ -26,12 +26,14 @@ endif
 # default flavour's binaries the other tests run.
 BLKTAP3_TARGET ?= $(or $(CARGO_TARGET_DIR),target)/blktap3
 
-all: build
+# FLAVOR=blktap3 also builds its C library (build/lib-blktap3/libvhd.so.0.1.1, libvhd.a).
+all: build $(if $(filter blktap3,$(FLAVOR)),lib-blktap3)
 
 build:
 	$(CARGO) build --release --workspace $(FLAVOR_FEATURES)
 
 -include mk/capi.mk
+-include mk/blktap3.mk
 
 # The main job, end to end: create a dynamic VHD, snapshot it, query the snapshot.
 demo: build
@@ -49,7 +51,7 @@ demo: build
 check: deps
 	$(MAKE) --no-print-directory check-all
 
-check-all: lint embedded embedded-run test blktap3-test $(CAPI_CHECKS) install-test e2e-test blockdev-test fault-test clone-test
+check-all: lint embedded embedded-run test blktap3-test $(CAPI_CHECKS) $(BLKTAP3_CAPI_CHECKS) install-test install-test-blktap3 e2e-test blockdev-test fault-test clone-test
 
 deps:
 	@mk/deps.sh check
@@ -58,6 +60,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p vhd-cli -p vhd-util --all-targets --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
+	$(CARGO) clippy -p vhd-capi --all-targets --features blktap3 --target-dir $(BLKTAP3_TARGET) -- -D warnings
 
 embedded:
 	$(CARGO) build -p vhd-nostd --target $(EMBEDDED_TARGET)
@@ -79,7 +82,16 @@ blktap3-test:
 LIBFILES = libvhd.so.1.0.0 libvhd.a
 HEADERS  = libvhd.h libvhd-journal.h vhd-util.h
 
-install: build lib
+# `make install FLAVOR=blktap3` installs blktap3's flavour instead (mk/blktap3.mk).
+ifeq ($(FLAVOR),blktap3)
+install: install-blktap3
+uninstall: uninstall-blktap3
+else
+install: install-blktap2
+uninstall: uninstall-blktap2
+endif
+
+install-blktap2: build lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 755 build/lib/libvhd.so.1.0.0 $(DESTDIR)$(LIBDIR)/
 	ln -sf libvhd.so.1.0.0 $(DESTDIR)$(LIBDIR)/libvhd.so.1.0
@@ -94,7 +106,7 @@ install: build lib
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    doc/vhd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vhd.pc
 
-uninstall:
+uninstall-blktap2:
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libvhd.so.1.0.0 libvhd.so.1.0 libvhd.so libvhd.a pkgconfig/vhd.pc)
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
 	rm -f $(DESTDIR)$(SBINDIR)/vhd-util $(DESTDIR)$(SBINDIR)/vhd-update
@@ -149,4 +161,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri
+.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-blktap2 uninstall-blktap2 install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri

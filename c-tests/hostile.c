@@ -277,11 +277,20 @@ int main(void)
 		memset(&ft, 0, sizeof(ft));
 		CHECK_EQ(vhd_read_footer(&vhd, &ft), 0);
 		CHECK(memcmp(&ft, &vhd.footer, sizeof(ft)) == 0);
+#ifndef VHD_OPEN_CACHED /* blktap2; blktap3 has no strict read */
 		CHECK_EQ(vhd_read_footer_strict(&vhd, &ft), -EINVAL);
 		CHECK(t_all(ft.cookie, sizeof(ft.cookie), (char)0xc7));
+#endif
 	}
 	vhd_close(&vhd);
+#ifndef VHD_OPEN_CACHED
 	refused(f, VHD_OPEN_RDONLY | VHD_OPEN_STRICT, -EINVAL, "strict, end footer killed");
+#else
+	/* blktap3 accepts VHD_OPEN_STRICT and does not enforce it: the copy at 0 serves. */
+	CHECK_EQ(vhd_open(&vhd, f, VHD_OPEN_RDONLY | VHD_OPEN_STRICT), 0);
+	CHECK_EQ(vhd.footer.curr_size, 12 * MiB);
+	vhd_close(&vhd);
+#endif
 
 	/* Case 29: a fixed disk whose guest data at offset 0 holds a fixed footer and whose
 	 * end footer is damaged: neither open nor vhd_read_footer takes the type from

@@ -19,7 +19,9 @@ static void footer_and_header(const char *file)
 	REQUIRE(vhd_open(&vhd, file, VHD_OPEN_RDWR) == 0);
 	CHECK_EQ(vhd_read_footer(&vhd, &f), 0);
 	CHECK(memcmp(&f, &vhd.footer, sizeof(f)) == 0);
+#ifndef VHD_OPEN_CACHED /* blktap2; blktap3 has no strict read */
 	CHECK_EQ(vhd_read_footer_strict(&vhd, &f), 0);
+#endif
 	CHECK_EQ(vhd_read_footer_at(&vhd, &f, 0), 0);
 	CHECK(memcmp(&f, &vhd.footer, sizeof(f)) == 0);
 	/* Not a footer: filled anyway (for dumps), but invalid. */

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "libvhd.h"
+#ifdef VHD_OPEN_CACHED /* blktap3's headers */
+#include "blktap3/compat.h"
+#endif
 
 static int t_passed, t_failed;
 static const char *t_name = "test";

@@ -35,6 +35,7 @@ lib:
 
 headers:
 	$(CARGO) run --quiet -p gen-headers -- include
+	$(CARGO) run --quiet -p gen-headers -- --flavour=blktap3 include/blktap3
 
 check-headers:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

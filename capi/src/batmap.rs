@@ -152,7 +152,7 @@ pub unsafe extern "C" fn vhd_has_batmap(ctx: *mut vhd_context_t) -> c_int {
 ///
 /// # Safety
 /// `ctx` must be an open context and `off` writable.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_batmap_header_offset(
     ctx: *mut vhd_context_t,
     off: *mut off_t,
@@ -366,7 +366,7 @@ pub unsafe extern "C" fn vhd_validate_batmap_header(batmap: *mut vhd_batmap_t) -
 ///
 /// # Safety
 /// `batmap` must be null or a batmap whose map holds `batmap_size` sectors.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_validate_batmap(batmap: *mut vhd_batmap_t) -> c_int {
     boundary!({
         // SAFETY: caller's contract.

@@ -139,6 +139,8 @@ pub(crate) fn batmap_header_to_disk(h: &dd_batmap_hdr) -> [u8; SECTOR_SIZE] {
     sector[16..20].copy_from_slice(&h.batmap_size.to_be_bytes());
     sector[20..24].copy_from_slice(&h.batmap_version.to_be_bytes());
     sector[24..28].copy_from_slice(&h.checksum.to_be_bytes());
+    #[cfg(feature = "blktap3")]
+    crate::blktap3::types::put_marker_keyhash(h, &mut sector);
     sector
 }
 

@@ -33,7 +33,7 @@ fn new_image_path(name: &CStr) -> Res<&Path> {
 ///
 /// # Safety
 /// `name` must be a string.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_create(
     name: *const c_char,
     bytes: u64,
@@ -64,7 +64,7 @@ pub unsafe extern "C" fn vhd_create(
 ///
 /// # Safety
 /// `snapshot` and `parent` must be strings.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_snapshot(
     snapshot: *const c_char,
     bytes: u64,

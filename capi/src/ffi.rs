@@ -147,9 +147,26 @@ pub(crate) mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut exports = 0;
         let mut missing = Vec::new();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        // src/ and the flavour modules below it (blktap3/).
+        let mut files = Vec::new();
+        let mut dirs = vec![dir];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
             let text = std::fs::read_to_string(&path).unwrap();
+            // Exports of one flavour only are `#[cfg_attr(not(feature = ...), no_mangle)]`.
+            let text = text.replace(
+                concat!("#[cfg_attr(not(feature = \"blktap3\"), no_", "mangle)]"),
+                concat!("#[no_", "mangle]"),
+            );
             for (i, part) in text.split(concat!("#[no_", "mangle]")).enumerate().skip(1) {
                 let item = part.trim_start();
                 // Exported data (TEST_FAIL, ENV_VAR_FAIL) runs no code.

@@ -161,7 +161,7 @@ pub unsafe extern "C" fn vhd_checksum_header(header: *mut vhd_header_t) -> u32 {
 /// # Safety
 /// `batmap` must be null or point to a batmap whose `map` is null or holds
 /// `header.batmap_size` sectors.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_checksum_batmap(batmap: *mut vhd_batmap_t) -> u32 {
     boundary!(on_panic = 0, {
         if batmap.is_null() {
@@ -348,7 +348,7 @@ pub unsafe extern "C" fn vhd_batmap_header_in(batmap: *mut vhd_batmap_t) {
 ///
 /// # Safety
 /// `batmap` must be null or point to a valid, writable batmap.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_batmap_header_out(batmap: *mut vhd_batmap_t) {
     boundary!(on_panic = (), {
         // SAFETY: null or a valid batmap (caller's contract); `as_mut` handles null.

@@ -182,7 +182,7 @@ pub unsafe extern "C" fn vhd_io_write(
 ///
 /// # Safety
 /// `ctx` must be an open context.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
     boundary!(on_panic = -1, {
         // SAFETY: caller's contract.
@@ -199,7 +199,7 @@ pub unsafe extern "C" fn vhd_position(ctx: *mut vhd_context_t) -> off_t {
 ///
 /// # Safety
 /// `ctx` must be an open context.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_seek(ctx: *mut vhd_context_t, offset: off_t, whence: c_int) -> c_int {
     boundary!({
         // SAFETY: caller's contract.
@@ -237,7 +237,7 @@ fn at_position(
 ///
 /// # Safety
 /// `ctx` must be an open context; `buf` must hold `size` bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_read(
     ctx: *mut vhd_context_t,
     buf: *mut c_void,
@@ -262,7 +262,7 @@ pub unsafe extern "C" fn vhd_read(
 ///
 /// # Safety
 /// `ctx` must be an open context; `buf` must hold `size` bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_write(
     ctx: *mut vhd_context_t,
     buf: *mut c_void,

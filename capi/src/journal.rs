@@ -110,6 +110,7 @@ check_layout!(vhd_journal_header, size 512, align 8;
     journal_eof @ 56, pad @ 64,
 );
 
+#[cfg(not(feature = "blktap3"))]
 check_layout!(vhd_journal, size 2152, align 8;
     jname @ 0, jfd @ 8, is_block @ 12, header @ 16, vhd @ 528,
 );

@@ -19,6 +19,8 @@
 //!   (sector bitmaps and blocks), [`parent`], [`io`] (sector and raw file I/O) and
 //!   [`journal`]: the functions that work on images, backed by the `vhd-nostd` engine.
 //! - [`util`]: the `vhd-util` subcommands, run by the `vhd_cli` library (vhd-cli/).
+//! - [`blktap3`]: with the `blktap3` feature, blktap3's ABI (`libvhd.so.0`) instead of
+//!   blktap2's: its struct layouts, changed and new exports.
 //!
 //! Internals: `state` (what the library keeps per open context, beside the C struct),
 //! `cmem` (memory handed to C), `convert` (C structs <-> core types and on-disk bytes),
@@ -52,6 +54,7 @@ mod alloc_count;
 pub mod bat;
 pub mod batmap;
 pub mod bitmap;
+pub mod blktap3;
 mod cmem;
 pub mod consts;
 mod convert;

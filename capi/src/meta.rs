@@ -168,7 +168,7 @@ pub unsafe extern "C" fn vhd_validate_header(header: *mut vhd_header_t) -> c_int
 ///
 /// # Safety
 /// `ctx` must be an open context and `footer` writable.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_read_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
@@ -203,7 +203,7 @@ pub unsafe extern "C" fn vhd_read_footer_at(
 ///
 /// # Safety
 /// `ctx` must be an open context and `footer` writable.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_read_footer_strict(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,
@@ -262,7 +262,7 @@ pub unsafe extern "C" fn vhd_read_header_at(
 ///
 /// # Safety
 /// `ctx` must be an open context and `footer` a valid footer.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_write_footer(
     ctx: *mut vhd_context_t,
     footer: *mut vhd_footer_t,

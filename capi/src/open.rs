@@ -123,7 +123,7 @@ pub(crate) fn zero(ctx: &mut vhd_context_t) {
 ///
 /// # Safety
 /// `ctx` must be writable and `file` a string.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_open(
     ctx: *mut vhd_context_t,
     file: *const c_char,
@@ -150,7 +150,7 @@ pub unsafe extern "C" fn vhd_open(
 ///
 /// # Safety
 /// `ctx` must be null or a context from `vhd_open` (or zeroed).
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_close(ctx: *mut vhd_context_t) {
     boundary!(on_panic = (), {
         // SAFETY: caller's contract.

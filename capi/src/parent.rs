@@ -107,7 +107,7 @@ pub unsafe extern "C" fn vhd_parent_locator_count(ctx: *mut vhd_context_t) -> c_
 ///
 /// # Safety
 /// `ctx` must be an open context; `parent` must be writable.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_parent_locator_get(
     ctx: *mut vhd_context_t,
     parent: *mut *mut c_char,
@@ -272,7 +272,7 @@ pub unsafe extern "C" fn vhd_header_decode_parent(
 ///
 /// # Safety
 /// `ctx` must be a context opened read-write; `parent_path` a string.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_change_parent(
     ctx: *mut vhd_context_t,
     parent_path: *mut c_char,

@@ -6,7 +6,9 @@
 //! `vhd_footer_t`); every field offset, size and alignment is checked at compile time
 //! below, and again by the C compiler in `c-tests/layout.c`.
 
-use core::ffi::{c_char, c_int, c_uchar};
+#[cfg(not(feature = "blktap3"))]
+use core::ffi::c_int;
+use core::ffi::{c_char, c_uchar};
 use core::mem::{align_of, offset_of, size_of};
 
 /// libuuid's `uuid_t` (`unsigned char[16]`). The header takes it from `<uuid/uuid.h>`.
@@ -120,6 +122,7 @@ pub struct dd_hdr {
 /// The dynamic disk header: `struct dd_hdr`.
 pub type vhd_header_t = dd_hdr;
 
+#[cfg(not(feature = "blktap3"))]
 /// The header of blktap's batmap, a bitmap of the blocks that are fully allocated.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -136,8 +139,15 @@ pub struct dd_batmap_hdr {
     pub checksum: u32,
 }
 
+#[cfg(not(feature = "blktap3"))]
 /// The batmap header: `struct dd_batmap_hdr`.
 pub type vhd_batmap_header_t = dd_batmap_hdr;
+
+// blktap3's libvhd.so.0 lays these out differently (see `crate::blktap3::types`).
+#[cfg(feature = "blktap3")]
+pub use crate::blktap3::types::{
+    dd_batmap_hdr, vhd_batmap, vhd_batmap_header_t, vhd_batmap_t, vhd_context, vhd_context_t,
+};
 
 /// The block allocation table as loaded in memory.
 #[repr(C)]
@@ -154,6 +164,7 @@ pub struct vhd_bat {
 /// The in-memory BAT: `struct vhd_bat`.
 pub type vhd_bat_t = vhd_bat;
 
+#[cfg(not(feature = "blktap3"))]
 /// The batmap as loaded in memory.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -164,9 +175,11 @@ pub struct vhd_batmap {
     pub map: *mut c_char,
 }
 
+#[cfg(not(feature = "blktap3"))]
 /// The in-memory batmap: `struct vhd_batmap`.
 pub type vhd_batmap_t = vhd_batmap;
 
+#[cfg(not(feature = "blktap3"))]
 /// An open image.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -193,6 +206,7 @@ pub struct vhd_context {
     pub batmap: vhd_batmap_t,
 }
 
+#[cfg(not(feature = "blktap3"))]
 /// An open image: `struct vhd_context`.
 pub type vhd_context_t = vhd_context;
 
@@ -255,6 +269,7 @@ impl dd_hdr {
     }
 }
 
+#[cfg(not(feature = "blktap3"))]
 impl dd_batmap_hdr {
     /// A batmap header of all zero bytes.
     pub const fn zeroed() -> Self {
@@ -279,6 +294,7 @@ impl vhd_bat {
     }
 }
 
+#[cfg(not(feature = "blktap3"))]
 impl vhd_batmap {
     /// No batmap loaded.
     pub const fn zeroed() -> Self {
@@ -289,6 +305,7 @@ impl vhd_batmap {
     }
 }
 
+#[cfg(not(feature = "blktap3"))]
 impl vhd_context {
     /// A context of all zero bytes, as `vhd_open` starts from (it then sets `fd = -1`).
     pub const fn zeroed() -> Self {
@@ -336,14 +353,17 @@ check_layout!(dd_hdr, size 1024, align 8;
     prt_name @ 64, loc @ 576, res2 @ 768,
 );
 
+#[cfg(not(feature = "blktap3"))]
 check_layout!(dd_batmap_hdr, size 32, align 8;
     cookie @ 0, batmap_offset @ 8, batmap_size @ 16, batmap_version @ 20, checksum @ 24,
 );
 
 check_layout!(vhd_bat, size 16, align 8; spb @ 0, entries @ 4, bat @ 8);
 
+#[cfg(not(feature = "blktap3"))]
 check_layout!(vhd_batmap, size 40, align 8; header @ 0, map @ 32);
 
+#[cfg(not(feature = "blktap3"))]
 check_layout!(vhd_context, size 1624, align 8;
     fd @ 0, file @ 8, oflags @ 16, is_block @ 20, spb @ 24, bm_secs @ 28,
     header @ 32, footer @ 1056, bat @ 1568, batmap @ 1584,

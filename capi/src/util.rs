@@ -20,7 +20,11 @@ use crate::ffi::boundary;
 ///
 /// # Safety
 /// `argv` must hold `argc` NUL-terminated strings (null entries are skipped).
-unsafe fn dispatch(argc: c_int, argv: *mut *mut c_char, run: fn(&[String]) -> i32) -> c_int {
+pub(crate) unsafe fn dispatch(
+    argc: c_int,
+    argv: *mut *mut c_char,
+    run: fn(&[String]) -> i32,
+) -> c_int {
     let Ok(n) = usize::try_from(argc) else {
         return -libc::EINVAL;
     };

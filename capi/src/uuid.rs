@@ -18,7 +18,7 @@ const TEXT_LEN: usize = 36;
 ///
 /// # Safety
 /// `uuid` must be null or point to 16 readable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
     boundary!(on_panic = -libc::EINVAL, {
         // SAFETY: null or 16 readable bytes (caller's contract); `as_ref` handles null.
@@ -33,7 +33,7 @@ pub unsafe extern "C" fn vhd_uuid_is_nil(uuid: *mut vhd_uuid_t) -> c_int {
 ///
 /// # Safety
 /// `uuid` must be null or point to 16 writable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
     boundary!(on_panic = (), {
         if uuid.is_null() {
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn vhd_uuid_generate(uuid: *mut vhd_uuid_t) {
 /// # Safety
 /// `uuid` must be null or point to 16 readable bytes; `out` must be null or valid for
 /// writes of `size` bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_char, size: size_t) {
     boundary!(on_panic = (), {
         if out.is_null() || size == 0 {
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn vhd_uuid_to_string(uuid: *mut vhd_uuid_t, out: *mut c_c
 /// # Safety
 /// `uuid` must be null or point to 16 writable bytes; `in` must be null or a
 /// NUL-terminated string.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *const c_char) {
     boundary!(on_panic = (), {
         if uuid.is_null() || r#in.is_null() {
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn vhd_uuid_from_string(uuid: *mut vhd_uuid_t, r#in: *cons
 /// # Safety
 /// Each pointer must be null or point to 16 bytes (readable for `src`, writable for
 /// `dst`); they may be equal.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_t) {
     boundary!(on_panic = (), {
         if dst.is_null() || src.is_null() {
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn vhd_uuid_copy(dst: *mut vhd_uuid_t, src: *mut vhd_uuid_
 ///
 /// # Safety
 /// `uuid` must be null or point to 16 writable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
     boundary!(on_panic = (), {
         if !uuid.is_null() {
@@ -133,7 +133,7 @@ pub unsafe extern "C" fn vhd_uuid_clear(uuid: *mut vhd_uuid_t) {
 ///
 /// # Safety
 /// Each pointer must be null or point to 16 readable bytes.
-#[no_mangle]
+#[cfg_attr(not(feature = "blktap3"), no_mangle)]
 pub unsafe extern "C" fn vhd_uuid_compare(a: *mut vhd_uuid_t, b: *mut vhd_uuid_t) -> c_int {
     boundary!(on_panic = -libc::EINVAL, {
         // SAFETY: null or 16 readable bytes each (caller's contract); `as_ref` handles null.

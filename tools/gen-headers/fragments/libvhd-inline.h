@@ -1,57 +1,3 @@
-/* Inline helpers. */
-
-/* Names of the footer's disk types, indexed by type. */
-static const char *HD_TYPE_STR[HD_TYPE_MAX + 1] __attribute__((unused)) = {
-	"None",                    /* 0 */
-	"Reserved (deprecated)",   /* 1 */
-	"Fixed hard disk",         /* 2 */
-	"Dynamic hard disk",       /* 3 */
-	"Differencing hard disk",  /* 4 */
-	"Reserved (deprecated)",   /* 5 */
-	"Reserved (deprecated)",   /* 6 */
-};
-
-/* Bit `nr` of a sector bitmap, most significant bit first (the VHD order). */
-#define BIT_MASK 0x80
-
-static inline int
-test_bit(volatile char *addr, int nr)
-{
-	return (((unsigned char)addr[nr >> 3] << (nr & 7)) & BIT_MASK) != 0;
-}
-
-static inline void
-set_bit(volatile char *addr, int nr)
-{
-	addr[nr >> 3] |= (BIT_MASK >> (nr & 7));
-}
-
-static inline void
-clear_bit(volatile char *addr, int nr)
-{
-	addr[nr >> 3] &= ~(BIT_MASK >> (nr & 7));
-}
-
-/* The same in the order of early tapdisk images (32-bit words, least significant bit
- * first). */
-static inline int
-old_test_bit(volatile char *addr, int nr)
-{
-	return (((volatile uint32_t *)addr)[nr >> 5] >> (nr & 31)) & 1;
-}
-
-static inline void
-old_set_bit(volatile char *addr, int nr)
-{
-	((volatile uint32_t *)addr)[nr >> 5] |= (1U << (nr & 31));
-}
-
-static inline void
-old_clear_bit(volatile char *addr, int nr)
-{
-	((volatile uint32_t *)addr)[nr >> 5] &= ~(1U << (nr & 31));
-}
-
 /* Sectors holding `bytes` bytes. */
 static inline uint32_t
 secs_round_up(uint64_t bytes)
@@ -124,9 +70,3 @@ vhd_parent_locator_size(vhd_parent_locator_t *loc)
 	return 0;
 }
 
-/* The parent is a raw image (differencing disks with a nil parent UUID). */
-static inline int
-vhd_parent_raw(vhd_context_t *ctx)
-{
-	return vhd_uuid_is_nil(&ctx->header.prt_uuid);
-}

@@ -17,8 +17,11 @@ use std::process::ExitCode;
 use cbindgen::{
     Builder, Config, DocumentationLength, DocumentationStyle, Language, SortKey, Style,
 };
+use vhd::blktap3::consts::{BLKTAP3_DEFINES, INDEX_DEFINES};
 use vhd::consts::{CDefine, CValue, DEFINES};
 use vhd::journal::JOURNAL_DEFINES;
+
+mod cfg;
 
 /// One generated header.
 struct Header {
@@ -30,19 +33,61 @@ struct Header {
     about: &'static str,
     /// `capi/src` files cbindgen reads for this header.
     sources: &'static [&'static str],
+    /// Exported items of those files that the header does not declare (the reference
+    /// exports them without a declaration).
+    exclude: &'static [&'static str],
+    /// Types to declare though no exported function of the header uses them.
+    types: &'static [&'static str],
     /// `#include <...>` lines.
     sys_includes: &'static [&'static str],
     /// `#include "..."` lines.
     includes: &'static [&'static str],
-    /// Constants to `#define` after the includes.
-    defines: &'static [CDefine],
+    /// Tables of constants to `#define` after the includes, in order; an entry of a later
+    /// table replaces the earlier one of the same name in place.
+    defines: &'static [&'static [CDefine]],
     /// C text after the constants.
     prelude: &'static str,
-    /// C text after the declarations.
-    trailer: &'static str,
+    /// C text after the declarations, the fragments joined.
+    trailer: &'static [&'static str],
 }
 
-const HEADERS: &[Header] = &[
+/// Which C ABI a header set declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavour {
+    /// Xen's blktap2 `libvhd.so.1.0`.
+    Blktap2,
+    /// xapi-project/blktap's `libvhd.so.0`.
+    Blktap3,
+}
+
+impl Flavour {
+    /// The cargo features of `vhd-capi` that build this flavour.
+    fn features(self) -> &'static [&'static str] {
+        match self {
+            Flavour::Blktap2 => &[],
+            Flavour::Blktap3 => &["blktap3"],
+        }
+    }
+
+    /// Its headers.
+    fn headers(self) -> &'static [Header] {
+        match self {
+            Flavour::Blktap2 => BLKTAP2,
+            Flavour::Blktap3 => BLKTAP3,
+        }
+    }
+
+    /// Where its headers are kept, under the workspace.
+    fn dir(self) -> &'static str {
+        match self {
+            Flavour::Blktap2 => "include",
+            Flavour::Blktap3 => "include/blktap3",
+        }
+    }
+}
+
+/// The headers of blktap2's `libvhd.so.1.0`.
+const BLKTAP2: &[Header] = &[
     Header {
         file: "libvhd.h",
         guard: "LIBVHD_H",
@@ -62,6 +107,8 @@ const HEADERS: &[Header] = &[
             "parent.rs",
             "io.rs",
         ],
+        exclude: &[],
+        types: &[],
         // The reference's libvhd.h, vhd.h and vhd-uuid.h bring in string.h, inttypes.h,
         // endian.h and byteswap.h; clients (tapdisk's driver) rely on them.
         sys_includes: &[
@@ -76,31 +123,166 @@ const HEADERS: &[Header] = &[
             "uuid/uuid.h",
         ],
         includes: &[],
-        defines: DEFINES,
+        defines: &[DEFINES],
         prelude: include_str!("../fragments/libvhd-macros.h"),
-        trailer: include_str!("../fragments/libvhd-inline.h"),
+        trailer: &[
+            include_str!("../fragments/blktap2-inline-head.h"),
+            include_str!("../fragments/libvhd-inline.h"),
+            include_str!("../fragments/blktap2-inline-tail.h"),
+        ],
     },
     Header {
         file: "libvhd-journal.h",
         guard: "LIBVHD_JOURNAL_H",
         about: "libvhd's metadata journal (resize and vhd-update undo).",
         sources: &["journal.rs"],
+        exclude: &[],
+        types: &[],
         sys_includes: &[],
         includes: &["libvhd.h"],
-        defines: JOURNAL_DEFINES,
+        defines: &[JOURNAL_DEFINES],
         prelude: "",
-        trailer: "",
+        trailer: &[],
     },
     Header {
         file: "vhd-util.h",
         guard: "VHD_UTIL_H",
         about: "The vhd-util subcommands, as the C vhd-util dispatches to them.",
         sources: &["util.rs"],
+        exclude: &[],
+        types: &[],
         sys_includes: &[],
         includes: &[],
         defines: &[],
         prelude: "",
-        trailer: "",
+        trailer: &[],
+    },
+];
+
+/// The headers of blktap3's `libvhd.so.0`, installed under `include/vhd/`: the same
+/// sources as blktap2's seen with the `blktap3` feature, plus `blktap3/`.
+const BLKTAP3: &[Header] = &[
+    Header {
+        file: "libvhd.h",
+        guard: "LIBVHD_H",
+        about: "libvhd (blktap3, libvhd.so.0): VHD images (structs, constants, functions \
+                and inline helpers).",
+        sources: &[
+            "types.rs",
+            "blktap3/types.rs",
+            "testfail.rs",
+            "blktap3/data.rs",
+            "helpers.rs",
+            "path.rs",
+            "blktap3/path.rs",
+            "open.rs",
+            "blktap3/open.rs",
+            "create.rs",
+            "blktap3/create.rs",
+            "meta.rs",
+            "blktap3/meta.rs",
+            "bat.rs",
+            "batmap.rs",
+            "blktap3/batmap.rs",
+            "bitmap.rs",
+            "parent.rs",
+            "blktap3/parent.rs",
+            "io.rs",
+            "blktap3/io.rs",
+        ],
+        // Exported, used inside the reference, declared nowhere it installs; and the
+        // variadic `open_optional_odirect`, declared by the trailer.
+        exclude: &[
+            "vhd_open_fast",
+            "vhd_read_short_footer",
+            "open_optional_odirect",
+        ],
+        types: &["vhd_keyhash"],
+        sys_includes: &[
+            "stdint.h",
+            "stddef.h",
+            "stdbool.h",
+            "string.h",
+            "inttypes.h",
+            "endian.h",
+            "byteswap.h",
+            "sys/types.h",
+            "time.h",
+            "uuid/uuid.h",
+        ],
+        includes: &["list.h"],
+        defines: &[DEFINES, BLKTAP3_DEFINES],
+        prelude: include_str!("../fragments/libvhd-macros.h"),
+        trailer: &[
+            include_str!("../fragments/blktap3-inline-head.h"),
+            include_str!("../fragments/libvhd-inline.h"),
+            include_str!("../fragments/blktap3-inline-tail.h"),
+        ],
+    },
+    Header {
+        file: "list.h",
+        guard: "VHD_LIST_H",
+        about: "Kernel-style linked lists (struct list_head), as libvhd.h uses them.",
+        sources: &["blktap3/list.rs"],
+        exclude: &[],
+        types: &["list_head"],
+        sys_includes: &["stddef.h"],
+        includes: &[],
+        defines: &[],
+        prelude: "",
+        trailer: &[include_str!("../fragments/list.h")],
+    },
+    Header {
+        file: "vhd.h",
+        guard: "VHD_VHD_H",
+        about: "The VHD on-disk structs and constants: declared by libvhd.h.",
+        sources: &[],
+        exclude: &[],
+        types: &[],
+        sys_includes: &[],
+        includes: &["libvhd.h"],
+        defines: &[],
+        prelude: "",
+        trailer: &[],
+    },
+    Header {
+        file: "libvhd-journal.h",
+        guard: "LIBVHD_JOURNAL_H",
+        about: "libvhd's metadata journal (resize undo).",
+        sources: &["journal.rs"],
+        exclude: &[],
+        types: &[],
+        sys_includes: &[],
+        includes: &["libvhd.h"],
+        defines: &[JOURNAL_DEFINES],
+        prelude: "",
+        trailer: &[],
+    },
+    Header {
+        file: "vhd-util.h",
+        guard: "VHD_UTIL_H",
+        about: "The vhd-util subcommands, as the C vhd-util and td-util call them.",
+        sources: &["util.rs", "blktap3/util.rs"],
+        exclude: &["vhd_util_get_vhd_basename", "read_encryption_key"],
+        types: &[],
+        sys_includes: &[],
+        includes: &[],
+        defines: &[],
+        prelude: "",
+        trailer: &[],
+    },
+    Header {
+        file: "libvhd-index.h",
+        guard: "LIBVHD_INDEX_H",
+        about: "vhd-index: block index files of tapdisk's vindex driver.",
+        sources: &["blktap3/index.rs"],
+        exclude: &[],
+        types: &[],
+        sys_includes: &["stdint.h", "uuid/uuid.h"],
+        includes: &[],
+        defines: &[INDEX_DEFINES],
+        prelude: "",
+        trailer: &[],
     },
 ];
 
@@ -141,6 +323,19 @@ fn c_comment(doc: &str) -> String {
     text.replace("[`", "`")
         .replace("`]", "`")
         .replace("*/", "* /")
+}
+
+/// The constants of `tables` in order, a later entry replacing an earlier one of the same
+/// name where that one stood.
+fn merge_defines(tables: &[&[CDefine]]) -> Vec<CDefine> {
+    let mut out: Vec<CDefine> = Vec::new();
+    for d in tables.iter().flat_map(|t| t.iter()) {
+        match out.iter_mut().find(|o| o.name == d.name) {
+            Some(o) => *o = *d,
+            None => out.push(*d),
+        }
+    }
+    out
 }
 
 /// `#define` lines for `defines`, each with its documentation as a trailing comment.
@@ -186,7 +381,7 @@ fn config(h: &Header) -> Config {
         tab_width: 8,
         ..Config::default()
     };
-    let mut after = render_defines(h.defines);
+    let mut after = render_defines(&merge_defines(h.defines));
     if !h.prelude.is_empty() {
         if !after.is_empty() {
             after.push('\n');
@@ -197,8 +392,9 @@ fn config(h: &Header) -> Config {
         c.after_includes = Some(format!("\n{}", after.trim_end()));
     }
     let mut trailer = String::new();
-    if !h.trailer.is_empty() {
-        trailer.push_str(h.trailer.trim_end());
+    let fragments = h.trailer.concat();
+    if !fragments.is_empty() {
+        trailer.push_str(fragments.trim_end());
         trailer.push_str("\n\n");
     }
     trailer.push_str(&format!("#endif /* {} */", h.guard));
@@ -207,14 +403,33 @@ fn config(h: &Header) -> Config {
     c.constant.allow_static_const = false;
     // libuuid's type comes from <uuid/uuid.h>.
     c.export.exclude = vec!["uuid_t".to_owned()];
+    c.export
+        .exclude
+        .extend(h.exclude.iter().map(|s| (*s).to_owned()));
+    c.export.include = h.types.iter().map(|s| (*s).to_owned()).collect();
+    if h.includes.contains(&"list.h") {
+        // Declared by list.h; named with its tag here.
+        c.export.exclude.push("list_head".to_owned());
+        c.export
+            .rename
+            .insert("list_head".to_owned(), "struct list_head".to_owned());
+    }
     c
 }
 
-/// The text of header `h`, generated from the sources in `src_dir`.
-fn generate(h: &Header, src_dir: &Path) -> Result<Vec<u8>, String> {
+/// The text of header `h` of `flavour`, generated from the sources in `src_dir`; the
+/// sources are configured for the flavour in `work` (a scratch directory) first.
+fn generate(h: &Header, flavour: Flavour, src_dir: &Path, work: &Path) -> Result<Vec<u8>, String> {
     let mut builder = Builder::new().with_config(config(h));
-    for s in h.sources {
-        builder = builder.with_src(src_dir.join(s));
+    for (i, s) in h.sources.iter().enumerate() {
+        let path = src_dir.join(s);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = cfg::configure(&text, flavour.features())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let out = work.join(format!("{}-{i}.rs", h.file));
+        std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+        builder = builder.with_src(out);
     }
     let bindings = builder.generate().map_err(|e| format!("{}: {e}", h.file))?;
     let mut out = Vec::new();
@@ -227,27 +442,66 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn main() -> ExitCode {
-    let root = workspace_root();
-    let out_dir = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| root.join("include"), PathBuf::from);
-    let src_dir = root.join("capi/src");
-    if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        eprintln!("gen-headers: {}: {e}", out_dir.display());
-        return ExitCode::FAILURE;
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Self, String> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gen-headers.{}.{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
     }
-    for h in HEADERS {
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the headers of `flavour` to `out_dir`.
+fn run(flavour: Flavour, out_dir: &Path) -> Result<(), String> {
+    let src_dir = workspace_root().join("capi/src");
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let work = Scratch::new()?;
+    for h in flavour.headers() {
         let path = out_dir.join(h.file);
-        let written = generate(h, &src_dir).and_then(|text| {
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
-        });
-        if let Err(e) = written {
-            eprintln!("gen-headers: {e}");
+        let text = generate(h, flavour, &src_dir, &work.0)?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let flavour = match args.first().and_then(|a| a.to_str()) {
+        Some("--flavour=blktap3") => Flavour::Blktap3,
+        Some("--flavour=blktap2") => Flavour::Blktap2,
+        Some(a) if a.starts_with("--") => {
+            eprintln!("usage: gen-headers [--flavour=blktap2|blktap3] [OUTDIR]");
             return ExitCode::FAILURE;
         }
+        _ => Flavour::Blktap2,
+    };
+    if args
+        .first()
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| a.starts_with("--"))
+    {
+        args.remove(0);
     }
-    ExitCode::SUCCESS
+    let out_dir = args
+        .first()
+        .map_or_else(|| workspace_root().join(flavour.dir()), PathBuf::from);
+    match run(flavour, &out_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gen-headers: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]
@@ -273,15 +527,56 @@ mod tests {
     #[test]
     fn generation_is_deterministic_and_complete() {
         let src = workspace_root().join("capi/src");
-        for h in HEADERS {
-            let a = generate(h, &src).unwrap();
-            let b = generate(h, &src).unwrap();
-            assert_eq!(a, b, "{} differs between runs", h.file);
-            let text = String::from_utf8(a).unwrap();
-            assert!(text.contains(&format!("#ifndef {}", h.guard)));
-            for d in h.defines {
-                assert!(text.contains(&format!("#define {}", d.name)), "{}", d.name);
+        let work = Scratch::new().unwrap();
+        for flavour in [Flavour::Blktap2, Flavour::Blktap3] {
+            for h in flavour.headers() {
+                let a = generate(h, flavour, &src, &work.0).unwrap();
+                let b = generate(h, flavour, &src, &work.0).unwrap();
+                assert_eq!(a, b, "{} differs between runs", h.file);
+                let text = String::from_utf8(a).unwrap();
+                assert!(text.contains(&format!("#ifndef {}", h.guard)));
+                for d in merge_defines(h.defines) {
+                    assert!(text.contains(&format!("#define {}", d.name)), "{}", d.name);
+                }
             }
         }
+    }
+
+    #[test]
+    fn later_tables_override_in_place() {
+        let a = [
+            CDefine {
+                name: "A",
+                doc: "",
+                value: CValue::Dec(1),
+            },
+            CDefine {
+                name: "B",
+                doc: "",
+                value: CValue::Dec(2),
+            },
+        ];
+        let b = [
+            CDefine {
+                name: "A",
+                doc: "",
+                value: CValue::Dec(3),
+            },
+            CDefine {
+                name: "C",
+                doc: "",
+                value: CValue::Dec(4),
+            },
+        ];
+        let m = merge_defines(&[&a, &b]);
+        let got: Vec<_> = m.iter().map(|d| (d.name, d.value)).collect();
+        assert_eq!(
+            got,
+            [
+                ("A", CValue::Dec(3)),
+                ("B", CValue::Dec(2)),
+                ("C", CValue::Dec(4))
+            ]
+        );
     }
 }

@@ -1,0 +1,6 @@
+/* The parent is a raw image (differencing disks with a nil parent UUID). */
+static inline int
+vhd_parent_raw(vhd_context_t *ctx)
+{
+	return uuid_is_null(ctx->header.prt_uuid);
+}
