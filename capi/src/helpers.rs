@@ -15,9 +15,6 @@ use crate::consts::{
 use crate::ffi::boundary;
 use crate::types::{dd_hdr, hd_ftr, vhd_bat_t, vhd_batmap_t, vhd_footer_t, vhd_header_t};
 
-/// Unix time of the VHD epoch, 2000-01-01 00:00:00 UTC.
-pub(crate) const VHD_EPOCH_UNIX: i64 = 946_684_800;
-
 static LOG_LEVEL: AtomicI32 = AtomicI32::new(0);
 
 /// Sets the library's log level; non-zero enables debug logging (to syslog, as the
@@ -43,8 +40,7 @@ pub extern "C" fn vhd_time(time: time_t) -> u32 {
     boundary!(on_panic = 0, {
         // `time_t` is 32 bits on some targets.
         #[allow(clippy::useless_conversion)]
-        let since = i64::from(time).saturating_sub(VHD_EPOCH_UNIX);
-        u32::try_from(since.max(0)).unwrap_or(u32::MAX)
+        vhd_nostd::time::from_unix(i64::from(time))
     })
 }
 
@@ -61,7 +57,7 @@ pub unsafe extern "C" fn vhd_time_to_string(timestamp: u32, target: *mut c_char)
         if target.is_null() {
             return 0;
         }
-        let text = ctime_text(VHD_EPOCH_UNIX + i64::from(timestamp)).unwrap_or_default();
+        let text = ctime_text(vhd_nostd::time::to_unix(timestamp)).unwrap_or_default();
         let bytes = text.as_bytes();
         // SAFETY: the caller provides 26 writable bytes; `ctime_text` returns at most 24
         // ASCII bytes (years stay below 10000 for 32-bit VHD times), plus the NUL.
@@ -400,9 +396,12 @@ mod tests {
 
     #[test]
     fn time_clamps_and_formats() {
-        assert_eq!(vhd_time(VHD_EPOCH_UNIX as time_t), 0);
+        assert_eq!(vhd_time(vhd_nostd::time::VHD_EPOCH_UNIX as time_t), 0);
         assert_eq!(vhd_time(0), 0);
-        assert_eq!(vhd_time((VHD_EPOCH_UNIX + 86_400) as time_t), 86_400);
+        assert_eq!(
+            vhd_time((vhd_nostd::time::VHD_EPOCH_UNIX + 86_400) as time_t),
+            86_400
+        );
         assert_eq!(vhd_time(time_t::MAX), u32::MAX);
         let mut buf = [0 as c_char; 32];
         // SAFETY: 32 writable bytes.

@@ -12,7 +12,7 @@ use std::io::Write;
 
 use vhd_nostd::bitmap::Bitmap;
 use vhd_nostd::Io;
-use vhd_nostd::{allocation, batmap};
+use vhd_nostd::{allocation, batmap, layout};
 use vhd_std::fileio::AlignedBuf;
 use vhd_std::{Chain, Errno, Image, OpenOptions, VhdDisk};
 
@@ -141,8 +141,8 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
     if let Some(b) = a.bat {
         block_range(disk, b, a.count, hex)?;
         for blk in b..b + a.count {
-            let off = match disk.bat().get(blk as u32) {
-                Some(s) => conv(hex, u64::from(s) * 512),
+            let off = match disk.bat().get(blk as u32).and_then(layout::block_offset) {
+                Some(o) => conv(hex, o),
                 None => "not allocated".to_string(),
             };
             println!("block: {}: offset: {off}", conv(hex, blk));
@@ -159,8 +159,8 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
         block_range(disk, b, a.count, hex)?;
         let len = u64::from(disk.bitmap_sectors()) * 512;
         for blk in b..b + a.count {
-            match disk.bat().get(blk as u32) {
-                Some(s) => copy_out(disk, u64::from(s) * 512, len, &mut buf)?,
+            match disk.bat().get(blk as u32).and_then(layout::block_offset) {
+                Some(o) => copy_out(disk, o, len, &mut buf)?,
                 None => println!("block {} not allocated", conv(hex, blk)),
             }
         }
@@ -197,8 +197,8 @@ fn actions(mut img: Image, a: &Actions) -> Result<(), Errno> {
         let bm = u64::from(disk.bitmap_sectors()) * 512;
         let len = u64::from(disk.sectors_per_block()) * 512;
         for blk in b..b + a.count {
-            match disk.bat().get(blk as u32) {
-                Some(s) => copy_out(disk, u64::from(s) * 512 + bm, len, &mut buf)?,
+            match disk.bat().get(blk as u32).and_then(layout::block_offset) {
+                Some(o) => copy_out(disk, o + bm, len, &mut buf)?,
                 None => println!("block {} not allocated", conv(hex, blk)),
             }
         }
@@ -293,8 +293,9 @@ fn translate(disk: &VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), Errno>
     let spb = u64::from(disk.sectors_per_block());
     for cur in s..end {
         let (blk, off) = (cur / spb, cur % spb);
+        // The reference counts one bitmap sector whatever the block size.
         let file = match disk.bat().get(blk as u32) {
-            Some(b) => conv(hex, (u64::from(b) + off + 1) * 512),
+            Some(b) => conv(hex, u64::from(layout::data_sector(b, 1, off as u32)) * 512),
             None => "not allocated".to_string(),
         };
         println!(
@@ -324,7 +325,8 @@ fn test_bitmap(disk: &mut VhdDisk, s: u64, count: u64, hex: bool) -> Result<(), 
         let bit = match disk.bat().get(blk as u32) {
             Some(b) => {
                 if loaded != Some(blk) {
-                    disk.io().read_at(u64::from(b) * 512, &mut bits)?;
+                    let at = layout::block_offset(b).ok_or(Errno::EINVAL)?;
+                    disk.io().read_at(at, &mut bits)?;
                     loaded = Some(blk);
                 }
                 let bit = pick(blk, off) as u32;

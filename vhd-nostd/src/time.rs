@@ -6,7 +6,7 @@ pub const VHD_EPOCH_UNIX: i64 = 946_684_800;
 /// Converts Unix seconds to VHD seconds, clamped to the 32-bit field (libvhd's `vhd_time`
 /// truncates instead; clamping keeps pre-2000 and post-2136 times monotonic).
 pub const fn from_unix(unix: i64) -> u32 {
-    let v = unix - VHD_EPOCH_UNIX;
+    let v = unix.saturating_sub(VHD_EPOCH_UNIX);
     if v < 0 {
         0
     } else if v > u32::MAX as i64 {
