@@ -827,17 +827,6 @@ int vhd_read_header(vhd_context_t *ctx, vhd_header_t *header);
 int vhd_read_header_at(vhd_context_t *ctx, vhd_header_t *header, off_t off);
 
 /**
- * Writes `footer` (host order, checksum recomputed and stored back) where the image's
- * footer belongs: at the end of data (after the last block), or at the end of a block
- * device; dynamic and differencing disks also get the copy at offset 0. `-EINVAL` for
- * an invalid footer.
- *
- * # Safety
- * `ctx` must be an open context and `footer` a valid footer.
- */
-int vhd_write_footer(vhd_context_t *ctx, vhd_footer_t *footer);
-
-/**
  * Writes `footer` (host order, checksum recomputed and stored back) at byte offset
  * `off`.
  *
@@ -990,6 +979,17 @@ int vhd_get_phys_size(vhd_context_t *ctx, off_t *size);
  * `ctx` must be a context opened read-write.
  */
 int vhd_set_phys_size(vhd_context_t *ctx, off_t size);
+
+/**
+ * Writes `footer` (host order, checksum recomputed and stored back) where the image's
+ * footer belongs: at the end of data (after the last block), or at the end of a block
+ * device; dynamic and differencing disks also get the copy at offset 0. `-EINVAL` for
+ * an invalid footer.
+ *
+ * # Safety
+ * `ctx` must be an open context and `footer` a valid footer.
+ */
+int vhd_write_footer(vhd_context_t *ctx, vhd_footer_t *footer);
 
 /**
  * 1 if the image has a batmap (`vhd_has_batmap`), else 0.

@@ -1,24 +1,19 @@
-//! The block allocation table as C sees it (`ctx->bat`, host order), where a sector
-//! lives in the file, and where metadata and data end.
+//! The block allocation table as C sees it (`ctx->bat`, host order) and where a sector
+//! lives in the file.
 
 use core::ffi::c_int;
 
-use libc::off_t;
 use vhd_nostd::bat::{bat_bytes, UNUSED};
-use vhd_nostd::footer::FOOTER_SIZE;
-use vhd_nostd::layout::{self, Metadata};
-use vhd_nostd::locator::PLAT_CODE_NONE;
-use vhd_nostd::{Io, SECTOR_SIZE};
+use vhd_nostd::layout;
+use vhd_nostd::Io;
 
 use vhd_std::fileio::AlignedBuf;
 use vhd_std::VhdDisk;
 
-use crate::batmap::{get_batmap, has_batmap};
 use crate::cmem::{c_aligned, c_free};
 use crate::consts::VHD_SECTOR_SHIFT;
-use crate::convert::engine_locator;
+use crate::convert::is_dynamic;
 use crate::ffi::{boundary, context, errno, object, shared, Res};
-use crate::meta::{is_dynamic, offset, write_footer_at};
 use crate::state::{with_io, with_io_writing, with_view};
 use crate::types::{vhd_bat_t, vhd_context_t};
 
@@ -107,53 +102,6 @@ pub(crate) fn get_bat(ctx: &mut vhd_context_t) -> Res<()> {
         None => read_bat(ctx)?,
     };
     Ok(())
-}
-
-/// libvhd's `vhd_end_of_headers`: the end of the header, the BAT, the batmap (header
-/// and map) and every used locator's space, from the context's copies.
-pub(crate) fn end_of_headers(ctx: &mut vhd_context_t) -> Res<u64> {
-    if !is_dynamic(ctx) {
-        return Ok(0);
-    }
-    let batmap_map = if has_batmap(ctx) {
-        get_batmap(ctx)?;
-        let b = &ctx.batmap.header;
-        Some((
-            b.batmap_offset,
-            u64::from(b.batmap_size) * SECTOR_SIZE as u64,
-        ))
-    } else {
-        None
-    };
-    let tables = Metadata {
-        header_offset: ctx.footer.data_offset,
-        table_offset: ctx.header.table_offset,
-        max_bat_size: ctx.header.max_bat_size,
-        batmap_map,
-    };
-    let locators = ctx
-        .header
-        .loc
-        .iter()
-        .filter(|l| l.code != PLAT_CODE_NONE)
-        .map(|l| (l.data_offset, engine_locator(l).space_bytes()));
-    Ok(layout::end_of_headers(&tables, locators))
-}
-
-/// libvhd's `vhd_end_of_data`: for a fixed disk where its footer starts; for a sparse
-/// one the end of its headers or of its last block (`ctx->bat`, loaded if needed),
-/// whichever is further, in whole sectors.
-pub(crate) fn end_of_data(ctx: &mut vhd_context_t) -> Res<u64> {
-    if !is_dynamic(ctx) {
-        let size = with_io(ctx, |io| io.size().map_err(errno))?;
-        return Ok(size.saturating_sub(FOOTER_SIZE as u64));
-    }
-    // libvhd counts in whole sectors: the end of the headers is rounded down.
-    let headers = end_of_headers(ctx)? >> VHD_SECTOR_SHIFT << VHD_SECTOR_SHIFT;
-    get_bat(ctx)?;
-    let span = layout::block_span_bytes(ctx.bm_secs, ctx.spb);
-    let entries = entries(&ctx.bat).iter().copied();
-    Ok(layout::end_of_data(headers, span, entries))
 }
 
 /// Loads `ctx->bat` (host order, `posix_memalign`'d; `vhd_close` frees it) if it is not
@@ -256,75 +204,5 @@ pub unsafe extern "C" fn vhd_offset(
         let e = *entries(&ctx.bat).get(block).ok_or(-libc::ERANGE)?;
         *out = layout::data_sector(e, ctx.bm_secs, sector % ctx.spb);
         Ok(())
-    })
-}
-
-/// Sets `*off` to the byte offset just past the metadata: header, BAT, batmap and
-/// locator data (0 for a fixed disk).
-///
-/// # Safety
-/// `ctx` must be an open context and `off` writable.
-#[no_mangle]
-pub unsafe extern "C" fn vhd_end_of_headers(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
-    boundary!({
-        // SAFETY: caller's contract.
-        let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
-        *out = 0;
-        *out = off_t::try_from(end_of_headers(ctx)?).map_err(|_| -libc::EINVAL)?;
-        Ok(())
-    })
-}
-
-/// Sets `*off` to the byte offset just past the last metadata or data block (where the
-/// footer of a fixed disk starts), from `ctx->bat` (loaded if needed), so it follows a
-/// client's own allocations as long as it keeps `ctx->bat` current, as tapdisk does.
-///
-/// # Safety
-/// `ctx` must be an open context and `off` writable.
-#[no_mangle]
-pub unsafe extern "C" fn vhd_end_of_data(ctx: *mut vhd_context_t, off: *mut off_t) -> c_int {
-    boundary!({
-        // SAFETY: caller's contract.
-        let (ctx, out) = unsafe { (context(ctx)?, object(off)?) };
-        *out = off_t::try_from(end_of_data(ctx)?).map_err(|_| -libc::EINVAL)?;
-        Ok(())
-    })
-}
-
-/// Sets `*size` to the physical size of the image: end of data plus the footer (the
-/// file's length for a fixed disk).
-///
-/// # Safety
-/// `ctx` must be an open context and `size` writable.
-#[no_mangle]
-pub unsafe extern "C" fn vhd_get_phys_size(ctx: *mut vhd_context_t, size: *mut off_t) -> c_int {
-    boundary!({
-        // SAFETY: caller's contract.
-        let (ctx, out) = unsafe { (context(ctx)?, object(size)?) };
-        let phys = end_of_data(ctx)? + FOOTER_SIZE as u64;
-        *out = off_t::try_from(phys).map_err(|_| -libc::EINVAL)?;
-        Ok(())
-    })
-}
-
-/// Writes `ctx->footer` so that the image ends at `size` bytes (the footer at
-/// `size - 512`; nothing is truncated or moved). `-EINVAL` if `size` is below the
-/// physical size.
-///
-/// # Safety
-/// `ctx` must be a context opened read-write.
-#[no_mangle]
-pub unsafe extern "C" fn vhd_set_phys_size(ctx: *mut vhd_context_t, size: off_t) -> c_int {
-    boundary!({
-        // SAFETY: caller's contract.
-        let ctx = unsafe { context(ctx)? };
-        let size = offset(size)?;
-        if size < end_of_data(ctx)? + FOOTER_SIZE as u64 {
-            return Err(-libc::EINVAL);
-        }
-        let mut footer = ctx.footer;
-        let result = write_footer_at(ctx, &mut footer, size - FOOTER_SIZE as u64);
-        ctx.footer = footer;
-        result
     })
 }

@@ -12,9 +12,9 @@ use vhd_std::{FileIo, VhdDisk};
 use crate::cmem::{c_aligned, c_free};
 use crate::consts::VHD_BATMAP_CURRENT_VERSION;
 use crate::convert::{batmap_header_to_disk, c_batmap_header};
+use crate::convert::{creator_app, is_dynamic};
 use crate::ffi::{boundary, context, errno, object, shared, Res};
 use crate::helpers::vhd_checksum_batmap;
-use crate::meta::{creator_app, is_dynamic};
 use crate::state::{with_io, with_io_writing, with_view};
 use crate::types::{vhd_batmap_t, vhd_context_t};
 

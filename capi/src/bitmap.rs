@@ -10,8 +10,8 @@ use vhd_nostd::{Io, SECTOR_SIZE};
 
 use crate::bat::{entries, get_bat};
 use crate::cmem::{c_aligned, c_free};
+use crate::convert::creator_app;
 use crate::ffi::{boundary, context, errno, object, shared, Res};
-use crate::meta::creator_app;
 use crate::state::{with_io, with_io_writing};
 use crate::types::vhd_context_t;
 

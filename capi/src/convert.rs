@@ -3,14 +3,20 @@
 
 use core::mem::size_of;
 
+use libc::off_t;
+
 use vhd_nostd::batmap::BatmapHeader;
 use vhd_nostd::footer::FOOTER_SIZE;
 use vhd_nostd::header::HEADER_SIZE;
 use vhd_nostd::locator::ParentLocator;
 use vhd_nostd::{Footer, Header, SECTOR_SIZE};
 
+use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC};
+use crate::ffi::Res;
 use crate::helpers::{swap_batmap_header, swap_footer, swap_header};
-use crate::types::{dd_batmap_hdr, dd_hdr, hd_ftr, prt_loc, vhd_batmap};
+use crate::types::{
+    dd_batmap_hdr, dd_hdr, hd_ftr, prt_loc, vhd_batmap, vhd_context_t, vhd_footer_t,
+};
 
 const _: () = assert!(size_of::<hd_ftr>() == FOOTER_SIZE);
 const _: () = assert!(size_of::<dd_hdr>() == HEADER_SIZE);
@@ -142,6 +148,22 @@ pub(crate) fn batmap_header_to_disk(h: &dd_batmap_hdr) -> [u8; SECTOR_SIZE] {
     #[cfg(feature = "blktap3")]
     crate::blktap3::types::put_marker_keyhash(h, &mut sector);
     sector
+}
+
+/// Whether the context's footer says dynamic or differencing (libvhd's
+/// `vhd_type_dynamic`).
+pub(crate) fn is_dynamic(ctx: &vhd_context_t) -> bool {
+    matches!(ctx.footer.r#type, HD_TYPE_DYNAMIC | HD_TYPE_DIFF)
+}
+
+/// The footer's creator application as bytes, for the core's rules.
+pub(crate) fn creator_app(f: &vhd_footer_t) -> [u8; 4] {
+    f.crtr_app.map(|c| c as u8)
+}
+
+/// A byte offset from C; `-EINVAL` if negative.
+pub(crate) fn offset(off: off_t) -> Res<u64> {
+    u64::try_from(off).map_err(|_| -libc::EINVAL)
 }
 
 #[cfg(test)]

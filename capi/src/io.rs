@@ -18,8 +18,8 @@ use crate::bat::{entries_mut, get_bat};
 use crate::batmap::{get_batmap, has_batmap, map_mut};
 use crate::convert::c_footer;
 
+use crate::convert::is_dynamic;
 use crate::ffi::{boundary, context, errno, last_errno, Res};
-use crate::meta::is_dynamic;
 use crate::state::{find, lock, with_io, with_io_writing, State};
 use crate::types::vhd_context_t;
 

@@ -30,7 +30,7 @@ use vhd_nostd::{Io, SECTOR_SIZE};
 use vhd_std::fileio::AlignedBuf;
 use vhd_std::{FileIo, OpenMode};
 
-use crate::bat::{end_of_data, get_bat};
+use crate::bat::get_bat;
 use crate::batmap::{batmap_header_offset, get_batmap, has_batmap};
 use crate::cmem::{c_free, c_string};
 use crate::consts::{
@@ -38,8 +38,9 @@ use crate::consts::{
     VHD_POISON_COOKIE,
 };
 use crate::convert::engine_locator;
+use crate::convert::is_dynamic;
+use crate::extent::{end_of_data, write_footer};
 use crate::ffi::{boundary, c_str, errno, last_errno, object, Res};
-use crate::meta::{is_dynamic, write_footer};
 use crate::open::{close_context, is_block_device, open_context};
 use crate::state::{borrow, open_file, with_io, with_io_writing};
 use crate::types::{check_layout, vhd_context_t, vhd_uuid_t};

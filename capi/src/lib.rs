@@ -59,6 +59,7 @@ mod cmem;
 pub mod consts;
 mod convert;
 pub mod create;
+pub mod extent;
 mod ffi;
 pub mod helpers;
 pub mod io;

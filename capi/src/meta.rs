@@ -10,32 +10,15 @@ use vhd_nostd::header::HEADER_SIZE;
 use vhd_nostd::locator::is_valid_platform_code;
 use vhd_nostd::{Footer, Header, Io};
 
-use crate::bat::end_of_data;
-use crate::consts::{HD_TYPE_DIFF, HD_TYPE_DYNAMIC};
 use crate::convert::{
-    c_footer, footer_from_disk, footer_to_disk, header_from_disk, header_to_disk,
+    c_footer, footer_from_disk, footer_to_disk, header_from_disk, header_to_disk, is_dynamic,
+    offset,
 };
 use crate::ffi::{boundary, context, errno, object, shared, with_copy, Res};
 use crate::helpers::{vhd_checksum_footer, vhd_checksum_header};
 use crate::state::{with_io, with_io_writing};
 use crate::types::{vhd_context_t, vhd_footer_t, vhd_header_t};
 use vhd_std::FileIo;
-
-/// Whether the context's footer says dynamic or differencing (libvhd's
-/// `vhd_type_dynamic`).
-pub(crate) fn is_dynamic(ctx: &vhd_context_t) -> bool {
-    matches!(ctx.footer.r#type, HD_TYPE_DYNAMIC | HD_TYPE_DIFF)
-}
-
-/// The footer's creator application as bytes, for the core's rules.
-pub(crate) fn creator_app(f: &vhd_footer_t) -> [u8; 4] {
-    f.crtr_app.map(|c| c as u8)
-}
-
-/// A byte offset from C; `-EINVAL` if negative.
-pub(crate) fn offset(off: off_t) -> Res<u64> {
-    u64::try_from(off).map_err(|_| -libc::EINVAL)
-}
 
 /// 0 if `bytes` is a valid footer (cookie `conectix` or `v_poison`, checksum, including
 /// the legacy tap images whose hidden flag was set without a new checksum).
@@ -107,21 +90,6 @@ pub(crate) fn write_footer_at(ctx: &vhd_context_t, footer: &mut vhd_footer_t, of
     let bytes = footer_to_disk(footer);
     check_footer(&bytes)?;
     with_io_writing(ctx, |io| io.write_at(off, &bytes).map_err(errno))
-}
-
-/// Writes `footer` where the image's footer belongs (the end of data; the end of a
-/// block device) and, for dynamic and differencing disks, as the copy at offset 0.
-pub(crate) fn write_footer(ctx: &mut vhd_context_t, footer: &mut vhd_footer_t) -> Res<()> {
-    let off = if ctx.is_block != 0 {
-        with_io(ctx, |io| io.size().map_err(errno))?.saturating_sub(FOOTER_SIZE as u64)
-    } else {
-        end_of_data(ctx)?
-    };
-    write_footer_at(ctx, footer, off)?;
-    if is_dynamic(ctx) {
-        write_footer_at(ctx, footer, 0)?;
-    }
-    Ok(())
 }
 
 fn write_header_at(ctx: &vhd_context_t, header: &mut vhd_header_t, off: u64) -> Res<()> {
@@ -252,25 +220,6 @@ pub unsafe extern "C" fn vhd_read_header_at(
         let (ctx, header) = unsafe { (context(ctx)?, object(header)?) };
         let off = offset(off)?;
         with_io(ctx, |io| read_header_at(io, header, off))
-    })
-}
-
-/// Writes `footer` (host order, checksum recomputed and stored back) where the image's
-/// footer belongs: at the end of data (after the last block), or at the end of a block
-/// device; dynamic and differencing disks also get the copy at offset 0. `-EINVAL` for
-/// an invalid footer.
-///
-/// # Safety
-/// `ctx` must be an open context and `footer` a valid footer.
-#[cfg_attr(not(feature = "blktap3"), no_mangle)]
-pub unsafe extern "C" fn vhd_write_footer(
-    ctx: *mut vhd_context_t,
-    footer: *mut vhd_footer_t,
-) -> c_int {
-    boundary!({
-        // SAFETY: caller's contract; `footer` may be `&ctx->footer`, so it is worked on
-        // as a copy, stored back once the context is no longer borrowed.
-        unsafe { with_copy(footer, |f| write_footer(context(ctx)?, f)) }
     })
 }
 

@@ -355,7 +355,7 @@ pub unsafe extern "C" fn vhd_io_allocate_blocks_fast(
         bat_entry(ctx, u64::from(to))?;
         let mut eod: off_t = 0;
         // SAFETY: an open context and a local out-value.
-        status(unsafe { crate::bat::vhd_end_of_data(ctx, &mut eod) })?;
+        status(unsafe { crate::extent::vhd_end_of_data(ctx, &mut eod) })?;
         // SAFETY: an open context whose BAT is loaded (bat_entry).
         let c = unsafe { &mut *ctx };
         let (spb, bm_secs) = (u64::from(c.spb), u64::from(c.bm_secs));

@@ -59,7 +59,7 @@ pub unsafe extern "C" fn vhd_write_footer(
 ) -> c_int {
     boundary!({
         // SAFETY: caller's contract.
-        status(unsafe { crate::meta::vhd_write_footer(ctx, footer) })?;
+        status(unsafe { crate::extent::vhd_write_footer(ctx, footer) })?;
         // SAFETY: caller's contract (the write succeeded, so `ctx` is an open context).
         let c = unsafe { context(ctx)? };
         if c.is_block != 0 {
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn vhd_write_footer(
         let end = if c.footer.r#type == HD_TYPE_DYNAMIC || c.footer.r#type == HD_TYPE_DIFF {
             let mut eod: libc::off_t = 0;
             // SAFETY: an open context and a local out-value.
-            match unsafe { crate::bat::vhd_end_of_data(c, &mut eod) } {
+            match unsafe { crate::extent::vhd_end_of_data(c, &mut eod) } {
                 0 => eod,
                 e => return Err(e),
             }
