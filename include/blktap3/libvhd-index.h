@@ -169,18 +169,22 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Not implemented (the index format is not known here): `-ENOSYS`.
+ * Creates the index file `name` (mode 0600; `-EEXIST` if it exists) for VHD blocks of
+ * `vhd_block_size` bytes, a power of two (else `-EINVAL`): one sector holding the
+ * header (cookie `vhdindex`, block size and table offset 512, big-endian).
  *
  * # Safety
- * Nothing is read.
+ * `name` must be null or a string.
  */
 int vhdi_create(const char *name, uint32_t vhd_block_size);
 
 /**
- * Not implemented: `-ENOSYS`, `ctx` untouched.
+ * Opens the index `file` with `open(2)` `flags` and fills `ctx` (its descriptor, a
+ * copy of the path, the block size and sectors per block); `ctx` is zeroed first and
+ * stays so on failure: `-EINVAL` for a file that is not an index.
  *
  * # Safety
- * Nothing is read.
+ * `ctx` must be null or writable; `file` null or a string.
  */
 int vhdi_open(vhdi_context_t *ctx, const char *file, int flags);
 
@@ -193,26 +197,33 @@ int vhdi_open(vhdi_context_t *ctx, const char *file, int flags);
 void vhdi_close(vhdi_context_t *ctx);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Reads the block at `sector` of the index: `block->entries` is set to the sectors
+ * per block and `block->table` to a new array (release it with `free()`) of the
+ * entries, in host order. On failure `block->table` is null.
  *
  * # Safety
- * Nothing is read.
+ * `ctx` must be null or an open context; `block` null or writable.
  */
 int vhdi_read_block(vhdi_context_t *ctx, vhdi_block_t *block, uint32_t sector);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Writes `block`'s entries (big-endian, zero-padded to a whole block of the index's
+ * sectors per block, rounded up to a sector) at `sector` of the index. `-EINVAL` if
+ * the block has more entries than a block holds.
  *
  * # Safety
- * Nothing is read.
+ * `ctx` must be null or an open context; `block` null or a block whose table holds
+ * `entries` entries.
  */
 int vhdi_write_block(vhdi_context_t *ctx, vhdi_block_t *block, uint32_t sector);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Appends `block`'s entries (big-endian) at the first sector boundary at or after the
+ * index's end and sets `*sector` to that sector; on failure the index is cut back.
  *
  * # Safety
- * Nothing is read.
+ * `ctx` must be null or an open context; `block` null or a block whose table holds
+ * `entries` entries; `sector` null or writable.
  */
 int vhdi_append_block(vhdi_context_t *ctx, vhdi_block_t *block, uint32_t *sector);
 
@@ -226,50 +237,66 @@ int vhdi_append_block(vhdi_context_t *ctx, vhdi_block_t *block, uint32_t *sector
 void vhdi_entry_in(vhdi_entry_t *entry);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Creates the BAT file `name` (mode 0600; `-EEXIST` if it exists) for the VHD `vhd`
+ * (its `max_bat_size` and block size; `-EINVAL` without a dynamic header), recording
+ * `vhd`, `index` and `file_table`, which must exist, relative to `name`'s directory.
+ * Only the header is written: the table follows from the first `vhdi_bat_write`.
  *
  * # Safety
- * Nothing is read.
+ * Each argument must be null or a string.
  */
 int vhdi_bat_create(const char *name, const char *vhd, const char *index, const char *file_table);
 
 /**
- * Not implemented: `-ENOSYS`, `bat` untouched.
+ * Loads the BAT file `name` into `bat`: its block count and size, a new table of
+ * `vhd_blocks` host-order entries (release it with `free()`), and the absolute paths
+ * of the VHD, index and file table, each of which must exist. On failure `bat` is
+ * zeroed.
  *
  * # Safety
- * Nothing is read.
+ * `name` must be null or a string; `bat` null or writable.
  */
 int vhdi_bat_load(const char *name, vhdi_bat_t *bat);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Writes `bat`'s table (its `vhd_blocks` entries, host order) into the BAT file
+ * `name`, whose header must have the same block count and size (else `-EINVAL`).
  *
  * # Safety
- * Nothing is read.
+ * `name` must be null or a string; `bat` null or a BAT whose table holds
+ * `vhd_blocks` entries.
  */
 int vhdi_bat_write(const char *name, vhdi_bat_t *bat);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Creates the empty file table `file` (mode 0600; `-EEXIST` if it exists): its
+ * 24-byte header (cookie `vhdifile`, no files, records from offset 512, big-endian).
  *
  * # Safety
- * Nothing is read.
+ * `file` must be null or a string.
  */
 int vhdi_file_table_create(const char *file);
 
 /**
- * Not implemented: `-ENOSYS`, `table` untouched.
+ * Loads the file table `name` into `table`: an array (release it with
+ * `vhdi_file_table_free`) of its files with their ids, absolute paths, UUIDs and
+ * timestamps. Each file must still be the VHD recorded (its modification time and
+ * UUID), else `-EINVAL`. An empty table gives no array. On failure `table` is zeroed.
  *
  * # Safety
- * Nothing is read.
+ * `name` must be null or a string; `table` null or writable.
  */
 int vhdi_file_table_load(const char *name, vhdi_file_table_t *table);
 
 /**
- * Not implemented: `-ENOSYS`.
+ * Adds the VHD `file` to the file table `name` and sets `*id` to its new id (one more
+ * than the largest so far; 0 on failure): `-EEXIST` if the table holds it already,
+ * `-ENAMETOOLONG` for a path of 1,023 bytes or more. The record holds the path
+ * relative to the table's directory, the VHD's UUID and its modification time (VHD
+ * seconds); the table's file count is updated after it.
  *
  * # Safety
- * Nothing is read.
+ * `name` and `file` must be null or strings; `id` null or writable.
  */
 int vhdi_file_table_add(const char *name, const char *file, vhdi_file_id_t *id);
 

@@ -47,7 +47,7 @@ fn dm_escape(a: &OsStr) -> Vec<u8> {
 }
 
 /// The canonical form of `path` (see the module documentation).
-fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn canonical(path: &Path) -> std::io::Result<PathBuf> {
     let norm = lexical(path)?;
     let parts: Vec<&OsStr> = norm
         .components()

@@ -47,6 +47,8 @@ pub mod data;
 #[cfg(feature = "blktap3")]
 pub mod index;
 #[cfg(feature = "blktap3")]
+mod index_files;
+#[cfg(feature = "blktap3")]
 pub mod io;
 #[cfg(feature = "blktap3")]
 pub mod list;
