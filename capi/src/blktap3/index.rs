@@ -267,13 +267,10 @@ pub unsafe extern "C" fn vhdi_read_block(
             c_free(table);
             return Err(e);
         }
-        let entries = table.cast::<vhdi_entry_t>();
-        for i in 0..ctx.spb as usize {
-            let (file_id, offset) = files::entry_at(bytes, i);
-            // SAFETY: `len` >= spb entries; sector alignment suits `vhdi_entry_t`.
-            unsafe { entries.add(i).write(vhdi_entry { file_id, offset }) };
-        }
-        block.table = entries;
+        // `vhdi_entry` is two `u32`s at 0 and 4, so converting the bytes in place gives
+        // the structs.
+        files::entries_to_host(&mut bytes[..ctx.spb as usize * ENTRY_LEN]);
+        block.table = table.cast();
         Ok(())
     })
 }

@@ -109,9 +109,12 @@ pub(crate) fn put_entries(out: &mut [u8], entries: &[(u32, u32)]) {
     }
 }
 
-/// The `(file_id, offset)` pair of a stored index entry.
-pub(crate) fn entry_at(b: &[u8], i: usize) -> (u32, u32) {
-    (be32(b, i * ENTRY_LEN), be32(b, i * ENTRY_LEN + 4))
+/// Turns stored index entries into host-order `u32` pairs, in place.
+pub(crate) fn entries_to_host(b: &mut [u8]) {
+    for field in b.chunks_exact_mut(4) {
+        let v = be32(field, 0);
+        field.copy_from_slice(&v.to_ne_bytes());
+    }
 }
 
 /// A stored path's text, checked as blktap3 checks it: its length below the limit and a

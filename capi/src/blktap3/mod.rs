@@ -22,7 +22,7 @@
 //! - [`parent`]: locators (encoding, writing, unresolved reads), reparenting.
 //! - [`path`], [`canon`]: `canonpath`, `normalize_path`, xattrs, `open_optional_odirect`.
 //! - [`util`]: the new `vhd_util_*` and the key-file helpers.
-//! - [`index`]: the vhd-index block-index format (`vhdi_*`).
+//! - [`index`]: the vhd-index exports (`vhdi_*`); `index_files` holds their file formats.
 //! - [`lvm`]: `lvm_scan_vg`, `lvm_free_vg`.
 
 pub mod consts;
