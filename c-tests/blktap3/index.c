@@ -5,93 +5,13 @@
  * library to check the layout (big-endian headers and entries, paths stored relative
  * to the file holding them, the BAT's table in host order).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include "testlib.h"
 
-#include "libvhd.h"
+#include <sys/time.h>
+
 #include "libvhd-index.h"
 
 #define MiB (1024U * 1024)
-
-static int passed, failed;
-static char dir[256];
-
-#define CHECK(cond)                                                     \
-	do {                                                            \
-		if (cond) {                                             \
-			passed++;                                       \
-		} else {                                                \
-			failed++;                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n",    \
-				__FILE__, __LINE__, #cond);             \
-		}                                                       \
-	} while (0)
-#define CHECK_EQ(a, b)                                                             \
-	do {                                                                       \
-		long long _a = (long long)(a), _b = (long long)(b);                \
-		if (_a == _b) {                                                    \
-			passed++;                                                  \
-		} else {                                                           \
-			failed++;                                                  \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n",      \
-				__FILE__, __LINE__, #a, _a, _b);                   \
-		}                                                                  \
-	} while (0)
-#define REQUIRE(cond)                                                   \
-	do {                                                            \
-		if (!(cond)) {                                          \
-			fprintf(stderr, "%s:%d: required: %s\n",        \
-				__FILE__, __LINE__, #cond);             \
-			exit(1);                                        \
-		}                                                       \
-	} while (0)
-
-static const char *
-path(const char *name)
-{
-	static char p[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-	return p[i];
-}
-
-static void
-peek(const char *f, off_t off, void *buf, size_t len)
-{
-	int fd = open(f, O_RDONLY);
-
-	REQUIRE(fd >= 0);
-	REQUIRE(pread(fd, buf, len, off) == (ssize_t)len);
-	close(fd);
-}
-
-static void
-poke(const char *f, off_t off, const void *buf, size_t len)
-{
-	int fd = open(f, O_WRONLY);
-
-	REQUIRE(fd >= 0);
-	REQUIRE(pwrite(fd, buf, len, off) == (ssize_t)len);
-	close(fd);
-}
-
-static long long
-file_size(const char *f)
-{
-	struct stat st;
-
-	return stat(f, &st) == 0 ? (long long)st.st_size : -1;
-}
 
 static uint16_t
 be16_at(const unsigned char *b)
@@ -111,21 +31,10 @@ be64_at(const unsigned char *b)
 	return (uint64_t)be32_at(b) << 32 | be32_at(b + 4);
 }
 
-static int
-all_zero(const unsigned char *b, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i])
-			return 0;
-	return 1;
-}
-
 static void
 test_index(void)
 {
-	char idx[512];
+	char idx[PATH_MAX];
 	unsigned char h[512], raw[64];
 	vhdi_entry_t big[4096], two[2] = { { 7, 70 }, { 8, 80 } };
 	vhdi_block_t block;
@@ -133,20 +42,20 @@ test_index(void)
 	uint32_t sector;
 	int i, ok;
 
-	snprintf(idx, sizeof(idx), "%s", path("idx/i.idx"));
-	CHECK_EQ(vhdi_create(path("idx/bad.idx"), 3 * MiB), -EINVAL);
-	CHECK_EQ(access(path("idx/bad.idx"), F_OK), -1);
+	snprintf(idx, sizeof(idx), "%s", t_path("idx/i.idx"));
+	CHECK_EQ(vhdi_create(t_path("idx/bad.idx"), 3 * MiB), -EINVAL);
+	CHECK_EQ(access(t_path("idx/bad.idx"), F_OK), -1);
 	REQUIRE(vhdi_create(idx, 2 * MiB) == 0);
 	CHECK_EQ(vhdi_create(idx, 2 * MiB), -EEXIST);
 
 	/* One sector: cookie, block size, table offset, big-endian, zeros after. */
-	CHECK_EQ(file_size(idx), 512);
-	peek(idx, 0, h, sizeof(h));
+	CHECK_EQ(t_size(idx), 512);
+	t_peek(idx, 0, h, sizeof(h));
 	CHECK(memcmp(h, "vhdindex", 8) == 0);
 	CHECK_EQ(be32_at(h + 8), 2 * MiB);
-	CHECK(all_zero(h + 12, 4));
+	CHECK(t_all((const char *)h + 12, 4, 0));
 	CHECK_EQ(be64_at(h + 16), 512);
-	CHECK(all_zero(h + 24, 512 - 24));
+	CHECK(t_all((const char *)h + 24, 512 - 24, 0));
 
 	REQUIRE(vhdi_open(&ctx, idx, O_RDWR) == 0);
 	CHECK_EQ(ctx.spb, 4096);
@@ -164,8 +73,8 @@ test_index(void)
 	sector = 0;
 	CHECK_EQ(vhdi_append_block(&ctx, &block, &sector), 0);
 	CHECK_EQ(sector, 1);
-	CHECK_EQ(file_size(idx), 512 + 4096 * 8);
-	peek(idx, 512, raw, 16);
+	CHECK_EQ(t_size(idx), 512 + 4096 * 8);
+	t_peek(idx, 512, raw, 16);
 	CHECK_EQ(be32_at(raw), 1);
 	CHECK_EQ(be32_at(raw + 4), 0x01020304);
 	CHECK_EQ(be32_at(raw + 8), 2);
@@ -176,10 +85,10 @@ test_index(void)
 	block.table = two;
 	CHECK_EQ(vhdi_append_block(&ctx, &block, &sector), 0);
 	CHECK_EQ(sector, 65);
-	CHECK_EQ(file_size(idx), 65 * 512 + 16);
+	CHECK_EQ(t_size(idx), 65 * 512 + 16);
 	CHECK_EQ(vhdi_append_block(&ctx, &block, &sector), 0);
 	CHECK_EQ(sector, 66);
-	CHECK_EQ(file_size(idx), 66 * 512 + 16);
+	CHECK_EQ(t_size(idx), 66 * 512 + 16);
 
 	/* Read back in host order. */
 	block.table = NULL;
@@ -197,13 +106,13 @@ test_index(void)
 	block.entries = 2;
 	block.table = two;
 	CHECK_EQ(vhdi_write_block(&ctx, &block, 66), 0);
-	CHECK_EQ(file_size(idx), 66 * 512 + 4096 * 8);
-	peek(idx, 66 * 512, raw, 32);
+	CHECK_EQ(t_size(idx), 66 * 512 + 4096 * 8);
+	t_peek(idx, 66 * 512, raw, 32);
 	CHECK_EQ(be32_at(raw), 7);
 	CHECK_EQ(be32_at(raw + 4), 70);
 	CHECK_EQ(be32_at(raw + 8), 8);
 	CHECK_EQ(be32_at(raw + 12), 80);
-	CHECK(all_zero(raw + 16, 16));
+	CHECK(t_all((const char *)raw + 16, 16, 0));
 	CHECK_EQ(vhdi_read_block(&ctx, &block, 66), 0);
 	CHECK_EQ(block.entries, 4096);
 	CHECK_EQ(block.table[1].file_id, 8);
@@ -228,14 +137,14 @@ test_index(void)
 	vhdi_close(&ctx);
 
 	/* Not an index: bad cookie, then a block size that is not a power of two. */
-	poke(idx, 0, "vhdindeX", 8);
+	t_poke(idx, 0, "vhdindeX", 8);
 	CHECK_EQ(vhdi_open(&ctx, idx, O_RDONLY), -EINVAL);
 	CHECK(ctx.name == NULL);
-	poke(idx, 0, "vhdindex", 8);
+	t_poke(idx, 0, "vhdindex", 8);
 	raw[0] = 0; raw[1] = 0x30; raw[2] = 0; raw[3] = 0;
-	poke(idx, 8, raw, 4);
+	t_poke(idx, 8, raw, 4);
 	CHECK_EQ(vhdi_open(&ctx, idx, O_RDONLY), -EINVAL);
-	CHECK_EQ(vhdi_open(&ctx, path("idx/none.idx"), O_RDONLY), -ENOENT);
+	CHECK_EQ(vhdi_open(&ctx, t_path("idx/none.idx"), O_RDONLY), -ENOENT);
 }
 
 /* The footer UUID of a VHD. */
@@ -261,7 +170,7 @@ vhd_mtime(const char *f)
 static void
 test_file_table(void)
 {
-	char ft[512];
+	char ft[PATH_MAX];
 	const char *names[2] = { "vhd/a.vhd", "vhd/b.vhd" };
 	unsigned char h[24], rec[1052];
 	char real[PATH_MAX];
@@ -270,14 +179,14 @@ test_file_table(void)
 	uuid_t uuid;
 	int i;
 
-	snprintf(ft, sizeof(ft), "%s", path("idx/f.tab"));
+	snprintf(ft, sizeof(ft), "%s", t_path("idx/f.tab"));
 	REQUIRE(vhdi_file_table_create(ft) == 0);
 	CHECK_EQ(vhdi_file_table_create(ft), -EEXIST);
-	CHECK_EQ(file_size(ft), 24);
-	peek(ft, 0, h, sizeof(h));
+	CHECK_EQ(t_size(ft), 24);
+	t_peek(ft, 0, h, sizeof(h));
 	CHECK(memcmp(h, "vhdifile", 8) == 0);
 	CHECK_EQ(be32_at(h + 8), 0);
-	CHECK(all_zero(h + 12, 4));
+	CHECK(t_all((const char *)h + 12, 4, 0));
 	CHECK_EQ(be64_at(h + 16), 512);
 
 	table.entries = 5;
@@ -288,43 +197,43 @@ test_file_table(void)
 
 	for (i = 0; i < 2; i++) {
 		id = 99;
-		CHECK_EQ(vhdi_file_table_add(ft, path(names[i]), &id), 0);
+		CHECK_EQ(vhdi_file_table_add(ft, t_path(names[i]), &id), 0);
 		CHECK_EQ(id, i + 1);
 	}
 	id = 99;
-	CHECK_EQ(vhdi_file_table_add(ft, path("vhd/../vhd/a.vhd"), &id), -EEXIST);
+	CHECK_EQ(vhdi_file_table_add(ft, t_path("vhd/../vhd/a.vhd"), &id), -EEXIST);
 	CHECK_EQ(id, 0);
-	CHECK_EQ(vhdi_file_table_add(ft, path("vhd/none.vhd"), &id), -ENOENT);
-	CHECK_EQ(vhdi_file_table_add(ft, path("idx/i.idx"), &id), -EINVAL);
+	CHECK_EQ(vhdi_file_table_add(ft, t_path("vhd/none.vhd"), &id), -ENOENT);
+	CHECK_EQ(vhdi_file_table_add(ft, t_path("idx/i.idx"), &id), -EINVAL);
 
 	/* Records of 1,052 bytes from offset 512; the count in the header. */
-	CHECK_EQ(file_size(ft), 512 + 2 * 1052);
-	peek(ft, 0, h, sizeof(h));
+	CHECK_EQ(t_size(ft), 512 + 2 * 1052);
+	t_peek(ft, 0, h, sizeof(h));
 	CHECK_EQ(be32_at(h + 8), 2);
 	for (i = 0; i < 2; i++) {
 		const char *rel = i ? "../vhd/b.vhd" : "../vhd/a.vhd";
 
-		peek(ft, 512 + i * 1052, rec, sizeof(rec));
+		t_peek(ft, 512 + i * 1052, rec, sizeof(rec));
 		CHECK(strcmp((char *)rec, rel) == 0);
-		CHECK(all_zero(rec + strlen(rel), 1024 - strlen(rel)));
+		CHECK(t_all((const char *)rec + strlen(rel), 1024 - strlen(rel), 0));
 		CHECK_EQ(be16_at(rec + 1024), strlen(rel) + 1);
-		CHECK(all_zero(rec + 1026, 2));
+		CHECK(t_all((const char *)rec + 1026, 2, 0));
 		CHECK_EQ(be32_at(rec + 1028), i + 1);
-		vhd_uuid(path(names[i]), uuid);
+		vhd_uuid(t_path(names[i]), uuid);
 		CHECK(memcmp(rec + 1032, uuid, 16) == 0);
-		CHECK_EQ(be32_at(rec + 1048), vhd_mtime(path(names[i])));
+		CHECK_EQ(be32_at(rec + 1048), vhd_mtime(t_path(names[i])));
 	}
 
 	CHECK_EQ(vhdi_file_table_load(ft, &table), 0);
 	CHECK_EQ(table.entries, 2);
 	REQUIRE(table.table);
 	for (i = 0; i < 2 && i < table.entries; i++) {
-		REQUIRE(realpath(path(names[i]), real));
+		REQUIRE(realpath(t_path(names[i]), real));
 		CHECK_EQ(table.table[i].file_id, i + 1);
 		CHECK(strcmp(table.table[i].path, real) == 0);
-		vhd_uuid(path(names[i]), uuid);
+		vhd_uuid(t_path(names[i]), uuid);
 		CHECK(uuid_compare(table.table[i].vhd_uuid, uuid) == 0);
-		CHECK_EQ(table.table[i].vhd_timestamp, vhd_mtime(path(names[i])));
+		CHECK_EQ(table.table[i].vhd_timestamp, vhd_mtime(t_path(names[i])));
 	}
 	vhdi_file_table_free(&table);
 	CHECK(table.table == NULL && table.entries == 0);
@@ -333,27 +242,27 @@ test_file_table(void)
 static void
 test_bat(void)
 {
-	char bat[512];
+	char bat[PATH_MAX];
 	unsigned char h[3112];
 	uint32_t entries[4] = { 1, 0xffffffff, 0x01020304, 65 }, raw[4];
 	char real[PATH_MAX];
 	vhdi_bat_t b;
 	int i;
 
-	snprintf(bat, sizeof(bat), "%s", path("idx/b.bat"));
-	CHECK_EQ(vhdi_bat_create(bat, path("vhd/a.vhd"), path("idx/none.idx"), path("idx/f.tab")),
+	snprintf(bat, sizeof(bat), "%s", t_path("idx/b.bat"));
+	CHECK_EQ(vhdi_bat_create(bat, t_path("vhd/a.vhd"), t_path("idx/none.idx"), t_path("idx/f.tab")),
 		 -ENOENT);
 	CHECK_EQ(access(bat, F_OK), -1);
-	CHECK_EQ(vhdi_bat_create(bat, path("vhd/fixed.vhd"), path("idx/i.idx"), path("idx/f.tab")),
+	CHECK_EQ(vhdi_bat_create(bat, t_path("vhd/fixed.vhd"), t_path("idx/i.idx"), t_path("idx/f.tab")),
 		 -EINVAL);
 	CHECK_EQ(access(bat, F_OK), -1);
-	REQUIRE(vhdi_bat_create(bat, path("vhd/a.vhd"), path("idx/i.idx"), path("idx/f.tab")) == 0);
-	CHECK_EQ(vhdi_bat_create(bat, path("vhd/a.vhd"), path("idx/i.idx"), path("idx/f.tab")),
+	REQUIRE(vhdi_bat_create(bat, t_path("vhd/a.vhd"), t_path("idx/i.idx"), t_path("idx/f.tab")) == 0);
+	CHECK_EQ(vhdi_bat_create(bat, t_path("vhd/a.vhd"), t_path("idx/i.idx"), t_path("idx/f.tab")),
 		 -EEXIST);
 
 	/* The header alone: the table has not been written yet. */
-	CHECK_EQ(file_size(bat), 3112);
-	peek(bat, 0, h, sizeof(h));
+	CHECK_EQ(t_size(bat), 3112);
+	t_peek(bat, 0, h, sizeof(h));
 	CHECK(memcmp(h, "vhdi-bat", 8) == 0);
 	CHECK_EQ(be64_at(h + 8), 4);
 	CHECK_EQ(be32_at(h + 16), 2 * MiB);
@@ -363,7 +272,7 @@ test_bat(void)
 	CHECK_EQ(be16_at(h + 1046 + 1024), 8);
 	CHECK(strcmp((char *)h + 2072, "./f.tab") == 0);
 	CHECK_EQ(be16_at(h + 2072 + 1024), 8);
-	CHECK(all_zero(h + 3098, 6));
+	CHECK(t_all((const char *)h + 3098, 6, 0));
 	CHECK_EQ(be64_at(h + 3104), 3584);
 
 	memset(&b, 0x55, sizeof(b));
@@ -374,8 +283,8 @@ test_bat(void)
 	b.vhd_blocks = 4;
 	b.vhd_block_size = 2 * MiB;
 	CHECK_EQ(vhdi_bat_write(bat, &b), 0);
-	CHECK_EQ(file_size(bat), 3584 + 16);
-	peek(bat, 3584, raw, sizeof(raw));
+	CHECK_EQ(t_size(bat), 3584 + 16);
+	t_peek(bat, 3584, raw, sizeof(raw));
 	CHECK(memcmp(raw, entries, sizeof(raw)) == 0);
 	b.vhd_blocks = 5;
 	CHECK_EQ(vhdi_bat_write(bat, &b), -EINVAL);
@@ -390,23 +299,23 @@ test_bat(void)
 	REQUIRE(b.table);
 	for (i = 0; i < 4; i++)
 		CHECK_EQ(b.table[i], entries[i]);
-	REQUIRE(realpath(path("vhd/a.vhd"), real));
+	REQUIRE(realpath(t_path("vhd/a.vhd"), real));
 	CHECK(strcmp(b.vhd_path, real) == 0);
-	REQUIRE(realpath(path("idx/i.idx"), real));
+	REQUIRE(realpath(t_path("idx/i.idx"), real));
 	CHECK(strcmp(b.index_path, real) == 0);
-	REQUIRE(realpath(path("idx/f.tab"), real));
+	REQUIRE(realpath(t_path("idx/f.tab"), real));
 	CHECK(strcmp(b.file_table_path, real) == 0);
 	free(b.table);
 
 	/* A stored path whose length leaves out its NUL, then one claiming to be too long. */
 	h[0] = 0x00;
 	h[1] = 0x05;
-	poke(bat, 20 + 1024, h, 2);
+	t_poke(bat, 20 + 1024, h, 2);
 	CHECK_EQ(vhdi_bat_load(bat, &b), -EINVAL);
 	CHECK(b.table == NULL);
 	h[0] = 0x03;
 	h[1] = 0xff;
-	poke(bat, 20 + 1024, h, 2);
+	t_poke(bat, 20 + 1024, h, 2);
 	CHECK_EQ(vhdi_bat_load(bat, &b), -ENAMETOOLONG);
 }
 
@@ -417,37 +326,24 @@ test_stale_file(void)
 	struct timeval tv[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 	vhdi_file_table_t table;
 
-	REQUIRE(utimes(path("vhd/b.vhd"), tv) == 0);
+	REQUIRE(utimes(t_path("vhd/b.vhd"), tv) == 0);
 	table.entries = 3;
-	CHECK_EQ(vhdi_file_table_load(path("idx/f.tab"), &table), -EINVAL);
+	CHECK_EQ(vhdi_file_table_load(t_path("idx/f.tab"), &table), -EINVAL);
 	CHECK(table.table == NULL && table.entries == 0);
 }
 
 int
 main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	const char *names[] = { "idx/i.idx", "idx/f.tab", "idx/b.bat", "vhd/a.vhd", "vhd/b.vhd",
-				"vhd/fixed.vhd", NULL };
-	int i;
-
-	snprintf(dir, sizeof(dir), "%s/vhd-b3-index.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	REQUIRE(mkdtemp(dir));
-	REQUIRE(mkdir(path("idx"), 0700) == 0 && mkdir(path("vhd"), 0700) == 0);
-	REQUIRE(vhd_create(path("vhd/a.vhd"), 8 * MiB, HD_TYPE_DYNAMIC, 0, 0) == 0);
-	REQUIRE(vhd_create(path("vhd/b.vhd"), 8 * MiB, HD_TYPE_DYNAMIC, 0, 0) == 0);
-	REQUIRE(vhd_create(path("vhd/fixed.vhd"), 1 * MiB, HD_TYPE_FIXED, 0, 0) == 0);
+	t_setup("index", NULL);
+	REQUIRE(mkdir(t_path("idx"), 0700) == 0 && mkdir(t_path("vhd"), 0700) == 0);
+	REQUIRE(vhd_create(t_path("vhd/a.vhd"), 8 * MiB, HD_TYPE_DYNAMIC, 0) == 0);
+	REQUIRE(vhd_create(t_path("vhd/b.vhd"), 8 * MiB, HD_TYPE_DYNAMIC, 0) == 0);
+	REQUIRE(vhd_create(t_path("vhd/fixed.vhd"), 1 * MiB, HD_TYPE_FIXED, 0) == 0);
 
 	test_index();
 	test_file_table();
 	test_bat();
 	test_stale_file();
-
-	for (i = 0; names[i]; i++)
-		unlink(path(names[i]));
-	rmdir(path("idx"));
-	rmdir(path("vhd"));
-	rmdir(dir);
-	printf("index (blktap3): %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return t_finish();
 }

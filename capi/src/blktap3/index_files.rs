@@ -180,16 +180,21 @@ fn must_not_exist(name: &CStr) -> Res<()> {
     }
 }
 
-/// A new file (mode 0600) holding `bytes`; removed again if they cannot be written.
-fn create_with(name: &CStr, bytes: &[u8]) -> Res<()> {
+/// A new file `name` (mode 0600): `-EEXIST` if it exists.
+fn create_new(name: &CStr) -> Res<File> {
     must_not_exist(name)?;
-    let file = OpenOptions::new()
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path_of(name))
-        .map_err(errno)?;
+        .map_err(errno)
+}
+
+/// A new file (mode 0600) holding `bytes`; removed again if they cannot be written.
+fn create_with(name: &CStr, bytes: &[u8]) -> Res<()> {
+    let file = create_new(name)?;
     file.write_all_at(bytes, 0).map_err(|e| {
         let _ = std::fs::remove_file(path_of(name));
         errno(e)
@@ -273,13 +278,7 @@ pub(crate) fn create_bat(name: &CStr, vhd: &CStr, index: &CStr, table: &CStr) ->
     let (blocks, block_size, _) = vhd_facts(path_of(vhd))?;
     check_block_size(block_size)?;
     // The paths are relative to the new file, which must exist to be resolved.
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path_of(name))
-        .map_err(errno)?;
+    let file = create_new(name)?;
     let written = (|| {
         let mut h = vec![0u8; BAT_HEADER_LEN];
         put(&mut h, 0, BAT_COOKIE);
