@@ -466,3 +466,85 @@ pub(crate) fn add_file(name: &CStr, vhd: &CStr) -> Res<u32> {
     }
     added.map(|()| file_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_header_round_trips_and_is_big_endian() {
+        let h = index_header(2 << 20);
+        assert_eq!(&h[..8], b"vhdindex");
+        assert_eq!(h[8..12], [0, 0x20, 0, 0]);
+        assert_eq!(h[16..24], [0, 0, 0, 0, 0, 0, 2, 0]);
+        assert!(h[24..].iter().all(|&b| b == 0));
+        assert_eq!(parse_index_header(&h), Ok(2 << 20));
+        let mut bad = h;
+        bad[0] = b'V';
+        assert_eq!(parse_index_header(&bad), Err(-libc::EINVAL));
+        let mut odd = h;
+        odd[8..12].copy_from_slice(&3u32.to_be_bytes());
+        assert_eq!(parse_index_header(&odd), Err(-libc::EINVAL));
+        assert_eq!(parse_index_header(&h[..23]), Err(-libc::EINVAL));
+    }
+
+    #[test]
+    fn entries_store_big_endian_and_convert_back_in_place() {
+        let mut b = [0u8; 3 * ENTRY_LEN];
+        put_entries(&mut b, &[(1, 0x0102_0304), (0xffff_fffe, 9)]);
+        assert_eq!(b[..8], [0, 0, 0, 1, 1, 2, 3, 4]);
+        assert_eq!(b[8..16], [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 9]);
+        assert!(b[16..].iter().all(|&x| x == 0));
+        entries_to_host(&mut b);
+        assert_eq!(b[..4], 1u32.to_ne_bytes());
+        assert_eq!(b[4..8], 0x0102_0304u32.to_ne_bytes());
+        assert_eq!(b[12..16], 9u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn stored_paths_are_checked_like_blktap3() {
+        let mut rec = [0u8; PATH_RECORD];
+        put_path(&mut rec, b"../vhd/a.vhd");
+        assert_eq!(be16(&rec, PATH_TEXT), 13);
+        assert_eq!(stored_path(&rec), Ok(&b"../vhd/a.vhd"[..]));
+        // The length must take in the NUL.
+        rec[PATH_TEXT..].copy_from_slice(&12u16.to_be_bytes());
+        assert_eq!(stored_path(&rec), Err(-libc::EINVAL));
+        rec[PATH_TEXT..].copy_from_slice(&1023u16.to_be_bytes());
+        assert_eq!(stored_path(&rec), Err(-libc::ENAMETOOLONG));
+        rec[PATH_TEXT..].copy_from_slice(&1022u16.to_be_bytes());
+        assert_eq!(stored_path(&rec), Ok(&b"../vhd/a.vhd"[..]));
+    }
+
+    #[test]
+    fn bat_header_needs_its_cookie_block_size_and_paths() {
+        let mut h = vec![0u8; BAT_HEADER_LEN];
+        h[..8].copy_from_slice(BAT_COOKIE);
+        h[8..16].copy_from_slice(&4u64.to_be_bytes());
+        h[16..20].copy_from_slice(&(2u32 << 20).to_be_bytes());
+        for at in BAT_PATHS {
+            put_path(&mut h[at..at + PATH_RECORD], b"./x");
+        }
+        h[BAT_TABLE_OFFSET_AT..].copy_from_slice(&3584u64.to_be_bytes());
+        let parsed = parse_bat_header(&h).unwrap();
+        assert_eq!((parsed.blocks, parsed.block_size), (4, 2 << 20));
+        assert_eq!(parsed.table_offset, padded(BAT_HEADER_LEN as u64));
+        let mut no_nul = h.clone();
+        no_nul[BAT_PATHS[2] + PATH_TEXT + 1] = 2;
+        assert!(parse_bat_header(&no_nul).is_err());
+        let mut bad = h.clone();
+        bad[7] = b'T';
+        assert_eq!(parse_bat_header(&bad).err(), Some(-libc::EINVAL));
+        let mut zero = h;
+        zero[16..20].fill(0);
+        assert_eq!(parse_bat_header(&zero).err(), Some(-libc::EINVAL));
+    }
+
+    #[test]
+    fn offsets_pad_to_sectors() {
+        assert_eq!(padded(0), 0);
+        assert_eq!(padded(24), 512);
+        assert_eq!(padded(3112), 3584);
+        assert_eq!(padded(1024), 1024);
+    }
+}
