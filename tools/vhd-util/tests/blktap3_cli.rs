@@ -582,3 +582,115 @@ fn check_stats_counts() {
     assert_eq!(code, 22);
     assert!(out.starts_with("options: -n <file>"), "{out}");
 }
+
+/// What `check` prints when `name` fails with `first`: the message, the banner and the
+/// metadata dump.
+fn check_failure(d: &Path, name: &str, first: &str) -> String {
+    let dump = run(d, &["read", "-p", "-n", name]).1;
+    format!("{first}\n{name} appears invalid; dumping metadata\n{dump}")
+}
+
+/// `check -I`: the parent's UUID is not compared, and the parent is not even opened
+/// (blktap3 returns before its open); it must still be found.
+#[test]
+fn check_ignoring_parent_uuids() {
+    let d = workdir("check-uuids");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
+    let p = d.join("p.vhd");
+    let parent = d.canonicalize().unwrap().join("p.vhd");
+    vhd_testkit::reseal_footers(&p, true, |f| f.uuid = uuid::Uuid::from_bytes([9; 16]));
+    let bad = format!("invalid parent {}: invalid parent uuid", parent.display());
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, check_failure(&d, "c.vhd", &bad), String::new())
+    );
+    assert_eq!(ok(&d, &["check", "-I", "-n", "c.vhd"]), "c.vhd is valid\n");
+    // A parent that is no VHD at all.
+    std::fs::write(&p, [0u8; 4096]).unwrap();
+    let bad = format!("invalid parent {}: error opening parent", parent.display());
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, check_failure(&d, "c.vhd", &bad), String::new())
+    );
+    assert_eq!(ok(&d, &["check", "-I", "-n", "c.vhd"]), "c.vhd is valid\n");
+    // Still found: a missing parent fails with -I too.
+    std::fs::remove_file(&p).unwrap();
+    let (code, out, _) = run(&d, &["check", "-I", "-n", "c.vhd"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.starts_with("parent locator 0 points to missing file ./p.vhd"),
+        "{out}"
+    );
+}
+
+/// `check -t`: neither the footer's nor the parent's creation time is tested against
+/// the clock.
+#[test]
+fn check_ignoring_timestamps() {
+    let d = workdir("check-times");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
+    // An hour after now, in VHD seconds (since 2000-01-01).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let later = (now - 946_684_800 + 3600) as u32;
+    let c = d.join("c.vhd");
+    vhd_testkit::reseal_header(&c, |h| h.prt_ts = later);
+    let bad = "differencing header is invalid: parent creation time in future";
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, check_failure(&d, "c.vhd", bad), String::new())
+    );
+    assert_eq!(ok(&d, &["check", "-t", "-n", "c.vhd"]), "c.vhd is valid\n");
+    vhd_testkit::reseal_footers(&c, true, |f| f.timestamp = later);
+    let bad = "primary footer invalid: creation time in future";
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, check_failure(&d, "c.vhd", bad), String::new())
+    );
+    assert_eq!(ok(&d, &["check", "-t", "-n", "c.vhd"]), "c.vhd is valid\n");
+}
+
+/// `check -B`: two blocks at overlapping offsets pass, the other BAT tests still run.
+#[test]
+fn check_without_the_overlap_test() {
+    use vhd_std::{Image, OpenOptions};
+
+    let d = workdir("check-overlap");
+    // A child: its one-sector writes leave the blocks' batmap bits clear, so the test
+    // that full blocks have full bitmaps does not read the misplaced block's bitmap.
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "o.vhd", "-p", "p.vhd"]);
+    let o = d.join("o.vhd");
+    let rw = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let first = {
+        let mut img = Image::open(&o, rw).unwrap();
+        img.disk_mut().write(0, &[0x5a; 512]).unwrap();
+        img.disk_mut().write(4096, &[0x5a; 512]).unwrap();
+        img.disk().bat().get(0).unwrap()
+    };
+    // Block 1 starts one sector into block 0.
+    vhd_testkit::set_bat(&o, 1, first + 1);
+    let bad = format!(
+        "block 0 (offset 0x{first:x}) clobbers block 1 (offset 0x{:x})",
+        first + 1
+    );
+    assert_eq!(
+        run(&d, &["check", "-n", "o.vhd"]),
+        (22, check_failure(&d, "o.vhd", &bad), String::new())
+    );
+    assert_eq!(ok(&d, &["check", "-B", "-n", "o.vhd"]), "o.vhd is valid\n");
+    // Into the headers: -B does not skip that test.
+    vhd_testkit::set_bat(&o, 1, 2);
+    let bad = "block 1 (offset 0x2) clobbers headers";
+    assert_eq!(
+        run(&d, &["check", "-B", "-n", "o.vhd"]),
+        (22, check_failure(&d, "o.vhd", bad), String::new())
+    );
+}
