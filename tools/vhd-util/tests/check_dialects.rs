@@ -1,7 +1,8 @@
 //! `check` where blktap2's and blktap3's vhd-util differ (section 3.12 of
 //! `vhd-util-blktap3-cli.md`): each image is built here with one fault, and its exact
 //! output and exit status are asserted in the flavour this build speaks. `make test`
-//! runs it in blktap2's (whose output must not change), `make blktap3-test` in blktap3's.
+//! runs it in blktap2's (whose output must not change), `make blktap3-test` in blktap3's;
+//! blktap3's own options (`-I`, `-t`, `-B`) are tested in its build only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,9 +35,10 @@ fn run(d: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
-fn ok(d: &Path, args: &[&str]) {
+fn ok(d: &Path, args: &[&str]) -> String {
     let (code, out) = run(d, args);
     assert_eq!(code, 0, "vhd-util {args:?}: {out}");
+    out
 }
 
 /// What `check` prints when `name` fails with `first`: the message, the banner and the
@@ -224,4 +226,110 @@ fn missing_parent_by_locator_code() {
     reseal_header(&d.join("c.vhd"), |h| h.loc[0] = Default::default());
     let unresolved = failure(&d, "c.vhd", "error resolving ./p.vhd: -2");
     expect(&d, "c.vhd", &[], (2, missing(1)), (2, unresolved));
+}
+
+/// `check -I`: the parent's UUID is not compared, and the parent is not even opened
+/// (blktap3 returns before its open); it must still be found.
+#[test]
+#[cfg(feature = "blktap3")]
+fn check_ignoring_parent_uuids() {
+    let d = dir("uuids");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
+    let p = d.join("p.vhd");
+    let parent = d.canonicalize().unwrap().join("p.vhd");
+    reseal_footers(&p, true, |f| f.uuid = uuid::Uuid::from_bytes([9; 16]));
+    let bad = format!("invalid parent {}: invalid parent uuid", parent.display());
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, failure(&d, "c.vhd", &bad))
+    );
+    assert_eq!(ok(&d, &["check", "-I", "-n", "c.vhd"]), "c.vhd is valid\n");
+    // A parent that is no VHD at all.
+    std::fs::write(&p, [0u8; 4096]).unwrap();
+    let bad = format!("invalid parent {}: error opening parent", parent.display());
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, failure(&d, "c.vhd", &bad))
+    );
+    assert_eq!(ok(&d, &["check", "-I", "-n", "c.vhd"]), "c.vhd is valid\n");
+    // Still found: a missing parent fails with -I too.
+    std::fs::remove_file(&p).unwrap();
+    let (code, out) = run(&d, &["check", "-I", "-n", "c.vhd"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.starts_with("parent locator 0 points to missing file ./p.vhd"),
+        "{out}"
+    );
+}
+
+/// `check -t`: neither the footer's nor the parent's creation time is tested against
+/// the clock.
+#[test]
+#[cfg(feature = "blktap3")]
+fn check_ignoring_timestamps() {
+    let d = dir("times");
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
+    // An hour after now, in VHD seconds (since 2000-01-01).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let later = (now - 946_684_800 + 3600) as u32;
+    let c = d.join("c.vhd");
+    reseal_header(&c, |h| h.prt_ts = later);
+    let bad = "differencing header is invalid: parent creation time in future";
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, failure(&d, "c.vhd", bad))
+    );
+    assert_eq!(ok(&d, &["check", "-t", "-n", "c.vhd"]), "c.vhd is valid\n");
+    reseal_footers(&c, true, |f| f.timestamp = later);
+    let bad = "primary footer invalid: creation time in future";
+    assert_eq!(
+        run(&d, &["check", "-n", "c.vhd"]),
+        (22, failure(&d, "c.vhd", bad))
+    );
+    assert_eq!(ok(&d, &["check", "-t", "-n", "c.vhd"]), "c.vhd is valid\n");
+}
+
+/// `check -B`: two blocks at overlapping offsets pass, the other BAT tests still run.
+#[test]
+#[cfg(feature = "blktap3")]
+fn check_without_the_overlap_test() {
+    let d = dir("overlap");
+    // A child: its one-sector writes leave the blocks' batmap bits clear, so the test
+    // that full blocks have full bitmaps does not read the misplaced block's bitmap.
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    ok(&d, &["snapshot", "-n", "o.vhd", "-p", "p.vhd"]);
+    let o = d.join("o.vhd");
+    let rw = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let first = {
+        let mut img = Image::open(&o, rw).unwrap();
+        img.disk_mut().write(0, &[0x5a; 512]).unwrap();
+        img.disk_mut().write(4096, &[0x5a; 512]).unwrap();
+        img.disk().bat().get(0).unwrap()
+    };
+    // Block 1 starts one sector into block 0.
+    set_bat(&o, 1, first + 1);
+    let bad = format!(
+        "block 0 (offset 0x{first:x}) clobbers block 1 (offset 0x{:x})",
+        first + 1
+    );
+    assert_eq!(
+        run(&d, &["check", "-n", "o.vhd"]),
+        (22, failure(&d, "o.vhd", &bad))
+    );
+    assert_eq!(ok(&d, &["check", "-B", "-n", "o.vhd"]), "o.vhd is valid\n");
+    // Into the headers: -B does not skip that test.
+    set_bat(&o, 1, 2);
+    let bad = "block 1 (offset 0x2) clobbers headers";
+    assert_eq!(
+        run(&d, &["check", "-B", "-n", "o.vhd"]),
+        (22, failure(&d, "o.vhd", bad))
+    );
 }
