@@ -79,6 +79,20 @@ pub fn coalesce_counted<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         }
         let first = u64::from(block) * spb;
         let end = (first + spb).min(child.sectors());
+        // A full block is one read of bitmap and data straight into place.
+        if end - first == spb && chunk >= spb as usize {
+            if !(pending.extends(first) && pending.cap - pending.len >= spb as usize) {
+                pending.write_to(parent, buf)?;
+                pending.start = first;
+            }
+            let lo = pending.len * SECTOR_SIZE;
+            let whole = &mut buf[lo..lo + spb as usize * SECTOR_SIZE];
+            if child.read_full_block(block, whole)? {
+                pending.len += spb as usize;
+                copied += spb;
+                continue;
+            }
+        }
         let mut s = first;
         while s < end {
             if !pending.extends(s) {

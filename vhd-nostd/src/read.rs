@@ -63,6 +63,50 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         ))
     }
 
+    /// Reads all of `block`'s data into `dst` (one block's bytes) if the disk holds every
+    /// sector of it, and says whether it did; if not (unallocated, partly written, or
+    /// not known full), `dst` holds nothing useful and [`Disk::map_sectors`] tells what
+    /// is where. A block the batmap calls full has its bitmap read in the same request
+    /// as its data, one device round trip instead of two; the bitmap still decides, as
+    /// everywhere (a batmap bit is only a hint).
+    pub fn read_full_block(&mut self, block: u32, dst: &mut [u8]) -> Result<bool, Error<I::Error>> {
+        let Some(h) = &self.header else {
+            return Ok(false);
+        };
+        let bytes = h.sectors_per_block() as usize * SECTOR_SIZE;
+        let bm = u64::from(h.bitmap_sectors()) * SECTOR_SIZE as u64;
+        let dst = dst
+            .get_mut(..bytes)
+            .ok_or(Error::BufferTooSmall { needed: bytes })?;
+        let Some(start) = self.block_extent(block)? else {
+            return Ok(false);
+        };
+        let range = self.bitmaps.range(block);
+        let cached = self.bitmaps.holds(self.bitmap.as_ref(), block);
+        if !cached {
+            if !self
+                .batmap()
+                .is_some_and(|(_, map)| crate::batmap::test(map, block))
+            {
+                return Ok(false);
+            }
+            self.bitmaps.mark(self.bitmap.as_mut(), block, false);
+            let map = &mut self.bitmap.as_mut()[range.clone()];
+            self.io
+                .read_vectored_at(start, &mut [map, &mut *dst])
+                .map_err(Error::Io)?;
+            self.bitmaps.mark(self.bitmap.as_mut(), block, true);
+        }
+        let spb = self.sectors_per_block();
+        if !Bitmap::new(&self.bitmap.as_ref()[range], self.bitmap_order()).all_set(spb) {
+            return Ok(false);
+        }
+        if cached {
+            self.io.read_at(start + bm, dst).map_err(Error::Io)?;
+        }
+        Ok(true)
+    }
+
     /// Reads whole sectors from `sector` into `buf` from this disk alone; a differencing
     /// disk needs its parents ([`read_chain`]).
     pub fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), Error<I::Error>> {

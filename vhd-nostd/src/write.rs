@@ -13,12 +13,12 @@ use crate::bitmap::Bitmap;
 use crate::disk::{Disk, Kind};
 use crate::error::{Error, FormatError, Structure};
 use crate::footer::DiskType;
+use crate::gather::{self, Gather};
 use crate::io::Io;
 use crate::SECTOR_SIZE;
 
 /// A block's data area starts on this boundary, as blktap places it.
 const DATA_ALIGN: u64 = 4096;
-static ZEROS: [u8; 4096] = [0; 4096];
 
 /// Writes `len` zero bytes at `off` from a static buffer.
 pub(crate) fn write_zeros<I: Io>(
@@ -27,8 +27,9 @@ pub(crate) fn write_zeros<I: Io>(
     mut len: u64,
 ) -> Result<(), Error<I::Error>> {
     while len > 0 {
-        let n = len.min(ZEROS.len() as u64);
-        io.write_at(off, &ZEROS[..n as usize]).map_err(Error::Io)?;
+        let n = len.min(gather::ZEROS.len() as u64);
+        io.write_at(off, &gather::ZEROS[..n as usize])
+            .map_err(Error::Io)?;
         off += n;
         len -= n;
     }
@@ -219,7 +220,11 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Writes the data and bitmaps of the blocks [`Disk::allocate`] is building from
-    /// byte `first_off`, keeping each bitmap in the cache.
+    /// byte `first_off`, keeping each bitmap in the cache. Each block is laid down as
+    /// zeros over the alignment gap before it (the old footer, for the first), its
+    /// bitmap, then its data, gathered into one write ([`gather::PIECES`] decides how
+    /// many blocks' worth, within what the bitmap cache holds at once): nothing refers
+    /// to them yet, so their order does not matter until the flush at the end.
     fn build_blocks(
         &mut self,
         first: u32,
@@ -233,47 +238,52 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let spb = self.sectors_per_block();
         let order = self.bitmap_order();
         let dynamic = self.kind == Kind::Vhd(DiskType::Dynamic);
-        let mut at = first_off;
-        let mut rest = data;
-        let mut o = off;
-        for _ in 0..blocks {
-            let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
-            let (part, tail) = rest.split_at(n * SECTOR_SIZE);
-            if !part.is_empty() {
-                self.io
-                    .write_at(at + bm + u64::from(o) * SECTOR_SIZE as u64, part)
-                    .map_err(Error::Io)?;
+        // Blocks whose bitmaps are held for one write: distinct cache slots.
+        let batch = ((gather::PIECES / 3).min(self.bitmaps.slots()).max(1)) as u32;
+        let (mut at, mut end, mut rest, mut o) = (first_off, self.footer_pos, data, off);
+        let mut block = first;
+        while block < first + blocks {
+            let count = batch.min(first + blocks - block);
+            let mut left = (rest.len() / SECTOR_SIZE) as u32;
+            let mut from = o;
+            for b in block..block + count {
+                let n = left.min(spb - from);
+                let range = self.bitmaps.range(b);
+                self.bitmaps.mark(self.bitmap.as_mut(), b, false);
+                self.bitmap.as_mut()[range.clone()].fill(0);
+                let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range], order);
+                if dynamic {
+                    map.set_range(0, spb);
+                } else {
+                    map.set_range(from, n);
+                }
+                left -= n;
+                from = 0;
             }
-            rest = tail;
-            o = 0;
-            at = self.place_after(at + span);
-        }
-        let mut end = self.footer_pos;
-        let mut at = first_off;
-        let mut rest = (data.len() / SECTOR_SIZE) as u32;
-        let mut o = off;
-        for block in first..first + blocks {
-            if end < at {
-                write_zeros(&mut self.io, end, at - end)?;
+            let mut out = Gather::new();
+            for b in block..block + count {
+                let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
+                let (part, tail) = rest.split_at(n * SECTOR_SIZE);
+                if end < at {
+                    out.add_zeros(&mut self.io, end, at - end)?;
+                }
+                let map = &self.bitmap.as_ref()[self.bitmaps.range(b)];
+                out.add(&mut self.io, at, map)?;
+                out.add(
+                    &mut self.io,
+                    at + bm + u64::from(o) * SECTOR_SIZE as u64,
+                    part,
+                )?;
+                rest = tail;
+                o = 0;
+                end = at + span;
+                at = self.place_after(end);
             }
-            let n = rest.min(spb - o);
-            let range = self.bitmaps.range(block);
-            self.bitmaps.mark(self.bitmap.as_mut(), block, false);
-            self.bitmap.as_mut()[range.clone()].fill(0);
-            let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
-            if dynamic {
-                map.set_range(0, spb);
-            } else {
-                map.set_range(o, n);
+            out.finish(&mut self.io)?;
+            for b in block..block + count {
+                self.bitmaps.mark(self.bitmap.as_mut(), b, true);
             }
-            self.io
-                .write_at(at, &self.bitmap.as_ref()[range])
-                .map_err(Error::Io)?;
-            self.bitmaps.mark(self.bitmap.as_mut(), block, true);
-            rest -= n;
-            o = 0;
-            end = at + span;
-            at = self.place_after(end);
+            block += count;
         }
         self.io.flush().map_err(Error::Io)
     }

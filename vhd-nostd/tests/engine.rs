@@ -248,3 +248,52 @@ fn marker_round_trips_in_the_batmap_header() {
     let mut fixed = open(new_image(DiskType::Fixed, 1 << 20, 0), true).unwrap();
     assert!(fixed.set_marker(1).is_err());
 }
+
+/// Full blocks go to the parent with one read each (bitmap and data together); a batmap
+/// bit that calls a partly written block full is only a hint: the bitmap decides, and
+/// the parent's sectors the child does not hold survive the merge.
+#[test]
+fn coalesce_reads_full_blocks_whole_and_trusts_the_bitmap_over_the_batmap() {
+    let io = new_image(DiskType::Dynamic, 6 << 20, 2 << 20);
+    let mut parent = open(io, true).unwrap();
+    let mut a = vec![0u8; 6 << 20];
+    pattern(0, 1, &mut a);
+    parent.write(0, &a).unwrap();
+    let snap = new_snapshot(&mut parent, "p.vhd");
+    let mut child = open(snap, true).unwrap();
+    let mut b = vec![0u8; 2 << 20];
+    pattern(0, 7, &mut b);
+    child.write(0, &b).unwrap(); // block 0 whole: batmap bit set
+    child.write(4096 + 100, &b[..8 * 512]).unwrap(); // block 1: 8 sectors
+    let mut io = child.into_io();
+    set_batmap_bit(&mut io, 1, true); // the lie
+    let mut child = open(io, false).unwrap();
+    let (_, map) = child.batmap().unwrap();
+    assert_eq!(map[0] & 0xE0, 0xC0);
+
+    let mut buf = vec![0u8; 2 << 20];
+    assert!(child.read_full_block(0, &mut buf).unwrap());
+    assert!(buf == b, "block 0 read whole");
+    assert!(
+        !child.read_full_block(1, &mut buf).unwrap(),
+        "bitmap says partial"
+    );
+    assert!(!child.read_full_block(2, &mut buf).unwrap(), "unallocated");
+    assert!(matches!(
+        child.read_full_block(0, &mut buf[..4096]),
+        Err(vhd_nostd::Error::BufferTooSmall { .. })
+    ));
+
+    let mut expect = a.clone();
+    expect[..2 << 20].copy_from_slice(&b);
+    expect[(4096 + 100) * 512..][..8 * 512].copy_from_slice(&b[..8 * 512]);
+    let mut child = open(child.into_io(), false).unwrap();
+    let mut copy = vec![0u8; 6 << 20];
+    let n =
+        vhd_nostd::coalesce::coalesce_counted(&mut child, &mut parent, &mut copy, &mut |_, _| {})
+            .unwrap();
+    assert_eq!(n, 4096 + 8);
+    let mut all = vec![0u8; 6 << 20];
+    parent.read(0, &mut all).unwrap();
+    assert!(all == expect);
+}

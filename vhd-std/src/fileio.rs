@@ -48,6 +48,8 @@ use vhd_nostd::io::Io;
 
 use crate::blockdev::{self, Extent};
 
+mod vectored;
+
 /// Alignment of every [`AlignedBuf`]: a page.
 pub const MEM_ALIGN: usize = 4096;
 /// Offset and length granularity of `O_DIRECT` transfers.
@@ -483,6 +485,14 @@ impl Io for FileIo {
         self.write_file(offset, data)?;
         self.block = Some(grown);
         Ok(())
+    }
+
+    fn read_vectored_at(&mut self, offset: u64, bufs: &mut [&mut [u8]]) -> Result<(), IoError> {
+        vectored::read(self, offset, bufs)
+    }
+
+    fn write_vectored_at(&mut self, offset: u64, bufs: &[&[u8]]) -> Result<(), IoError> {
+        vectored::write(self, offset, bufs)
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
