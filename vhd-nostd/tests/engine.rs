@@ -297,3 +297,50 @@ fn coalesce_reads_full_blocks_whole_and_trusts_the_bitmap_over_the_batmap() {
     parent.read(0, &mut all).unwrap();
     assert!(all == expect);
 }
+
+/// A range of a block that mixes a differencing disk's runs with its parent's is read
+/// the cheapest way (read.rs, READ_COST): a few small runs as the parent's whole range
+/// plus a read a run; many runs as the parent's range plus one read of their span,
+/// staged; one long run as each run where it is. Each way reads the right bytes, in the
+/// number of reads the cost model says.
+#[test]
+fn mixed_ranges_take_the_cheapest_reads() {
+    let io = new_image(DiskType::Dynamic, 4 << 20, 2 << 20);
+    let mut parent = open(io, true).unwrap();
+    let mut model = vec![0u8; 4 << 20];
+    pattern(0, 3, &mut model);
+    parent.write(0, &model).unwrap();
+    let snap = new_snapshot(&mut parent, "p.vhd");
+    let mut child = open(FaultIo::new(snap, Fault::None), true).unwrap();
+    let mut put = |d: &mut vhd_testkit::VDisk<FaultIo>, s: u64, n: usize| {
+        let mut b = vec![0u8; n * 512];
+        pattern(s, 9, &mut b);
+        d.write(s, &b).unwrap();
+        model[s as usize * 512..][..b.len()].copy_from_slice(&b);
+    };
+    for s in [100, 700, 1500] {
+        put(&mut child, s, 8); // block 0, first MiB: three short runs
+    }
+    put(&mut child, 2048 + 100, 900); // block 0, second MiB: one long run
+    for k in 0..128 {
+        put(&mut child, 4096 + k * 16, 1); // block 1, first MiB: many runs
+    }
+    let parent = open(FaultIo::new(parent.into_io(), Fault::None), false).unwrap();
+    let child = open(child.into_io().inner, false).unwrap();
+    let mut child = open(FaultIo::new(child.into_io(), Fault::None), false).unwrap();
+    // Room to stage a whole block (the test kit's default is a quarter).
+    child.set_read_scratch(vec![0; child.read_scratch_bytes()]);
+    let mut chain = vec![child, parent];
+    let mut buf = vec![0u8; 1 << 20];
+    for (sector, reads) in [(0u64, 1 + 3), (4096, 1 + 1), (2048, 1 + 2)] {
+        read_chain(&mut chain, sector, &mut buf).unwrap(); // bitmaps now cached
+        let before = chain[0].io().reads + chain[1].io().reads;
+        read_chain(&mut chain, sector, &mut buf).unwrap();
+        let after = chain[0].io().reads + chain[1].io().reads;
+        assert!(
+            buf[..] == model[sector as usize * 512..][..1 << 20],
+            "at {sector}"
+        );
+        assert_eq!(after - before, reads, "reads of the MiB at sector {sector}");
+    }
+}
