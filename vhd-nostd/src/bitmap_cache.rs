@@ -60,12 +60,6 @@ impl BitmapCache {
         (self.slots > 0 && end <= len).then_some(start..end)
     }
 
-    /// How many bitmaps the cache holds at once (consecutive blocks never share a slot
-    /// within that many).
-    pub(crate) fn slots(&self) -> usize {
-        self.slots
-    }
-
     fn slot(&self, block: u32) -> usize {
         block as usize % self.slots.max(1)
     }

@@ -220,11 +220,12 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Writes the data and bitmaps of the blocks [`Disk::allocate`] is building from
-    /// byte `first_off`, keeping each bitmap in the cache. Each block is laid down as
-    /// zeros over the alignment gap before it (the old footer, for the first), its
-    /// bitmap, then its data, gathered into one write ([`gather::PIECES`] decides how
-    /// many blocks' worth, within what the bitmap cache holds at once): nothing refers
-    /// to them yet, so their order does not matter until the flush at the end.
+    /// byte `first_off`, keeping each bitmap in the cache. Nothing refers to them yet,
+    /// so their order does not matter until the flush at the end; each later block is
+    /// one write (zeros over the alignment gap before it, its bitmap, its data). The
+    /// first block's gap and bitmap lie over the old footer and go last: a reader that
+    /// took the file size before the footer moved still finds a footer there for as
+    /// long as the data takes.
     fn build_blocks(
         &mut self,
         first: u32,
@@ -236,56 +237,53 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let bm = self.bitmap_bytes() as u64;
         let span = self.block_span_bytes();
         let spb = self.sectors_per_block();
-        let order = self.bitmap_order();
-        let dynamic = self.kind == Kind::Vhd(DiskType::Dynamic);
-        // Blocks whose bitmaps are held for one write: distinct cache slots.
-        let batch = ((gather::PIECES / 3).min(self.bitmaps.slots()).max(1)) as u32;
         let (mut at, mut end, mut rest, mut o) = (first_off, self.footer_pos, data, off);
-        let mut block = first;
-        while block < first + blocks {
-            let count = batch.min(first + blocks - block);
-            let mut left = (rest.len() / SECTOR_SIZE) as u32;
-            let mut from = o;
-            for b in block..block + count {
-                let n = left.min(spb - from);
-                let range = self.bitmaps.range(b);
-                self.bitmaps.mark(self.bitmap.as_mut(), b, false);
-                self.bitmap.as_mut()[range.clone()].fill(0);
-                let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range], order);
-                if dynamic {
-                    map.set_range(0, spb);
-                } else {
-                    map.set_range(from, n);
-                }
-                left -= n;
-                from = 0;
-            }
-            let mut out = Gather::new();
-            for b in block..block + count {
-                let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
-                let (part, tail) = rest.split_at(n * SECTOR_SIZE);
-                if end < at {
-                    out.add_zeros(&mut self.io, end, at - end)?;
-                }
-                let map = &self.bitmap.as_ref()[self.bitmaps.range(b)];
-                out.add(&mut self.io, at, map)?;
-                out.add(
-                    &mut self.io,
-                    at + bm + u64::from(o) * SECTOR_SIZE as u64,
-                    part,
-                )?;
-                rest = tail;
-                o = 0;
-                end = at + span;
-                at = self.place_after(end);
-            }
-            out.finish(&mut self.io)?;
-            for b in block..block + count {
+        let first_n = ((data.len() / SECTOR_SIZE) as u32).min(spb - off);
+        for b in first..first + blocks {
+            let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
+            let (part, tail) = rest.split_at(n * SECTOR_SIZE);
+            let data_at = at + bm + u64::from(o) * SECTOR_SIZE as u64;
+            if b == first {
+                self.io.write_at(data_at, part).map_err(Error::Io)?;
+            } else {
+                let range = self.fresh_bitmap(b, o, n as u32);
+                let mut out = Gather::new();
+                out.add_zeros(&mut self.io, end, at - end)?;
+                out.add(&mut self.io, at, &self.bitmap.as_ref()[range])?;
+                out.add(&mut self.io, data_at, part)?;
+                out.finish(&mut self.io)?;
                 self.bitmaps.mark(self.bitmap.as_mut(), b, true);
             }
-            block += count;
+            rest = tail;
+            o = 0;
+            end = at + span;
+            at = self.place_after(end);
         }
+        // Built now: a later block may have had its cache slot.
+        let range = self.fresh_bitmap(first, off, first_n);
+        let mut out = Gather::new();
+        out.add_zeros(&mut self.io, self.footer_pos, first_off - self.footer_pos)?;
+        out.add(&mut self.io, first_off, &self.bitmap.as_ref()[range])?;
+        out.finish(&mut self.io)?;
+        self.bitmaps.mark(self.bitmap.as_mut(), first, true);
         self.io.flush().map_err(Error::Io)
+    }
+
+    /// Builds in the cache the bitmap of a new `block` holding `n` sectors from `off` (a
+    /// dynamic disk's whole block: what it does not hold lies past the old end of file
+    /// and reads as zeros), marked not yet written; returns where it is.
+    fn fresh_bitmap(&mut self, block: u32, off: u32, n: u32) -> Range<usize> {
+        let range = self.bitmaps.range(block);
+        self.bitmaps.mark(self.bitmap.as_mut(), block, false);
+        self.bitmap.as_mut()[range.clone()].fill(0);
+        let (spb, order) = (self.sectors_per_block(), self.bitmap_order());
+        let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
+        if self.kind == Kind::Vhd(DiskType::Dynamic) {
+            map.set_range(0, spb);
+        } else {
+            map.set_range(off, n);
+        }
+        range
     }
 
     /// Drops the cached bitmaps of blocks that were not linked after all.
