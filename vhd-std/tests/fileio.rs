@@ -206,15 +206,13 @@ fn an_unaligned_write_past_the_end_leaves_the_file_where_it_ends() {
 
 #[test]
 fn a_borrowed_descriptor_stays_open() {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let dirs = dirs("borrowed");
     for d in dirs.0.iter() {
         let p = d.join("f");
         let owner = FileIo::open(&p, OpenMode::Create).unwrap();
-        let fd = owner.file().as_raw_fd();
         {
-            // SAFETY: `owner` keeps `fd` open for the whole block.
-            let mut io = unsafe { FileIo::borrow_raw(fd) }.unwrap();
+            let mut io = FileIo::borrow(owner.file().as_fd()).unwrap();
             assert_eq!(io.is_direct(), owner.is_direct());
             io.write_at(0, &[7u8; 512]).unwrap();
         }

@@ -38,7 +38,7 @@ pub(super) fn read(io: &mut FileIo, offset: u64, bufs: &mut [&mut [u8]]) -> Resu
         let got = if one_call(io.direct, at, chunk.iter().map(|b| &b[..])) {
             let mut iov: Vec<IoSliceMut<'_>, BATCH> =
                 chunk.iter_mut().map(|b| IoSliceMut::new(b)).collect();
-            match rustix::io::preadv(&*io.file, &mut iov, at) {
+            match rustix::io::preadv(&io.file, &mut iov, at) {
                 Ok(n) => n,
                 // A device that refuses this direct transfer: the parts one by one,
                 // which retry it buffered.
@@ -76,7 +76,7 @@ pub(super) fn write(io: &mut FileIo, offset: u64, bufs: &[&[u8]]) -> Result<(), 
         let want: usize = chunk.iter().map(|b| b.len()).sum();
         let got = if one_call(io.direct, at, chunk.iter().copied()) {
             let iov: Vec<IoSlice<'_>, BATCH> = chunk.iter().map(|b| IoSlice::new(b)).collect();
-            match rustix::io::pwritev(&*io.file, &iov, at) {
+            match rustix::io::pwritev(&io.file, &iov, at) {
                 Ok(n) => n,
                 Err(e) if io.direct && e == rustix::io::Errno::INVAL => 0,
                 Err(e) => return Err(IoError(e.raw_os_error())),
