@@ -40,7 +40,8 @@ pub fn device_size(file: &File) -> Result<u64, i32> {
 /// Whether the open file is a block device.
 pub fn is_block_file(file: &File) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    file.metadata().is_ok_and(|m| m.file_type().is_block_device())
+    file.metadata()
+        .is_ok_and(|m| m.file_type().is_block_device())
 }
 
 /// Where an image on a block device ends, within the device; see the module

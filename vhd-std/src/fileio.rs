@@ -245,13 +245,10 @@ impl FileIo {
     /// not as they say), which dropping closes without closing `fd`.
     pub fn borrow(fd: BorrowedFd<'_>) -> Result<FileIo, IoError> {
         let flags = rustix::fs::fcntl_getfl(fd).map_err(|e| IoError(e.raw_os_error()))?;
-        let file = File::from(
-            fd.try_clone_to_owned()
-                .map_err(|e| IoError::from_io(&e))?,
-        );
+        let file = File::from(fd.try_clone_to_owned().map_err(|e| IoError::from_io(&e))?);
         let direct = flags.contains(rustix::fs::OFlags::DIRECT);
-        let writable = flags.contains(rustix::fs::OFlags::WRONLY)
-            || flags.contains(rustix::fs::OFlags::RDWR);
+        let writable =
+            flags.contains(rustix::fs::OFlags::WRONLY) || flags.contains(rustix::fs::OFlags::RDWR);
         FileIo::with_handle(file, false, writable, direct, OpenMode::ReadOnly)
     }
 

@@ -2,7 +2,6 @@
 //! batmap header sector; an image without a batmap (fixed disks, sparse disks not made
 //! by tapdisk) keeps them in extended attributes of its file.
 
-
 use vhd_nostd::keyhash::{KeyHash, KEYHASH_BYTES};
 
 use crate::{Errno, Image, VhdResult};
@@ -30,8 +29,13 @@ pub fn set_marker(img: &mut Image, marker: u8) -> VhdResult<()> {
         return Ok(img.disk_mut().set_marker(marker)?);
     }
     let file = img.disk_mut().io().file();
-    rustix::fs::fsetxattr(file, MARKER_XATTR, &[marker], rustix::fs::XattrFlags::empty())
-        .map_err(|e| Errno(-e.raw_os_error()))
+    rustix::fs::fsetxattr(
+        file,
+        MARKER_XATTR,
+        &[marker],
+        rustix::fs::XattrFlags::empty(),
+    )
+    .map_err(|e| Errno(-e.raw_os_error()))
 }
 
 /// The image's key hash (blktap3's `vhd_get_keyhash`), `None` when none is stored.
