@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod check_stats;
 pub mod coalesce;
 pub mod copy;
 pub mod create;
