@@ -1,7 +1,8 @@
 //! The consistency checks `vhd-util check` performs, in its order and with its messages:
 //! primary footer, backup footer, header, differencing fields, BAT layout, batmap and
 //! parent locator structure. Resolving locator paths to files is left to the caller
-//! (it needs a file system). The first problem found is returned.
+//! (it needs a file system). The first problem found is returned. Where blktap2's and
+//! blktap3's vhd-util differ, the caller's [`Dialect`] decides.
 
 // Problems carry their message inline: there is no heap to box it into.
 #![allow(clippy::result_large_err)]
