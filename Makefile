@@ -122,7 +122,7 @@ e2e-test: build lib
 	tests/e2e/run.sh
 
 # Images on loop devices and in an LVM volume group (root; skipped with a notice otherwise).
-blockdev-test: build lib
+blockdev-test: build lib lib-blktap3
 	tests/blockdev/run.sh
 
 # A fresh `git clone` with nothing beside it passes `make demo` and `make check`.

@@ -9,6 +9,8 @@
 #    open and I/O on devices (capi.c).
 # 2. `vhd-util scan -l VG` in each option combination against the expected lines and
 #    exit codes.
+# 3. blktap3's `lvm_scan_vg`/`lvm_free_vg` (build/lib-blktap3) on a group of its own,
+#    under valgrind and under ASan/UBSan (lvm_scan.c).
 #
 # Needs root, losetup and lvm2 (`.ci/run` installs them). Without them the test says so
 # on stderr and is skipped. Every loop device and volume group it makes is removed on
@@ -24,7 +26,7 @@ skip() {
     exit 0
 }
 [ "$(id -u)" -eq 0 ] || skip "needs root (loop devices, LVM)"
-for t in losetup blockdev pvcreate vgcreate lvcreate /usr/sbin/vgs /usr/sbin/lvs qemu-io; do
+for t in losetup blockdev pvcreate vgcreate lvcreate /usr/sbin/vgs /usr/sbin/lvs qemu-io valgrind; do
     command -v "$t" >/dev/null || skip "$t not installed (.ci/run installs it)"
 done
 
@@ -32,12 +34,15 @@ prefix=${VHDRS_TEST_PREFIX:-vhdrs}$$
 d=$(mktemp -d "$root/target/$prefix.XXXXXX")
 loops=()
 vg=${prefix}vg
+scan_vg=${prefix}scan
 export LVM_SUPPRESS_FD_WARNINGS=1
 cleanup() {
     set +e
-    if /usr/sbin/vgs "$vg" >/dev/null 2>&1; then
-        vgremove -q -f "$vg" >/dev/null 2>&1
-    fi
+    for g in "$vg" "$scan_vg"; do
+        if /usr/sbin/vgs "$g" >/dev/null 2>&1; then
+            vgremove -q -f "$g" >/dev/null 2>&1
+        fi
+    done
     for l in "${loops[@]}"; do
         pvremove -q -ff -y "$l" >/dev/null 2>&1
         losetup -d "$l"
@@ -273,5 +278,18 @@ expect "$mid_l (not found in scan)" 0 scan -p -l "$vg" -m mid
 expect "" 0 scan -l "$vg" -m 'nothing*'
 expect "scan failed: -22" 22 scan -l "${prefix}none" -m '*'
 expect "scan failed: -22" 22 scan -c -l "${prefix}none" -m '*'
+
+# ---- 3. blktap3's lvm_scan_vg ------------------------------------------------------
+# The program makes and removes its group; the trap above removes it if the program dies.
+new_loop spv1 64
+new_loop spv2 32
+b3=(-Wall -Wextra -Werror -Iinclude/blktap3 -Ic-tests tests/blockdev/lvm_scan.c
+    -Lbuild/lib-blktap3 -lvhd -luuid)
+cc -o "$d/lvm_scan" "${b3[@]}"
+cc -g -fsanitize=address,undefined -fno-sanitize-recover=all -o "$d/lvm_scan_san" "${b3[@]}"
+LD_LIBRARY_PATH="$root/build/lib-blktap3" valgrind -q --error-exitcode=1 --leak-check=full \
+    "$d/lvm_scan" "$scan_vg" "$spv1" "$spv2" || fail "lvm_scan_vg under valgrind"
+LD_LIBRARY_PATH="$root/build/lib-blktap3" ASAN_OPTIONS=detect_leaks=1 \
+    "$d/lvm_scan_san" "$scan_vg" "$spv1" "$spv2" || fail "lvm_scan_vg under ASan/UBSan"
 
 echo "blockdev test passed"
