@@ -13,8 +13,16 @@ pub fn realpath(p: &Path) -> VhdResult<PathBuf> {
     std::fs::canonicalize(p).map_err(Errno::from)
 }
 
-/// The canonical directory a (possibly not yet existing) file lives in.
+/// The canonical directory a (possibly not yet existing) file lives in: that of the
+/// file itself with its links resolved, as blktap's relative paths count from it (a
+/// volume's `/dev/VG/LV` link to `/dev/dm-3` lives in `/dev`), else its directory's.
 pub fn canonical_dir_of(file: &Path) -> VhdResult<PathBuf> {
+    if let Some(dir) = realpath(file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+    {
+        return Ok(dir);
+    }
     match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => realpath(d),
         _ => realpath(Path::new(".")),
@@ -117,6 +125,28 @@ mod tests {
         assert_eq!(r("/x", "/x/sub/a.vhd"), "./sub/a.vhd");
         assert_eq!(r("/x/a/b", "/y.vhd"), "../../../y.vhd");
         assert_eq!(r("/", "/a.vhd"), "./a.vhd");
+    }
+
+    #[test]
+    fn a_linked_file_lives_where_its_link_leads() {
+        let dir = std::env::temp_dir().join(format!("vhd-std-linkdir-{}", std::process::id()));
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("img.vhd"), b"").unwrap();
+        let link = b.join("lv");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("../a/img.vhd", &link).unwrap();
+        let real_a = std::fs::canonicalize(&a).unwrap();
+        // A volume's /dev/VG/LV link to /dev/dm-N: relative paths count from /dev.
+        assert_eq!(canonical_dir_of(&link).unwrap(), real_a);
+        // Not made yet: its directory.
+        let new = b.join("new.vhd");
+        assert_eq!(
+            canonical_dir_of(&new).unwrap(),
+            std::fs::canonicalize(&b).unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
