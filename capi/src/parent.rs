@@ -8,6 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use libc::{off_t, size_t};
+use vhd_cli::flavour::PARENT_NAMING;
 use vhd_nostd::locator::{
     encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
     PLAT_CODE_W2RU,
@@ -285,7 +286,8 @@ pub unsafe extern "C" fn vhd_change_parent(
         let file = unsafe { c_str(ctx.file) }?;
         let child = Path::new(OsStr::from_bytes(file.to_bytes()));
         let parent = Path::new(OsStr::from_bytes(parent.to_bytes()));
-        let link = reparent::Link::new(child, parent, raw != 0).map_err(|e| e.0)?;
+        let link =
+            reparent::Link::new_as(child, parent, raw != 0, PARENT_NAMING).map_err(|e| e.0)?;
         let header = with_state(ctx, |state| {
             if !state.disk()?.is_writable() {
                 return Err(errno(vhd_nostd::Error::<vhd_std::IoError>::ReadOnly));
