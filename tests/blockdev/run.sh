@@ -11,6 +11,8 @@
 #    exit codes.
 # 3. blktap3's `lvm_scan_vg`/`lvm_free_vg` (build/lib-blktap3) on a group of its own,
 #    under valgrind and under ASan/UBSan (lvm_scan.c).
+# 4. The storage manager's calls on VHDs in logical volumes, blktap3 flavour
+#    (tools/vhd-util/tests/sm_replay/lvm.rs, which needs root and so is run from here).
 #
 # Needs root, losetup and lvm2 (`.ci/run` installs them). Without them the test says so
 # on stderr and is skipped. Every loop device and volume group it makes is removed on
@@ -231,10 +233,10 @@ raw_l="vhd=raw scan-error=-22 error-message='invalid footer'"
 striped_l="vhd=striped scan-error=-38 error-message='opening file'"
 solo2_l="vhd=solo2 capacity=10485760 size=8388608 hidden=0 parent=none"
 
-# The storage manager's call, and the default (parents resolved to volume names).
+# The storage manager's call (`-f`: the header's parent name), and the default (the
+# locator's); both reduced to volume names.
 expect "$mid_l" 0 scan -l "$vg" -m mid
-expect "vhd=mid capacity=20971520 size=8388608 hidden=0 parent=$vg-base" 0 \
-    scan -f -l "$vg" -m mid
+expect "$mid_l" 0 scan -f -l "$vg" -m mid
 expect "$base_l
 $mid_l
 $leaf_l
@@ -260,8 +262,9 @@ expect "$leaf_l
 $solo_l
 $mid_l
 $base_l" 0 scan -c -a -l "$vg" -m 'leaf*' solo
-expect "vhd=leaf--x capacity=20971520 size=4194304 hidden=0 parent=$vg-mid" 0 \
-    scan -f -a -l "$vg" -m leaf--x
+expect "$leaf_l
+$mid_l
+$base_l" 0 scan -f -a -l "$vg" -m leaf--x
 # -p: hidden roots first, children indented.
 expect "$raw_l
 $striped_l
@@ -291,5 +294,11 @@ LD_LIBRARY_PATH="$root/build/lib-blktap3" valgrind -q --error-exitcode=1 --leak-
     "$d/lvm_scan" "$scan_vg" "$spv1" "$spv2" || fail "lvm_scan_vg under valgrind"
 LD_LIBRARY_PATH="$root/build/lib-blktap3" ASAN_OPTIONS=detect_leaks=1 \
     "$d/lvm_scan_san" "$scan_vg" "$spv1" "$spv2" || fail "lvm_scan_vg under ASan/UBSan"
+
+# ---- 4. The storage manager on logical volumes -------------------------------------
+# Its group, loop devices and /dev links are its own, removed by the test itself.
+VHDRS_TEST_PREFIX=$prefix "${CARGO:-cargo}" test -q -p vhd-util --features blktap3 \
+    --target-dir "${BLKTAP3_TARGET:-target/blktap3}" --test sm_replay -- --ignored ||
+    fail "the storage manager's calls on logical volumes"
 
 echo "blockdev test passed"

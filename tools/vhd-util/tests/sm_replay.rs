@@ -12,6 +12,10 @@ use std::process::Command;
 
 use vhd_std::{Chain, Image, OpenOptions};
 
+/// The same calls on logical volumes (root and lvm2: `make blockdev-test`).
+#[path = "sm_replay/lvm.rs"]
+mod lvm;
+
 const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
 const MIB: u64 = 1 << 20;
 /// What LVM storage repositories preallocate metadata for: `-S 2097152` (2 TiB).
@@ -154,6 +158,51 @@ fn coalesce(dir: &Path, path: &str) -> u64 {
                 .then(|| digits.parse().unwrap())
         })
         .unwrap_or(0)
+}
+
+/// One image as `getAllVHDs` / `getVHDInfoLVM` read a `scan` line: blank-separated
+/// `key=value` fields; `scan-error=` marks a failed image, `parent=none` no parent.
+#[derive(Debug, PartialEq)]
+struct ScanInfo {
+    name: String,
+    error: Option<i64>,
+    capacity: u64,
+    size: u64,
+    hidden: u64,
+    parent: Option<String>,
+}
+
+/// Runs `scan ...` and reads each non-empty line into a [`ScanInfo`].
+fn scan_info(dir: &Path, args: &[&str]) -> Vec<ScanInfo> {
+    let out = sm(dir, args).unwrap();
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut info = ScanInfo {
+                name: String::new(),
+                error: None,
+                capacity: 0,
+                size: 0,
+                hidden: 0,
+                parent: None,
+            };
+            for field in line.split_whitespace() {
+                let Some((key, val)) = field.split_once('=') else {
+                    continue;
+                };
+                match key {
+                    "vhd" => info.name = val.to_string(),
+                    "scan-error" => info.error = Some(val.parse().unwrap()),
+                    "capacity" => info.capacity = int(val),
+                    "size" => info.size = int(val),
+                    "hidden" => info.hidden = int(val),
+                    "parent" if val != "none" => info.parent = Some(val.to_string()),
+                    _ => {}
+                }
+            }
+            info
+        })
+        .collect()
 }
 
 /// Writes `count` sectors of `byte` at `sector` through the library (qemu-io would
