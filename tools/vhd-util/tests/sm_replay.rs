@@ -226,6 +226,14 @@ fn read_all(path: &Path) -> Vec<u8> {
     buf
 }
 
+fn basename_of(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
@@ -493,6 +501,25 @@ fn parents_hidden_depth_and_empty_links() {
     .unwrap();
     assert_eq!(query_int(&d, "-f", "mid.vhd"), 1);
     assert_eq!(get_vhd_info(&d, "mid.vhd", true).hidden, 1);
+    // getAllVHDs on a file SR: `scan -f -m PAT`, parents by the header's name.
+    let pattern = format!("{}/*.vhd", d.display());
+    let all = scan_info(&d, &["scan", "-f", "-m", &pattern]);
+    // The storage manager keys them by name: the order is not its concern.
+    let mut seen: Vec<(String, Option<&str>, u64, Option<i64>)> = all
+        .iter()
+        .map(|s| (basename_of(&s.name), s.parent.as_deref(), s.hidden, s.error))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("base.vhd".into(), None, 0, None),
+            ("e.vhd".into(), Some("mid.vhd"), 0, None),
+            ("mid.vhd".into(), Some("base.vhd"), 1, None),
+            ("skip.vhd".into(), Some("base.vhd"), 0, None),
+        ]
+    );
+    assert!(all.iter().all(|s| s.capacity == 10 * MIB));
     // A lost parent: `query -p` fails with ENOENT (blktap2: EINVAL); -u still answers.
     std::fs::rename(d.join("mid.vhd"), d.join("gone.vhd")).unwrap();
     let e = get_parent(&d, "e.vhd").unwrap_err();
