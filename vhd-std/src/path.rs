@@ -5,6 +5,7 @@ use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::canonpath::ParentNaming;
 use crate::errno::{Errno, VhdResult};
 
 /// `realpath(3)`: the absolute path with symbolic links, `.` and `..` resolved; the file
@@ -74,6 +75,11 @@ pub fn relative_path_bytes(from_dir: &Path, to: &Path) -> Vec<u8> {
 /// links) and returned resolved. Errors are those of `access` and `realpath`
 /// (`-ENOENT` for a missing file).
 pub fn find_parent(child: &Path, name: &[u8]) -> VhdResult<PathBuf> {
+    find_parent_as(child, name, ParentNaming::Realpath)
+}
+
+/// [`find_parent`] with the result named by `naming` (blktap3's uses `canonpath`).
+pub fn find_parent_as(child: &Path, name: &[u8], naming: ParentNaming) -> VhdResult<PathBuf> {
     if name.first() == Some(&b'/') && readable(name).is_ok() {
         return Ok(PathBuf::from(OsStr::from_bytes(name)));
     }
@@ -84,7 +90,7 @@ pub fn find_parent(child: &Path, name: &[u8]) -> VhdResult<PathBuf> {
     location.push(b'/');
     location.extend_from_slice(name);
     readable(&location)?;
-    realpath(Path::new(OsStr::from_bytes(&location)))
+    naming.name(Path::new(OsStr::from_bytes(&location)))
 }
 
 /// `access(path, R_OK)`.
@@ -104,13 +110,19 @@ fn readable(path: &[u8]) -> VhdResult<()> {
 /// [`find_parent`] it does not ask for read permission: a parent that cannot be read
 /// fails when it is opened, with that error.
 pub fn resolve_locator(child: &Path, locator: &str) -> VhdResult<PathBuf> {
+    resolve_locator_as(child, locator, ParentNaming::Realpath)
+}
+
+/// [`resolve_locator`] with the result named by `naming` (blktap3's `canonpath` keeps
+/// `/dev/mapper/VG-LV` rather than the device it leads to).
+pub fn resolve_locator_as(child: &Path, locator: &str, naming: ParentNaming) -> VhdResult<PathBuf> {
     let p = Path::new(locator);
     if p.is_absolute() {
-        return realpath(p);
+        return naming.name(p);
     }
     let child = realpath(child)?;
     let dir = child.parent().ok_or(Errno::EINVAL)?;
-    realpath(&dir.join(p))
+    naming.name(&dir.join(p))
 }
 
 #[cfg(test)]
