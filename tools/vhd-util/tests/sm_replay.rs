@@ -73,6 +73,18 @@ struct VhdInfo {
     size_allocated: u64,
 }
 
+/// What getVHDInfo says of a new 30 MiB image made as LVM SRs make them (`-S 2097152`):
+/// the 4 MiB BAT makes it 4,327,936 bytes.
+fn new_lvhd_30m() -> VhdInfo {
+    VhdInfo {
+        size_virt: 30 * MIB,
+        size_phys: 4_327_936,
+        parent: None,
+        hidden: 0,
+        size_allocated: 0,
+    }
+}
+
 fn get_vhd_info(dir: &Path, path: &str, with_parent: bool) -> VhdInfo {
     let opts = if with_parent { "-vsafp" } else { "-vsaf" };
     let out = sm(dir, &["query", "--debug", opts, "-n", path]).unwrap();
@@ -258,16 +270,7 @@ fn lvhd_create_and_get_vhd_info() {
     .unwrap();
     assert_eq!(file_len(&d.join("a.vhd")), 4_327_936);
     let info = get_vhd_info(&d, "a.vhd", true);
-    assert_eq!(
-        info,
-        VhdInfo {
-            size_virt: 30 * MIB,
-            size_phys: 4_327_936,
-            parent: None,
-            hidden: 0,
-            size_allocated: 0,
-        }
-    );
+    assert_eq!(info, new_lvhd_30m());
     assert_eq!(query_int(&d, "-S", "a.vhd"), 2_097_152, "getMaxResizeSize");
     assert_eq!(query_int(&d, "-v", "a.vhd"), 30, "getSizeVirt");
     assert!(!has_parent(&d, "a.vhd"));

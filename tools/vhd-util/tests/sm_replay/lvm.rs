@@ -174,16 +174,7 @@ fn lvhd_calls_on_logical_volumes() {
     )
     .unwrap();
     let info = get_vhd_info(&d, &base, true);
-    assert_eq!(
-        info,
-        VhdInfo {
-            size_virt: 30 * MIB,
-            size_phys: 4_327_936,
-            parent: None,
-            hidden: 0,
-            size_allocated: 0,
-        }
-    );
+    assert_eq!(info, new_lvhd_30m());
     assert_eq!(query_int(&d, "-S", &base), 2_097_152, "getMaxResizeSize");
     assert!(!has_parent(&d, &base));
     assert_eq!(get_depth(&d, &base), 1);
