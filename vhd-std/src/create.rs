@@ -140,7 +140,9 @@ pub fn find_backing_as(parent: &Path, raw: bool, naming: ParentNaming) -> VhdRes
             });
         }
         skipped = true;
-        let p = img.parent()?;
+        // Named as the given parent is: blktap3's search reads the locators with its
+        // canonpath-ing `vhd_parent_locator_get`.
+        let p = img.find_parent_as(naming).map_err(|_| Errno::EINVAL)?;
         if p.raw {
             return Ok(Backing {
                 path: p.path,

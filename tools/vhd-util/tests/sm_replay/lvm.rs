@@ -150,12 +150,13 @@ fn vg_name() -> String {
 const BASE: &str = "VHD-base-1";
 const LEAF: &str = "VHD-leaf-2";
 const CLONE: &str = "VHD-clone-3";
+const SKIP: &str = "VHD-skip-4";
 
 #[test]
 #[ignore = "needs root, loop devices and lvm2: run by `make blockdev-test`"]
 fn lvhd_calls_on_logical_volumes() {
     let d = workdir("lvm");
-    let mut sr = Sr::new(&d, &vg_name(), 160);
+    let mut sr = Sr::new(&d, &vg_name(), 200);
     let vg = sr.vg.clone();
     // create: the LV first (room for the image and its 2 TiB metadata), then the VHD.
     let base = sr.lvcreate(BASE, 40);
@@ -273,6 +274,25 @@ fn lvhd_calls_on_logical_volumes() {
         ],
     )
     .unwrap();
+    // The clone is empty: a snapshot of it links to the leaf, named as a volume.
+    let skip = sr.lvcreate(SKIP, 40);
+    sm(
+        &d,
+        &[
+            "snapshot",
+            "--debug",
+            "-n",
+            &skip,
+            "-p",
+            &clone,
+            "-S",
+            LVHD_MSIZE_MB,
+        ],
+    )
+    .unwrap();
+    let scanned = scan_info(&d, &["scan", "-f", "-l", &vg, "-m", SKIP]);
+    assert_eq!(scanned[0].parent.as_deref(), Some(LEAF));
+    sm(&d, &["check", "--debug", "-n", &skip]).unwrap();
     let want = read_all(Path::new(&clone));
     assert_eq!(coalesce(&d, &leaf), 4096);
     assert_eq!(
