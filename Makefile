@@ -121,9 +121,10 @@ install-test: build lib
 e2e-test: build lib
 	tests/e2e/run.sh
 
-# Images on loop devices and in an LVM volume group (root; skipped with a notice otherwise).
-blockdev-test: build lib
-	tests/blockdev/run.sh
+# Images on loop devices and in LVM volume groups, blktap3's lvm_scan_vg, and the storage
+# manager's calls on logical volumes (root; skipped with a notice otherwise).
+blockdev-test: build lib lib-blktap3
+	CARGO="$(CARGO)" BLKTAP3_TARGET="$(BLKTAP3_TARGET)" tests/blockdev/run.sh
 
 # A fresh `git clone` with nothing beside it passes `make demo` and `make check`.
 clone-test:
