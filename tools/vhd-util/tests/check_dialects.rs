@@ -304,16 +304,9 @@ fn check_without_the_overlap_test() {
     ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
     ok(&d, &["snapshot", "-n", "o.vhd", "-p", "p.vhd"]);
     let o = d.join("o.vhd");
-    let rw = OpenOptions {
-        writable: true,
-        ..Default::default()
-    };
-    let first = {
-        let mut img = Image::open(&o, rw).unwrap();
-        img.disk_mut().write(0, &[0x5a; 512]).unwrap();
-        img.disk_mut().write(4096, &[0x5a; 512]).unwrap();
-        img.disk().bat().get(0).unwrap()
-    };
+    write_sector(&o, 0);
+    write_sector(&o, 4096);
+    let first = vhd_testkit::bat_entry(&o, 0);
     // Block 1 starts one sector into block 0.
     set_bat(&o, 1, first + 1);
     let bad = format!(
