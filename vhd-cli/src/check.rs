@@ -344,9 +344,10 @@ fn check_locators(img: &mut Image, ignore_uuid: bool) -> Result<(), (String, Err
         // directory that cannot be searched (-13) is an error resolving it.
         let loc = match vhd_std::path::realpath(&joined) {
             Ok(loc) => loc,
-            // blktap3 calls a file missing only under a MacX locator; under the others
-            // its resolution fails first.
-            Err(e) if e == Errno::ENOENT && (!BLKTAP3 || l.code == PLAT_CODE_MACX) => {
+            // blktap3 calls a file missing under a MacX locator; under the others, and
+            // in blktap2 under all (its vhd_find_parent tests access() first), the
+            // resolution fails first.
+            Err(e) if e == Errno::ENOENT && BLKTAP3 && l.code == PLAT_CODE_MACX => {
                 return Err((
                     format!(
                         "parent locator {i} points to missing file {path} (resolved to {})",

@@ -602,10 +602,9 @@ fn check_valid_corrupted_and_parents() {
     std::fs::rename(d.join("a.vhd"), d.join("moved.vhd")).unwrap();
     let o = vhd(&d, &["check", "-n", "s.vhd"]);
     assert_eq!(code(&o), 2);
-    assert!(stdout(&o).starts_with(&format!(
-        "parent locator 0 points to missing file ./a.vhd (resolved to {})\n",
-        d.join("./a.vhd").display()
-    )));
+    // blktap2's vhd_find_parent fails before its "points to missing file" test can
+    // run: the reference binary prints this.
+    assert!(stdout(&o).starts_with("error resolving ./a.vhd: -2\n"));
     let o = vhd(&d, &["check", "-n", "nope"]);
     assert_eq!(
         (code(&o), stdout(&o).as_str()),
