@@ -1,0 +1,346 @@
+//! The flush rule (COMPATIBILITY.md, "Flushing with `O_DIRECT`"): an image the tools open
+//! through vhd-std is `fdatasync`ed at every ordering point of the engine, direct I/O or
+//! not, so that their long metadata updates survive a power cut and not only a killed
+//! process. (The C library's borrowed descriptors do not sync; tests/e2e/run.sh checks
+//! that side.)
+//!
+//! Each test runs one `vhd-util` operation under `strace` and replays the image's writes
+//! and syncs: every write is sorted into a kind by where it lands (the BAT, the batmap,
+//! a locator's space, the header, by the old and new layout) or by its cookie (footer,
+//! poison), and a write of a kind that makes earlier writes reachable or valid must find
+//! those earlier writes synced (see `needs`). A journal must be synced before the image
+//! is touched, and nothing may be left unsynced at exit.
+//!
+//! strace comes with `mk/deps.sh` (CI installs it); where it is missing these tests say
+//! so and pass without checking anything.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vhd_nostd::batmap::BatmapHeader;
+use vhd_std::{Image, OpenOptions};
+use vhd_testkit::{batmap_header_offset_in, header_in, View};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// Block data and sector bitmaps.
+    Data,
+    Bat,
+    Batmap,
+    Locator,
+    Header,
+    Footer,
+    /// The `v_poison` cookie a journaled operation puts over the footers first.
+    Poison,
+}
+
+/// The kinds whose earlier writes must be synced before a write of `k`: data before the
+/// tables that point at it, and everything a journaled update changes after the poison
+/// that marks the image as being changed and before the header and footers that seal it.
+fn needs(k: Kind) -> &'static [Kind] {
+    use Kind::*;
+    match k {
+        Data | Poison => &[],
+        Locator => &[Poison],
+        Bat | Batmap => &[Data, Poison],
+        Header => &[Data, Bat, Batmap, Locator, Poison],
+        // Not Data nor Batmap: coalesce moves the footer to the new end of the file
+        // (room for the next block) right after a block's data or batmap bits; the BAT
+        // reaches the block only after a sync, and the batmap is a hint.
+        Footer => &[Bat, Locator, Header, Poison],
+    }
+}
+
+/// One traced call on a file.
+#[derive(Debug)]
+enum Call {
+    /// `pwrite64`: length, offset and the first bytes as strace prints them.
+    Write(u64, u64, String),
+    Sync,
+    /// Any other call that changes the file (`ftruncate`, ...), as strace printed it.
+    Other(String),
+}
+
+/// Is strace here? If not, says so (the test then checks nothing).
+fn have_strace() -> bool {
+    let ok = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("strace not found: the flush rule is NOT checked (mk/deps.sh install)");
+    }
+    ok
+}
+
+fn workdir(name: &str) -> PathBuf {
+    vhd_testkit::workdir!("vhd-util-flush", name)
+}
+
+fn vhd(dir: &Path, args: &[&str]) {
+    let o = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "vhd-util {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Writes `count` sectors of `byte` at `sector` through vhd-std.
+fn write(path: &Path, sector: u64, count: usize, byte: u8) {
+    let opts = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let mut img = Image::open(path, opts).unwrap();
+    img.disk_mut()
+        .write(sector, &vec![byte; count * 512])
+        .unwrap();
+}
+
+/// Runs `vhd-util args` in `dir` under strace; returns the calls on files, in order.
+fn traced(dir: &Path, args: &[&str]) -> Vec<(PathBuf, Call)> {
+    let log = dir.join("strace.log");
+    let o = Command::new("strace")
+        .args(["-f", "-y", "-s", "8", "-o"])
+        .arg(&log)
+        .args([
+            "-e",
+            "trace=pwrite64,pwritev,pwritev2,write,writev,fdatasync,fsync,ftruncate,fallocate",
+        ])
+        .arg(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "strace vhd-util {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        // "PID name(FD</path>, ...) = RET"; a call split by another thread would need
+        // joining, which a single-threaded vhd-util never makes.
+        assert!(!line.contains("unfinished"), "split call: {line}");
+        let Some((_, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some((name, rest)) = call.split_once('(') else {
+            continue;
+        };
+        let Some((path, rest)) = rest.split_once('<').and_then(|(_, r)| r.split_once('>')) else {
+            continue;
+        };
+        let path = PathBuf::from(path);
+        let c = match name {
+            "fdatasync" | "fsync" => Call::Sync,
+            "pwrite64" => {
+                let (args, _) = rest.rsplit_once(')').unwrap();
+                let mut nums = args.rsplitn(3, ", ");
+                let off = nums.next().unwrap().parse().unwrap();
+                let len = nums.next().unwrap().parse().unwrap();
+                let bytes = rest.split('"').nth(1).unwrap_or("").to_owned();
+                Call::Write(len, off, bytes)
+            }
+            _ => Call::Other(line.to_owned()),
+        };
+        calls.push((path, c));
+    }
+    calls
+}
+
+/// Where an image keeps its tables and locators, before and after an operation (which
+/// may move or add them).
+#[derive(Default)]
+struct Layout {
+    regions: Vec<(Range<u64>, Kind)>,
+}
+
+impl Layout {
+    fn add(&mut self, path: &Path) {
+        path.view(|b| {
+            let h = header_in(b);
+            let bat = u64::from(h.max_bat_size) * 4;
+            self.regions
+                .push((h.table_offset..h.table_offset + bat, Kind::Bat));
+            let off = vhd_testkit::header_offset_in(b) as u64;
+            self.regions.push((off..off + 1024, Kind::Header));
+            for l in h.loc.iter().filter(|l| l.code != 0) {
+                let space = u64::from(l.data_space);
+                // blktap writes the space in bytes, older writers in sectors.
+                let bytes = if space < 512 { space * 512 } else { space };
+                let at = l.data_offset;
+                self.regions.push((at..at + bytes, Kind::Locator));
+            }
+            let hoff = batmap_header_offset_in(b);
+            if let Ok(bh) = BatmapHeader::parse(&b[hoff..hoff + 512]) {
+                let h = hoff as u64;
+                self.regions.push((h..h + 512, Kind::Batmap));
+                let m = bh.batmap_offset;
+                self.regions
+                    .push((m..m + u64::from(bh.batmap_size) * 512, Kind::Batmap));
+            }
+        })
+    }
+
+    fn kind(&self, len: u64, off: u64, bytes: &str) -> Kind {
+        match bytes {
+            "conectix" => return Kind::Footer,
+            "cxsparse" => return Kind::Header,
+            "v_poison" => return Kind::Poison,
+            _ => {}
+        }
+        self.regions
+            .iter()
+            .find(|(r, _)| r.start < off + len && off < r.end)
+            .map_or(Kind::Data, |&(_, k)| k)
+    }
+}
+
+/// Replays the calls on `image` (with `layout`) and on `journals`, and returns the kinds
+/// the image was written with. Panics, naming the call, where the rule is broken.
+fn check_order(
+    what: &str,
+    calls: &[(PathBuf, Call)],
+    image: &Path,
+    layout: &Layout,
+    journals: &[&Path],
+) -> BTreeSet<Kind> {
+    let mut seen = BTreeSet::new();
+    // Per file, the kinds written since its last sync (a journal's are all `Data`).
+    let mut dirty: HashMap<&Path, BTreeSet<Kind>> = HashMap::new();
+    for (i, (path, c)) in calls.iter().enumerate() {
+        let on_image = path == image;
+        if !on_image && !journals.contains(&path.as_path()) {
+            continue;
+        }
+        let (k, call) = match c {
+            Call::Sync => {
+                dirty.remove(path.as_path());
+                continue;
+            }
+            Call::Write(len, off, bytes) if on_image => (
+                layout.kind(*len, *off, bytes),
+                format!("write of {len} bytes at {off}"),
+            ),
+            Call::Write(len, off, _) => (Kind::Data, format!("write of {len} bytes at {off}")),
+            // A length change places data as a write does.
+            Call::Other(line) => (Kind::Data, line.clone()),
+        };
+        if on_image {
+            let empty = BTreeSet::new();
+            let mine = dirty.get(path.as_path()).unwrap_or(&empty);
+            let pending: Vec<_> = needs(k).iter().filter(|n| mine.contains(n)).collect();
+            assert!(
+                pending.is_empty(),
+                "{what}: call {i} on {}: {k:?} {call} while {pending:?} writes are not \
+                 synced: the ordering point lost its sync",
+                image.display()
+            );
+            for j in journals {
+                assert!(
+                    !dirty.contains_key(j),
+                    "{what}: call {i}: {k:?} {call} on {} before the journal {} is synced",
+                    image.display(),
+                    j.display()
+                );
+            }
+            seen.insert(k);
+        }
+        dirty.entry(path.as_path()).or_default().insert(k);
+    }
+    assert!(
+        dirty.is_empty(),
+        "{what}: writes not synced at exit: {dirty:?}"
+    );
+    assert!(!seen.is_empty(), "{what}: no write to {}", image.display());
+    seen
+}
+
+#[test]
+fn coalesce_syncs_the_data_before_the_bat() {
+    if !have_strace() {
+        return;
+    }
+    let d = workdir("coalesce");
+    vhd(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    write(&d.join("p.vhd"), 0, 16, 1);
+    vhd(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
+    // Into the parent's block 0 (there already) and blocks 2 and 3 (new in the parent).
+    write(&d.join("c.vhd"), 8, 16, 2);
+    write(&d.join("c.vhd"), 2 * 4096 + 5, 100, 3);
+    write(&d.join("c.vhd"), 3 * 4096, 4096, 4);
+    let p = d.join("p.vhd");
+    let mut layout = Layout::default();
+    layout.add(&p);
+    let calls = traced(&d, &["coalesce", "-n", "c.vhd"]);
+    layout.add(&p);
+    let kinds = check_order("coalesce", &calls, &p, &layout, &[]);
+    assert!(
+        kinds.contains(&Kind::Data) && kinds.contains(&Kind::Bat),
+        "coalesce wrote {kinds:?} into the parent: the test no longer sees what it checks"
+    );
+    vhd(&d, &["check", "-n", "p.vhd"]);
+}
+
+#[test]
+fn journaled_resize_syncs_at_every_step() {
+    if !have_strace() {
+        return;
+    }
+    let d = workdir("resize");
+    vhd(&d, &["create", "-n", "r.vhd", "-s", "8"]);
+    let r = d.join("r.vhd");
+    // Block 0 sits where the grown BAT goes: growing past 256 MiB moves it.
+    write(&r, 3, 10, 5);
+    write(&r, 3 * 4096 + 1, 10, 6);
+    let mut layout = Layout::default();
+    layout.add(&r);
+    let calls = traced(&d, &["resize", "-n", "r.vhd", "-s", "1024", "-j", "r.jnl"]);
+    layout.add(&r);
+    let kinds = check_order("resize -j", &calls, &r, &layout, &[&d.join("r.jnl")]);
+    for k in [
+        Kind::Poison,
+        Kind::Data,
+        Kind::Bat,
+        Kind::Header,
+        Kind::Footer,
+    ] {
+        assert!(kinds.contains(&k), "resize wrote {kinds:?}: no {k:?}");
+    }
+    vhd(&d, &["check", "-n", "r.vhd"]);
+}
+
+#[test]
+fn reparent_syncs_the_locators_before_the_header() {
+    if !have_strace() {
+        return;
+    }
+    let d = workdir("modify");
+    vhd(&d, &["create", "-n", "a.vhd", "-s", "8"]);
+    vhd(&d, &["create", "-n", "b.vhd", "-s", "8"]);
+    vhd(&d, &["snapshot", "-n", "c.vhd", "-p", "a.vhd"]);
+    let c = d.join("c.vhd");
+    let mut layout = Layout::default();
+    layout.add(&c);
+    let calls = traced(&d, &["modify", "-n", "c.vhd", "-p", "b.vhd"]);
+    layout.add(&c);
+    let journal = d.join("c.vhd.reparent-journal");
+    let kinds = check_order("modify -p", &calls, &c, &layout, &[&journal]);
+    for k in [Kind::Poison, Kind::Locator, Kind::Header, Kind::Footer] {
+        assert!(kinds.contains(&k), "modify -p wrote {kinds:?}: no {k:?}");
+    }
+    vhd(&d, &["check", "-n", "c.vhd", "-p"]);
+}
