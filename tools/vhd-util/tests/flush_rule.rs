@@ -269,6 +269,27 @@ fn check_order(
     seen
 }
 
+/// Runs `vhd-util args` in `dir` under strace, checks the order of its calls on `image`
+/// and `journals`, and requires `want` among the kinds written to the image (else the
+/// test no longer sees what it is about).
+fn run_checked(dir: &Path, args: &[&str], image: &str, journals: &[&str], want: &[Kind]) {
+    let what = args[..1].join(" ");
+    let image = dir.join(image);
+    let journals: Vec<PathBuf> = journals.iter().map(|j| dir.join(j)).collect();
+    let journals: Vec<&Path> = journals.iter().map(PathBuf::as_path).collect();
+    let mut layout = Layout::default();
+    layout.add(&image);
+    let calls = traced(dir, args);
+    layout.add(&image);
+    let kinds = check_order(&what, &calls, &image, &layout, &journals);
+    for k in want {
+        assert!(
+            kinds.contains(k),
+            "{what} wrote {kinds:?} to the image: no {k:?}"
+        );
+    }
+}
+
 #[test]
 fn coalesce_syncs_the_data_before_the_bat() {
     if !have_strace() {
@@ -282,16 +303,8 @@ fn coalesce_syncs_the_data_before_the_bat() {
     write(&d.join("c.vhd"), 8, 16, 2);
     write(&d.join("c.vhd"), 2 * 4096 + 5, 100, 3);
     write(&d.join("c.vhd"), 3 * 4096, 4096, 4);
-    let p = d.join("p.vhd");
-    let mut layout = Layout::default();
-    layout.add(&p);
-    let calls = traced(&d, &["coalesce", "-n", "c.vhd"]);
-    layout.add(&p);
-    let kinds = check_order("coalesce", &calls, &p, &layout, &[]);
-    assert!(
-        kinds.contains(&Kind::Data) && kinds.contains(&Kind::Bat),
-        "coalesce wrote {kinds:?} into the parent: the test no longer sees what it checks"
-    );
+    let args = ["coalesce", "-n", "c.vhd"];
+    run_checked(&d, &args, "p.vhd", &[], &[Kind::Data, Kind::Bat]);
     vhd(&d, &["check", "-n", "p.vhd"]);
 }
 
@@ -302,24 +315,18 @@ fn journaled_resize_syncs_at_every_step() {
     }
     let d = workdir("resize");
     vhd(&d, &["create", "-n", "r.vhd", "-s", "8"]);
-    let r = d.join("r.vhd");
     // Block 0 sits where the grown BAT goes: growing past 256 MiB moves it.
-    write(&r, 3, 10, 5);
-    write(&r, 3 * 4096 + 1, 10, 6);
-    let mut layout = Layout::default();
-    layout.add(&r);
-    let calls = traced(&d, &["resize", "-n", "r.vhd", "-s", "1024", "-j", "r.jnl"]);
-    layout.add(&r);
-    let kinds = check_order("resize -j", &calls, &r, &layout, &[&d.join("r.jnl")]);
-    for k in [
+    write(&d.join("r.vhd"), 3, 10, 5);
+    write(&d.join("r.vhd"), 3 * 4096 + 1, 10, 6);
+    let args = ["resize", "-n", "r.vhd", "-s", "1024", "-j", "r.jnl"];
+    let want = [
         Kind::Poison,
         Kind::Data,
         Kind::Bat,
         Kind::Header,
         Kind::Footer,
-    ] {
-        assert!(kinds.contains(&k), "resize wrote {kinds:?}: no {k:?}");
-    }
+    ];
+    run_checked(&d, &args, "r.vhd", &["r.jnl"], &want);
     vhd(&d, &["check", "-n", "r.vhd"]);
 }
 
@@ -332,15 +339,8 @@ fn reparent_syncs_the_locators_before_the_header() {
     vhd(&d, &["create", "-n", "a.vhd", "-s", "8"]);
     vhd(&d, &["create", "-n", "b.vhd", "-s", "8"]);
     vhd(&d, &["snapshot", "-n", "c.vhd", "-p", "a.vhd"]);
-    let c = d.join("c.vhd");
-    let mut layout = Layout::default();
-    layout.add(&c);
-    let calls = traced(&d, &["modify", "-n", "c.vhd", "-p", "b.vhd"]);
-    layout.add(&c);
-    let journal = d.join("c.vhd.reparent-journal");
-    let kinds = check_order("modify -p", &calls, &c, &layout, &[&journal]);
-    for k in [Kind::Poison, Kind::Locator, Kind::Header, Kind::Footer] {
-        assert!(kinds.contains(&k), "modify -p wrote {kinds:?}: no {k:?}");
-    }
+    let args = ["modify", "-n", "c.vhd", "-p", "b.vhd"];
+    let want = [Kind::Poison, Kind::Locator, Kind::Header, Kind::Footer];
+    run_checked(&d, &args, "c.vhd", &["c.vhd.reparent-journal"], &want);
     vhd(&d, &["check", "-n", "c.vhd", "-p"]);
 }
