@@ -65,34 +65,29 @@ enum Call {
     Other(String),
 }
 
-/// Is strace here? If not, says so (the test then checks nothing).
-fn have_strace() -> bool {
+/// A fresh work directory for test `name`, or `None` (said on stderr: the test then
+/// checks nothing) where strace is missing.
+fn setup(name: &str) -> Option<PathBuf> {
     let ok = Command::new("strace")
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("strace not found: the flush rule is NOT checked (mk/deps.sh install)");
+        return None;
     }
-    ok
+    Some(vhd_testkit::workdir!("vhd-util-flush", name))
 }
 
-fn workdir(name: &str) -> PathBuf {
-    vhd_testkit::workdir!("vhd-util-flush", name)
+/// Runs `c` in `dir`; it must succeed.
+fn run(dir: &Path, c: &mut Command) {
+    let o = c.current_dir(dir).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout) + String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{c:?}: {out}");
 }
 
 fn vhd(dir: &Path, args: &[&str]) {
-    let o = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "vhd-util {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    run(dir, Command::new(BIN).args(args));
 }
 
 /// Writes `count` sectors of `byte` at `sector` through vhd-std.
@@ -110,23 +105,14 @@ fn write(path: &Path, sector: u64, count: usize, byte: u8) {
 /// Runs `vhd-util args` in `dir` under strace; returns the calls on files, in order.
 fn traced(dir: &Path, args: &[&str]) -> Vec<(PathBuf, Call)> {
     let log = dir.join("strace.log");
-    let o = Command::new("strace")
-        .args(["-f", "-y", "-s", "8", "-o"])
-        .arg(&log)
-        .args([
-            "-e",
-            "trace=pwrite64,pwritev,pwritev2,write,writev,fdatasync,fsync,ftruncate,fallocate",
-        ])
-        .arg(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "strace vhd-util {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let spec = "trace=pwrite64,pwritev,pwritev2,write,writev,fdatasync,fsync,ftruncate,fallocate";
+    run(
+        dir,
+        Command::new("strace")
+            .args(["-f", "-y", "-s", "8", "-e", spec, "-o"])
+            .arg(&log)
+            .arg(BIN)
+            .args(args),
     );
     let text = std::fs::read_to_string(&log).unwrap();
     let mut calls = Vec::new();
@@ -292,10 +278,9 @@ fn run_checked(dir: &Path, args: &[&str], image: &str, journals: &[&str], want: 
 
 #[test]
 fn coalesce_syncs_the_data_before_the_bat() {
-    if !have_strace() {
+    let Some(d) = setup("coalesce") else {
         return;
-    }
-    let d = workdir("coalesce");
+    };
     vhd(&d, &["create", "-n", "p.vhd", "-s", "8"]);
     write(&d.join("p.vhd"), 0, 16, 1);
     vhd(&d, &["snapshot", "-n", "c.vhd", "-p", "p.vhd"]);
@@ -310,10 +295,9 @@ fn coalesce_syncs_the_data_before_the_bat() {
 
 #[test]
 fn journaled_resize_syncs_at_every_step() {
-    if !have_strace() {
+    let Some(d) = setup("resize") else {
         return;
-    }
-    let d = workdir("resize");
+    };
     vhd(&d, &["create", "-n", "r.vhd", "-s", "8"]);
     // Block 0 sits where the grown BAT goes: growing past 256 MiB moves it.
     write(&d.join("r.vhd"), 3, 10, 5);
@@ -332,10 +316,9 @@ fn journaled_resize_syncs_at_every_step() {
 
 #[test]
 fn reparent_syncs_the_locators_before_the_header() {
-    if !have_strace() {
+    let Some(d) = setup("modify") else {
         return;
-    }
-    let d = workdir("modify");
+    };
     vhd(&d, &["create", "-n", "a.vhd", "-s", "8"]);
     vhd(&d, &["create", "-n", "b.vhd", "-s", "8"]);
     vhd(&d, &["snapshot", "-n", "c.vhd", "-p", "a.vhd"]);
