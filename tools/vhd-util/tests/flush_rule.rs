@@ -259,15 +259,17 @@ fn check_order(
 /// and `journals`, and requires `want` among the kinds written to the image (else the
 /// test no longer sees what it is about).
 fn run_checked(dir: &Path, args: &[&str], image: &str, journals: &[&str], want: &[Kind]) {
-    let what = args[..1].join(" ");
-    let image = dir.join(image);
-    let journals: Vec<PathBuf> = journals.iter().map(|j| dir.join(j)).collect();
+    let what = args[0];
+    // strace names files by their resolved paths.
+    let real = dir.canonicalize().unwrap();
+    let image = real.join(image);
+    let journals: Vec<PathBuf> = journals.iter().map(|j| real.join(j)).collect();
     let journals: Vec<&Path> = journals.iter().map(PathBuf::as_path).collect();
     let mut layout = Layout::default();
     layout.add(&image);
     let calls = traced(dir, args);
     layout.add(&image);
-    let kinds = check_order(&what, &calls, &image, &layout, &journals);
+    let kinds = check_order(what, &calls, &image, &layout, &journals);
     for k in want {
         assert!(
             kinds.contains(k),
