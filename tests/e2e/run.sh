@@ -28,7 +28,7 @@ size=$(qemu-img info -f vpc base.vhd | sed -n 's/^virtual size: .*(\([0-9]*\) by
 # sync, as libvhd's never do; vhd_close syncs a writable image once.
 strace -f -y -o strace.log -e trace=openat,pwrite64,fdatasync,fsync \
     env LD_LIBRARY_PATH="$root/build/lib" "$d/vhd-util-c" write leaf.vhd 2048 0x22 2048
-on_leaf() { grep -c "^[0-9]* $1(.*<$d/leaf.vhd>" strace.log || true; }
+on_leaf() { grep -c "^[0-9]* *$1(.*<$d/leaf.vhd>" strace.log || true; }
 if grep -q "\"leaf.vhd\", O_RDWR.*O_DIRECT.* = [0-9]" strace.log; then
     writes=$(on_leaf pwrite64) datasyncs=$(on_leaf fdatasync) fsyncs=$(on_leaf fsync)
     if [ "$writes" -lt 3 ] || [ "$datasyncs" -ne 0 ] || [ "$fsyncs" -ne 1 ]; then

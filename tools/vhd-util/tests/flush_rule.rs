@@ -115,36 +115,31 @@ fn traced(dir: &Path, args: &[&str]) -> Vec<(PathBuf, Call)> {
             .args(args),
     );
     let text = std::fs::read_to_string(&log).unwrap();
-    let mut calls = Vec::new();
-    for line in text.lines() {
-        // "PID name(FD</path>, ...) = RET"; a call split by another thread would need
-        // joining, which a single-threaded vhd-util never makes.
-        assert!(!line.contains("unfinished"), "split call: {line}");
-        let Some((_, call)) = line.split_once(' ') else {
-            continue;
-        };
-        let Some((name, rest)) = call.split_once('(') else {
-            continue;
-        };
-        let Some((path, rest)) = rest.split_once('<').and_then(|(_, r)| r.split_once('>')) else {
-            continue;
-        };
-        let path = PathBuf::from(path);
-        let c = match name {
-            "fdatasync" | "fsync" => Call::Sync,
-            "pwrite64" => {
-                let (args, _) = rest.rsplit_once(')').unwrap();
-                let mut nums = args.rsplitn(3, ", ");
-                let off = nums.next().unwrap().parse().unwrap();
-                let len = nums.next().unwrap().parse().unwrap();
-                let bytes = rest.split('"').nth(1).unwrap_or("").to_owned();
-                Call::Write(len, off, bytes)
-            }
-            _ => Call::Other(line.to_owned()),
-        };
-        calls.push((path, c));
-    }
-    calls
+    text.lines().filter_map(parse).collect()
+}
+
+/// One line of `strace -f -y` output: "PID name(FD</path>, ...) = RET", the PID padded
+/// to a width; `None` for lines about no file.
+fn parse(line: &str) -> Option<(PathBuf, Call)> {
+    // A call split by another thread would need joining, which a single-threaded
+    // vhd-util never makes.
+    assert!(!line.contains("unfinished"), "split call: {line}");
+    let call = line.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+    let (name, rest) = call.split_once('(')?;
+    let (path, rest) = rest.split_once('<')?.1.split_once('>')?;
+    let c = match name {
+        "fdatasync" | "fsync" => Call::Sync,
+        "pwrite64" => {
+            let (args, _) = rest.rsplit_once(')')?;
+            let mut nums = args.rsplitn(3, ", ");
+            let off = nums.next()?.parse().ok()?;
+            let len = nums.next()?.parse().ok()?;
+            let bytes = rest.split('"').nth(1).unwrap_or("").to_owned();
+            Call::Write(len, off, bytes)
+        }
+        _ => Call::Other(line.to_owned()),
+    };
+    Some((PathBuf::from(path), c))
 }
 
 /// Where an image keeps its tables and locators, before and after an operation (which
@@ -328,4 +323,20 @@ fn reparent_syncs_the_locators_before_the_header() {
     let want = [Kind::Poison, Kind::Locator, Kind::Header, Kind::Footer];
     run_checked(&d, &args, "c.vhd", &["c.vhd.reparent-journal"], &want);
     vhd(&d, &["check", "-n", "c.vhd", "-p"]);
+}
+
+#[test]
+fn strace_lines_parse_whatever_the_pid_width() {
+    for pid in ["7", "7171 ", "123456"] {
+        let w = format!("{pid} pwrite64(3</d/p.vhd>, \"conectix\"..., 512, 8400896) = 512");
+        match parse(&w) {
+            Some((p, Call::Write(512, 8400896, b))) => {
+                assert_eq!((p.to_str(), b.as_str()), (Some("/d/p.vhd"), "conectix"))
+            }
+            other => panic!("{w}: {other:?}"),
+        }
+        let s = format!("{pid} fdatasync(4</d/j>) = 0");
+        assert!(matches!(parse(&s), Some((_, Call::Sync))), "{s}");
+    }
+    assert!(parse("7 +++ exited with 0 +++").is_none());
 }
