@@ -58,7 +58,7 @@ fn needs(k: Kind) -> &'static [Kind] {
 /// One traced call on a file.
 #[derive(Debug)]
 enum Call {
-    /// `pwrite64`: length, offset and the first bytes as strace prints them.
+    /// `pwrite64` or `pwritev`: length, offset and the first bytes as strace prints them.
     Write(u64, u64, String),
     Sync,
     /// Any other call that changes the file (`ftruncate`, ...), as strace printed it.
@@ -102,8 +102,17 @@ fn write(path: &Path, sector: u64, count: usize, byte: u8) {
         .unwrap();
 }
 
-/// Runs `vhd-util args` in `dir` under strace; returns the calls on files, in order.
-fn traced(dir: &Path, args: &[&str]) -> Vec<(PathBuf, Call)> {
+/// A traced call on a file, and the trace lines where it started and ended (a call
+/// another thread interrupts is printed in two parts).
+struct Traced {
+    start: usize,
+    end: usize,
+    path: PathBuf,
+    call: Call,
+}
+
+/// Runs `vhd-util args` in `dir` under strace; returns the calls on files.
+fn traced(dir: &Path, args: &[&str]) -> Vec<Traced> {
     let log = dir.join("strace.log");
     let spec = "trace=pwrite64,pwritev,pwritev2,write,writev,fdatasync,fsync,ftruncate,fallocate";
     run(
@@ -114,26 +123,54 @@ fn traced(dir: &Path, args: &[&str]) -> Vec<(PathBuf, Call)> {
             .arg(BIN)
             .args(args),
     );
-    let text = std::fs::read_to_string(&log).unwrap();
-    text.lines().filter_map(parse).collect()
+    calls_in(&std::fs::read_to_string(&log).unwrap())
 }
 
-/// One line of `strace -f -y` output: "PID name(FD</path>, ...) = RET", the PID padded
-/// to a width; `None` for lines about no file.
+/// The calls on files in `strace -f` output: lines "PID call", the PID padded to a width,
+/// a call another thread interrupts split into "PID head <unfinished ...>" and "PID <...
+/// name resumed>tail".
+fn calls_in(text: &str) -> Vec<Traced> {
+    let mut calls = Vec::new();
+    // Per thread, the first part of a call it has not finished, and where it started.
+    let mut split: HashMap<&str, (usize, String)> = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let (pid, call) = line.trim_start().split_once(' ').unwrap_or((line, ""));
+        let (start, whole) = if let Some(head) = call.strip_suffix(" <unfinished ...>") {
+            split.insert(pid, (n, head.to_owned()));
+            continue;
+        } else if let Some(tail) = call.trim_start().strip_prefix("<... ") {
+            let (at, head) = split
+                .remove(pid)
+                .unwrap_or_else(|| panic!("no start: {line}"));
+            let (_, tail) = tail.split_once(" resumed>").unwrap();
+            (at, head + tail)
+        } else {
+            (n, call.to_owned())
+        };
+        if let Some((path, call)) = parse(&whole) {
+            calls.push(Traced {
+                start,
+                end: n,
+                path,
+                call,
+            });
+        }
+    }
+    calls
+}
+
+/// One call as strace prints it with `-y`: "name(FD</path>, ...) = RET"; `None` for a
+/// call on no file.
 fn parse(line: &str) -> Option<(PathBuf, Call)> {
-    // A call split by another thread would need joining, which a single-threaded
-    // vhd-util never makes.
-    assert!(!line.contains("unfinished"), "split call: {line}");
-    let call = line.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
-    let (name, rest) = call.split_once('(')?;
+    let (name, rest) = line.trim_start().split_once('(')?;
     let (path, rest) = rest.split_once('<')?.1.split_once('>')?;
     let c = match name {
         "fdatasync" | "fsync" => Call::Sync,
-        "pwrite64" => {
-            let (args, _) = rest.rsplit_once(')')?;
-            let mut nums = args.rsplitn(3, ", ");
-            let off = nums.next()?.parse().ok()?;
-            let len = nums.next()?.parse().ok()?;
+        "pwrite64" | "pwritev" => {
+            let (args, ret) = rest.rsplit_once(") = ")?;
+            let off = args.rsplit_once(", ")?.1.parse().ok()?;
+            // What was written (strace shortens a long iovec array).
+            let len = ret.parse().ok()?;
             let bytes = rest.split('"').nth(1).unwrap_or("").to_owned();
             Call::Write(len, off, bytes)
         }
@@ -192,24 +229,42 @@ impl Layout {
 
 /// Replays the calls on `image` (with `layout`) and on `journals`, and returns the kinds
 /// the image was written with. Panics, naming the call, where the rule is broken.
+///
+/// With threads, a write counts from when it starts (what must be synced before it is
+/// checked then) and a sync clears only the writes that had ended when it started.
 fn check_order(
     what: &str,
-    calls: &[(PathBuf, Call)],
+    calls: &[Traced],
     image: &Path,
     layout: &Layout,
     journals: &[&Path],
 ) -> BTreeSet<Kind> {
+    let ours = |t: &Traced| t.path == image || journals.contains(&t.path.as_path());
+    // (line, ends?, call): starts and ends in trace order, a call's start first.
+    let mut events: Vec<(usize, bool, usize)> = Vec::new();
+    for (i, t) in calls.iter().enumerate().filter(|(_, t)| ours(t)) {
+        events.push((t.start, false, i));
+        events.push((t.end, true, i));
+    }
+    events.sort();
     let mut seen = BTreeSet::new();
-    // Per file, the kinds written since its last sync (a journal's are all `Data`).
-    let mut dirty: HashMap<&Path, BTreeSet<Kind>> = HashMap::new();
-    for (i, (path, c)) in calls.iter().enumerate() {
+    // Per file, its writes not yet synced: call, kind, ended.
+    let mut dirty: HashMap<&Path, Vec<(usize, Kind, bool)>> = HashMap::new();
+    // Per sync in flight, the writes it covers.
+    let mut covers: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (_, ends, i) in events {
+        let t = &calls[i];
+        let path = t.path.as_path();
         let on_image = path == image;
-        if !on_image && !journals.contains(&path.as_path()) {
-            continue;
-        }
-        let (k, call) = match c {
+        let (k, call) = match &t.call {
             Call::Sync => {
-                dirty.remove(path.as_path());
+                let mine = dirty.entry(path).or_default();
+                if ends {
+                    let done = covers.remove(&i).unwrap_or_default();
+                    mine.retain(|(w, _, _)| !done.contains(w));
+                } else {
+                    covers.insert(i, mine.iter().filter(|w| w.2).map(|w| w.0).collect());
+                }
                 continue;
             }
             Call::Write(len, off, bytes) if on_image => (
@@ -220,28 +275,40 @@ fn check_order(
             // A length change places data as a write does.
             Call::Other(line) => (Kind::Data, line.clone()),
         };
+        if ends {
+            for w in dirty.entry(path).or_default().iter_mut() {
+                w.2 |= w.0 == i;
+            }
+            continue;
+        }
         if on_image {
-            let empty = BTreeSet::new();
-            let mine = dirty.get(path.as_path()).unwrap_or(&empty);
-            let pending: Vec<_> = needs(k).iter().filter(|n| mine.contains(n)).collect();
+            let mine = dirty.get(path).map_or(&[][..], Vec::as_slice);
+            let pending: BTreeSet<_> = mine
+                .iter()
+                .map(|w| w.1)
+                .filter(|w| needs(k).contains(w))
+                .collect();
             assert!(
                 pending.is_empty(),
-                "{what}: call {i} on {}: {k:?} {call} while {pending:?} writes are not \
+                "{what}: line {} on {}: {k:?} {call} while {pending:?} writes are not \
                  synced: the ordering point lost its sync",
+                t.start + 1,
                 image.display()
             );
             for j in journals {
                 assert!(
-                    !dirty.contains_key(j),
-                    "{what}: call {i}: {k:?} {call} on {} before the journal {} is synced",
+                    dirty.get(j).is_none_or(Vec::is_empty),
+                    "{what}: line {}: {k:?} {call} on {} before the journal {} is synced",
+                    t.start + 1,
                     image.display(),
                     j.display()
                 );
             }
             seen.insert(k);
         }
-        dirty.entry(path.as_path()).or_default().insert(k);
+        dirty.entry(path).or_default().push((i, k, false));
     }
+    dirty.retain(|_, v| !v.is_empty());
     assert!(
         dirty.is_empty(),
         "{what}: writes not synced at exit: {dirty:?}"
@@ -326,17 +393,38 @@ fn reparent_syncs_the_locators_before_the_header() {
 }
 
 #[test]
-fn strace_lines_parse_whatever_the_pid_width() {
-    for pid in ["7", "7171 ", "123456"] {
-        let w = format!("{pid} pwrite64(3</d/p.vhd>, \"conectix\"..., 512, 8400896) = 512");
-        match parse(&w) {
-            Some((p, Call::Write(512, 8400896, b))) => {
-                assert_eq!((p.to_str(), b.as_str()), (Some("/d/p.vhd"), "conectix"))
-            }
-            other => panic!("{w}: {other:?}"),
+fn strace_calls_parse() {
+    let w = r#"pwrite64(3</d/p.vhd>, "conectix"..., 512, 8400896) = 512"#;
+    match parse(w) {
+        Some((p, Call::Write(512, 8400896, b))) => {
+            assert_eq!((p.to_str(), b.as_str()), (Some("/d/p.vhd"), "conectix"))
         }
-        let s = format!("{pid} fdatasync(4</d/j>) = 0");
-        assert!(matches!(parse(&s), Some((_, Call::Sync))), "{s}");
+        other => panic!("{w}: {other:?}"),
     }
-    assert!(parse("7 +++ exited with 0 +++").is_none());
+    let v = r#"pwritev(4</d/p.vhd>, [{iov_base="\0\0\0\0"..., iov_len=3584}, {iov_base="\377\377"..., iov_len=512}], 2, 4202496) = 4096"#;
+    assert!(
+        matches!(parse(v), Some((_, Call::Write(4096, 4202496, _)))),
+        "{v}"
+    );
+    assert!(matches!(
+        parse("fdatasync(4</d/j>) = 0"),
+        Some((_, Call::Sync))
+    ));
+    assert!(parse("+++ exited with 0 +++").is_none());
+    // Padded PIDs, and a call split by another thread's.
+    let text = "7  fsync(3</a>) = 0\n\
+                123456 pwrite64(3</a>, \"x\"..., 512, 1024 <unfinished ...>\n\
+                7  fdatasync(4</b>) = 0\n\
+                123456 <... pwrite64 resumed>) = 512\n";
+    let c = calls_in(text);
+    let got: Vec<_> = c
+        .iter()
+        .map(|t| (t.start, t.end, t.path.to_str()))
+        .collect();
+    // In the order they end.
+    assert_eq!(
+        got,
+        [(0, 0, Some("/a")), (2, 2, Some("/b")), (1, 3, Some("/a"))]
+    );
+    assert!(matches!(c[2].call, Call::Write(512, 1024, _)));
 }
