@@ -26,14 +26,15 @@ size=$(qemu-img info -f vpc base.vhd | sed -n 's/^virtual size: .*(\([0-9]*\) by
 # (COMPATIBILITY.md, "Flushing with O_DIRECT"; tools/vhd-util/tests/flush_rule.rs checks
 # the tools'): on the library's own direct descriptor the engine's ordering points do not
 # sync, as libvhd's never do; vhd_close syncs a writable image once.
-strace -f -y -o strace.log -e trace=openat,pwrite64,fdatasync,fsync \
+strace -f -y -o strace.log -e trace=openat,pwrite64,pwritev,fdatasync,fsync \
     env LD_LIBRARY_PATH="$root/build/lib" "$d/vhd-util-c" write leaf.vhd 2048 0x22 2048
 on_leaf() { grep -c "^[0-9]* *$1(.*<$d/leaf.vhd>" strace.log || true; }
 if grep -q "\"leaf.vhd\", O_RDWR.*O_DIRECT.* = [0-9]" strace.log; then
-    writes=$(on_leaf pwrite64) datasyncs=$(on_leaf fdatasync) fsyncs=$(on_leaf fsync)
-    if [ "$writes" -lt 3 ] || [ "$datasyncs" -ne 0 ] || [ "$fsyncs" -ne 1 ]; then
+    writes=$(($(on_leaf pwrite64) + $(on_leaf pwritev)))
+    datasyncs=$(on_leaf fdatasync) fsyncs=$(on_leaf fsync)
+    if [ "$writes" -lt 2 ] || [ "$datasyncs" -ne 0 ] || [ "$fsyncs" -ne 1 ]; then
         echo "C writer on leaf.vhd: $writes writes, $datasyncs fdatasync, $fsyncs fsync;" \
-            "want at least 3 writes (data, bitmap, BAT), no fdatasync, one fsync" >&2
+            "want at least 2 writes (the block, the BAT), no fdatasync, one fsync" >&2
         exit 1
     fi
 else
