@@ -150,11 +150,10 @@ bench: build lib
 	bench/run.py $(BENCH_MIB)
 
 # Miri (nightly: `rustup component add miri rust-src --toolchain nightly`) over the core's
-# unit tests, the model test and the power cuts, at the reduced sizes they take under
-# cfg(miri). Not in `make check`: it takes tens of minutes (RELIABILITY.md has the last
-# run). MIRI_TESTS chooses, e.g. MIRI_TESTS="--test model"; the hostile images
-# (MIRI_TESTS="--test malformed") run at full size, far longer.
-MIRI_TESTS ?= --lib --test model --test powercut
+# unit tests, the hostile images, the model test and the power cuts, at the reduced sizes
+# they take under cfg(miri). Not in `make check`: it takes tens of minutes (RELIABILITY.md
+# has the last run). MIRI_TESTS chooses, e.g. MIRI_TESTS="--test malformed".
+MIRI_TESTS ?= --lib --test malformed --test model --test powercut
 miri:
 	$(CARGO) +nightly miri test -p vhd-nostd $(MIRI_TESTS)
 

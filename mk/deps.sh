@@ -27,6 +27,7 @@ needs=(
 	"/usr/sbin/losetup          mount"
 	"/usr/sbin/mkfs.ext4        e2fsprogs"
 	"/usr/sbin/lvcreate         lvm2"
+	"strace                     strace"
 )
 
 missing=()

@@ -175,15 +175,37 @@ pub fn new_snapshot_with(parent: &mut VDisk<VecIo>, name: &str, block_size: u32)
     .image()
 }
 
+/// `XOR[d][j] = d ^ j`, computed at compile time: each half sector of [`pattern`] is one
+/// of its rows.
+static XOR: [[u8; 256]; 256] = {
+    let mut t = [[0u8; 256]; 256];
+    let mut d = 0;
+    while d < 256 {
+        let mut j = 0;
+        while j < 256 {
+            t[d][j] = (d ^ j) as u8;
+            j += 1;
+        }
+        d += 1;
+    }
+    t
+};
+
 /// A deterministic pattern for sector `s` of generation `g`.
 pub fn pattern(s: u64, g: u8, buf: &mut [u8]) {
-    // Byte i depends on i and i / 512 modulo 256 only, so the pattern repeats every 256
-    // sectors: one period is computed, the rest copied (Miri interprets every byte of a
-    // loop, and the suites fill megabytes).
-    const PERIOD: usize = 256 * 512;
+    // Byte i is c ^ (i mod 256) ^ (i / 512 mod 256), c from s and g: both halves of
+    // sector k are row c ^ k of `XOR`, and the pattern repeats every 256 sectors. So one
+    // period is copied from the table, the rest from the period: Miri interprets every
+    // step of a loop, and the suites fill megabytes.
+    const SECTOR: usize = 512;
+    const PERIOD: usize = 256 * SECTOR;
+    let c = (s as u8).wrapping_mul(31) ^ g.wrapping_mul(7);
     let head = buf.len().min(PERIOD);
-    for (i, b) in buf[..head].iter_mut().enumerate() {
-        *b = (s as u8).wrapping_mul(31) ^ (i as u8) ^ g.wrapping_mul(7) ^ ((i / 512) as u8);
+    for (k, sector) in buf[..head].chunks_mut(SECTOR).enumerate() {
+        let row = &XOR[usize::from(c ^ k as u8)];
+        for half in sector.chunks_mut(SECTOR / 2) {
+            half.copy_from_slice(&row[..half.len()]);
+        }
     }
     let mut done = head;
     while done < buf.len() {
@@ -223,11 +245,15 @@ mod tests {
 
     #[test]
     fn pattern_copies_are_the_formula() {
-        let mut b = vec![0u8; 600 * 512 + 77];
-        pattern(5, 9, &mut b);
-        for (i, &x) in b.iter().enumerate() {
-            let want = 5u8.wrapping_mul(31) ^ (i as u8) ^ 9u8.wrapping_mul(7) ^ ((i / 512) as u8);
-            assert_eq!(x, want, "byte {i}");
+        // Within sector 0, a partial sector (and word), a period and more.
+        for len in [0, 100, 512, 3 * 512 + 5, 256 * 512, 600 * 512 + 77] {
+            let mut b = vec![0u8; len];
+            pattern(5, 9, &mut b);
+            for (i, &x) in b.iter().enumerate() {
+                let want =
+                    5u8.wrapping_mul(31) ^ (i as u8) ^ 9u8.wrapping_mul(7) ^ ((i / 512) as u8);
+                assert_eq!(x, want, "length {len}, byte {i}");
+            }
         }
     }
 }

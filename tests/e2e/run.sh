@@ -22,7 +22,24 @@ qemu-io -f vpc -c 'write -P 0x11 0 4M' base.vhd >/dev/null
 size=$(qemu-img info -f vpc base.vhd | sed -n 's/^virtual size: .*(\([0-9]*\) bytes)$/\1/p')
 "$util" snapshot -n mid.vhd -p base.vhd
 "$util" snapshot -n leaf.vhd -p mid.vhd
-cutil write leaf.vhd 2048 0x22 2048        # 1 MiB of 0x22 at 1 MiB
+# 1 MiB of 0x22 at 1 MiB, through vhd_io_write. The flush rule's library side
+# (COMPATIBILITY.md, "Flushing with O_DIRECT"; tools/vhd-util/tests/flush_rule.rs checks
+# the tools'): on the library's own direct descriptor the engine's ordering points do not
+# sync, as libvhd's never do; vhd_close syncs a writable image once.
+strace -f -y -o strace.log -e trace=openat,pwrite64,pwritev,fdatasync,fsync \
+    env LD_LIBRARY_PATH="$root/build/lib" "$d/vhd-util-c" write leaf.vhd 2048 0x22 2048
+on_leaf() { grep -c "^[0-9]* *$1(.*<$d/leaf.vhd>" strace.log || true; }
+if grep -q "\"leaf.vhd\", O_RDWR.*O_DIRECT.* = [0-9]" strace.log; then
+    writes=$(($(on_leaf pwrite64) + $(on_leaf pwritev)))
+    datasyncs=$(on_leaf fdatasync) fsyncs=$(on_leaf fsync)
+    if [ "$writes" -lt 2 ] || [ "$datasyncs" -ne 0 ] || [ "$fsyncs" -ne 1 ]; then
+        echo "C writer on leaf.vhd: $writes writes, $datasyncs fdatasync, $fsyncs fsync;" \
+            "want at least 2 writes (the block, the BAT), no fdatasync, one fsync" >&2
+        exit 1
+    fi
+else
+    echo "e2e: leaf.vhd not opened with O_DIRECT here: the library's no-sync rule is not checked"
+fi
 
 # The unchanged-C-main path and the Rust binary print the same bytes, exit the same.
 for args in "query -n leaf.vhd -v -s -p -f -d" "read -n leaf.vhd -p" "check -n leaf.vhd" \

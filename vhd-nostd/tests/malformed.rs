@@ -17,6 +17,24 @@ use vhd_testkit::*;
 
 type E = Error<ErrorKind>;
 
+// Sizes. The cases are written for dynamic and differencing disks of 2 MiB blocks and a
+// 1 MiB fixed disk; under Miri (`make miri`), which interprets every byte, the blocks are
+// 32 KiB and the fixed disk 64 KiB. Sector numbers are given in blocks (`SPB`) or for both
+// sizes (`scaled(full, miri)`), chosen so that each case touches the same blocks and
+// crosses the same boundaries at either size.
+
+/// Block size of the dynamic and differencing disks, in bytes.
+const BLOCK: usize = scaled(2 << 20, 32 << 10) as usize;
+const BLOCK_SIZE: u32 = BLOCK as u32;
+/// Sectors per block.
+const SPB: u64 = BLOCK as u64 / 512;
+/// The dynamic disk's size: four blocks.
+const DYN: u64 = 4 * BLOCK as u64;
+/// The fixed disk's size.
+const FIXED: u64 = scaled(MIB, 64 << 10);
+/// The first of the sectors `dynamic()` writes inside block 2 (not on a boundary).
+const IN_BLOCK_2: u64 = 2 * SPB + scaled(100, 5);
+
 fn fmt(e: FormatError) -> E {
     Error::Format(e)
 }
@@ -70,44 +88,46 @@ fn child_of<I: Io>(p: &Disk<I, Vec<u8>>, size: u64, block_size: u32, id: u8, nam
     .image()
 }
 
-/// An 8 MiB dynamic disk (4 blocks) with blocks 0 and 2 written, and its content.
+/// A dynamic disk of four blocks (`DYN`) with block 0 written whole and a run inside
+/// block 2, and its content.
 fn dynamic() -> (VecIo, Vec<u8>) {
-    let io = new_image(DiskType::Dynamic, 8 * MIB, 2 << 20);
+    let io = new_image(DiskType::Dynamic, DYN, BLOCK_SIZE);
     let mut d = open(io, true).unwrap();
-    let mut model = vec![0u8; 8 << 20];
-    let mut a = vec![0u8; 2 << 20];
+    let mut model = vec![0u8; DYN as usize];
+    let mut a = vec![0u8; BLOCK];
     pattern(0, 1, &mut a);
     d.write(0, &a).unwrap();
     model[..a.len()].copy_from_slice(&a);
-    pattern(9, 2, &mut a[..64 * 512]);
-    d.write(8192 + 100, &a[..64 * 512]).unwrap();
-    model[(8192 + 100) * 512..][..64 * 512].copy_from_slice(&a[..64 * 512]);
+    let run = &mut a[..scaled(64, 8) as usize * 512];
+    pattern(9, 2, run);
+    d.write(IN_BLOCK_2, run).unwrap();
+    model[IN_BLOCK_2 as usize * 512..][..run.len()].copy_from_slice(run);
     (d.into_io(), model)
 }
 
-/// A 1 MiB fixed disk with a pattern, and its content.
+/// A fixed disk (`FIXED`) with a pattern, and its content.
 fn fixed() -> (VecIo, Vec<u8>) {
-    let mut io = new_image(DiskType::Fixed, MIB, 0);
-    let mut model = vec![0u8; MIB as usize];
+    let mut io = new_image(DiskType::Fixed, FIXED, 0);
+    let mut model = vec![0u8; FIXED as usize];
     pattern(3, 3, &mut model);
-    io.data[..MIB as usize].copy_from_slice(&model);
+    io.data[..FIXED as usize].copy_from_slice(&model);
     (io, model)
 }
 
-/// A parent (4 MiB, written) and a fresh snapshot of it named `base.vhd`.
+/// A parent (two blocks, written) and a fresh snapshot of it named `base.vhd`.
 fn parent_and_child() -> (VecIo, VecIo, Vec<u8>) {
-    parent_of_mib_and_child(4, 5)
+    parent_of_blocks_and_child(2, 5)
 }
 
-/// A parent of `mib` MiB written whole with pattern generation `g`, a fresh snapshot of
-/// it named `base.vhd`, and the parent's content.
-fn parent_of_mib_and_child(mib: u64, g: u8) -> (VecIo, VecIo, Vec<u8>) {
-    let io = new_image(DiskType::Dynamic, mib * MIB, 2 << 20);
+/// A parent of `blocks` blocks written whole with pattern generation `g`, a fresh
+/// snapshot of it named `base.vhd` (blocks of the same size), and the parent's content.
+fn parent_of_blocks_and_child(blocks: usize, g: u8) -> (VecIo, VecIo, Vec<u8>) {
+    let io = new_image(DiskType::Dynamic, (blocks * BLOCK) as u64, BLOCK_SIZE);
     let mut p = open(io, true).unwrap();
-    let mut model = vec![0u8; (mib * MIB) as usize];
+    let mut model = vec![0u8; blocks * BLOCK];
     pattern(u64::from(g), g, &mut model);
     p.write(0, &model).unwrap();
-    let child = new_snapshot(&mut p, "base.vhd");
+    let child = new_snapshot_with(&mut p, "base.vhd", BLOCK_SIZE);
     (p.into_io(), child, model)
 }
 
@@ -167,27 +187,27 @@ fn case_02_size_not_whole_sectors() {
     let (io, model) = dynamic();
     let start = open(io.clone(), false).unwrap().bat().get(2).unwrap() as usize * 512;
     let cut = VecIo {
-        data: io.data[..start + 100_007].to_vec(),
+        data: io.data[..start + scaled(100_007, 10_007) as usize].to_vec(),
     };
     let mut d = open(cut.clone(), false).unwrap();
     assert_eq!(d.recovered(), Recovered::BACKUP_FOOTER);
-    let mut buf = vec![0u8; 4096 * 512];
+    let mut buf = vec![0u8; BLOCK];
     assert_eq!(
-        d.read(8192, &mut buf),
+        d.read(2 * SPB, &mut buf),
         Err(invalid(Structure::Bat, "entry"))
     );
     d.read(0, &mut buf).unwrap();
     assert!(buf[..] == model[..buf.len()]);
-    d.read(4096, &mut buf).unwrap();
+    d.read(SPB, &mut buf).unwrap();
     assert!(buf.iter().all(|&b| b == 0));
     // Read-write: the block past the end is refused, and so is building after it.
     let mut d = open(cut, true).unwrap();
     assert_eq!(
-        d.write(8192, &[1; 512]),
+        d.write(2 * SPB, &[1; 512]),
         Err(invalid(Structure::Bat, "entry"))
     );
     assert_eq!(
-        d.write(4096, &[1; 512]),
+        d.write(SPB, &[1; 512]),
         Err(invalid(Structure::Image, "end of data"))
     );
     d.read(0, &mut buf).unwrap();
@@ -303,7 +323,7 @@ fn case_06_unknown_disk_type() {
 #[test]
 fn case_07_fixed_file_shorter_than_size() {
     let (mut io, _) = fixed();
-    reseal_footers(&mut io, false, |f| f.curr_size = 2 * MIB);
+    reseal_footers(&mut io, false, |f| f.curr_size = 2 * FIXED);
     rejects(&io, invalid(Structure::Footer, "curr_size"));
     // The data cut by a sector, the footer kept.
     let (io, _) = fixed();
@@ -320,7 +340,7 @@ fn case_07_fixed_file_shorter_than_size() {
 fn case_08_current_size_zero_unaligned_or_huge() {
     // Unaligned.
     let (mut io, _) = dynamic();
-    reseal_footers(&mut io, true, |f| f.curr_size = 8 * MIB - 100);
+    reseal_footers(&mut io, true, |f| f.curr_size = DYN - 100);
     rejects(&io, invalid(Structure::Footer, "curr_size"));
     let (mut io, _) = fixed();
     reseal_footers(&mut io, false, |f| f.curr_size = 1000);
@@ -342,7 +362,7 @@ fn case_08_current_size_zero_unaligned_or_huge() {
     assert_eq!(d.read(0, &mut [0; 512]), Err(Error::OutOfRange));
     assert_eq!(d.write(0, &[0; 512]), Err(Error::OutOfRange));
     d.read(0, &mut []).unwrap();
-    let io = new_image(DiskType::Dynamic, 0, 2 << 20);
+    let io = new_image(DiskType::Dynamic, 0, BLOCK_SIZE);
     let mut d = open(io, false).unwrap();
     assert_eq!(d.read(0, &mut [0; 512]), Err(Error::OutOfRange));
 }
@@ -448,7 +468,7 @@ fn case_15_bat_entry_out_of_place() {
         footer_sec + 100,
         1,
         3,
-        footer_sec - 4096,
+        footer_sec - SPB,
         u64::from(UNUSED - 1),
     ] {
         let mut io = io.clone();
@@ -456,18 +476,18 @@ fn case_15_bat_entry_out_of_place() {
         let mut d = open(io.clone(), false).unwrap();
         let mut buf = vec![0u8; 512];
         assert_eq!(
-            d.read(8192 + 100, &mut buf),
+            d.read(IN_BLOCK_2, &mut buf),
             Err(invalid(Structure::Bat, "entry")),
             "entry {entry:#x}"
         );
         // The other blocks still read.
-        let mut b0 = vec![0u8; 2 << 20];
+        let mut b0 = vec![0u8; BLOCK];
         d.read(0, &mut b0).unwrap();
-        assert!(b0[..] == model[..2 << 20]);
-        d.read(4096, &mut buf).unwrap();
+        assert!(b0[..] == model[..BLOCK]);
+        d.read(SPB, &mut buf).unwrap();
         let mut d = open(io.clone(), true).unwrap();
         assert_eq!(
-            d.write(8192, &[7; 512]),
+            d.write(2 * SPB, &[7; 512]),
             Err(invalid(Structure::Bat, "entry"))
         );
         let msg = check_msg(&mut io).unwrap_err();
@@ -487,17 +507,17 @@ fn case_16_overlapping_blocks() {
     // Blocks the engine allocates go past every existing block: writing a new block
     // (3) never touches blocks 0, 1 and 2.
     let mut d = open(io, true).unwrap();
-    let mut a = vec![0u8; 2 << 20];
+    let mut a = vec![0u8; BLOCK];
     pattern(1, 8, &mut a);
-    d.write(3 * 4096, &a).unwrap();
+    d.write(3 * SPB, &a).unwrap();
     let mut all = read_all(&mut d);
-    assert!(all[..2 << 20] == model[..2 << 20]);
+    assert!(all[..BLOCK] == model[..BLOCK]);
     assert!(
-        all[2 << 20..4 << 20] == model[..2 << 20],
+        all[BLOCK..2 * BLOCK] == model[..BLOCK],
         "alias reads block 0"
     );
-    assert!(all[4 << 20..6 << 20] == model[4 << 20..6 << 20]);
-    assert!(all[6 << 20..] == a[..]);
+    assert!(all[2 * BLOCK..3 * BLOCK] == model[2 * BLOCK..3 * BLOCK]);
+    assert!(all[3 * BLOCK..] == a[..]);
     all.clear();
 }
 
@@ -561,7 +581,7 @@ fn case_17_locator_out_of_bounds() {
     let mut io = c.into_io();
     reseal_header(&mut io, |h| {
         h.loc[0].data_offset = at + 4096;
-        h.loc[0].data_space = 1 << 20;
+        h.loc[0].data_space = scaled(1 << 20, 16 << 10) as u32;
     });
     assert!(locator_path(&io, 0).is_err(), "block data is no path");
     let mut want = model;
@@ -570,7 +590,7 @@ fn case_17_locator_out_of_bounds() {
     let mut c = open(io, true).unwrap();
     c.write(2, &[5; 1024]).unwrap();
     let mut chain = [c, open(pio, false).unwrap()];
-    let mut all = vec![0u8; 4 << 20];
+    let mut all = vec![0u8; 2 * BLOCK];
     read_chain(&mut chain, 0, &mut all).unwrap();
     assert!(all == want);
 }
@@ -730,7 +750,7 @@ fn case_21_chain_without_a_bottom() {
     // in a differencing disk is an error when a read reaches past it.
     let (pio, cio, _) = parent_and_child();
     let mut p = open(pio, true).unwrap();
-    let grandchild = new_snapshot(&mut p, "child.vhd");
+    let grandchild = new_snapshot_with(&mut p, "child.vhd", BLOCK_SIZE);
     let mut chain = vec![open(grandchild, false).unwrap(), open(cio, false).unwrap()];
     assert_eq!(
         read_chain(&mut chain, 0, &mut [0; 512]),
@@ -800,11 +820,11 @@ fn case_22_batmap_damaged() {
             !rebuilt,
             "{what}"
         );
-        let mut a = vec![0u8; 2 << 20];
+        let mut a = vec![0u8; BLOCK];
         pattern(4, 4, &mut a);
-        d.write(3 * 4096, &a).unwrap();
+        d.write(3 * SPB, &a).unwrap();
         let mut want = model.clone();
-        want[6 << 20..].copy_from_slice(&a);
+        want[3 * BLOCK..].copy_from_slice(&a);
         let mut io = d.into_io();
         let mut d = open(&mut io, false).unwrap();
         assert!(read_all(&mut d) == want, "{what}");
@@ -855,11 +875,11 @@ fn case_22_batmap_larger_than_the_bat_needs() {
     let mut d = Disk::open(io, bufs, opts).unwrap();
     assert_eq!(d.recovered(), Recovered::BATMAP_INVALID);
     assert!(read_all(&mut d) == model);
-    let mut a = vec![0u8; 2 << 20];
+    let mut a = vec![0u8; BLOCK];
     pattern(5, 5, &mut a);
-    d.write(3 * 4096, &a).unwrap();
+    d.write(3 * SPB, &a).unwrap();
     let mut want = model;
-    want[6 << 20..].copy_from_slice(&a);
+    want[3 * BLOCK..].copy_from_slice(&a);
     let mut io = d.into_io();
     assert!(read_all(&mut open(io.clone(), false).unwrap()) == want);
     assert_eq!(check_msg(&mut io), Ok(()));
@@ -928,7 +948,7 @@ fn case_24_io_errors_propagate_and_write_nothing() {
     let mut d = open(io, false).unwrap();
     d.io().data.truncate(5000);
     assert_eq!(
-        d.read(100, &mut [0; 512]),
+        d.read(scaled(100, 10), &mut [0; 512]),
         Err(Error::Io(ErrorKind::UnexpectedEof))
     );
     // A failed bitmap read during a write into an allocated differencing block: the
@@ -953,7 +973,7 @@ fn case_24_io_errors_propagate_and_write_nothing() {
     assert_eq!(d.write(20, &[8; 512]), Err(Error::Io(ErrorKind::Other)));
     drop(d);
     let mut chain = [open(f.inner, false).unwrap(), open(pio, false).unwrap()];
-    let mut all = vec![0u8; 4 << 20];
+    let mut all = vec![0u8; 2 * BLOCK];
     read_chain(&mut chain, 0, &mut all).unwrap();
     let mut want = model;
     want[10 * 512..11 * 512].fill(9);
@@ -968,11 +988,16 @@ fn case_26_not_a_vhd() {
     mbr[510] = 0x55;
     mbr[511] = 0xAA;
     let mut disk = mbr.clone();
-    disk.resize(MIB as usize, 0);
+    disk.resize(FIXED as usize, 0);
     let bad = fmt(FormatError::BadCookie {
         structure: Structure::Footer,
     });
-    for data in [mbr, disk, vec![0; MIB as usize], vec![0xFF; MIB as usize]] {
+    for data in [
+        mbr,
+        disk,
+        vec![0; FIXED as usize],
+        vec![0xFF; FIXED as usize],
+    ] {
         rejects(&VecIo { data }, bad);
     }
 }
@@ -1000,20 +1025,20 @@ fn case_27_out_of_range() {
     let (io, _) = fixed();
     let mut d = open(io, true).unwrap();
     assert_eq!(d.read(u64::MAX, &mut b[..512]), Err(Error::OutOfRange));
-    assert_eq!(d.write(2048, &b[..512]), Err(Error::OutOfRange));
+    assert_eq!(d.write(FIXED / 512, &b[..512]), Err(Error::OutOfRange));
 }
 
 #[test]
 fn case_28_child_block_size_differs_from_parent() {
     let (pio, _, mut model) = parent_and_child();
     let mut p = open(pio, false).unwrap();
-    let io = child_of(&p, p.size(), 512 << 10, 7, "base.vhd");
+    let io = child_of(&p, p.size(), BLOCK_SIZE / 4, 7, "base.vhd");
     let mut c = open(io, true).unwrap();
-    let mut b = vec![0u8; 3000 * 512];
+    let mut b = vec![0u8; scaled(3000, 47) as usize * 512];
     pattern(11, 9, &mut b);
-    c.write(1000, &b).unwrap();
-    model[1000 * 512..][..b.len()].copy_from_slice(&b);
-    let mut all = vec![0u8; 4 << 20];
+    c.write(scaled(1000, 15), &b).unwrap();
+    model[scaled(1000, 15) as usize * 512..][..b.len()].copy_from_slice(&b);
+    let mut all = vec![0u8; 2 * BLOCK];
     let c = open(c.into_io(), false).unwrap();
     p.read(0, &mut all[..512]).unwrap();
     let mut chain = [c, p];
@@ -1027,10 +1052,10 @@ fn case_29_fixed_disk_holding_vhd_metadata_at_offset_0() {
     let inner = new_image(DiskType::Dynamic, 100 * MIB, 2 << 20);
     assert_eq!(inner.data.len(), 3584);
     io.data[..3584].copy_from_slice(&inner.data);
-    let model = io.data[..MIB as usize].to_vec();
+    let model = io.data[..FIXED as usize].to_vec();
     let mut d = open(io.clone(), true).unwrap();
     assert_eq!(d.disk_type(), Some(DiskType::Fixed));
-    assert_eq!(d.size(), MIB);
+    assert_eq!(d.size(), FIXED);
     assert!(d.recovered().is_empty());
     assert!(read_all(&mut d) == model);
     d.write(8, &[1; 512]).unwrap();
@@ -1059,7 +1084,7 @@ fn case_30_footers_differ() {
     );
     let mut d = open(bad.clone(), false).unwrap();
     assert_eq!(d.footer().uuid, uuid(1), "end footer is authoritative");
-    assert_eq!(d.size(), 8 * MIB);
+    assert_eq!(d.size(), DYN);
     assert!(read_all(&mut d) == model);
     let d = open(bad, true).unwrap();
     assert_eq!(d.recovered(), Recovered::BACKUP_FOOTER_REWRITTEN);
@@ -1071,7 +1096,7 @@ fn case_30_footers_differ() {
 #[test]
 fn case_31_size_beyond_bat() {
     let (mut io, _) = dynamic();
-    reseal_footers(&mut io, true, |f| f.curr_size = 8 * MIB + 512);
+    reseal_footers(&mut io, true, |f| f.curr_size = DYN + 512);
     rejects(&io, invalid(Structure::Header, "max_bat_size"));
 }
 
@@ -1080,12 +1105,12 @@ fn case_32_geometry_disagrees_with_size() {
     let (mut io, model) = dynamic();
     reseal_footers(&mut io, true, |f| f.geometry = 0x0001_0101);
     let mut d = open(io.clone(), false).unwrap();
-    assert_eq!(d.size(), 8 * MIB, "the size rule is curr_size");
+    assert_eq!(d.size(), DYN, "the size rule is curr_size");
     assert!(read_all(&mut d) == model);
     let (mut io, model) = fixed();
     reseal_footers(&mut io, false, |f| f.geometry = 0xFFFF_10FF);
     let mut d = open(io, false).unwrap();
-    assert_eq!(d.size(), MIB);
+    assert_eq!(d.size(), FIXED);
     assert!(read_all(&mut d) == model);
 }
 
@@ -1213,7 +1238,7 @@ fn case_37_parent_timestamp_zero() {
     assert_eq!(check_msg(&mut cio), Ok(()));
     let mut chain = [open(cio, false).unwrap(), open(pio, false).unwrap()];
     assert!(chain[0].recovered().is_empty());
-    let mut all = vec![0u8; 4 << 20];
+    let mut all = vec![0u8; 2 * BLOCK];
     read_chain(&mut chain, 0, &mut all).unwrap();
     assert!(all == model);
 }
@@ -1221,15 +1246,16 @@ fn case_37_parent_timestamp_zero() {
 #[test]
 fn case_38_parent_size_or_block_size_differs() {
     // A parent smaller than the child: reads beyond it are zeros; coalesce refuses.
-    let small = new_image(DiskType::Dynamic, 2 * MIB, 2 << 20);
+    let small = new_image(DiskType::Dynamic, BLOCK as u64, BLOCK_SIZE);
     let mut p = open(small, true).unwrap();
-    p.write(0, &vec![6u8; 2 << 20]).unwrap();
-    let cio = child_of(&p, 4 * MIB, 2 << 20, 8, "s.vhd");
+    p.write(0, &vec![6u8; BLOCK]).unwrap();
+    let cio = child_of(&p, 2 * BLOCK as u64, BLOCK_SIZE, 8, "s.vhd");
     let mut c = open(cio, true).unwrap();
     // Data inside the parent (block 0) and beyond it (block 1): refused before block 0
     // is merged, so the parent is left as it was.
+    let beyond = scaled(8000, 125);
     c.write(10, &[2; 512]).unwrap();
-    c.write(8000, &[1; 512]).unwrap();
+    c.write(beyond, &[1; 512]).unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let before = p.io().data.clone();
     assert_eq!(
@@ -1241,22 +1267,28 @@ fn case_38_parent_size_or_block_size_differs() {
         "a refused coalesce changed the parent"
     );
     let mut chain = [c, p];
-    let mut all = vec![0u8; 4 << 20];
+    let mut all = vec![0u8; 2 * BLOCK];
     read_chain(&mut chain, 0, &mut all).unwrap();
     assert!(all[10 * 512..11 * 512].iter().all(|&b| b == 2));
     assert!(all[..10 * 512].iter().all(|&b| b == 6));
-    assert!(all[11 * 512..2 << 20].iter().all(|&b| b == 6));
-    assert!(all[2 << 20..8000 * 512].iter().all(|&b| b == 0));
-    assert!(all[8000 * 512..8001 * 512].iter().all(|&b| b == 1));
+    assert!(all[11 * 512..BLOCK].iter().all(|&b| b == 6));
+    assert!(all[BLOCK..beyond as usize * 512].iter().all(|&b| b == 0));
+    assert!(all[beyond as usize * 512..][..512].iter().all(|&b| b == 1));
     // Different block sizes: coalesce copies by sector and is correct.
     let (pio, _, mut model) = parent_and_child();
     let mut p = open(pio, true).unwrap();
-    let cio = child_of(&p, p.size(), 64 << 10, 9, "base.vhd");
+    let cio = child_of(
+        &p,
+        p.size(),
+        scaled(64 << 10, 8 << 10) as u32,
+        9,
+        "base.vhd",
+    );
     let mut c = open(cio, true).unwrap();
-    let mut b = vec![0u8; 700 * 512];
+    let mut b = vec![0u8; scaled(700, 12) as usize * 512];
     pattern(2, 12, &mut b);
-    c.write(4000, &b).unwrap();
-    model[4000 * 512..][..b.len()].copy_from_slice(&b);
+    c.write(scaled(4000, 60), &b).unwrap();
+    model[scaled(4000, 60) as usize * 512..][..b.len()].copy_from_slice(&b);
     vhd_nostd::coalesce::coalesce(&mut c, &mut p, &mut buf).unwrap();
     assert!(read_all(&mut p) == model);
 }
@@ -1272,11 +1304,11 @@ fn case_39_legacy_511_byte_footer() {
     assert_eq!(d.recovered(), Recovered::SHORT_FOOTER);
     assert!(read_all(&mut d) == model);
     let mut d = open(short, true).unwrap();
-    let mut a = vec![0u8; 4096 * 512];
+    let mut a = vec![0u8; BLOCK];
     pattern(6, 6, &mut a);
-    d.write(4096, &a).unwrap();
+    d.write(SPB, &a).unwrap();
     let mut want = model.clone();
-    want[2 << 20..4 << 20].copy_from_slice(&a);
+    want[BLOCK..2 * BLOCK].copy_from_slice(&a);
     let mut io = d.into_io();
     assert_eq!(io.data.len() % 512, 0);
     assert_eq!(check_msg(&mut io), Ok(()));
@@ -1290,13 +1322,13 @@ fn case_39_legacy_511_byte_footer() {
     };
     let mut d = open(short, true).unwrap();
     assert_eq!(d.recovered(), Recovered::SHORT_FOOTER);
-    assert_eq!(d.size(), MIB);
+    assert_eq!(d.size(), FIXED);
     assert!(read_all(&mut d) == model);
-    d.write(2047, &[5; 512]).unwrap();
+    d.write(FIXED / 512 - 1, &[5; 512]).unwrap();
     let out = d.into_io();
     assert_eq!(
-        out.data[MIB as usize..],
-        io.data[MIB as usize..io.data.len() - 1]
+        out.data[FIXED as usize..],
+        io.data[FIXED as usize..io.data.len() - 1]
     );
 }
 
@@ -1407,11 +1439,12 @@ fn case_41_beyond_32_bit_sector_offsets() {
     assert!(io.data.is_empty(), "nothing written");
     // At open, every entry is a 32-bit sector; a block that would start beyond 2^32
     // sectors is refused before anything is written.
-    let small = new_image(DiskType::Dynamic, 100 * MIB, 2 << 20);
+    let small = new_image(DiskType::Dynamic, 50 * BLOCK as u64, BLOCK_SIZE);
+    let meta = small.data.len() - 512;
     let mut s = SparseIo::default();
-    s.write_at(0, &small.data[..3072]).unwrap();
+    s.write_at(0, &small.data[..meta]).unwrap();
     let fpos = (1u64 << 32) * 512 + 4096;
-    s.write_at(fpos, &small.data[3072..]).unwrap();
+    s.write_at(fpos, &small.data[meta..]).unwrap();
     s.writes = 0;
     let mut d = open(&mut s, true).unwrap();
     assert_eq!(d.footer_position(), fpos);
@@ -1422,11 +1455,12 @@ fn case_41_beyond_32_bit_sector_offsets() {
     drop(d);
     assert_eq!(s.writes, 0);
     // Just below the limit a block still fits.
-    let small = new_image(DiskType::Dynamic, 100 * MIB, 2 << 20);
+    let small = new_image(DiskType::Dynamic, 50 * BLOCK as u64, BLOCK_SIZE);
+    let meta = small.data.len() - 512;
     let mut s = SparseIo::default();
-    s.write_at(0, &small.data[..3072]).unwrap();
+    s.write_at(0, &small.data[..meta]).unwrap();
     let fpos = (1u64 << 32) * 512 - (64 << 20);
-    s.write_at(fpos, &small.data[3072..]).unwrap();
+    s.write_at(fpos, &small.data[meta..]).unwrap();
     let mut d = open(&mut s, true).unwrap();
     d.write(0, &[1; 512]).unwrap();
     let sec = d.bat().get(0).unwrap();
@@ -1459,7 +1493,7 @@ fn case_42_bitmap_bit_clear_inside_allocated_block() {
     // Differencing: the same sectors read from the parent.
     let (pio, cio, model) = parent_and_child();
     let mut c = open(cio, true).unwrap();
-    let mut full = vec![0u8; 2 << 20];
+    let mut full = vec![0u8; BLOCK];
     pattern(8, 8, &mut full);
     c.write(0, &full).unwrap();
     assert!(
@@ -1480,9 +1514,9 @@ fn case_42_bitmap_bit_clear_inside_allocated_block() {
     cio.data[hoff..hoff + 512].copy_from_slice(&h.to_bytes());
     let mut want = model;
     want[..10 * 512].copy_from_slice(&full[..10 * 512]);
-    want[20 * 512..2 << 20].copy_from_slice(&full[20 * 512..]);
+    want[20 * 512..BLOCK].copy_from_slice(&full[20 * 512..]);
     let mut chain = [open(cio, false).unwrap(), open(pio, false).unwrap()];
-    let mut all = vec![0u8; 4 << 20];
+    let mut all = vec![0u8; 2 * BLOCK];
     read_chain(&mut chain, 0, &mut all).unwrap();
     assert!(all == want);
 }
@@ -1503,29 +1537,29 @@ fn case_15_bad_entry_with_a_batmap_to_rebuild() {
         !d.recovered().contains(Recovered::BATMAP_INVALID),
         "rebuilt"
     );
-    let mut b = vec![0u8; 2 << 20];
+    let mut b = vec![0u8; BLOCK];
     d.read(0, &mut b).unwrap();
-    assert!(b[..] == model[..2 << 20]);
-    assert_eq!(d.read(4096, &mut b), Err(invalid(Structure::Bat, "entry")));
+    assert!(b[..] == model[..BLOCK]);
+    assert_eq!(d.read(SPB, &mut b), Err(invalid(Structure::Bat, "entry")));
     // Blocks already there stay writable; a new block is refused (where it would go
     // depends on the damaged entry).
-    d.write(100, &b[..512]).unwrap();
+    d.write(scaled(100, 10), &b[..512]).unwrap();
     assert_eq!(
-        d.write(3 * 4096, &b),
+        d.write(3 * SPB, &b),
         Err(invalid(Structure::Image, "end of data"))
     );
     let mut d = open(d.into_io(), false).unwrap();
     assert!(d.recovered().is_empty());
-    d.read(8192, &mut b).unwrap();
-    assert!(b[..] == model[4 << 20..6 << 20]);
+    d.read(2 * SPB, &mut b).unwrap();
+    assert!(b[..] == model[2 * BLOCK..3 * BLOCK]);
 }
 
 // ---- issue 21: classes of hostile images beyond malformed-cases.md ---------------------
 
-/// An 8 MiB parent written whole (4 blocks) and a fresh snapshot of it, with the parent's
+/// A parent of four blocks written whole and a fresh snapshot of it, with the parent's
 /// content.
-fn parent8_and_child() -> (VecIo, VecIo, Vec<u8>) {
-    parent_of_mib_and_child(8, 6)
+fn parent4_and_child() -> (VecIo, VecIo, Vec<u8>) {
+    parent_of_blocks_and_child(4, 6)
 }
 
 /// Reads the whole child through its parent.
@@ -1538,17 +1572,17 @@ fn chain_read(child: &VecIo, parent: &VecIo) -> Vec<u8> {
 /// the bit from the bitmap and loses nothing.
 #[test]
 fn hostile_1_batmap_bit_over_partial_bitmap() {
-    let (pio, cio, pmodel) = parent8_and_child();
+    let (pio, cio, pmodel) = parent4_and_child();
     let mut c = open(cio, true).unwrap();
     let eight = vec![0x5Au8; 8 * 512];
-    c.write(8192, &eight).unwrap();
+    c.write(2 * SPB, &eight).unwrap();
     let start = c.bat().get(2).unwrap() as usize * 512;
     let mut cio = c.into_io();
     // Stale bytes in a clear-bitmap sector of block 2, then batmap bit 2 set.
     cio.data[start + 512 + 10 * 512..][..512].fill(0xEE);
     set_batmap_bit(&mut cio, 2, true);
     let mut want = pmodel.clone();
-    want[8192 * 512..][..8 * 512].copy_from_slice(&eight);
+    want[2 * BLOCK..][..8 * 512].copy_from_slice(&eight);
     assert!(
         chain_read(&cio, &pio) == want,
         "stale child bytes were read"
@@ -1559,33 +1593,33 @@ fn hostile_1_batmap_bit_over_partial_bitmap() {
     );
     // A write into the block keeps the parent's sectors and clears the false bit.
     let mut c = open(cio, true).unwrap();
-    c.write(8192 + 100, &eight).unwrap();
+    c.write(2 * SPB + scaled(100, 20), &eight).unwrap();
     assert!(c.batmap().unwrap().1[0] & 0x20 == 0, "bit 2 cleared");
-    want[(8192 + 100) * 512..][..8 * 512].copy_from_slice(&eight);
+    want[(2 * SPB + scaled(100, 20)) as usize * 512..][..8 * 512].copy_from_slice(&eight);
     let mut cio = c.into_io();
     assert!(chain_read(&cio, &pio) == want);
     assert_eq!(check_msg(&mut cio), Ok(()));
 
     // Variant: the bit on an unallocated block, then one 8-sector write there: the rest
     // of the block still reads from the parent, not as zeros.
-    let (pio, mut cio, pmodel) = parent8_and_child();
+    let (pio, mut cio, pmodel) = parent4_and_child();
     set_batmap_bit(&mut cio, 3, true);
     assert_eq!(
         check_msg(&mut cio.clone()),
         Err("batmap shows unallocated block 3 full".into())
     );
     let mut c = open(cio, true).unwrap();
-    c.write(3 * 4096, &eight).unwrap();
+    c.write(3 * SPB, &eight).unwrap();
     let mut cio = c.into_io();
     let mut want = pmodel;
-    want[3 * 4096 * 512..][..8 * 512].copy_from_slice(&eight);
+    want[3 * BLOCK..][..8 * 512].copy_from_slice(&eight);
     assert!(chain_read(&cio, &pio) == want, "parent data lost");
     assert_eq!(check_msg(&mut cio), Ok(()));
 
     // fill does not skip a block the batmap alone calls full.
-    let (pio, cio, pmodel) = parent8_and_child();
+    let (pio, cio, pmodel) = parent4_and_child();
     let mut c = open(cio, true).unwrap();
-    c.write(8192, &eight).unwrap();
+    c.write(2 * SPB, &eight).unwrap();
     let mut cio = c.into_io();
     set_batmap_bit(&mut cio, 2, true);
     let mut chain = [open(cio, true).unwrap(), open(pio, false).unwrap()];
@@ -1596,11 +1630,11 @@ fn hostile_1_batmap_bit_over_partial_bitmap() {
     let mut alone = open(cio, false).unwrap();
     assert_eq!(alone.batmap().unwrap().1[0], 0xF0, "every block full");
     let mut want = pmodel;
-    want[8192 * 512..][..8 * 512].copy_from_slice(&eight);
-    let mut all = vec![0u8; 8 << 20];
+    want[2 * BLOCK..][..8 * 512].copy_from_slice(&eight);
+    let mut all = vec![0u8; DYN as usize];
     // Every block is whole now: the child reads alone (a missing parent is never asked).
-    for s in (0..16384).step_by(2048) {
-        let (src, _) = alone.map_sectors(s, 2048).unwrap();
+    for s in (0..4 * SPB).step_by(SPB as usize / 2) {
+        let (src, _) = alone.map_sectors(s, SPB as u32 / 2).unwrap();
         assert!(matches!(src, vhd_nostd::Source::Data(_)), "sector {s}");
     }
     read_chain(&mut [alone], 0, &mut all).unwrap();
