@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod cipher;
 pub mod coalesce;
 pub mod copy;
 pub mod create;
