@@ -17,12 +17,7 @@ use vhd_std::{Image, OpenOptions};
 const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
 
 fn workdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("vhd-util-blktap3-crypt")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    vhd_testkit::workdir!("vhd-util-blktap3-crypt", name)
 }
 
 /// (exit status, stdout, stderr) of `vhd-util args` with `stdin` as its input.
@@ -105,14 +100,16 @@ fn source(dir: &Path, name: &str, bytes: u64, runs: &[(u64, usize)]) {
     }
 }
 
-/// `xts_verify.py SRC DST KEY`: its summary line (blocks, sectors encrypted and left
-/// in the clear, key hash), or a failure with its message.
-fn verify(dir: &Path, src: &str, dst: &str, key: &str) -> String {
+/// Checks DST, the copy of `s.vhd` with the key in `key_file`: `xts_verify.py`
+/// (independent of vhd-rs) must pass and report the key hash `key -p` prints, after a
+/// zero nonce; `key -c` must accept the key and `check` the image. Returns the
+/// verifier's counts (`blocks=.. encrypted=.. plain=..`).
+fn checked_copy(dir: &Path, dst: &str, key_file: &str) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/xts_verify.py");
     // Debian's interpreter, whose `cryptography` is the package mk/deps.sh installs.
     let o = Command::new("/usr/bin/python3")
         .arg(script)
-        .args([src, dst, key])
+        .args(["s.vhd", dst, key_file])
         .current_dir(dir)
         .output()
         .unwrap();
@@ -121,15 +118,12 @@ fn verify(dir: &Path, src: &str, dst: &str, key: &str) -> String {
         String::from_utf8_lossy(&o.stderr),
     );
     assert!(o.status.success(), "xts_verify.py {dst}: {out}{err}");
-    out.trim_end().to_string()
-}
-
-/// The hash `key -p` prints for `name`, after the zero nonce.
-fn stored_hash(dir: &Path, name: &str) -> String {
-    let p = ok(dir, &["key", "-p", "-n", name]);
-    let (nonce, hash) = p.trim_end().split_once(' ').unwrap();
-    assert_eq!(nonce, "0".repeat(64), "copy stores a zero nonce");
-    hash.to_string()
+    let (counts, hash) = out.trim_end().split_once(" keyhash=").unwrap();
+    let printed = ok(dir, &["key", "-p", "-n", dst]);
+    assert_eq!(printed, format!("{} {hash}\n", "0".repeat(64)));
+    ok(dir, &["key", "-c", "-n", dst, "-k", key_file]);
+    assert!(ok(dir, &["check", "-n", dst]).contains("is valid"));
+    counts.to_string()
 }
 
 /// A 256-bit key from a file: a 2040 GiB source (sector numbers up to 2^32, so every
@@ -156,26 +150,10 @@ fn copy_with_a_256_bit_key_file() {
         ],
     );
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
-    let summary = verify(&d, "s.vhd", "t256.vhd", "t256,aes-xts-plain,256.key");
-    let hash = stored_hash(&d, "t256.vhd");
     // 3 + 4096 + 40 sectors written, in 4 blocks of 4096 sectors.
     assert_eq!(
-        summary,
-        format!(
-            "blocks=4 encrypted=4139 plain={} keyhash={hash}",
-            4 * 4096 - 4139
-        )
-    );
-    ok(
-        &d,
-        &[
-            "key",
-            "-c",
-            "-n",
-            "t256.vhd",
-            "-k",
-            "t256,aes-xts-plain,256.key",
-        ],
+        checked_copy(&d, "t256.vhd", "t256,aes-xts-plain,256.key"),
+        format!("blocks=4 encrypted=4139 plain={}", 4 * 4096 - 4139)
     );
     // Another key of the same size is rejected.
     std::fs::write(d.join("other,aes-xts-plain,256.key"), key(32, 6)).unwrap();
@@ -193,7 +171,6 @@ fn copy_with_a_256_bit_key_file() {
     );
     assert_eq!(code, 22);
     assert!(err.contains("vhd hash doesn't match key hash"), "{err}");
-    assert!(ok(&d, &["check", "-n", "t256.vhd"]).contains("is valid"));
 }
 
 /// A 512-bit key on standard input (`-E`); the last block is copied.
@@ -210,28 +187,11 @@ fn copy_with_a_512_bit_key_on_stdin() {
     let (code, out, err) = run_in(&d, &["copy", "-n", "s.vhd", "-N", "t512.vhd", "-E"], &k);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
     std::fs::write(d.join("t512,aes-xts-plain,512.key"), &k).unwrap();
-    let summary = verify(&d, "s.vhd", "t512.vhd", "t512,aes-xts-plain,512.key");
-    let hash = stored_hash(&d, "t512.vhd");
     // Blocks 1 and 4 (the last), 4096 sectors each.
     assert_eq!(
-        summary,
-        format!(
-            "blocks=2 encrypted=1049 plain={} keyhash={hash}",
-            2 * 4096 - 1049
-        )
+        checked_copy(&d, "t512.vhd", "t512,aes-xts-plain,512.key"),
+        format!("blocks=2 encrypted=1049 plain={}", 2 * 4096 - 1049)
     );
-    ok(
-        &d,
-        &[
-            "key",
-            "-c",
-            "-n",
-            "t512.vhd",
-            "-k",
-            "t512,aes-xts-plain,512.key",
-        ],
-    );
-    assert!(ok(&d, &["check", "-n", "t512.vhd"]).contains("is valid"));
 }
 
 /// Keys refused, each before DST is made: a size other than 32 or 64 bytes (from a
