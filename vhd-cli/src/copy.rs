@@ -9,6 +9,7 @@
 //! bitmap marks are encrypted with their virtual sector number as tweak. The block is
 //! written whole, so its other sectors (zeros) are stored in the clear, as blktap3 does.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use vhd_nostd::keyhash::KeyHash;
@@ -122,7 +123,12 @@ fn key_option(path: Option<&str>) -> Result<(Key, SectorCipher), i32> {
                 return Err(-errno);
             }
         },
-        None => cipher::read_key(&mut std::io::stdin().lock()),
+        // Unbuffered, through a duplicate of descriptor 0: std's buffered stdin would
+        // take more than the key from a caller of libvhd's vhd_util_copy.
+        None => match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(fd) => cipher::read_key(&mut std::fs::File::from(fd)),
+            Err(e) => Err(KeyError::Io(Errno::from(e))),
+        },
     };
     // blktap3 reports a failed read as a wrong size too (its read returned -1).
     let Ok(key) = read else {
