@@ -264,3 +264,23 @@ fn copy_key_refusals() {
     );
     assert!(!d.join("t.vhd").exists());
 }
+
+/// A block that cannot be written (the file size limit, with SIGXFSZ ignored, makes the
+/// data write fail with EFBIG) prints blktap3's two lines and exits with the error.
+#[test]
+fn copy_block_failure_messages() {
+    let d = workdir("efbig");
+    source(&d, "s.vhd", 10 << 20, &[(4096 + 3, 5)]);
+    std::fs::write(d.join("k"), key(32, 3)).unwrap();
+    let script = format!("ulimit -f 1024; trap '' XFSZ; exec {BIN} copy -n s.vhd -N t.vhd -k k");
+    let o = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(27));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "Failed to write block 1 : -27\nFailed to encrypt block 1: -27\n"
+    );
+}
