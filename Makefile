@@ -133,11 +133,16 @@ clone-test:
 # random moments, a tmpfs and a loop-mounted ext4 filled to ENOSPC, readers beside a
 # writer. `fault-test-long` runs KILL_ITERATIONS=200 per operation; KILL_SEED=N replays
 # a logged seed.
-fault-test: build lib
-	tests/faults/run.sh
+fault-test: build lib util-blktap3
+	VHD_UTIL_BLKTAP3=$(BLKTAP3_TARGET)/release/vhd-util tests/faults/run.sh
 
-fault-test-long: build lib
-	KILL_ITERATIONS=$${KILL_ITERATIONS:-200} FAULT_SECONDS=$${FAULT_SECONDS:-60} tests/faults/run.sh
+fault-test-long: build lib util-blktap3
+	KILL_ITERATIONS=$${KILL_ITERATIONS:-200} FAULT_SECONDS=$${FAULT_SECONDS:-60} \
+	VHD_UTIL_BLKTAP3=$(BLKTAP3_TARGET)/release/vhd-util tests/faults/run.sh
+
+# blktap3's vhd-util, beside the default flavour's (the fault tests run both).
+util-blktap3:
+	$(CARGO) build --release -p vhd-util --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET)
 
 # Benchmarks; writes BENCHMARKS.md (ratios against baselines taken in the same run).
 bench: build lib
@@ -161,4 +166,4 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-blktap2 uninstall-blktap2 install-test e2e-test blockdev-test fault-test fault-test-long bench fuzz miri
+.PHONY: all build demo check check-all deps clone-test lint embedded embedded-run test blktap3-test clean install uninstall install-blktap2 uninstall-blktap2 install-test e2e-test blockdev-test fault-test fault-test-long util-blktap3 bench fuzz miri

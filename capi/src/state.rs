@@ -19,6 +19,7 @@
 
 use core::ffi::c_int;
 use std::collections::BTreeMap;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -34,12 +35,17 @@ pub(crate) fn open_file(path: &Path, mode: OpenMode) -> Res<FileIo> {
     FileIo::open(path, mode).map_err(errno)
 }
 
-/// The I/O of a descriptor a context (or a C client) owns.
+/// The I/O of a descriptor a context (or a C client) owns: vhd-std works on a duplicate
+/// of it, so the borrow lasts only this call.
 pub(crate) fn borrow(fd: c_int) -> Res<FileIo> {
-    // SAFETY: `fd` belongs to a context, which closes it only in `vhd_close`, after its
-    // state (and with it every FileIo over it) is gone; the temporary FileIos of
-    // `with_io` end before the call that made them returns.
-    unsafe { FileIo::borrow_raw(fd) }.map_err(errno)
+    if fd < 0 {
+        return Err(-libc::EBADF);
+    }
+    // SAFETY: `fd` is a context's descriptor, open for the length of the libvhd call that
+    // got here (a client closes it only with `vhd_close`); the borrow ends when
+    // `FileIo::borrow` has duplicated it.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    FileIo::borrow(fd).map_err(errno)
 }
 
 /// Per-context state.

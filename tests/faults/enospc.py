@@ -5,7 +5,9 @@ or MiB of its brim with a filler file, then create, snapshot, fill, coalesce, re
 and a C client's allocating writes until the file system says ENOSPC. Each must fail
 with exit 28 (-ENOSPC) and leave every image passing `check` with its data intact (old
 or new per sector, the C writer's acknowledged writes readable); with the filler removed
-the same operation must then succeed. Needs root (mount, losetup); unmounts and detaches
+the same operation must then succeed. `set -f hidden`, which rewrites footers in place,
+must succeed on the full file system in both flavours (`--util3`: blktap3's vhd-util),
+and blktap3's fallback, where the footer cannot go to the end of data, is exercised. Needs root (mount, losetup); unmounts and detaches
 the loop device on every exit (run.sh's trap does too, should this process be killed).
 """
 import argparse
@@ -16,7 +18,7 @@ import shutil
 import subprocess
 import sys
 
-from harness import common_args, env_of, Failure, old_or_new, writer_readback
+from harness import common_args, env_of, Env, Failure, old_or_new, SECTOR, writer_readback
 
 MIB = 1 << 20
 
@@ -175,6 +177,84 @@ def scenario_writer(e, mnt, d, free):
     return 1
 
 
+def set_hidden(e, d, name, value):
+    p = e.vhd(d, "set", "-n", name, "-f", "hidden", "-v", str(value))
+    out = (p.stdout + p.stderr).decode(errors="replace").strip().replace("\n", " | ")
+    return p.returncode, out
+
+
+def expect_hidden(e, d, name, value):
+    got = e.ok(d, "query", "-f", "-n", name).decode()
+    if got != f"hidden: {value}\n":
+        raise Failure(f"{name}: query -f says {got!r}, want hidden: {value}")
+
+
+def scenario_set_hidden(e, mnt, d, free):
+    """Both flavours rewrite the two footers where they are: no space needed."""
+    chain(e, d)
+    before = {n: e.cat(d, n) for n in ("p.vhd", "c.vhd")}
+    leave_free(mnt, free)
+    if avail(mnt) >= 4 * K:
+        raise Failure(f"the file system is not full: {avail(mnt)} bytes free")
+    flavours = [("blktap2", e)] + ([("blktap3", e.blktap3)] if e.blktap3 else [])
+    for flavour, f in flavours:
+        for value in (1, 0):
+            for name in ("p.vhd", "c.vhd"):
+                code, out = set_hidden(f, d, name, value)
+                print(f"  {flavour} set -f hidden -v {value} -n {name}: exit {code} [{out}]",
+                      flush=True)
+                if code != 0:
+                    raise Failure(f"{flavour} set -f hidden -v {value} -n {name} on a full "
+                                  f"disk: exit {code}: {out}")
+                expect_hidden(f, d, name, value)
+                f.check(d, name, parents=name == "c.vhd")
+    for n, data in before.items():
+        if e.cat(d, n) != data:
+            raise Failure(f"{n}: set -f hidden changed the data")
+    return 4 * len(flavours)
+
+
+def scenario_set_hidden_fallback(e, mnt, d, free):
+    """A last block cut short by the end of the file puts blktap3's footer (at the end
+    of data) past the end: on a full disk that write fails. For a value other than 0
+    blktap3 then writes the copy at 0 alone and exits with its status (0); for 0 it
+    exits 28. The footer rewritten in place holds the flag either way."""
+    if not e.blktap3:
+        print("  no --util3: skipped", flush=True)
+        return 0
+    e3 = e.blktap3
+    base(e, d)
+    path = os.path.join(d, "p.vhd")
+    with open(path, "r+b") as f:
+        data = f.read()
+        cut = len(data) - SECTOR - 16 * SECTOR
+        f.truncate(cut)
+        f.seek(cut)
+        f.write(data[-SECTOR:])
+    size = os.path.getsize(path)
+    leave_free(mnt, free)
+    code, out = set_hidden(e3, d, "p.vhd", 0)
+    print(f"  blktap3 set -f hidden -v 0, footer past the end: exit {code} [{out}]", flush=True)
+    if code != 28:
+        raise Failure(f"set -f hidden -v 0 with no room for the footer: exit {code}, want 28")
+    code, out = set_hidden(e3, d, "p.vhd", 1)
+    print(f"  blktap3 set -f hidden -v 1, footer past the end: exit {code} [{out}]", flush=True)
+    if code != 0:
+        raise Failure(f"set -f hidden -v 1 with no room for the footer: exit {code}, want 0")
+    expect_hidden(e3, d, "p.vhd", 1)
+    with open(path, "rb") as f:
+        got = f.read()
+    # Byte 85 of a footer: the hidden flag; both copies carry it, nothing was added.
+    if len(got) != size or got[85] != 1 or got[-SECTOR + 85] != 1:
+        raise Failure(f"after the fallback: size {len(got)} (was {size}), hidden flags "
+                      f"{got[85]} at 0 and {got[-SECTOR + 85]} at the end, want 1 and 1")
+    make_room(mnt)
+    e3.ok(d, "set", "-n", "p.vhd", "-f", "hidden", "-v", "0")
+    expect_hidden(e3, d, "p.vhd", 0)
+    e3.check(d, "p.vhd")
+    return 1
+
+
 # Each scenario at several distances from the brim (bytes left free; tmpfs counts whole
 # 4 KiB pages, the ext4 here 1 KiB blocks), so that ENOSPC strikes different writes of
 # an operation: the first one, the new end footer, the data, the bitmap, a later block.
@@ -186,6 +266,8 @@ SCENARIOS = [
     (scenario_coalesce, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, 512 * K]),
     (scenario_resize, [0, 4 * K]),
     (scenario_writer, [0, 4 * K, 8 * K, 12 * K, 16 * K, 64 * K, 512 * K]),
+    (scenario_set_hidden, [0]),
+    (scenario_set_hidden_fallback, [0]),
 ]
 
 
@@ -227,13 +309,21 @@ def main():
     ap.add_argument("--fs", choices=("tmpfs", "ext4"), default="tmpfs")
     # Room for the largest scenario once the filler goes: `fill` of a 32 MiB disk.
     ap.add_argument("--size-mib", type=int, default=48)
+    ap.add_argument("--util3", help="blktap3's vhd-util, for the set -f hidden scenarios")
+    ap.add_argument("--only", help="run only these scenarios (comma-separated, e.g. set_hidden)")
     a = ap.parse_args()
     e = env_of(a)
+    e.blktap3 = None
+    if a.util3:
+        e.blktap3 = Env(os.path.abspath(a.util3), e.vhdio, os.path.abspath(a.libdir))
     os.makedirs(a.mnt, exist_ok=True)
     failures = checked = runs = 0
     with mounted(a.fs, a.mnt, a.size_mib):
         print(f"full disk on {a.fs} ({a.size_mib} MiB)", flush=True)
+        only = set(a.only.split(",")) if a.only else None
         for s, levels in SCENARIOS:
+            if only is not None and s.__name__.removeprefix("scenario_") not in only:
+                continue
             for free in levels:
                 d = os.path.join(a.mnt, s.__name__)
                 os.makedirs(d)

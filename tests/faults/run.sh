@@ -34,13 +34,15 @@ cleanup() {
 trap cleanup EXIT
 cc -Wall -Wextra -Werror -Iinclude -o "$d/vhdio" tests/faults/vhdio.c -Lbuild/lib -lvhd -luuid
 common=(--util "$root/target/release/vhd-util" --vhdio "$d/vhdio" --libdir "$root/build/lib")
+# blktap3's vhd-util (make util-blktap3) for enospc.py's `set -f hidden` scenarios.
+util3=(--util3 "${VHD_UTIL_BLKTAP3:-$root/target/blktap3/release/vhd-util}")
 seed=()
 [ -n "${KILL_SEED:-}" ] && seed=(--seed "$KILL_SEED")
 [ -n "${KILL_OPS:-}" ] && seed+=(--ops "$KILL_OPS")
 python3 tests/faults/kill.py "${common[@]}" --dir "$d/kill" \
     --iterations "${KILL_ITERATIONS:-6}" "${seed[@]}"
-python3 tests/faults/enospc.py "${common[@]}" --fs tmpfs --mnt "$mnt"
+python3 tests/faults/enospc.py "${common[@]}" "${util3[@]}" --fs tmpfs --mnt "$mnt"
 # ext4 keeps metadata of its own (extents, a journal) that a full disk also stops.
-python3 tests/faults/enospc.py "${common[@]}" --fs ext4 --mnt "$ext4" --size-mib 64
+python3 tests/faults/enospc.py "${common[@]}" "${util3[@]}" --fs ext4 --mnt "$ext4" --size-mib 64
 python3 tests/faults/concurrent.py "${common[@]}" --dir "$d/concurrent" \
     --seconds "${FAULT_SECONDS:-4}"

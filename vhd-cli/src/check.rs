@@ -3,8 +3,9 @@
 //! locators resolved to files. `-p` checks every VHD ancestor the same way.
 //!
 //! blktap3 adds `-B` (skip the block-overlap test, the slow part on a large BAT), `-I`
-//! (skip the parent UUID comparison), `-t` (skip the "time in future" tests) and `-b`
-//! (no sector whose bitmap bit is clear holds data).
+//! (skip the parent UUID comparison), `-t` (skip the "time in future" tests), `-b`
+//! (no sector whose bitmap bit is clear holds data) and `-s` (statistics instead of the
+//! `is valid` lines: [`crate::check_stats`]).
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ struct Flags {
     overlap: bool,
     /// blktap3 `-b`: read every block and test its data against its bitmap.
     bitmaps: bool,
+    /// blktap3 `-s`: count sectors instead of printing `is valid`.
+    stats: bool,
 }
 
 /// Runs the subcommand; `args[0]` is `check`.
@@ -58,9 +61,9 @@ pub fn run(args: &[String]) -> i32 {
         ignore_times: false,
         overlap: true,
         bitmaps: false,
+        stats: false,
     };
-    // blktap3's -s (statistics) is not implemented (COMPATIBILITY.md).
-    let mut g = Getopt::new(args, pick("n:iph", "n:iItpbBh"));
+    let mut g = Getopt::new(args, pick("n:iph", "n:iItpbBsh"));
     for o in g.by_ref() {
         match o {
             Opt::Opt('n', v) => name = v,
@@ -69,6 +72,7 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('t', _) => flags.ignore_times = true,
             Opt::Opt('B', _) => flags.overlap = false,
             Opt::Opt('b', _) => flags.bitmaps = true,
+            Opt::Opt('s', _) => flags.stats = true,
             Opt::Opt('p', _) => parents = true,
             Opt::Opt('h', _) => {
                 usage();
@@ -84,26 +88,35 @@ pub fn run(args: &[String]) -> i32 {
         usage();
         return -libc::EINVAL;
     };
-    if flags.bitmaps && !flags.overlap {
-        // -B precludes -b.
+    if (flags.bitmaps || flags.stats) && !flags.overlap {
+        // -B precludes -b and -s.
         usage();
         return -libc::EINVAL;
     }
-    if let Err(e) = check_image(&name, &flags) {
+    // The dynamic and differencing images checked, for -s.
+    let mut counted = Vec::new();
+    if let Err(e) = check_image(&name, &flags, &mut counted) {
         return e;
     }
+    let mut status = 0;
     if parents {
-        if let Err(e) = check_parents(&name, &flags) {
+        if let Err(e) = check_parents(&name, &flags, &mut counted) {
             println!("error checking parents: {e}");
-            return e;
+            status = e;
         }
     }
-    0
+    // As blktap3: a parent failing its check still leaves the lines of those checked.
+    if flags.stats {
+        if let Err(e) = crate::check_stats::print(&counted) {
+            return if status == 0 { e } else { status };
+        }
+    }
+    status
 }
 
 /// Checks each VHD ancestor of `name` under its resolved path; stops at a raw parent.
 /// A chain that comes back to a file is refused at once, naming it.
-fn check_parents(name: &str, flags: &Flags) -> Result<(), i32> {
+fn check_parents(name: &str, flags: &Flags, counted: &mut Vec<PathBuf>) -> Result<(), i32> {
     let opts = OpenOptions {
         ignore_disabled: true,
         ..Default::default()
@@ -130,7 +143,7 @@ fn check_parents(name: &str, flags: &Flags) -> Result<(), i32> {
         if p.raw {
             return Ok(());
         }
-        check_image(&p.path.to_string_lossy(), flags)?;
+        check_image(&p.path.to_string_lossy(), flags, counted)?;
         cur = p.path;
     }
     Err(-libc::EINVAL)
@@ -147,9 +160,10 @@ fn invalid(name: &str, err: i32) -> i32 {
     err
 }
 
-/// Checks one image; prints `<name> is valid` (nothing for a valid fixed image) or the
-/// first problem and the dump, returning its negative errno.
-fn check_image(name: &str, flags: &Flags) -> Result<(), i32> {
+/// Checks one image; prints `<name> is valid` (nothing for a valid fixed image, nor
+/// with `-s`) or the first problem and the dump, returning its negative errno. A
+/// dynamic or differencing image whose structure passed goes on `counted`.
+fn check_image(name: &str, flags: &Flags, counted: &mut Vec<PathBuf>) -> Result<(), i32> {
     let meta = match std::fs::metadata(name) {
         Ok(m) => m,
         Err(e) => {
@@ -207,6 +221,8 @@ fn check_image(name: &str, flags: &Flags) -> Result<(), i32> {
         Ok(i) => i,
         Err(e) => return Err(invalid(name, e.code())),
     };
+    // blktap3 counts an image once its BAT is walked, before its locators are checked.
+    counted.push(PathBuf::from(name));
     if checked.kind == DiskType::Differencing {
         if let Err((msg, e)) = check_locators(&mut img, flags.ignore_uuids) {
             println!("{msg}");
@@ -219,7 +235,9 @@ fn check_image(name: &str, flags: &Flags) -> Result<(), i32> {
             return Err(invalid(name, e.code()));
         }
     }
-    println!("{name} is valid");
+    if !flags.stats {
+        println!("{name} is valid");
+    }
     Ok(())
 }
 

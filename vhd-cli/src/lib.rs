@@ -10,8 +10,10 @@
 //! what the reference's `vhd_util_*` function returns: 0, a negative errno, or a positive
 //! value for the few usage paths that return one.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod check;
+pub mod check_stats;
 pub mod cipher;
 pub mod coalesce;
 pub mod copy;
@@ -80,21 +82,11 @@ fn usage() {
 /// A program's `main`: runs `run` with the process's arguments (`args[0]` the program
 /// name) and exits with the status it returns.
 pub fn process_main(run: Command) -> ! {
-    default_sigpipe();
+    vhd_sys::default_sigpipe();
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     std::process::exit(run(&args))
-}
-
-/// Restores the default `SIGPIPE` action (the Rust runtime ignores it), so that output
-/// into a closed pipe ends the process quietly as it does the C tools.
-fn default_sigpipe() {
-    // SAFETY: signal() with SIG_DFL installs no handler code; called before any thread
-    // is started.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
 }
 
 /// Converts a subcommand's return value into an exit status: itself if not negative,

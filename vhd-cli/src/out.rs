@@ -71,24 +71,14 @@ pub fn time_string(vhd: u32) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let t: libc::time_t = to_unix(vhd);
-    // SAFETY: `tm` is plain old data, so all-zero is a valid value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are to live locals; localtime_r is the reentrant form and
-    // only writes `tm`.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
+    let Some(tm) = vhd_sys::local_time(to_unix(vhd)) else {
         return String::from("???");
-    }
-    let day = DAYS.get(tm.tm_wday as usize).copied().unwrap_or("???");
-    let mon = MONTHS.get(tm.tm_mon as usize).copied().unwrap_or("???");
+    };
+    let day = DAYS.get(tm.weekday as usize).copied().unwrap_or("???");
+    let mon = MONTHS.get(tm.month as usize).copied().unwrap_or("???");
     format!(
         "{day} {mon}{:3} {:02}:{:02}:{:02} {}",
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        i64::from(tm.tm_year) + 1900
+        tm.day, tm.hour, tm.minute, tm.second, tm.year
     )
 }
 

@@ -3,7 +3,6 @@
 //! With `-l VG` the images are the volume group's logical volumes (`scan_volume`).
 
 use std::collections::HashSet;
-use std::ffi::{CStr, CString};
 use std::path::Path;
 
 use vhd_nostd::keyhash::KeyHash;
@@ -118,27 +117,7 @@ impl Entry {
 /// `glob(3)`: the paths matching `pattern`, sorted unless `sort` is false; blktap3
 /// expands `{a,b}` too.
 fn glob(pattern: &str, sort: bool) -> Vec<String> {
-    let Ok(pat) = CString::new(pattern) else {
-        return Vec::new();
-    };
-    // SAFETY: glob_t is plain old data; glob() initialises it.
-    let mut g: libc::glob_t = unsafe { std::mem::zeroed() };
-    let flags = if sort { 0 } else { libc::GLOB_NOSORT } | pick(0, libc::GLOB_BRACE);
-    // SAFETY: `pat` is a valid NUL-terminated string and `g` a live glob_t; no error
-    // callback is passed.
-    let rc = unsafe { libc::glob(pat.as_ptr(), flags, None, &mut g) };
-    let mut out = Vec::new();
-    if rc == 0 {
-        for i in 0..g.gl_pathc {
-            // SAFETY: glob() filled gl_pathv with gl_pathc valid C strings.
-            let p = unsafe { CStr::from_ptr(*g.gl_pathv.add(i)) };
-            out.push(p.to_string_lossy().into_owned());
-        }
-    }
-    // SAFETY: `g` was initialised by glob() above (globfree is safe after a failed glob
-    // on a zeroed glob_t too).
-    unsafe { libc::globfree(&mut g) };
-    out
+    vhd_sys::glob(pattern, sort, pick(false, true))
 }
 
 /// The hidden flag as libvhd's `vhd_hidden` reads it (the core's rule).

@@ -2,8 +2,6 @@
 //! its physical volume at the volume's first segment, as blktap's scan does. The
 //! image's name is the LV's, its size the LV's, and a parent is named by LV too.
 
-use std::ffi::CString;
-
 use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
 use vhd_nostd::header::HEADER_SIZE;
 use vhd_nostd::keyhash::KeyHash;
@@ -24,22 +22,13 @@ pub fn targets<'a>(
     filter: Option<&str>,
     patterns: &[String],
 ) -> Vec<&'a Volume> {
-    let pats: Vec<CString> = filter
+    let pats: Vec<&str> = filter
         .into_iter()
         .chain(patterns.iter().map(String::as_str))
-        .filter_map(|p| CString::new(p).ok())
         .collect();
     vg.volumes
         .iter()
-        .filter(|v| {
-            let Ok(name) = CString::new(v.name.as_str()) else {
-                return false;
-            };
-            pats.iter().any(|p| {
-                // SAFETY: both are NUL-terminated strings that outlive the call.
-                unsafe { libc::fnmatch(p.as_ptr(), name.as_ptr(), libc::FNM_PATHNAME) == 0 }
-            })
-        })
+        .filter(|v| pats.iter().any(|p| vhd_sys::fnmatch_pathname(p, &v.name)))
         .collect()
 }
 

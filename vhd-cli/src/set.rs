@@ -77,7 +77,17 @@ fn set_hidden(img: &mut Image, hidden: u8) -> Result<(), Errno> {
         let d = img.disk_mut();
         let place = crate::repair::place_of(d.end_of_data(), d.footer_position(), d);
         let (footer, sparse) = (d.footer().clone(), d.header().is_some());
-        return crate::repair::write_footer(d.io(), &footer, place, sparse);
+        let moved = crate::repair::write_footer(d.io(), &footer, place, sparse);
+        if moved == Err(Errno::ENOSPC) && sparse && hidden != 0 {
+            // blktap3: no room for the footer at the end of data (a last block cut
+            // short puts it past the end of the file); the copy at 0 still shows the
+            // flag, so that the storage manager can go on to delete the image. The
+            // footer in place already carries it (the core wrote it above).
+            let io = d.io();
+            io.write_at(0, &footer.to_bytes())?;
+            return io.flush().map_err(Errno::from);
+        }
+        return moved;
     }
     write_footer_at_end_of_data(img)
 }

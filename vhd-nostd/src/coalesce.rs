@@ -32,101 +32,149 @@ pub fn coalesce_with_progress<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
 
 /// [`coalesce_with_progress`], returning how many sectors went to the parent (blktap3's
 /// `Coalesced N sectors`): every sector the child holds, a full block (batmap bit set)
-/// counting whole.
+/// counting whole. Each run [`ChildRuns`] reads is written before the next is read.
 pub fn coalesce_counted<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     child: &mut Disk<I, B>,
     parent: &mut Disk<I, B>,
     buf: &mut [u8],
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<u64, Error<I::Error>> {
-    if child.disk_type() != Some(DiskType::Differencing) {
-        return Err(Error::WrongDiskType);
+    let mut runs = ChildRuns::start(child, parent)?;
+    while let Some((sector, count)) = runs.read_next(child, buf, progress)? {
+        parent.write(sector, &buf[..count * SECTOR_SIZE])?;
     }
-    parent.require_writable()?;
-    // A saved state belongs to the disk contents as they are: merging would invalidate it.
-    if child.footer().saved != 0 || parent.footer().saved != 0 {
-        return Err(Error::SavedState);
-    }
-    let raw = child.parent_is_raw();
-    let h = child.header.as_ref().ok_or(Error::WrongDiskType)?;
-    if !raw && h.prt_uuid != parent.footer().uuid {
-        return Err(Error::ParentMismatch);
-    }
-    // A child may be larger than its parent (snapshot rounds sizes up to whole blocks);
-    // that is fine as long as it holds no data beyond the parent's end, which
-    // `beyond_parent_is_empty` makes sure of before anything is written.
-    let chunk = buf.len() / SECTOR_SIZE;
-    if chunk == 0 {
-        return Err(Error::BufferTooSmall {
-            needed: SECTOR_SIZE,
-        });
-    }
-    let spb = u64::from(child.sectors_per_block());
-    let total = child.bat.entries();
-    beyond_parent_is_empty(child, parent.sectors(), spb)?;
-    // Consecutive sectors the child holds gather in `buf` and go to the parent in one
-    // write, so that the parent builds the blocks it lacks together.
-    let mut pending = Pending {
-        start: 0,
-        len: 0,
-        cap: chunk,
-    };
-    let mut copied = 0u64;
-    for block in 0..total {
-        progress(block, total);
-        if child.bat.get(block).is_none() {
-            continue;
-        }
-        let first = u64::from(block) * spb;
-        let end = (first + spb).min(child.sectors());
-        let mut s = first;
-        while s < end {
-            if !pending.extends(s) {
-                pending.write_to(parent, buf)?;
-                pending.start = s;
-            }
-            let want = ((end - s) as usize).min(chunk - pending.len) as u32;
-            let (src, n) = child.map_sectors(s, want)?;
-            if let Source::Data(off) = src {
-                let lo = pending.len * SECTOR_SIZE;
-                let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
-                child.io.read_at(off, part).map_err(Error::Io)?;
-                pending.len += n as usize;
-                copied += u64::from(n);
-            }
-            s += u64::from(n);
-        }
-    }
-    pending.write_to(parent, buf)?;
-    progress(total, total);
+    progress(runs.blocks, runs.blocks);
     parent.flush()?;
-    Ok(copied)
+    Ok(runs.copied)
 }
 
-/// The run of sectors gathered in the copy buffer: `len` sectors from `start`.
-struct Pending {
-    start: u64,
-    len: usize,
-    cap: usize,
+/// The child's side of a coalesce: the runs of sectors it holds, in order, each read
+/// into the caller's buffer to be written at the same sector of the parent. Reading and
+/// writing are apart so that a caller with threads can write one run while the next is
+/// read; [`coalesce_counted`] does one after the other.
+#[derive(Debug, Clone)]
+pub struct ChildRuns {
+    /// The first sector not looked at yet.
+    next: u64,
+    /// The child's BAT entries.
+    blocks: u32,
+    /// The next block to report to `progress`.
+    reported: u32,
+    /// Sectors read so far.
+    copied: u64,
 }
 
-impl Pending {
-    /// Whether sector `s` can be appended: it follows the run and the buffer has room.
-    fn extends(&self, s: u64) -> bool {
-        self.len < self.cap && self.start + self.len as u64 == s
+impl ChildRuns {
+    /// Checks that `child` can be merged into `parent` (its immediate parent, opened
+    /// writable; neither with saved state; the parent's UUID the one the child names; no
+    /// data of the child past the parent's end) and starts at the child's first sector.
+    pub fn start<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+        child: &mut Disk<I, B>,
+        parent: &Disk<I, B>,
+    ) -> Result<ChildRuns, Error<I::Error>> {
+        if child.disk_type() != Some(DiskType::Differencing) {
+            return Err(Error::WrongDiskType);
+        }
+        parent.require_writable()?;
+        // A saved state belongs to the disk contents as they are: merging would invalidate it.
+        if child.footer().saved != 0 || parent.footer().saved != 0 {
+            return Err(Error::SavedState);
+        }
+        let raw = child.parent_is_raw();
+        let h = child.header.as_ref().ok_or(Error::WrongDiskType)?;
+        if !raw && h.prt_uuid != parent.footer().uuid {
+            return Err(Error::ParentMismatch);
+        }
+        // A child may be larger than its parent (snapshot rounds sizes up to whole
+        // blocks); that is fine as long as it holds no data beyond the parent's end,
+        // checked before anything is written: finding it halfway would leave the parent
+        // partly merged.
+        let spb = u64::from(child.sectors_per_block());
+        beyond_parent_is_empty(child, parent.sectors(), spb)?;
+        Ok(ChildRuns {
+            next: 0,
+            blocks: child.bat.entries(),
+            reported: 0,
+            copied: 0,
+        })
     }
 
-    /// Writes the run to `parent` and empties it.
-    fn write_to<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    /// Reads into `buf` (at least a sector; several blocks' worth lets a run span
+    /// blocks, so the parent builds the blocks it lacks together) the next run of
+    /// consecutive sectors the child holds, as much of it as fits, and returns its
+    /// first sector and length in sectors; `None` once every run is read. A full block
+    /// is one read of its bitmap and data. `progress(block, blocks)` is called as each
+    /// block is reached.
+    pub fn read_next<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
-        parent: &mut Disk<I, B>,
-        buf: &[u8],
-    ) -> Result<(), Error<I::Error>> {
-        if self.len > 0 {
-            parent.write(self.start, &buf[..self.len * SECTOR_SIZE])?;
+        child: &mut Disk<I, B>,
+        buf: &mut [u8],
+        progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<Option<(u64, usize)>, Error<I::Error>> {
+        let room = buf.len() / SECTOR_SIZE;
+        if room == 0 {
+            return Err(Error::BufferTooSmall {
+                needed: SECTOR_SIZE,
+            });
         }
-        self.len = 0;
-        Ok(())
+        let spb = u64::from(child.sectors_per_block());
+        let end = child.sectors();
+        let (mut first, mut len) = (None, 0usize);
+        while self.next < end && len < room {
+            let block = (self.next / spb) as u32;
+            let block_start = u64::from(block) * spb;
+            if block >= self.reported {
+                progress(block, self.blocks);
+                self.reported = block + 1;
+            }
+            let block_end = (block_start + spb).min(end);
+            if child.bat.get(block).is_none() {
+                if len > 0 {
+                    break;
+                }
+                self.next = block_end;
+                continue;
+            }
+            let lo = len * SECTOR_SIZE;
+            if self.next == block_start
+                && block_end - block_start == spb
+                && room - len >= spb as usize
+            {
+                let whole = &mut buf[lo..lo + spb as usize * SECTOR_SIZE];
+                if child.read_full_block(block, whole)? {
+                    first.get_or_insert(block_start);
+                    len += spb as usize;
+                    self.copied += spb;
+                    self.next = block_end;
+                    continue;
+                }
+            }
+            let want = ((block_end - self.next) as usize).min(room - len) as u32;
+            let (src, n) = child.map_sectors(self.next, want)?;
+            match src {
+                Source::Data(off) => {
+                    let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
+                    child.io.read_at(off, part).map_err(Error::Io)?;
+                    first.get_or_insert(self.next);
+                    len += n as usize;
+                    self.copied += u64::from(n);
+                }
+                _ if len > 0 => break,
+                _ => {}
+            }
+            self.next += u64::from(n);
+        }
+        Ok(first.map(|s| (s, len)))
+    }
+
+    /// The child's BAT entries (what `progress` counts to).
+    pub fn blocks(&self) -> u32 {
+        self.blocks
+    }
+
+    /// Sectors read so far: once every run is read, what the parent gained.
+    pub fn copied(&self) -> u64 {
+        self.copied
     }
 }
 

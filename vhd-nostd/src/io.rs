@@ -15,6 +15,30 @@ pub trait Io {
     /// Writes all of `buf` at byte `offset`, extending the file if needed.
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error>;
 
+    /// Reads consecutive bytes from `offset` into each of `bufs` in turn. The default
+    /// reads them one by one; an implementation that can scatter one read (`preadv`)
+    /// saves a device round trip per extra buffer.
+    fn read_vectored_at(&mut self, offset: u64, bufs: &mut [&mut [u8]]) -> Result<(), Self::Error> {
+        let mut at = offset;
+        for b in bufs.iter_mut() {
+            self.read_at(at, b)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes each of `bufs` in turn at consecutive bytes from `offset`: one write for
+    /// the engine's ordering (nothing may depend on one part landing before another).
+    /// The default writes them one by one; `pwritev` makes it one device request.
+    fn write_vectored_at(&mut self, offset: u64, bufs: &[&[u8]]) -> Result<(), Self::Error> {
+        let mut at = offset;
+        for b in bufs {
+            self.write_at(at, b)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
+
     /// Makes every completed write durable. The engine calls it between writes whose
     /// order matters for crash consistency.
     fn flush(&mut self) -> Result<(), Self::Error>;
@@ -33,6 +57,12 @@ impl<T: Io + ?Sized> Io for &mut T {
     }
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error> {
         (**self).write_at(offset, buf)
+    }
+    fn read_vectored_at(&mut self, offset: u64, bufs: &mut [&mut [u8]]) -> Result<(), Self::Error> {
+        (**self).read_vectored_at(offset, bufs)
+    }
+    fn write_vectored_at(&mut self, offset: u64, bufs: &[&[u8]]) -> Result<(), Self::Error> {
+        (**self).write_vectored_at(offset, bufs)
     }
     fn flush(&mut self) -> Result<(), Self::Error> {
         (**self).flush()

@@ -24,6 +24,7 @@ mod endian;
 pub mod error;
 pub mod fill;
 pub mod footer;
+mod gather;
 pub mod geometry;
 pub mod header;
 pub mod io;

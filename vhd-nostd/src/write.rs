@@ -13,12 +13,12 @@ use crate::bitmap::Bitmap;
 use crate::disk::{Disk, Kind};
 use crate::error::{Error, FormatError, Structure};
 use crate::footer::DiskType;
+use crate::gather::{self, Gather};
 use crate::io::Io;
 use crate::SECTOR_SIZE;
 
 /// A block's data area starts on this boundary, as blktap places it.
 const DATA_ALIGN: u64 = 4096;
-static ZEROS: [u8; 4096] = [0; 4096];
 
 /// Writes `len` zero bytes at `off` from a static buffer.
 pub(crate) fn write_zeros<I: Io>(
@@ -27,8 +27,9 @@ pub(crate) fn write_zeros<I: Io>(
     mut len: u64,
 ) -> Result<(), Error<I::Error>> {
     while len > 0 {
-        let n = len.min(ZEROS.len() as u64);
-        io.write_at(off, &ZEROS[..n as usize]).map_err(Error::Io)?;
+        let n = len.min(gather::ZEROS.len() as u64);
+        io.write_at(off, &gather::ZEROS[..n as usize])
+            .map_err(Error::Io)?;
         off += n;
         len -= n;
     }
@@ -219,7 +220,12 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Writes the data and bitmaps of the blocks [`Disk::allocate`] is building from
-    /// byte `first_off`, keeping each bitmap in the cache.
+    /// byte `first_off`, keeping each bitmap in the cache. Nothing refers to them yet,
+    /// so their order does not matter until the flush at the end; each later block is
+    /// one write (zeros over the alignment gap before it, its bitmap, its data). The
+    /// first block's gap and bitmap lie over the old footer and go last: a reader that
+    /// took the file size before the footer moved still finds a footer there for as
+    /// long as the data takes.
     fn build_blocks(
         &mut self,
         first: u32,
@@ -231,51 +237,53 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let bm = self.bitmap_bytes() as u64;
         let span = self.block_span_bytes();
         let spb = self.sectors_per_block();
-        let order = self.bitmap_order();
-        let dynamic = self.kind == Kind::Vhd(DiskType::Dynamic);
-        let mut at = first_off;
-        let mut rest = data;
-        let mut o = off;
-        for _ in 0..blocks {
+        let (mut at, mut end, mut rest, mut o) = (first_off, self.footer_pos, data, off);
+        let first_n = ((data.len() / SECTOR_SIZE) as u32).min(spb - off);
+        for b in first..first + blocks {
             let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
             let (part, tail) = rest.split_at(n * SECTOR_SIZE);
-            if !part.is_empty() {
-                self.io
-                    .write_at(at + bm + u64::from(o) * SECTOR_SIZE as u64, part)
-                    .map_err(Error::Io)?;
+            let data_at = at + bm + u64::from(o) * SECTOR_SIZE as u64;
+            if b == first {
+                self.io.write_at(data_at, part).map_err(Error::Io)?;
+            } else {
+                let range = self.fresh_bitmap(b, o, n as u32);
+                let mut out = Gather::new();
+                out.add_zeros(&mut self.io, end, at - end)?;
+                out.add(&mut self.io, at, &self.bitmap.as_ref()[range])?;
+                out.add(&mut self.io, data_at, part)?;
+                out.finish(&mut self.io)?;
+                self.bitmaps.mark(self.bitmap.as_mut(), b, true);
             }
             rest = tail;
-            o = 0;
-            at = self.place_after(at + span);
-        }
-        let mut end = self.footer_pos;
-        let mut at = first_off;
-        let mut rest = (data.len() / SECTOR_SIZE) as u32;
-        let mut o = off;
-        for block in first..first + blocks {
-            if end < at {
-                write_zeros(&mut self.io, end, at - end)?;
-            }
-            let n = rest.min(spb - o);
-            let range = self.bitmaps.range(block);
-            self.bitmaps.mark(self.bitmap.as_mut(), block, false);
-            self.bitmap.as_mut()[range.clone()].fill(0);
-            let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
-            if dynamic {
-                map.set_range(0, spb);
-            } else {
-                map.set_range(o, n);
-            }
-            self.io
-                .write_at(at, &self.bitmap.as_ref()[range])
-                .map_err(Error::Io)?;
-            self.bitmaps.mark(self.bitmap.as_mut(), block, true);
-            rest -= n;
             o = 0;
             end = at + span;
             at = self.place_after(end);
         }
+        // Built now: a later block may have had its cache slot.
+        let range = self.fresh_bitmap(first, off, first_n);
+        let mut out = Gather::new();
+        out.add_zeros(&mut self.io, self.footer_pos, first_off - self.footer_pos)?;
+        out.add(&mut self.io, first_off, &self.bitmap.as_ref()[range])?;
+        out.finish(&mut self.io)?;
+        self.bitmaps.mark(self.bitmap.as_mut(), first, true);
         self.io.flush().map_err(Error::Io)
+    }
+
+    /// Builds in the cache the bitmap of a new `block` holding `n` sectors from `off` (a
+    /// dynamic disk's whole block: what it does not hold lies past the old end of file
+    /// and reads as zeros), marked not yet written; returns where it is.
+    fn fresh_bitmap(&mut self, block: u32, off: u32, n: u32) -> Range<usize> {
+        let range = self.bitmaps.range(block);
+        self.bitmaps.mark(self.bitmap.as_mut(), block, false);
+        self.bitmap.as_mut()[range.clone()].fill(0);
+        let (spb, order) = (self.sectors_per_block(), self.bitmap_order());
+        let mut map = Bitmap::new(&mut self.bitmap.as_mut()[range.clone()], order);
+        if self.kind == Kind::Vhd(DiskType::Dynamic) {
+            map.set_range(0, spb);
+        } else {
+            map.set_range(off, n);
+        }
+        range
     }
 
     /// Drops the cached bitmaps of blocks that were not linked after all.

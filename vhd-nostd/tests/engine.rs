@@ -248,3 +248,99 @@ fn marker_round_trips_in_the_batmap_header() {
     let mut fixed = open(new_image(DiskType::Fixed, 1 << 20, 0), true).unwrap();
     assert!(fixed.set_marker(1).is_err());
 }
+
+/// Full blocks go to the parent with one read each (bitmap and data together); a batmap
+/// bit that calls a partly written block full is only a hint: the bitmap decides, and
+/// the parent's sectors the child does not hold survive the merge.
+#[test]
+fn coalesce_reads_full_blocks_whole_and_trusts_the_bitmap_over_the_batmap() {
+    let io = new_image(DiskType::Dynamic, 6 << 20, 2 << 20);
+    let mut parent = open(io, true).unwrap();
+    let mut a = vec![0u8; 6 << 20];
+    pattern(0, 1, &mut a);
+    parent.write(0, &a).unwrap();
+    let snap = new_snapshot(&mut parent, "p.vhd");
+    let mut child = open(snap, true).unwrap();
+    let mut b = vec![0u8; 2 << 20];
+    pattern(0, 7, &mut b);
+    child.write(0, &b).unwrap(); // block 0 whole: batmap bit set
+    child.write(4096 + 100, &b[..8 * 512]).unwrap(); // block 1: 8 sectors
+    let mut io = child.into_io();
+    set_batmap_bit(&mut io, 1, true); // the lie
+    let mut child = open(io, false).unwrap();
+    let (_, map) = child.batmap().unwrap();
+    assert_eq!(map[0] & 0xE0, 0xC0);
+
+    let mut buf = vec![0u8; 2 << 20];
+    assert!(child.read_full_block(0, &mut buf).unwrap());
+    assert!(buf == b, "block 0 read whole");
+    assert!(
+        !child.read_full_block(1, &mut buf).unwrap(),
+        "bitmap says partial"
+    );
+    assert!(!child.read_full_block(2, &mut buf).unwrap(), "unallocated");
+    assert!(matches!(
+        child.read_full_block(0, &mut buf[..4096]),
+        Err(vhd_nostd::Error::BufferTooSmall { .. })
+    ));
+
+    let mut expect = a.clone();
+    expect[..2 << 20].copy_from_slice(&b);
+    expect[(4096 + 100) * 512..][..8 * 512].copy_from_slice(&b[..8 * 512]);
+    let mut child = open(child.into_io(), false).unwrap();
+    let mut copy = vec![0u8; 6 << 20];
+    let n =
+        vhd_nostd::coalesce::coalesce_counted(&mut child, &mut parent, &mut copy, &mut |_, _| {})
+            .unwrap();
+    assert_eq!(n, 4096 + 8);
+    let mut all = vec![0u8; 6 << 20];
+    parent.read(0, &mut all).unwrap();
+    assert!(all == expect);
+}
+
+/// A range of a block that mixes a differencing disk's runs with its parent's is read
+/// the cheapest way (read.rs, READ_COST): a few small runs as the parent's whole range
+/// plus a read a run; many runs as the parent's range plus one read of their span,
+/// staged; one long run as each run where it is. Each way reads the right bytes, in the
+/// number of reads the cost model says.
+#[test]
+fn mixed_ranges_take_the_cheapest_reads() {
+    let io = new_image(DiskType::Dynamic, 4 << 20, 2 << 20);
+    let mut parent = open(io, true).unwrap();
+    let mut model = vec![0u8; 4 << 20];
+    pattern(0, 3, &mut model);
+    parent.write(0, &model).unwrap();
+    let snap = new_snapshot(&mut parent, "p.vhd");
+    let mut child = open(FaultIo::new(snap, Fault::None), true).unwrap();
+    let mut put = |d: &mut vhd_testkit::VDisk<FaultIo>, s: u64, n: usize| {
+        let mut b = vec![0u8; n * 512];
+        pattern(s, 9, &mut b);
+        d.write(s, &b).unwrap();
+        model[s as usize * 512..][..b.len()].copy_from_slice(&b);
+    };
+    for s in [100, 700, 1500] {
+        put(&mut child, s, 8); // block 0, first MiB: three short runs
+    }
+    put(&mut child, 2048 + 100, 900); // block 0, second MiB: one long run
+    for k in 0..128 {
+        put(&mut child, 4096 + k * 16, 1); // block 1, first MiB: many runs
+    }
+    let parent = open(FaultIo::new(parent.into_io(), Fault::None), false).unwrap();
+    let child = open(child.into_io().inner, false).unwrap();
+    let mut child = open(FaultIo::new(child.into_io(), Fault::None), false).unwrap();
+    // Room to stage a whole block (the test kit's default is a quarter).
+    child.set_read_scratch(vec![0; child.read_scratch_bytes()]);
+    let mut chain = vec![child, parent];
+    let mut buf = vec![0u8; 1 << 20];
+    for (sector, reads) in [(0u64, 1 + 3), (4096, 1 + 1), (2048, 1 + 2)] {
+        read_chain(&mut chain, sector, &mut buf).unwrap(); // bitmaps now cached
+        let before = chain[0].io().reads + chain[1].io().reads;
+        read_chain(&mut chain, sector, &mut buf).unwrap();
+        let after = chain[0].io().reads + chain[1].io().reads;
+        assert!(
+            buf[..] == model[sector as usize * 512..][..1 << 20],
+            "at {sector}"
+        );
+        assert_eq!(after - before, reads, "reads of the MiB at sector {sector}");
+    }
+}

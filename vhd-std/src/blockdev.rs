@@ -19,44 +19,29 @@
 //! `BLKGETSIZE64`.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::io::{Seek, SeekFrom};
 
 use vhd_nostd::disk::{find_footer, FoundFooter};
 use vhd_nostd::footer::{DiskType, Footer, FOOTER_SIZE};
 use vhd_nostd::{probe_found, Buffers, Disk, Error, Io, OpenOptions, Recovered};
 
-/// `_IOR(0x12, 114, size_t)`: a block device's size in bytes.
-const BLKGETSIZE64: libc::Ioctl = 0x8008_1272;
-
-/// The size in bytes of the block device open as `fd`, from `BLKGETSIZE64`; the positive
-/// `errno` on failure.
-pub fn device_size(fd: libc::c_int) -> Result<u64, i32> {
-    let mut bytes: u64 = 0;
-    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid.
-    if unsafe { libc::ioctl(fd, BLKGETSIZE64, &mut bytes) } != 0 {
-        return Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO));
-    }
-    Ok(bytes)
-}
-
-/// Whether `fd` is a block device; the positive `errno` if `fstat` fails.
-pub fn is_block_fd(fd: libc::c_int) -> Result<bool, i32> {
-    // SAFETY: `stat` is plain old data; fstat fills it or fails.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: `st` is a valid out-pointer and `fd` a descriptor the caller holds.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO));
-    }
-    Ok(st.st_mode & libc::S_IFMT == libc::S_IFBLK)
+/// The size in bytes of the block device open as `file` (where a seek to its end
+/// lands; the descriptor's offset is put back, as a C client may share it); the
+/// positive `errno` on failure.
+pub fn device_size(file: &File) -> Result<u64, i32> {
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    let mut f = file;
+    let here = f.stream_position().map_err(errno)?;
+    let end = f.seek(SeekFrom::End(0)).map_err(errno)?;
+    f.seek(SeekFrom::Start(here)).map_err(errno)?;
+    Ok(end)
 }
 
 /// Whether the open file is a block device.
 pub fn is_block_file(file: &File) -> bool {
-    is_block_fd(file.as_raw_fd()).unwrap_or(false)
+    use std::os::unix::fs::FileTypeExt;
+    file.metadata()
+        .is_ok_and(|m| m.file_type().is_block_device())
 }
 
 /// Where an image on a block device ends, within the device; see the module

@@ -30,8 +30,10 @@
 //! ends where the write did. Buffers are allocated on [`MEM_ALIGN`] (a page), which also
 //! suits devices with 4 KiB logical blocks.
 //!
-//! **Borrowed descriptors.** [`FileIo::borrow_raw`] wraps a descriptor that stays its
-//! owner's (the C library's `ctx->fd`): the same I/O, but dropping it closes nothing.
+//! **Borrowed descriptors.** [`FileIo::borrow`] works on a descriptor that stays its
+//! owner's (the C library's `ctx->fd`) through a duplicate: the same open file (flags,
+//! data), closed on drop without closing the owner's. No `unsafe` here: the caller
+//! vouches for the descriptor when it makes the `BorrowedFd`.
 //!
 //! **Block devices.** On a block device the size is the image's [`Extent`], not the
 //! device's: the footer lives at the image's end of data and `set_size` never truncates
@@ -39,14 +41,15 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use vhd_nostd::io::Io;
 
 use crate::blockdev::{self, Extent};
+
+mod vectored;
 
 /// Alignment of every [`AlignedBuf`]: a page.
 pub const MEM_ALIGN: usize = 4096;
@@ -156,8 +159,10 @@ pub enum OpenMode {
 /// The core's [`Io`] over a file or block device; see the module documentation.
 #[derive(Debug)]
 pub struct FileIo {
-    /// Closed on drop only when `owned`.
-    file: ManuallyDrop<File>,
+    /// The image's file, or a duplicate of a borrowed descriptor (same open file, so
+    /// the same flags and data; closing it leaves the owner's open).
+    file: File,
+    /// Opened by this crate (the tools' images) rather than borrowed from a C client.
     owned: bool,
     /// Opened for writing, so synced once when an owned one is dropped.
     writable: bool,
@@ -235,23 +240,15 @@ impl FileIo {
         FileIo::checked(file, direct, mode)
     }
 
-    /// Wraps `fd`, which stays open when the `FileIo` is dropped: the I/O of a descriptor
-    /// its caller owns (a C client's image). Direct or not as its flags say.
-    ///
-    /// # Safety
-    /// `fd` must be an open descriptor that stays open, and is not closed by anyone
-    /// else, while the returned `FileIo` lives.
-    pub unsafe fn borrow_raw(fd: RawFd) -> Result<FileIo, IoError> {
-        // SAFETY: F_GETFL only reads the flags of the descriptor.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 {
-            return Err(IoError::from_io(&std::io::Error::last_os_error()));
-        }
-        // SAFETY: open for as long as the FileIo lives (caller's contract); ManuallyDrop
-        // and `owned: false` keep it from being closed.
-        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
-        let direct = flags & libc::O_DIRECT != 0;
-        let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+    /// Works on `fd`, which stays its caller's (a C client's image): the I/O goes
+    /// through a duplicate of it, the same open file with the same flags (direct or
+    /// not as they say), which dropping closes without closing `fd`.
+    pub fn borrow(fd: BorrowedFd<'_>) -> Result<FileIo, IoError> {
+        let flags = rustix::fs::fcntl_getfl(fd).map_err(|e| IoError(e.raw_os_error()))?;
+        let file = File::from(fd.try_clone_to_owned().map_err(|e| IoError::from_io(&e))?);
+        let direct = flags.contains(rustix::fs::OFlags::DIRECT);
+        let writable =
+            flags.contains(rustix::fs::OFlags::WRONLY) || flags.contains(rustix::fs::OFlags::RDWR);
         FileIo::with_handle(file, false, writable, direct, OpenMode::ReadOnly)
     }
 
@@ -279,11 +276,11 @@ impl FileIo {
 
     fn with_file(file: File, direct: bool, mode: OpenMode) -> Result<FileIo, IoError> {
         let writable = mode != OpenMode::ReadOnly;
-        FileIo::with_handle(ManuallyDrop::new(file), true, writable, direct, mode)
+        FileIo::with_handle(file, true, writable, direct, mode)
     }
 
     fn with_handle(
-        file: ManuallyDrop<File>,
+        file: File,
         owned: bool,
         writable: bool,
         direct: bool,
@@ -299,7 +296,7 @@ impl FileIo {
             block: None,
         };
         if blockdev::is_block_file(&io.file) {
-            let device = blockdev::device_size(io.file.as_raw_fd()).map_err(IoError)?;
+            let device = blockdev::device_size(&io.file).map_err(IoError)?;
             // A new image starts empty, whatever the device held.
             io.block = Some(if mode == OpenMode::Create {
                 Extent::empty(device)
@@ -338,16 +335,9 @@ impl FileIo {
 
     /// Clears `O_DIRECT` on the descriptor after the device refused an aligned transfer.
     fn drop_direct(&mut self) -> Result<(), IoError> {
-        let fd = self.file.as_raw_fd();
-        // SAFETY: fcntl on a descriptor this struct owns; F_GETFL/F_SETFL take no pointers.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 {
-            return Err(IoError::from_io(&std::io::Error::last_os_error()));
-        }
-        // SAFETY: as above; only the status flags of our own descriptor change.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
-            return Err(IoError::from_io(&std::io::Error::last_os_error()));
-        }
+        use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+        let flags = fcntl_getfl(&self.file).map_err(|e| IoError(e.raw_os_error()))?;
+        fcntl_setfl(&self.file, flags - OFlags::DIRECT).map_err(|e| IoError(e.raw_os_error()))?;
         self.direct = false;
         Ok(())
     }
@@ -485,6 +475,14 @@ impl Io for FileIo {
         Ok(())
     }
 
+    fn read_vectored_at(&mut self, offset: u64, bufs: &mut [&mut [u8]]) -> Result<(), IoError> {
+        vectored::read(self, offset, bufs)
+    }
+
+    fn write_vectored_at(&mut self, offset: u64, bufs: &[&[u8]]) -> Result<(), IoError> {
+        vectored::write(self, offset, bufs)
+    }
+
     fn flush(&mut self) -> Result<(), IoError> {
         if self.direct && !self.owned {
             return Ok(());
@@ -496,7 +494,7 @@ impl Io for FileIo {
         if let Some(ext) = &self.block {
             return Ok(ext.len());
         }
-        (&*self.file)
+        (&self.file)
             .seek(SeekFrom::End(0))
             .map_err(|e| IoError::from_io(&e))
     }
@@ -511,15 +509,10 @@ impl Io for FileIo {
 
 impl Drop for FileIo {
     fn drop(&mut self) {
-        if !self.owned {
-            return;
-        }
-        if self.writable {
+        if self.owned && self.writable {
             // The one sync of an image written through a direct descriptor; there is
             // no caller left to report a failure to.
             let _ = self.file.sync_all();
         }
-        // SAFETY: owned, so ours to close; dropped once, here, and never used again.
-        unsafe { ManuallyDrop::drop(&mut self.file) };
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! - [`FileIo`]: the core's [`vhd_nostd::io::Io`] over a file, opened `O_DIRECT` as blktap
 //!   does, falling back to buffered I/O where the file system refuses it; or over a
-//!   descriptor a C client owns ([`FileIo::borrow_raw`]).
+//!   descriptor a C client owns ([`FileIo::borrow`]).
 //! - [`Image`] and [`Chain`]: an open image with its buffers ([`image::open_disk`]), and
 //!   a differencing disk with its parents found through the parent locators
 //!   ([`image::open_parents`], the one chain resolver).
@@ -20,6 +20,7 @@
 //! - [`reparent`]: pointing a differencing disk at a new parent, under that journal.
 //! - [`resize`]: growing a sparse disk under that journal, resizing a fixed one.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod blockdev;
 pub mod create;

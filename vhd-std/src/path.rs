@@ -1,7 +1,7 @@
 //! Paths as blktap handles them: relative paths from a child to its parent for the
 //! locators, and locator paths resolved against the child's directory.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -81,13 +81,8 @@ pub fn find_parent(child: &Path, name: &[u8]) -> VhdResult<PathBuf> {
 
 /// `access(path, R_OK)`.
 fn readable(path: &[u8]) -> VhdResult<()> {
-    let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `c` is a NUL-terminated string that outlives the call.
-    if unsafe { libc::access(c.as_ptr(), libc::R_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from(std::io::Error::last_os_error()))
-    }
+    rustix::fs::access(OsStr::from_bytes(path), rustix::fs::Access::READ_OK)
+        .map_err(|e| Errno(-e.raw_os_error()))
 }
 
 /// Resolves a decoded locator path as the chains of the tools and the library do: an

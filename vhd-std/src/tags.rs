@@ -2,8 +2,6 @@
 //! batmap header sector; an image without a batmap (fixed disks, sparse disks not made
 //! by tapdisk) keeps them in extended attributes of its file.
 
-use std::os::fd::AsRawFd;
-
 use vhd_nostd::keyhash::{KeyHash, KEYHASH_BYTES};
 
 use crate::{Errno, Image, VhdResult};
@@ -30,14 +28,14 @@ pub fn set_marker(img: &mut Image, marker: u8) -> VhdResult<()> {
     if img.disk().marker().is_some() {
         return Ok(img.disk_mut().set_marker(marker)?);
     }
-    let fd = img.disk_mut().io().file().as_raw_fd();
-    let name = std::ffi::CString::new(MARKER_XATTR).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `name` is NUL-terminated and the value a live one-byte buffer.
-    let rc = unsafe { libc::fsetxattr(fd, name.as_ptr(), [marker].as_ptr().cast(), 1, 0) };
-    if rc != 0 {
-        return Err(Errno::from(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    let file = img.disk_mut().io().file();
+    rustix::fs::fsetxattr(
+        file,
+        MARKER_XATTR,
+        &[marker],
+        rustix::fs::XattrFlags::empty(),
+    )
+    .map_err(|e| Errno(-e.raw_os_error()))
 }
 
 /// The image's key hash (blktap3's `vhd_get_keyhash`), `None` when none is stored.
@@ -57,16 +55,10 @@ pub fn keyhash(img: &mut Image) -> VhdResult<Option<KeyHash>> {
 /// attribute is shorter, missing, or not supported by the file system.
 fn read_xattr(img: &mut Image, name: &str, buf: &mut [u8]) -> VhdResult<()> {
     buf.fill(0);
-    let fd = img.disk_mut().io().file().as_raw_fd();
-    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `name` is NUL-terminated and `buf` is a live buffer of the length passed.
-    let n = unsafe { libc::fgetxattr(fd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n >= 0 {
-        return Ok(());
-    }
-    match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::ENODATA) | Some(libc::ENOTSUP) => Ok(()),
-        Some(e) => Err(Errno(-e)),
-        None => Err(Errno::EIO),
+    let file = img.disk_mut().io().file();
+    match rustix::fs::fgetxattr(file, name, &mut *buf) {
+        Ok(_) => Ok(()),
+        Err(e) if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::NOTSUP => Ok(()),
+        Err(e) => Err(Errno(-e.raw_os_error())),
     }
 }

@@ -61,12 +61,61 @@ fn exercise(io: &mut FileIo) {
     let mut got = vec![0u8; big.len()];
     io.read_at(100_000, &mut got).unwrap();
     assert!(got == big);
+    vectored(io);
     // Reads past the end are errors, never zeros.
     let end = io.size().unwrap();
     let mut buf = [0u8; 512];
     assert!(io.read_at(end - 100, &mut buf).is_err());
     assert!(io.read_at(end, &mut a[..512]).is_err());
     io.flush().unwrap();
+}
+
+/// Scatter/gather: aligned parts (one system call under O_DIRECT), parts with an odd
+/// buffer or length (part by part, bounced), and more parts than one call takes.
+fn vectored(io: &mut FileIo) {
+    let base = io.size().unwrap().div_ceil(4096) * 4096;
+    let mut a = AlignedBuf::new(4096);
+    let mut b = AlignedBuf::new(8192);
+    a.fill(0x11);
+    b.iter_mut()
+        .enumerate()
+        .for_each(|(i, x)| *x = (i / 512) as u8);
+    io.write_vectored_at(base, &[&a[..512], &b, &a[..1024]])
+        .unwrap();
+    let odd: Vec<u8> = (0..700).map(|i| (i % 13) as u8).collect();
+    io.write_vectored_at(base + 9728, &[&odd, &a[..300]])
+        .unwrap();
+    let mut want = vec![0x11u8; 512];
+    want.extend_from_slice(&b);
+    want.extend_from_slice(&[0x11; 1024]);
+    want.extend_from_slice(&odd);
+    want.extend_from_slice(&[0x11; 300]);
+    let mut whole = vec![0u8; want.len()];
+    io.read_at(base, &mut whole).unwrap();
+    assert!(whole == want, "vectored writes land in order");
+    // Read back scattered: aligned parts, then an unaligned tail part.
+    let (mut x, mut y) = (AlignedBuf::new(512), AlignedBuf::new(9216));
+    let mut z = vec![0u8; 1000];
+    io.read_vectored_at(base, &mut [&mut x[..], &mut y[..], &mut z[..]])
+        .unwrap();
+    assert!(x[..] == want[..512] && y[..] == want[512..9728] && z[..] == want[9728..]);
+    // More parts than one call takes (40 sectors, one part each).
+    let sectors = AlignedBuf::new(40 * 512);
+    let parts: Vec<&[u8]> = sectors.chunks(512).collect();
+    let at = base + 16384;
+    io.write_vectored_at(at, &parts).unwrap();
+    let mut back = AlignedBuf::new(40 * 512);
+    {
+        let mut outs: Vec<&mut [u8]> = back.chunks_mut(512).collect();
+        io.read_vectored_at(at, &mut outs).unwrap();
+    }
+    assert!(back[..] == sectors[..]);
+    // A read that runs past the end fails, whichever part it is in.
+    let end = io.size().unwrap();
+    let (mut p, mut q) = (AlignedBuf::new(512), AlignedBuf::new(1024));
+    assert!(io
+        .read_vectored_at(end - 1024, &mut [&mut p[..], &mut q[..]])
+        .is_err());
 }
 
 #[test]
@@ -157,15 +206,13 @@ fn an_unaligned_write_past_the_end_leaves_the_file_where_it_ends() {
 
 #[test]
 fn a_borrowed_descriptor_stays_open() {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let dirs = dirs("borrowed");
     for d in dirs.0.iter() {
         let p = d.join("f");
         let owner = FileIo::open(&p, OpenMode::Create).unwrap();
-        let fd = owner.file().as_raw_fd();
         {
-            // SAFETY: `owner` keeps `fd` open for the whole block.
-            let mut io = unsafe { FileIo::borrow_raw(fd) }.unwrap();
+            let mut io = FileIo::borrow(owner.file().as_fd()).unwrap();
             assert_eq!(io.is_direct(), owner.is_direct());
             io.write_at(0, &[7u8; 512]).unwrap();
         }

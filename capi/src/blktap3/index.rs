@@ -126,13 +126,9 @@ check_layout!(vhdi_file_ref, size 40, align 8;
 );
 check_layout!(vhdi_file_table, size 16, align 8; entries @ 0, table @ 8);
 
-/// The context's descriptor as a file, borrowed for one call.
-///
-/// # Safety
-/// `fd` must stay open while the result lives.
-unsafe fn borrowed(fd: c_int) -> Res<vhd_std::FileIo> {
-    // SAFETY: caller's contract; the FileIo never closes a borrowed descriptor.
-    unsafe { vhd_std::FileIo::borrow_raw(fd) }.map_err(errno)
+/// The context's descriptor as a file (a duplicate, vhd-std's own).
+fn borrowed(fd: c_int) -> Res<vhd_std::FileIo> {
+    crate::state::borrow(fd)
 }
 
 /// Bytes of a block's entries for `spb` sectors, padded to whole sectors.
@@ -189,8 +185,7 @@ pub unsafe extern "C" fn vhdi_open(
         }
         let header = (|| {
             let mut buf = AlignedBuf::try_new(SECTOR as usize).map_err(errno)?;
-            // SAFETY: `fd` is open until closed below.
-            let io = unsafe { borrowed(fd) }?;
+            let io = borrowed(fd)?;
             io.file().read_exact_at(&mut buf, 0).map_err(errno)?;
             files::parse_index_header(&buf)
         })();
@@ -256,8 +251,7 @@ pub unsafe extern "C" fn vhdi_read_block(
         // SAFETY: `c_aligned` gave `len` bytes (at least one), owned here until handed over.
         let bytes = unsafe { core::slice::from_raw_parts_mut(table, len.max(1)) };
         let read = (|| {
-            // SAFETY: the context's descriptor, open (caller's contract).
-            let io = unsafe { borrowed(ctx.fd) }?;
+            let io = borrowed(ctx.fd)?;
             let off = u64::from(sector) * SECTOR;
             io.file()
                 .read_exact_at(&mut bytes[..len], off)
@@ -313,8 +307,7 @@ pub unsafe extern "C" fn vhdi_write_block(
         let entries = unsafe { block_entries(block, len / ENTRY_LEN) }?;
         let mut buf = AlignedBuf::try_new(len).map_err(errno)?;
         files::put_entries(&mut buf, &entries);
-        // SAFETY: the context's descriptor, open (caller's contract).
-        let io = unsafe { borrowed(ctx.fd) }?;
+        let io = borrowed(ctx.fd)?;
         io.file()
             .write_all_at(&buf, u64::from(sector) * SECTOR)
             .map_err(errno)
@@ -338,8 +331,7 @@ pub unsafe extern "C" fn vhdi_append_block(
         let (ctx, block, sector) = unsafe { (object(ctx)?, object(block)?, object(sector)?) };
         // SAFETY: caller's contract.
         let entries = unsafe { block_entries(block, usize::MAX / ENTRY_LEN) }?;
-        // SAFETY: the context's descriptor, open (caller's contract).
-        let io = unsafe { borrowed(ctx.fd) }?;
+        let io = borrowed(ctx.fd)?;
         let end = io.file().metadata().map_err(errno)?.len();
         let off = files::padded(end);
         let at = u32::try_from(off / SECTOR).map_err(|_| -libc::EFBIG)?;

@@ -449,3 +449,132 @@ fn set_hidden_cuts_the_file() {
     assert_eq!(ok(&d, &["query", "-f", "-n", "h.vhd"]), "hidden: 1\n");
     assert_eq!(ok(&d, &["check", "-n", "h.vhd"]), "h.vhd is valid\n");
 }
+
+/// Writes sectors of 0x5a to the image `name` in `d`: each `(sector, count)`.
+fn write_sectors(d: &Path, name: &str, runs: &[(u64, usize)]) {
+    use vhd_std::{Image, OpenOptions};
+    let rw = OpenOptions {
+        writable: true,
+        ..Default::default()
+    };
+    let mut img = Image::open(d.join(name), rw).unwrap();
+    for &(sector, count) in runs {
+        img.disk_mut()
+            .write(sector, &vec![0x5a; count * 512])
+            .unwrap();
+    }
+}
+
+/// Leaves only sectors `first..first + count` set in `block`'s bitmap of the dynamic
+/// image `name` (a dynamic disk's new block is written whole here, as by libvhd; other
+/// writers mark only what they wrote), then rewrites the first of them through the
+/// core, which brings the batmap bit in line with the bitmap.
+fn keep_bits(d: &Path, name: &str, block: u32, first: u32, count: u32) {
+    use std::os::unix::fs::FileExt;
+    use vhd_nostd::bitmap::Bitmap;
+    use vhd_std::{Image, OpenOptions};
+    let (at, mut bits, order, spb) = {
+        let img = Image::open(d.join(name), OpenOptions::default()).unwrap();
+        let disk = img.disk();
+        let at = u64::from(disk.bat().get(block).unwrap()) * 512;
+        let bytes = disk.bitmap_sectors() as usize * 512;
+        (
+            at,
+            vec![0u8; bytes],
+            disk.bitmap_order(),
+            disk.sectors_per_block(),
+        )
+    };
+    Bitmap::new(&mut bits[..], order).set_range(first, count);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.join(name))
+        .unwrap();
+    f.write_all_at(&bits, at).unwrap();
+    drop(f);
+    write_sectors(d, name, &[(u64::from(block * spb + first), 1)]);
+}
+
+/// `check -s`: counts worked out by hand on 8 MiB images (four 2 MiB blocks of 0x1000
+/// sectors), the deepest ancestor first with `-p`; no `is valid` lines.
+#[test]
+fn check_stats_counts() {
+    let d = workdir("check-stats");
+    // p: block 0 sectors 0..8, block 2 sectors 0x2064..0x2074: 2 blocks, 24 sectors.
+    ok(&d, &["create", "-n", "p.vhd", "-s", "8"]);
+    write_sectors(&d, "p.vhd", &[(0, 8), (0x2064, 16)]);
+    keep_bits(&d, "p.vhd", 0, 0, 8);
+    keep_bits(&d, "p.vhd", 2, 0x64, 16);
+    assert_eq!(ok(&d, &["check", "-b", "-n", "p.vhd"]), "p.vhd is valid\n");
+    let p = "p.vhd: secs allocated: 0x2000 secs written: 0x18 (0.29%)\n";
+    assert_eq!(ok(&d, &["check", "-s", "-n", "p.vhd"]), p);
+    assert_eq!(ok(&d, &["check", "-s", "-p", "-n", "p.vhd"]), p);
+    // c1: sectors 4..12 (4..8 are p's too) and 32 in block 3: 40 written, 36 new.
+    ok(&d, &["snapshot", "-n", "c1.vhd", "-p", "p.vhd"]);
+    write_sectors(&d, "c1.vhd", &[(4, 8), (0x3000, 32)]);
+    let c1 = "c1.vhd: secs allocated: 0x2000 secs written: 0x28 (0.49%) \
+              secs not in parent: 0x24 (90.00%) secs not in ancestors: 0x24 (90.00%)\n";
+    assert_eq!(
+        ok(&d, &["check", "-s", "-p", "-n", "c1.vhd"]),
+        format!("{p}{c1}")
+    );
+    // c2: sectors 0..16 (c1 has 4..12, p 0..8: 8 not in c1, only 12..16 in neither),
+    // 8 of p's in block 2 (not in c1), one new in block 1: 3 blocks, 25 written.
+    ok(&d, &["snapshot", "-n", "c2.vhd", "-p", "c1.vhd"]);
+    write_sectors(&d, "c2.vhd", &[(0, 16), (0x2064, 8), (0x1000, 1)]);
+    let c2 = "c2.vhd: secs allocated: 0x3000 secs written: 0x19 (0.20%) \
+              secs not in parent: 0x11 (68.00%) secs not in ancestors: 0x5 (20.00%)\n";
+    assert_eq!(
+        ok(&d, &["check", "-s", "-p", "-n", "c2.vhd"]),
+        format!("{p}{c1}{c2}")
+    );
+    // Without -p only the image, without the chain's counts.
+    assert_eq!(
+        ok(&d, &["check", "-s", "-n", "c2.vhd"]),
+        "c2.vhd: secs allocated: 0x3000 secs written: 0x19 (0.20%)\n"
+    );
+    // An ancestor failing its check: the error, then the lines of the images checked
+    // (c1 failed at its locators, after its BAT: counted, now the deepest).
+    std::fs::rename(d.join("p.vhd"), d.join("p.away")).unwrap();
+    let (code, out, _) = run(&d, &["check", "-s", "-p", "-n", "c2.vhd"]);
+    std::fs::rename(d.join("p.away"), d.join("p.vhd")).unwrap();
+    assert_eq!(code, 2);
+    assert!(
+        out.ends_with(
+            "error checking parents: -2\n\
+             c1.vhd: secs allocated: 0x2000 secs written: 0x28 (0.49%)\n\
+             c2.vhd: secs allocated: 0x3000 secs written: 0x19 (0.20%) \
+             secs not in parent: 0x11 (68.00%) secs not in ancestors: 0x11 (68.00%)\n"
+        ),
+        "{out}"
+    );
+    // Nothing allocated: zeros and 0.00% (no division by zero).
+    ok(&d, &["create", "-n", "e.vhd", "-s", "8"]);
+    assert_eq!(
+        ok(&d, &["check", "-s", "-n", "e.vhd"]),
+        "e.vhd: secs allocated: 0x0 secs written: 0x0 (0.00%)\n"
+    );
+    ok(&d, &["snapshot", "-n", "ec.vhd", "-p", "p.vhd"]);
+    assert_eq!(
+        ok(&d, &["check", "-s", "-p", "-n", "ec.vhd"]),
+        format!(
+            "{p}ec.vhd: secs allocated: 0x0 secs written: 0x0 (0.00%) \
+             secs not in parent: 0x0 (0.00%) secs not in ancestors: 0x0 (0.00%)\n"
+        )
+    );
+    // A fixed image has no BAT to count: nothing printed.
+    ok(&d, &["create", "-n", "f.vhd", "-s", "8", "-r"]);
+    assert_eq!(ok(&d, &["check", "-s", "-n", "f.vhd"]), "");
+    // The last block cut short by the size (3 MiB): its sectors count.
+    ok(&d, &["create", "-n", "t.vhd", "-s", "3"]);
+    write_sectors(&d, "t.vhd", &[(0x17ff, 1)]);
+    keep_bits(&d, "t.vhd", 1, 0x7ff, 1);
+    assert_eq!(
+        ok(&d, &["check", "-s", "-n", "t.vhd"]),
+        "t.vhd: secs allocated: 0x1000 secs written: 0x1 (0.02%)\n"
+    );
+    // -B precludes -s: the usage, 22.
+    let (code, out, _) = run(&d, &["check", "-s", "-B", "-n", "p.vhd"]);
+    assert_eq!(code, 22);
+    assert!(out.starts_with("options: -n <file>"), "{out}");
+}
