@@ -77,7 +77,7 @@ test:
 # vhd-util in the blktap3 dialect: the subcommand library's unit tests, its own CLI tests
 # and the replay of what XenServer's storage manager runs.
 blktap3-test:
-	$(CARGO) test -p vhd-cli -p vhd-util --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay --test blktap3_cli --test blktap3_copy_encrypted
+	$(CARGO) test -p vhd-cli -p vhd-util --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay --test blktap3_cli --test check_dialects --test blktap3_copy_encrypted
 
 LIBFILES = libvhd.so.1.0.0 libvhd.a
 HEADERS  = libvhd.h libvhd-journal.h vhd-util.h
@@ -121,9 +121,10 @@ install-test: build lib
 e2e-test: build lib
 	tests/e2e/run.sh
 
-# Images on loop devices and in an LVM volume group (root; skipped with a notice otherwise).
-blockdev-test: build lib
-	tests/blockdev/run.sh
+# Images on loop devices and in LVM volume groups, blktap3's lvm_scan_vg, and the storage
+# manager's calls on logical volumes (root; skipped with a notice otherwise).
+blockdev-test: build lib lib-blktap3
+	CARGO="$(CARGO)" BLKTAP3_TARGET="$(BLKTAP3_TARGET)" tests/blockdev/run.sh
 
 # A fresh `git clone` with nothing beside it passes `make demo` and `make check`.
 clone-test:

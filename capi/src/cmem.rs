@@ -36,8 +36,20 @@ pub(crate) fn c_string(bytes: &[u8]) -> Result<*mut c_char, c_int> {
     Ok(p.cast())
 }
 
-/// Releases memory from [`c_aligned`], [`c_string`] or a C client's `malloc`; null is
-/// ignored.
+/// `n` zeroed `T`s (room for at least one) from `calloc`, released with `free()`: arrays
+/// a C caller owns, such as `struct vg`'s volumes.
+#[cfg(feature = "blktap3")]
+pub(crate) fn c_array<T>(n: usize) -> Result<*mut T, c_int> {
+    // SAFETY: calloc checks `n * size` for overflow and returns null on failure.
+    let p = unsafe { libc::calloc(n.max(1), core::mem::size_of::<T>()) };
+    if p.is_null() {
+        return Err(-libc::ENOMEM);
+    }
+    Ok(p.cast())
+}
+
+/// Releases memory from [`c_aligned`], [`c_string`], `c_array` or a C client's
+/// `malloc`; null is ignored.
 pub(crate) fn c_free<T>(p: *mut T) {
     // SAFETY: every pointer passed here came from malloc/posix_memalign (ours or the
     // client's, as the reference's structs hold) and is not used afterwards.
@@ -57,5 +69,15 @@ mod tests {
         // SAFETY: NUL-terminated by c_string.
         assert_eq!(unsafe { core::ffi::CStr::from_ptr(s) }.to_bytes(), b"abc");
         c_free(s);
+    }
+
+    #[cfg(feature = "blktap3")]
+    #[test]
+    fn c_arrays() {
+        let a = c_array::<u64>(3).unwrap();
+        // SAFETY: three zeroed u64 from calloc.
+        assert_eq!(unsafe { core::slice::from_raw_parts(a, 3) }, [0, 0, 0]);
+        c_free(a);
+        assert_eq!(c_array::<u64>(usize::MAX).err(), Some(-libc::ENOMEM));
     }
 }

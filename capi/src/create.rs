@@ -7,8 +7,9 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use vhd_cli::flavour::PARENT_NAMING;
 use vhd_nostd::footer::DiskType;
-use vhd_std::create::{create_file, create_snapshot, link_backing, round_to_block};
+use vhd_std::create::{create_file, create_snapshot, link_backing_as, round_to_block};
 
 use crate::consts::{HD_TYPE_DYNAMIC, HD_TYPE_FIXED, VHD_FLAG_CREAT_PARENT_RAW, VHD_MAX_NAME_LEN};
 use crate::ffi::{boundary, c_str, errno, Res};
@@ -76,7 +77,7 @@ pub unsafe extern "C" fn vhd_snapshot(
         let (name, parent) = unsafe { (c_str(snapshot)?, c_str(parent)?) };
         let raw = flags & VHD_FLAG_CREAT_PARENT_RAW != 0;
         let parent = Path::new(OsStr::from_bytes(parent.to_bytes()));
-        let mut backing = link_backing(parent, raw).map_err(errno)?;
+        let mut backing = link_backing_as(parent, raw, PARENT_NAMING).map_err(errno)?;
         let size = match bytes {
             0 => backing.size,
             b => round_to_block(b),

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use libc::{off_t, size_t};
+use vhd_cli::flavour::PARENT_NAMING;
 use vhd_nostd::locator::{
     encode_windows_path, ParentLocator, LOCATOR_COUNT, PATH_MAX, PLAT_CODE_MACX, PLAT_CODE_W2KU,
     PLAT_CODE_W2RU,
@@ -16,7 +17,7 @@ use vhd_nostd::Io;
 use vhd_std::reparent::{self, reparent};
 
 use vhd_std::fileio::AlignedBuf;
-use vhd_std::path::{find_parent, realpath};
+use vhd_std::path::{find_parent_as, realpath};
 use vhd_std::FileIo;
 
 use crate::cmem::c_string;
@@ -71,8 +72,9 @@ pub(crate) fn locate_parent(ctx: &vhd_context_t) -> Res<PathBuf> {
     }
     let mut err = -libc::EINVAL;
     for loc in &ctx.header.loc {
-        let found = with_io(ctx, |io| read_locator(io, &engine_locator(loc)))
-            .and_then(|name| find_parent(context_file(ctx)?, &name).map_err(errno));
+        let found = with_io(ctx, |io| read_locator(io, &engine_locator(loc))).and_then(|name| {
+            find_parent_as(context_file(ctx)?, &name, PARENT_NAMING).map_err(errno)
+        });
         match found {
             Ok(path) => return Ok(path),
             Err(e) => err = e,
@@ -163,7 +165,8 @@ pub unsafe extern "C" fn vhd_find_parent(
         // SAFETY: caller's contract.
         let (ctx, parent, location) = unsafe { (context(ctx)?, c_str(parent)?, object(location)?) };
         *location = core::ptr::null_mut();
-        let path = find_parent(context_file(ctx)?, parent.to_bytes()).map_err(errno)?;
+        let path =
+            find_parent_as(context_file(ctx)?, parent.to_bytes(), PARENT_NAMING).map_err(errno)?;
         give_string(location, path.as_os_str().as_bytes())
     })
 }
@@ -285,7 +288,8 @@ pub unsafe extern "C" fn vhd_change_parent(
         let file = unsafe { c_str(ctx.file) }?;
         let child = Path::new(OsStr::from_bytes(file.to_bytes()));
         let parent = Path::new(OsStr::from_bytes(parent.to_bytes()));
-        let link = reparent::Link::new(child, parent, raw != 0).map_err(|e| e.0)?;
+        let link =
+            reparent::Link::new_as(child, parent, raw != 0, PARENT_NAMING).map_err(|e| e.0)?;
         let header = with_state(ctx, |state| {
             if !state.disk()?.is_writable() {
                 return Err(errno(vhd_nostd::Error::<vhd_std::IoError>::ReadOnly));

@@ -196,6 +196,19 @@ pub fn set_batmap_bit(b: impl Bytes, block: u32, full: bool) {
     })
 }
 
+/// Edits the batmap header (the sector after the BAT) and reseals its checksum over the
+/// map it then describes, which must lie inside the image.
+pub fn reseal_batmap_header(b: impl Bytes, f: impl FnOnce(&mut BatmapHeader)) {
+    b.edit(|b| {
+        let hoff = batmap_header_offset_in(b);
+        let mut h = BatmapHeader::parse(&b[hoff..hoff + 512]).unwrap();
+        f(&mut h);
+        let (moff, len) = (h.batmap_offset as usize, h.map_bytes() as usize);
+        h.checksum = h.compute_checksum(&b[moff..moff + len]);
+        b[hoff..hoff + 512].copy_from_slice(&h.to_bytes());
+    })
+}
+
 /// Writes `payload` where the footer was, moves the footer after it (padded to whole
 /// sectors), and points locator `slot` at it with platform `code`.
 pub fn put_locator(b: impl Bytes, slot: usize, code: u32, payload: &[u8]) {

@@ -9,6 +9,10 @@
 #    open and I/O on devices (capi.c).
 # 2. `vhd-util scan -l VG` in each option combination against the expected lines and
 #    exit codes.
+# 3. blktap3's `lvm_scan_vg`/`lvm_free_vg` (build/lib-blktap3) on a group of its own,
+#    under valgrind and under ASan/UBSan (lvm_scan.c).
+# 4. The storage manager's calls on VHDs in logical volumes, blktap3 flavour
+#    (tools/vhd-util/tests/sm_replay/lvm.rs, which needs root and so is run from here).
 #
 # Needs root, losetup and lvm2 (`.ci/run` installs them). Without them the test says so
 # on stderr and is skipped. Every loop device and volume group it makes is removed on
@@ -24,7 +28,7 @@ skip() {
     exit 0
 }
 [ "$(id -u)" -eq 0 ] || skip "needs root (loop devices, LVM)"
-for t in losetup blockdev pvcreate vgcreate lvcreate /usr/sbin/vgs /usr/sbin/lvs qemu-io; do
+for t in losetup blockdev pvcreate vgcreate lvcreate /usr/sbin/vgs /usr/sbin/lvs qemu-io valgrind; do
     command -v "$t" >/dev/null || skip "$t not installed (.ci/run installs it)"
 done
 
@@ -32,12 +36,15 @@ prefix=${VHDRS_TEST_PREFIX:-vhdrs}$$
 d=$(mktemp -d "$root/target/$prefix.XXXXXX")
 loops=()
 vg=${prefix}vg
+scan_vg=${prefix}scan
 export LVM_SUPPRESS_FD_WARNINGS=1
 cleanup() {
     set +e
-    if /usr/sbin/vgs "$vg" >/dev/null 2>&1; then
-        vgremove -q -f "$vg" >/dev/null 2>&1
-    fi
+    for g in "$vg" "$scan_vg"; do
+        if /usr/sbin/vgs "$g" >/dev/null 2>&1; then
+            vgremove -q -f "$g" >/dev/null 2>&1
+        fi
+    done
     for l in "${loops[@]}"; do
         pvremove -q -ff -y "$l" >/dev/null 2>&1
         losetup -d "$l"
@@ -226,10 +233,10 @@ raw_l="vhd=raw scan-error=-22 error-message='invalid footer'"
 striped_l="vhd=striped scan-error=-38 error-message='opening file'"
 solo2_l="vhd=solo2 capacity=10485760 size=8388608 hidden=0 parent=none"
 
-# The storage manager's call, and the default (parents resolved to volume names).
+# The storage manager's call (`-f`: the header's parent name), and the default (the
+# locator's); both reduced to volume names.
 expect "$mid_l" 0 scan -l "$vg" -m mid
-expect "vhd=mid capacity=20971520 size=8388608 hidden=0 parent=$vg-base" 0 \
-    scan -f -l "$vg" -m mid
+expect "$mid_l" 0 scan -f -l "$vg" -m mid
 expect "$base_l
 $mid_l
 $leaf_l
@@ -255,8 +262,9 @@ expect "$leaf_l
 $solo_l
 $mid_l
 $base_l" 0 scan -c -a -l "$vg" -m 'leaf*' solo
-expect "vhd=leaf--x capacity=20971520 size=4194304 hidden=0 parent=$vg-mid" 0 \
-    scan -f -a -l "$vg" -m leaf--x
+expect "$leaf_l
+$mid_l
+$base_l" 0 scan -f -a -l "$vg" -m leaf--x
 # -p: hidden roots first, children indented.
 expect "$raw_l
 $striped_l
@@ -273,5 +281,24 @@ expect "$mid_l (not found in scan)" 0 scan -p -l "$vg" -m mid
 expect "" 0 scan -l "$vg" -m 'nothing*'
 expect "scan failed: -22" 22 scan -l "${prefix}none" -m '*'
 expect "scan failed: -22" 22 scan -c -l "${prefix}none" -m '*'
+
+# ---- 3. blktap3's lvm_scan_vg ------------------------------------------------------
+# The program makes and removes its group; the trap above removes it if the program dies.
+new_loop spv1 64
+new_loop spv2 32
+b3=(-Wall -Wextra -Werror -Iinclude/blktap3 -Ic-tests tests/blockdev/lvm_scan.c
+    -Lbuild/lib-blktap3 -lvhd -luuid)
+cc -o "$d/lvm_scan" "${b3[@]}"
+cc -g -fsanitize=address,undefined -fno-sanitize-recover=all -o "$d/lvm_scan_san" "${b3[@]}"
+LD_LIBRARY_PATH="$root/build/lib-blktap3" valgrind -q --error-exitcode=1 --leak-check=full \
+    "$d/lvm_scan" "$scan_vg" "$spv1" "$spv2" || fail "lvm_scan_vg under valgrind"
+LD_LIBRARY_PATH="$root/build/lib-blktap3" ASAN_OPTIONS=detect_leaks=1 \
+    "$d/lvm_scan_san" "$scan_vg" "$spv1" "$spv2" || fail "lvm_scan_vg under ASan/UBSan"
+
+# ---- 4. The storage manager on logical volumes -------------------------------------
+# Its group, loop devices and /dev links are its own, removed by the test itself.
+VHDRS_TEST_PREFIX=$prefix "${CARGO:-cargo}" test -q -p vhd-util --features blktap3 \
+    --target-dir "${BLKTAP3_TARGET:-target/blktap3}" --test sm_replay -- --ignored ||
+    fail "the storage manager's calls on logical volumes"
 
 echo "blockdev test passed"

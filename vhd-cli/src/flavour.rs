@@ -7,6 +7,8 @@
 //! a `cfg`, so both dialects' code is compiled and linted in either build and the
 //! unused one is optimised away.
 
+use vhd_std::canonpath::ParentNaming;
+
 /// Whether this build speaks blktap3's dialect.
 pub const BLKTAP3: bool = cfg!(feature = "blktap3");
 
@@ -18,6 +20,10 @@ pub const fn pick<T: Copy>(blktap2: T, blktap3: T) -> T {
         blktap2
     }
 }
+
+/// How `snapshot` and `modify -p` name the parent they are given: blktap3 keeps an LVM
+/// volume's `/dev/mapper` name, which `scan -l` reduces back to the volume.
+pub const PARENT_NAMING: ParentNaming = pick(ParentNaming::Realpath, ParentNaming::Canonpath);
 
 /// The errno `vhd_parent_locator_get` reports when no locator names an existing file:
 /// blktap3 returns the last resolution error (no such file), blktap2 `-EINVAL`.

@@ -11,7 +11,7 @@ use vhd_std::fileio::{FileIo, OpenMode};
 use vhd_std::reparent::{self, reparent, Link};
 use vhd_std::{walk_chain_avoiding, ChainEnd, Errno, Image, OpenOptions};
 
-use crate::flavour::pick;
+use crate::flavour::{pick, PARENT_NAMING};
 use crate::getopt::{Getopt, Opt};
 use crate::open::open_image;
 use crate::out::strtoull;
@@ -124,7 +124,7 @@ fn set_physical_size(img: &mut Image, bytes: u64) -> Result<(), Errno> {
 /// existing locators rewritten with the path relative to the child, crash-safe
 /// (`vhd_std::reparent`).
 fn set_parent(img: &mut Image, parent: &Path, raw: bool) -> Result<(), Errno> {
-    let link = Link::new(img.path(), parent, raw)?;
+    let link = Link::new_as(img.path(), parent, raw, PARENT_NAMING)?;
     // Never the image itself or a parent whose own chain leads back to it: either
     // would make a chain that loops (the C library, as libvhd, does not check).
     let own = img.file_id()?;

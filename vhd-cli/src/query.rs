@@ -162,7 +162,7 @@ fn parent(img: &mut Image, unresolved: bool) -> Result<String, i32> {
     if unresolved {
         return img.unresolved_parent().map_err(Errno::code);
     }
-    match img.find_parent() {
+    match img.find_parent_as(flavour::PARENT_NAMING) {
         Ok(p) => Ok(p.path.display().to_string()),
         Err(e) => Err(flavour::parent_not_found(e.code())),
     }

@@ -83,15 +83,16 @@ fn open(vol: &Volume) -> Result<(Footer, Option<VolumeDisk>), (i32, &'static str
     Ok((footer, Some(disk)))
 }
 
-/// The parent's LV name: from the header's parent name with `-f`, else from the first
-/// `MacX` locator.
+/// The parent's LV name: from the header's parent name with `-f` (blktap3 records
+/// `VG-LV`, the parent's `/dev/mapper` name), else from the first `MacX` locator; both
+/// reduced to the volume's name.
 fn parent(disk: &mut VolumeDisk, fast: bool) -> Result<String, i32> {
     let h = disk.header().cloned().ok_or(-libc::EINVAL)?;
     if fast {
         let mut buf = [0u8; 1024];
         return h
             .parent_location(&mut buf)
-            .map(str::to_string)
+            .map(volume_name)
             .map_err(|_| -libc::EINVAL);
     }
     let i = (0..LOCATOR_COUNT)

@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
-use vhd_std::create::link_backing;
-use vhd_std::{chain_depth, find_backing, Errno, Image, OpenOptions};
+use vhd_std::create::{find_backing_as, link_backing_as};
+use vhd_std::{chain_depth, Errno, Image, OpenOptions};
 
-use crate::flavour::{pick, BLKTAP3};
+use crate::flavour::{pick, BLKTAP3, PARENT_NAMING};
 use crate::getopt::{Getopt, Opt};
 use crate::out::strtoull;
 
@@ -63,9 +63,9 @@ pub fn run(args: &[String]) -> i32 {
         }
     }
     let backing = if exact {
-        link_backing(Path::new(&parent), raw)
+        link_backing_as(Path::new(&parent), raw, PARENT_NAMING)
     } else {
-        find_backing(Path::new(&parent), raw)
+        find_backing_as(Path::new(&parent), raw, PARENT_NAMING)
     };
     let backing = match backing {
         Ok(b) => b,

@@ -1,7 +1,8 @@
 //! The consistency checks `vhd-util check` performs, in its order and with its messages:
 //! primary footer, backup footer, header, differencing fields, BAT layout, batmap and
 //! parent locator structure. Resolving locator paths to files is left to the caller
-//! (it needs a file system). The first problem found is returned.
+//! (it needs a file system). The first problem found is returned. Where blktap2's and
+//! blktap3's vhd-util differ, the caller's [`Dialect`] decides.
 
 // Problems carry their message inline: there is no heap to box it into.
 #![allow(clippy::result_large_err)]
@@ -29,6 +30,22 @@ pub struct CheckOptions {
     /// The current time, VHD seconds (creation times more than 30 minutes later are
     /// "in the future").
     pub now: u32,
+}
+
+/// Whose `vhd-util check` to follow where Xen blktap2's and xapi-project/blktap's
+/// ("blktap3") differ. Every other test is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// blktap2's: `-i` skips only tapdisk's "killed" primary footer; every BAT entry is
+    /// checked.
+    #[default]
+    Blktap2,
+    /// blktap3's: `-i` skips any invalid primary footer (and a block may then end where
+    /// the footer belongs); a nil footer UUID is invalid; only the BAT entries the
+    /// virtual size covers are checked, after testing that the BAT has them; the
+    /// batmap's size is compared with the BAT before its offset, and one reaching into
+    /// the footer is `invalid batmap size`.
+    Blktap3,
 }
 
 /// Why a message carries a code.
@@ -89,6 +106,19 @@ pub fn work_size(max_bat_size: u32) -> usize {
     bat::bat_bytes(max_bat_size) as usize
         + batmap::map_sectors(max_bat_size) as usize * SECTOR_SIZE
         + max_bat_size as usize * 8
+}
+
+/// [`footer_problem`], with `dialect`'s tests: blktap3 adds a last one, a nil UUID.
+pub fn dialect_footer_problem(f: &Footer, now: u32, dialect: Dialect) -> Option<&'static str> {
+    footer_problem(f, now).or_else(|| {
+        (dialect == Dialect::Blktap3 && f.uuid.is_nil()).then_some("invalid (NULL) uuid")
+    })
+}
+
+/// The BAT entries a footer's virtual size needs: its blocks, the last one possibly
+/// covered only in part.
+pub fn covered_blocks(f: &Footer, h: &Header) -> u64 {
+    f.curr_size.div_ceil(u64::from(h.block_size.max(1)))
 }
 
 /// Judges a footer's fields in vhd-util's order; `None` if valid.
@@ -161,15 +191,16 @@ pub fn check<I: Io>(
     opts: &CheckOptions,
     work: &mut [u8],
 ) -> Result<Checked, Problem<I::Error>> {
-    check_blocks(io, opts, true, work)
+    check_blocks(io, opts, Dialect::Blktap2, true, work)
 }
 
-/// [`check`], with the test that no two blocks overlap (a sort of the whole BAT) only
-/// when `overlap` is set: blktap3's fast `check -B`, which XenServer's storage manager
-/// runs on large LVM images.
+/// [`check`] as `dialect`'s vhd-util checks, with the test that no two blocks overlap (a
+/// sort of the BAT) only when `overlap` is set: blktap3's fast `check -B`, which
+/// XenServer's storage manager runs on large LVM images.
 pub fn check_blocks<I: Io>(
     io: &mut I,
     opts: &CheckOptions,
+    dialect: Dialect,
     overlap: bool,
     work: &mut [u8],
 ) -> Result<Checked, Problem<I::Error>> {
@@ -190,17 +221,11 @@ pub fn check_blocks<I: Io>(
         (eof - FOOTER_SIZE as u64, FOOTER_SIZE)
     };
     read(io, pos, &mut fb[..len], "error reading primary footer")?;
-    let killed = fb[..len].iter().all(|&b| b == 0xc7);
-    let mut primary = Footer::decode(&fb)
-        .map_err(|_| Problem::new(format_args!("error reading primary footer")))?;
-    if killed && opts.ignore_primary {
-        read(io, 0, &mut fb, "error reading backup footer")?;
-        primary = Footer::decode(&fb)
-            .map_err(|_| Problem::new(format_args!("error reading backup footer")))?;
-    }
-    if let Some(m) = footer_problem(&primary, opts.now) {
-        return Err(Problem::new(format_args!("primary footer invalid: {m}")));
-    }
+    // 2. The copy at offset 0 (a fixed disk has none).
+    let (primary, missing) = match dialect {
+        Dialect::Blktap2 => (footers_blktap2(io, opts, &fb, len)?, false),
+        Dialect::Blktap3 => footers_blktap3(io, opts, &fb)?,
+    };
     let kind = primary.kind().unwrap_or(DiskType::Fixed);
     if kind == DiskType::Fixed {
         return Ok(Checked {
@@ -208,19 +233,6 @@ pub fn check_blocks<I: Io>(
             footer: primary,
             header: None,
         });
-    }
-    // 2. The copy at offset 0.
-    let mut bb = [0u8; FOOTER_SIZE];
-    read(io, 0, &mut bb, "error reading backup footer")?;
-    let backup = Footer::decode(&bb)
-        .map_err(|_| Problem::new(format_args!("error reading backup footer")))?;
-    if let Some(m) = footer_problem(&backup, opts.now) {
-        return Err(Problem::new(format_args!("backup footer invalid: {m}")));
-    }
-    if backup != primary {
-        return Err(Problem::new(format_args!(
-            "primary and backup footers do not match"
-        )));
     }
     // 3. Header.
     let mut hb = [0u8; HEADER_SIZE];
@@ -265,6 +277,19 @@ pub fn check_blocks<I: Io>(
         bat::Bat::new(&*bat_buf, entries).ok_or(Problem::new(format_args!("error reading bat")))?;
     let batmap_hdr = read_batmap_header(io, &primary, &h)?;
     let end_meta = end_of_metadata(&h, batmap_hdr.as_ref(), kind, eof);
+    // The entries checked: blktap2 all, blktap3 those the virtual size covers.
+    let covered = match dialect {
+        Dialect::Blktap2 => entries,
+        Dialect::Blktap3 => {
+            let n = covered_blocks(&primary, &h);
+            if n > u64::from(entries) {
+                return Err(Problem::new(format_args!(
+                    "VHD size ({n} blocks) exceeds BAT size ({entries})"
+                )));
+            }
+            n as u32
+        }
+    };
     let span = (u64::from(h.bitmap_sectors()) + u64::from(h.sectors_per_block())) as u32;
     let footer_sec = (pos / SECTOR_SIZE as u64) as u32;
     let meta_sec = end_meta.div_ceil(SECTOR_SIZE as u64);
@@ -273,20 +298,23 @@ pub fn check_blocks<I: Io>(
     // block, checks the headers, the footer, then every other block, reporting the
     // first block (and the first other block) at fault.
     let mut n = 0usize;
-    for (b, s) in table.allocated().filter(|_| overlap) {
+    for (b, s) in table.allocated().filter(|&(b, _)| overlap && b < covered) {
         sort_buf[n * 8..n * 8 + 4].copy_from_slice(&s.to_be_bytes());
         sort_buf[n * 8 + 4..n * 8 + 8].copy_from_slice(&b.to_be_bytes());
         n += 1;
     }
     heap_sort(&mut sort_buf[..n * 8]);
     let recs = &sort_buf[..n * 8];
-    for (b, s) in table.allocated() {
+    for (b, s) in table.allocated().filter(|&(b, _)| b < covered) {
         if u64::from(s) < meta_sec {
             return Err(Problem::new(format_args!(
                 "block {b} (offset 0x{s:x}) clobbers headers"
             )));
         }
-        if u64::from(s) + u64::from(span) > u64::from(footer_sec) {
+        let end = u64::from(s) + u64::from(span);
+        // blktap3 -i: the primary footer was skipped, so the last block may end where
+        // the footer belongs (a block appended before the footer was).
+        if end > u64::from(footer_sec) && !(missing && end == u64::from(footer_sec) + 1) {
             return Err(Problem::new(format_args!(
                 "block {b} (offset 0x{s:x}) clobbers footer"
             )));
@@ -302,7 +330,7 @@ pub fn check_blocks<I: Io>(
     }
     // 6. Batmap.
     if let Some(bm) = batmap_hdr {
-        let m = batmap_problem(&bm, entries, pos);
+        let m = batmap_problem(&bm, entries, pos, dialect);
         if let Some(m) = m {
             return Err(Problem::new(format_args!("batmap is invalid: {m}")));
         }
@@ -328,14 +356,14 @@ pub fn check_blocks<I: Io>(
             p.detail = Detail::Errno(EINVAL);
             return Err(p);
         }
-        for b in 0..entries {
+        for b in 0..covered {
             if batmap::test(&map_buf[..len], b) && table.raw(b) == Some(UNUSED) {
                 return Err(Problem::new(format_args!(
                     "batmap shows unallocated block {b} full"
                 )));
             }
         }
-        batmap_agrees_with_bitmaps(io, &table, &map_buf[..len], &h)?;
+        batmap_agrees_with_bitmaps(io, &table, covered, &map_buf[..len], &h)?;
     }
     // 7. Parent locators (structure).
     if kind == DiskType::Differencing {
@@ -346,6 +374,82 @@ pub fn check_blocks<I: Io>(
         footer: primary,
         header: Some(h),
     })
+}
+
+/// Steps 1 and 2 as blktap2: with `-i`, a primary footer of tapdisk's "killed" fill is
+/// replaced by the copy at 0; both must then be valid and equal. `fb` holds the
+/// primary's `len` bytes.
+fn footers_blktap2<I: Io>(
+    io: &mut I,
+    opts: &CheckOptions,
+    fb: &[u8; FOOTER_SIZE],
+    len: usize,
+) -> Result<Footer, Problem<I::Error>> {
+    let killed = fb[..len].iter().all(|&b| b == 0xc7);
+    let mut primary = Footer::decode(fb)
+        .map_err(|_| Problem::new(format_args!("error reading primary footer")))?;
+    if killed && opts.ignore_primary {
+        let mut cb = [0u8; FOOTER_SIZE];
+        read(io, 0, &mut cb, "error reading backup footer")?;
+        primary = Footer::decode(&cb)
+            .map_err(|_| Problem::new(format_args!("error reading backup footer")))?;
+    }
+    if let Some(m) = footer_problem(&primary, opts.now) {
+        return Err(Problem::new(format_args!("primary footer invalid: {m}")));
+    }
+    if primary.kind().unwrap_or(DiskType::Fixed) == DiskType::Fixed {
+        return Ok(primary);
+    }
+    let backup = read_backup(io, opts, Dialect::Blktap2)?;
+    if backup != primary {
+        return Err(Problem::new(format_args!(
+            "primary and backup footers do not match"
+        )));
+    }
+    Ok(primary)
+}
+
+/// Steps 1 and 2 as blktap3: with `-i`, any invalid primary footer is passed over and
+/// the copy at 0 is the footer, as it is wherever the two differ. Returns the footer
+/// and whether the primary was invalid.
+fn footers_blktap3<I: Io>(
+    io: &mut I,
+    opts: &CheckOptions,
+    fb: &[u8; FOOTER_SIZE],
+) -> Result<(Footer, bool), Problem<I::Error>> {
+    let primary = Footer::decode(fb)
+        .map_err(|_| Problem::new(format_args!("error reading primary footer")))?;
+    let problem = dialect_footer_problem(&primary, opts.now, Dialect::Blktap3);
+    match problem {
+        Some(m) if !opts.ignore_primary => {
+            return Err(Problem::new(format_args!("primary footer invalid: {m}")))
+        }
+        None if primary.kind() == Some(DiskType::Fixed) => return Ok((primary, false)),
+        _ => {}
+    }
+    let backup = read_backup(io, opts, Dialect::Blktap3)?;
+    if backup != primary && !opts.ignore_primary {
+        return Err(Problem::new(format_args!(
+            "primary and backup footers do not match"
+        )));
+    }
+    Ok((backup, problem.is_some()))
+}
+
+/// The footer copy at offset 0, which must be valid.
+fn read_backup<I: Io>(
+    io: &mut I,
+    opts: &CheckOptions,
+    dialect: Dialect,
+) -> Result<Footer, Problem<I::Error>> {
+    let mut bb = [0u8; FOOTER_SIZE];
+    read(io, 0, &mut bb, "error reading backup footer")?;
+    let backup = Footer::decode(&bb)
+        .map_err(|_| Problem::new(format_args!("error reading backup footer")))?;
+    if let Some(m) = dialect_footer_problem(&backup, opts.now, dialect) {
+        return Err(Problem::new(format_args!("backup footer invalid: {m}")));
+    }
+    Ok(backup)
 }
 
 fn diff_fields<E>(h: &Header, kind: DiskType, now: u32) -> Result<(), Problem<E>> {
@@ -411,12 +515,13 @@ fn read_batmap_header<I: Io>(
 fn batmap_agrees_with_bitmaps<I: Io>(
     io: &mut I,
     table: &bat::Bat<&[u8]>,
+    covered: u32,
     map: &[u8],
     h: &Header,
 ) -> Result<(), Problem<I::Error>> {
     let spb = h.sectors_per_block();
     let mut sec = [0u8; SECTOR_SIZE];
-    for (b, s) in table.allocated() {
+    for (b, s) in table.allocated().filter(|&(b, _)| b < covered) {
         if !batmap::test(map, b) {
             continue;
         }
@@ -437,22 +542,36 @@ fn batmap_agrees_with_bitmaps<I: Io>(
     Ok(())
 }
 
-fn batmap_problem(bm: &BatmapHeader, entries: u32, footer_pos: u64) -> Option<&'static str> {
+fn batmap_problem(
+    bm: &BatmapHeader,
+    entries: u32,
+    footer_pos: u64,
+    dialect: Dialect,
+) -> Option<&'static str> {
+    let too_small = bm.batmap_size < batmap::map_sectors(entries);
     if bm.batmap_version >> 16 != 1 {
         return Some("unsupported batmap version");
     }
     if bm.batmap_size == 0 {
         return Some("invalid size zero");
     }
-    if !bm.batmap_offset.is_multiple_of(SECTOR_SIZE as u64)
-        || bm
-            .batmap_offset
-            .checked_add(bm.map_bytes())
-            .is_none_or(|e| e > footer_pos)
-    {
+    if dialect == Dialect::Blktap3 && too_small {
+        return Some("batmap-BAT size mismatch");
+    }
+    if !bm.batmap_offset.is_multiple_of(SECTOR_SIZE as u64) {
         return Some("invalid batmap offset");
     }
-    if bm.batmap_size < batmap::map_sectors(entries) {
+    if bm
+        .batmap_offset
+        .checked_add(bm.map_bytes())
+        .is_none_or(|e| e > footer_pos)
+    {
+        return Some(match dialect {
+            Dialect::Blktap2 => "invalid batmap offset",
+            Dialect::Blktap3 => "invalid batmap size",
+        });
+    }
+    if too_small {
         return Some("invalid batmap size");
     }
     None

@@ -12,10 +12,11 @@ use vhd_nostd::header::DEFAULT_BLOCK_SIZE;
 use vhd_nostd::OpenOptions;
 
 use crate::blockdev::finish_create;
+use crate::canonpath::ParentNaming;
 use crate::errno::{Errno, VhdResult};
 use crate::fileio::{FileIo, OpenMode};
 use crate::image::{Image, MAX_CHAIN_DEPTH};
-use crate::path::{basename, canonical_dir_of, realpath, relative_path};
+use crate::path::{basename, canonical_dir_of, relative_path};
 use crate::time::{mtime_vhd, now_vhd};
 
 /// Scratch for the core's create: BAT chunks and locator payloads.
@@ -83,7 +84,8 @@ pub fn create_file_preallocated(
 /// given (see [`find_backing`]).
 #[derive(Debug, Clone)]
 pub struct Backing {
-    /// The canonical path of the backing file.
+    /// The path of the backing file as the child names it (`realpath`, or blktap3's
+    /// `canonpath`).
     pub path: PathBuf,
     /// Whether it is a raw image.
     pub raw: bool,
@@ -100,7 +102,13 @@ pub struct Backing {
 /// was skipped the size is the given parent's rounded up to 2 MiB, else the backing
 /// image's exactly. A parent that is not a VHD fails with `-EINVAL`.
 pub fn find_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
-    let path = realpath(parent)?;
+    find_backing_as(parent, raw, ParentNaming::Realpath)
+}
+
+/// [`find_backing`] with the given parent named by `naming` (blktap3: `canonpath`)
+/// instead of `realpath`; parents reached through locators are resolved as always.
+pub fn find_backing_as(parent: &Path, raw: bool, naming: ParentNaming) -> VhdResult<Backing> {
+    let path = naming.name(parent)?;
     if raw {
         // The length of a file, or all of a block device.
         let size = vhd_nostd::Io::size(&mut FileIo::open(&path, OpenMode::ReadOnly)?)?;
@@ -132,7 +140,9 @@ pub fn find_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
             });
         }
         skipped = true;
-        let p = img.parent()?;
+        // Named as the given parent is: blktap3's search reads the locators with its
+        // canonpath-ing `vhd_parent_locator_get`.
+        let p = img.find_parent_as(naming).map_err(|_| Errno::EINVAL)?;
         if p.raw {
             return Ok(Backing {
                 path: p.path,
@@ -151,10 +161,15 @@ pub fn find_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
 /// empty differencing disk (blktap3's `snapshot -e`): its canonical path, UUID and
 /// exact size. A raw parent is as in [`find_backing`].
 pub fn link_backing(parent: &Path, raw: bool) -> VhdResult<Backing> {
+    link_backing_as(parent, raw, ParentNaming::Realpath)
+}
+
+/// [`link_backing`] with the parent named by `naming`.
+pub fn link_backing_as(parent: &Path, raw: bool, naming: ParentNaming) -> VhdResult<Backing> {
     if raw {
-        return find_backing(parent, true);
+        return find_backing_as(parent, true, naming);
     }
-    let path = realpath(parent)?;
+    let path = naming.name(parent)?;
     let img = Image::open(&path, OpenOptions::default())?;
     Ok(Backing {
         uuid: img.disk().footer().uuid,
@@ -182,6 +197,8 @@ pub fn create_snapshot_preallocated(
     if capacity != 0 && capacity < backing.size {
         return Err(Errno::EINVAL);
     }
+    // From the resolved child's directory to the parent as named, so that each locator
+    // ends in the header's parent name (`vhd-util check` compares them).
     let dir = canonical_dir_of(child)?;
     let rel = relative_path(&dir, &backing.path);
     let name = basename(&backing.path);

@@ -23,9 +23,10 @@ use vhd_nostd::footer::DiskType;
 use vhd_nostd::locator::LOCATOR_COUNT;
 use vhd_nostd::{probe, read_chain, Buffers, Disk, Kind, OpenOptions};
 
+use crate::canonpath::ParentNaming;
 use crate::errno::{Errno, VhdResult};
 use crate::fileio::{AlignedBuf, FileIo, OpenMode};
-use crate::path::resolve_locator;
+use crate::path::resolve_locator_as;
 
 /// The deepest chain [`Chain::open`] and [`chain_depth`] follow, counting the top image.
 pub const MAX_CHAIN_DEPTH: usize = 256;
@@ -221,6 +222,12 @@ impl Image {
     /// did not resolve (typically `-ENOENT`), as blktap3's `vhd_parent_locator_get`
     /// does; `-EINVAL` when the disk is not differencing or no locator decodes.
     pub fn find_parent(&mut self) -> VhdResult<ParentRef> {
+        self.find_parent_as(ParentNaming::Realpath)
+    }
+
+    /// [`Image::find_parent`] with the parent's path named by `naming` (blktap3:
+    /// `canonpath`, as its `vhd_find_parent`).
+    pub fn find_parent_as(&mut self, naming: ParentNaming) -> VhdResult<ParentRef> {
         if !self.is_differencing() {
             return Err(Errno::EINVAL);
         }
@@ -230,7 +237,7 @@ impl Image {
             let Ok(p) = self.locator_path(i) else {
                 continue;
             };
-            match resolve_locator(&self.path, &p) {
+            match resolve_locator_as(&self.path, &p, naming) {
                 Ok(path) => return Ok(ParentRef { path, raw }),
                 Err(e) => last = e,
             }

@@ -8,6 +8,8 @@
 //!   a differencing disk with its parents found through the parent locators
 //!   ([`image::open_parents`], the one chain resolver).
 //! - [`path`]: relative paths for locators and locators resolved to files.
+//! - [`canonpath`]: how a child names its parent (blktap2's `realpath`, blktap3's
+//!   `canonpath`, which keeps LVM volumes by their `/dev/mapper` names).
 //! - [`create_file`] and [`snapshot_file`]: new images as `vhd-util create`/`snapshot`
 //!   make them.
 //! - [`blockdev`]: images on block devices (LVM volumes): where one ends, since a device
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blockdev;
+pub mod canonpath;
 pub mod create;
 pub mod errno;
 pub mod fileio;

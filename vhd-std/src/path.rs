@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::canonpath::ParentNaming;
 use crate::errno::{Errno, VhdResult};
 
 /// `realpath(3)`: the absolute path with symbolic links, `.` and `..` resolved; the file
@@ -13,8 +14,16 @@ pub fn realpath(p: &Path) -> VhdResult<PathBuf> {
     std::fs::canonicalize(p).map_err(Errno::from)
 }
 
-/// The canonical directory a (possibly not yet existing) file lives in.
+/// The canonical directory a (possibly not yet existing) file lives in: that of the
+/// file itself with its links resolved, as blktap's relative paths count from it (a
+/// volume's `/dev/VG/LV` link to `/dev/dm-3` lives in `/dev`), else its directory's.
 pub fn canonical_dir_of(file: &Path) -> VhdResult<PathBuf> {
+    if let Some(dir) = realpath(file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+    {
+        return Ok(dir);
+    }
     match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => realpath(d),
         _ => realpath(Path::new(".")),
@@ -66,6 +75,11 @@ pub fn relative_path_bytes(from_dir: &Path, to: &Path) -> Vec<u8> {
 /// links) and returned resolved. Errors are those of `access` and `realpath`
 /// (`-ENOENT` for a missing file).
 pub fn find_parent(child: &Path, name: &[u8]) -> VhdResult<PathBuf> {
+    find_parent_as(child, name, ParentNaming::Realpath)
+}
+
+/// [`find_parent`] with the result named by `naming` (blktap3's uses `canonpath`).
+pub fn find_parent_as(child: &Path, name: &[u8], naming: ParentNaming) -> VhdResult<PathBuf> {
     if name.first() == Some(&b'/') && readable(name).is_ok() {
         return Ok(PathBuf::from(OsStr::from_bytes(name)));
     }
@@ -76,7 +90,7 @@ pub fn find_parent(child: &Path, name: &[u8]) -> VhdResult<PathBuf> {
     location.push(b'/');
     location.extend_from_slice(name);
     readable(&location)?;
-    realpath(Path::new(OsStr::from_bytes(&location)))
+    naming.name(Path::new(OsStr::from_bytes(&location)))
 }
 
 /// `access(path, R_OK)`.
@@ -91,13 +105,19 @@ fn readable(path: &[u8]) -> VhdResult<()> {
 /// [`find_parent`] it does not ask for read permission: a parent that cannot be read
 /// fails when it is opened, with that error.
 pub fn resolve_locator(child: &Path, locator: &str) -> VhdResult<PathBuf> {
+    resolve_locator_as(child, locator, ParentNaming::Realpath)
+}
+
+/// [`resolve_locator`] with the result named by `naming` (blktap3's `canonpath` keeps
+/// `/dev/mapper/VG-LV` rather than the device it leads to).
+pub fn resolve_locator_as(child: &Path, locator: &str, naming: ParentNaming) -> VhdResult<PathBuf> {
     let p = Path::new(locator);
     if p.is_absolute() {
-        return realpath(p);
+        return naming.name(p);
     }
     let child = realpath(child)?;
     let dir = child.parent().ok_or(Errno::EINVAL)?;
-    realpath(&dir.join(p))
+    naming.name(&dir.join(p))
 }
 
 #[cfg(test)]
@@ -112,6 +132,28 @@ mod tests {
         assert_eq!(r("/x", "/x/sub/a.vhd"), "./sub/a.vhd");
         assert_eq!(r("/x/a/b", "/y.vhd"), "../../../y.vhd");
         assert_eq!(r("/", "/a.vhd"), "./a.vhd");
+    }
+
+    #[test]
+    fn a_linked_file_lives_where_its_link_leads() {
+        let dir = std::env::temp_dir().join(format!("vhd-std-linkdir-{}", std::process::id()));
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("img.vhd"), b"").unwrap();
+        let link = b.join("lv");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("../a/img.vhd", &link).unwrap();
+        let real_a = std::fs::canonicalize(&a).unwrap();
+        // A volume's /dev/VG/LV link to /dev/dm-N: relative paths count from /dev.
+        assert_eq!(canonical_dir_of(&link).unwrap(), real_a);
+        // Not made yet: its directory.
+        let new = b.join("new.vhd");
+        assert_eq!(
+            canonical_dir_of(&new).unwrap(),
+            std::fs::canonicalize(&b).unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

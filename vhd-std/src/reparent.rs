@@ -21,11 +21,12 @@ use vhd_nostd::footer::DiskType;
 use vhd_nostd::locator::{self, PATH_MAX};
 use vhd_nostd::parent::NewParent;
 
+use crate::canonpath::ParentNaming;
 use crate::errno::{Errno, VhdResult};
 use crate::fileio::{AlignedBuf, FileIo, OpenMode};
 use crate::image::Image;
 use crate::journal;
-use crate::path::{basename, canonical_dir_of, realpath, relative_path};
+use crate::path::{basename, canonical_dir_of, relative_path};
 use crate::time::mtime_vhd;
 use crate::OpenOptions;
 
@@ -35,7 +36,7 @@ const SCRATCH: usize = 2 * PATH_MAX + 4096;
 /// A new parent as the child will record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
-    /// The parent's resolved path.
+    /// The parent's path as the child names it (`realpath`, or blktap3's `canonpath`).
     pub path: PathBuf,
     /// Its footer UUID, nil for a raw parent.
     pub uuid: Uuid,
@@ -52,7 +53,13 @@ impl Link {
     /// block device, opened without blocking); with `raw` the parent is not read and
     /// the UUID is nil, else it must open as an image.
     pub fn new(child: &Path, parent: &Path, raw: bool) -> VhdResult<Link> {
-        let path = realpath(parent)?;
+        Link::new_as(child, parent, raw, ParentNaming::Realpath)
+    }
+
+    /// [`Link::new`] with the parent named by `naming` (blktap3: `canonpath`), in the
+    /// header and at the end of each locator.
+    pub fn new_as(child: &Path, parent: &Path, raw: bool, naming: ParentNaming) -> VhdResult<Link> {
+        let path = naming.name(parent)?;
         FileIo::open(&path, OpenMode::ReadOnly)?;
         let uuid = if raw {
             Uuid::nil()

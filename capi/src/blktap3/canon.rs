@@ -1,84 +1,17 @@
 //! blktap3's path canonicalisation for parent paths (`canonpath`, its `canonpath.h` is
 //! not installed) and the lexical `normalize_path`.
 //!
-//! Parents on LVM are recorded by their `/dev/mapper` names: `/dev/VG/LV` becomes
-//! `/dev/mapper/` + VG and LV joined by `-`, each `-` inside them doubled, when that node
-//! exists. `/dev/mapper/NAME` and DRBD resource links (`/dev/drbd/by-res/...`) are kept as
-//! they are; anything else is `realpath`'d.
+//! The rule itself is vhd-std's (`vhd_std::canonpath`), which `vhd-util snapshot` and
+//! `modify -p` of the blktap3 flavour use too.
 
 use core::ffi::{c_char, CStr};
-use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path, PathBuf};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use vhd_std::canonpath::{canonpath as canonical, lexical};
 
 use crate::ffi::boundary;
-
-/// `path` made absolute (against the working directory) with `.`, `..` and repeated
-/// `/` removed, without looking at the file system.
-fn lexical(path: &Path) -> std::io::Result<PathBuf> {
-    let base = if path.is_absolute() {
-        PathBuf::from("/")
-    } else {
-        std::env::current_dir()?
-    };
-    let mut out = PathBuf::from("/");
-    for c in base.components().chain(path.components()) {
-        match c {
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-        }
-    }
-    Ok(out)
-}
-
-/// `a` with each `-` doubled, as device-mapper names VG and LV parts.
-fn dm_escape(a: &OsStr) -> Vec<u8> {
-    let mut out = Vec::with_capacity(a.len());
-    for &b in a.as_bytes() {
-        out.push(b);
-        if b == b'-' {
-            out.push(b'-');
-        }
-    }
-    out
-}
-
-/// The canonical form of `path` (see the module documentation).
-pub(crate) fn canonical(path: &Path) -> std::io::Result<PathBuf> {
-    let norm = lexical(path)?;
-    let parts: Vec<&OsStr> = norm
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    if parts.len() == 3 && parts[0] == "dev" && parts[1] == "mapper" && norm.exists() {
-        return Ok(norm);
-    }
-    if parts.len() == 3 && parts[0] == "dev" {
-        let mut name = dm_escape(parts[1]);
-        name.push(b'-');
-        name.extend(dm_escape(parts[2]));
-        let mapper = Path::new("/dev/mapper").join(OsString::from_vec(name));
-        if mapper.exists() {
-            return Ok(mapper);
-        }
-    }
-    if parts.len() >= 3 && parts[..3] == ["dev", "drbd", "by-res"] {
-        let target = std::fs::canonicalize(&norm)?;
-        let drbd = target
-            .file_name()
-            .is_some_and(|n| n.as_bytes().starts_with(b"drbd"));
-        if drbd && target.parent() == Some(Path::new("/dev")) {
-            return Ok(norm);
-        }
-    }
-    std::fs::canonicalize(&norm)
-}
 
 /// Sets `errno` for a C caller.
 fn set_errno(e: i32) {
@@ -163,26 +96,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lexical_forms() {
-        assert_eq!(
-            lexical(Path::new("/a/./b//c/../d")).unwrap(),
-            Path::new("/a/b/d")
-        );
-        assert_eq!(lexical(Path::new("/../x")).unwrap(), Path::new("/x"));
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(lexical(Path::new("p.vhd")).unwrap(), cwd.join("p.vhd"));
-    }
-
-    #[test]
-    fn dm_names_double_dashes() {
-        assert_eq!(dm_escape(OsStr::new("VG-x")), b"VG--x");
-    }
-
-    #[test]
-    fn plain_files_are_realpathed() {
+    fn exports_answer_in_c_terms() {
         let dir = std::env::temp_dir();
         let canon = std::fs::canonicalize(&dir).unwrap();
-        assert_eq!(canonical(&dir.join(".")).unwrap(), canon);
-        assert!(canonical(Path::new("/nonexistent-i19/x")).is_err());
+        let want = canon.as_os_str().as_bytes();
+        let c = std::ffi::CString::new(dir.join(".").as_os_str().as_bytes()).unwrap();
+        let mut out = vec![0 as c_char; want.len() + 1];
+        // SAFETY: a string and a buffer of the given size.
+        unsafe {
+            assert!(!canonpath(c.as_ptr(), out.as_mut_ptr(), out.len()).is_null());
+            assert_eq!(CStr::from_ptr(out.as_ptr()).to_bytes(), want);
+            assert!(canonpath(c.as_ptr(), out.as_mut_ptr(), want.len()).is_null());
+            let n = normalize_path(c"/a/./b//../c".as_ptr(), 12);
+            assert_eq!(CStr::from_ptr(n).to_bytes(), b"/a/c");
+            crate::cmem::c_free(n);
+        }
     }
 }

@@ -7,9 +7,10 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use vhd_cli::flavour::PARENT_NAMING;
 use vhd_nostd::footer::DiskType;
 use vhd_std::create::{
-    create_file_preallocated, create_snapshot_preallocated, link_backing, round_to_block,
+    create_file_preallocated, create_snapshot_preallocated, link_backing_as, round_to_block,
 };
 
 use super::consts::VHD_FLAG_CREAT_PARENT_RAW;
@@ -101,7 +102,8 @@ pub unsafe extern "C" fn vhd_snapshot(
         // SAFETY: caller's contract.
         let (name, parent) = unsafe { (c_str(snapshot)?, c_str(parent)?) };
         let raw = flags & VHD_FLAG_CREAT_PARENT_RAW != 0;
-        let mut backing = link_backing(path(parent), raw).map_err(|e| e.code())?;
+        let mut backing =
+            link_backing_as(path(parent), raw, PARENT_NAMING).map_err(|e| e.code())?;
         if bytes != 0 {
             let size = round_to_block(bytes);
             if size < backing.size {

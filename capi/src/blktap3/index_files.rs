@@ -15,9 +15,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::blktap3::canon::canonical;
 use crate::ffi::{errno, Res};
 use crate::path::relative_path;
+use vhd_std::canonpath::canonpath as canonical;
 
 /// The sector every offset of these formats is counted in or padded to.
 pub(crate) const SECTOR: u64 = 512;

@@ -12,6 +12,10 @@ use std::process::Command;
 
 use vhd_std::{Chain, Image, OpenOptions};
 
+/// The same calls on logical volumes (root and lvm2: `make blockdev-test`).
+#[path = "sm_replay/lvm.rs"]
+mod lvm;
+
 const BIN: &str = env!("CARGO_BIN_EXE_vhd-util");
 const MIB: u64 = 1 << 20;
 /// What LVM storage repositories preallocate metadata for: `-S 2097152` (2 TiB).
@@ -67,6 +71,18 @@ struct VhdInfo {
     parent: Option<String>,
     hidden: u64,
     size_allocated: u64,
+}
+
+/// What getVHDInfo says of a new 30 MiB image made as LVM SRs make them (`-S 2097152`):
+/// the 4 MiB BAT makes it 4,327,936 bytes.
+fn new_lvhd_30m() -> VhdInfo {
+    VhdInfo {
+        size_virt: 30 * MIB,
+        size_phys: 4_327_936,
+        parent: None,
+        hidden: 0,
+        size_allocated: 0,
+    }
 }
 
 fn get_vhd_info(dir: &Path, path: &str, with_parent: bool) -> VhdInfo {
@@ -156,6 +172,51 @@ fn coalesce(dir: &Path, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// One image as `getAllVHDs` / `getVHDInfoLVM` read a `scan` line: blank-separated
+/// `key=value` fields; `scan-error=` marks a failed image, `parent=none` no parent.
+#[derive(Debug, PartialEq)]
+struct ScanInfo {
+    name: String,
+    error: Option<i64>,
+    capacity: u64,
+    size: u64,
+    hidden: u64,
+    parent: Option<String>,
+}
+
+/// Runs `scan ...` and reads each non-empty line into a [`ScanInfo`].
+fn scan_info(dir: &Path, args: &[&str]) -> Vec<ScanInfo> {
+    let out = sm(dir, args).unwrap();
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut info = ScanInfo {
+                name: String::new(),
+                error: None,
+                capacity: 0,
+                size: 0,
+                hidden: 0,
+                parent: None,
+            };
+            for field in line.split_whitespace() {
+                let Some((key, val)) = field.split_once('=') else {
+                    continue;
+                };
+                match key {
+                    "vhd" => info.name = val.to_string(),
+                    "scan-error" => info.error = Some(val.parse().unwrap()),
+                    "capacity" => info.capacity = int(val),
+                    "size" => info.size = int(val),
+                    "hidden" => info.hidden = int(val),
+                    "parent" if val != "none" => info.parent = Some(val.to_string()),
+                    _ => {}
+                }
+            }
+            info
+        })
+        .collect()
+}
+
 /// Writes `count` sectors of `byte` at `sector` through the library (qemu-io would
 /// put new blocks over the batmap and the locators, which it does not know about).
 fn write(path: &Path, sector: u64, count: usize, byte: u8) {
@@ -175,6 +236,14 @@ fn read_all(path: &Path) -> Vec<u8> {
     let mut buf = vec![0u8; chain.top().size() as usize];
     chain.read(0, &mut buf).unwrap();
     buf
+}
+
+fn basename_of(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -201,16 +270,7 @@ fn lvhd_create_and_get_vhd_info() {
     .unwrap();
     assert_eq!(file_len(&d.join("a.vhd")), 4_327_936);
     let info = get_vhd_info(&d, "a.vhd", true);
-    assert_eq!(
-        info,
-        VhdInfo {
-            size_virt: 30 * MIB,
-            size_phys: 4_327_936,
-            parent: None,
-            hidden: 0,
-            size_allocated: 0,
-        }
-    );
+    assert_eq!(info, new_lvhd_30m());
     assert_eq!(query_int(&d, "-S", "a.vhd"), 2_097_152, "getMaxResizeSize");
     assert_eq!(query_int(&d, "-v", "a.vhd"), 30, "getSizeVirt");
     assert!(!has_parent(&d, "a.vhd"));
@@ -444,6 +504,25 @@ fn parents_hidden_depth_and_empty_links() {
     .unwrap();
     assert_eq!(query_int(&d, "-f", "mid.vhd"), 1);
     assert_eq!(get_vhd_info(&d, "mid.vhd", true).hidden, 1);
+    // getAllVHDs on a file SR: `scan -f -m PAT`, parents by the header's name.
+    let pattern = format!("{}/*.vhd", d.display());
+    let all = scan_info(&d, &["scan", "-f", "-m", &pattern]);
+    // The storage manager keys them by name: the order is not its concern.
+    let mut seen: Vec<(String, Option<&str>, u64, Option<i64>)> = all
+        .iter()
+        .map(|s| (basename_of(&s.name), s.parent.as_deref(), s.hidden, s.error))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("base.vhd".into(), None, 0, None),
+            ("e.vhd".into(), Some("mid.vhd"), 0, None),
+            ("mid.vhd".into(), Some("base.vhd"), 1, None),
+            ("skip.vhd".into(), Some("base.vhd"), 0, None),
+        ]
+    );
+    assert!(all.iter().all(|s| s.capacity == 10 * MIB));
     // A lost parent: `query -p` fails with ENOENT (blktap2: EINVAL); -u still answers.
     std::fs::rename(d.join("mid.vhd"), d.join("gone.vhd")).unwrap();
     let e = get_parent(&d, "e.vhd").unwrap_err();
