@@ -77,7 +77,7 @@ test:
 # vhd-util in the blktap3 dialect: the subcommand library's unit tests, its own CLI tests
 # and the replay of what XenServer's storage manager runs.
 blktap3-test:
-	$(CARGO) test -p vhd-cli -p vhd-util --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay --test blktap3_cli --test check_dialects
+	$(CARGO) test -p vhd-cli -p vhd-util --features vhd-util/blktap3 --target-dir $(BLKTAP3_TARGET) --lib --test sm_replay --test blktap3_cli --test check_dialects --test blktap3_copy_encrypted
 
 LIBFILES = libvhd.so.1.0.0 libvhd.a
 HEADERS  = libvhd.h libvhd-journal.h vhd-util.h

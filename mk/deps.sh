@@ -23,6 +23,7 @@ needs=(
 	"bzip2                      bzip2"
 	"script                     bsdutils"
 	"python3                    python3"
+	"/usr/lib/python3/dist-packages/cryptography/__init__.py python3-cryptography"
 	"setpriv                    util-linux"
 	"/usr/sbin/losetup          mount"
 	"/usr/sbin/mkfs.ext4        e2fsprogs"

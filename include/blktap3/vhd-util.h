@@ -126,9 +126,10 @@ int vhd_util_revert(int argc, char **argv);
 int vhd_util_key(int argc, char **argv);
 
 /**
- * `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
- * allocated in SRC, read through its chain), as the `vhd-util copy` subcommand does;
- * the encrypted copy (`-k`, `-E`) is not implemented (COMPATIBILITY.md).
+ * `vhd-util copy -n SRC -N DST [-k KEYFILE | -E]`: a new dynamic image DST with SRC's
+ * content (blocks allocated in SRC, read through its chain), encrypted with AES-XTS
+ * when a key is given (from the file, or from standard input with `-E`), as the
+ * `vhd-util copy` subcommand does.
  *
  * # Safety
  * `argv` must hold `argc` NUL-terminated strings.

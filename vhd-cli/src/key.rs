@@ -150,7 +150,7 @@ pub fn run(args: &[String]) -> i32 {
 }
 
 /// Stores the key hash of an empty sparse image, with blktap3's refusals.
-fn set_key(img: &mut Image, kh: &KeyHash) -> Result<(), Errno> {
+pub(crate) fn set_key(img: &mut Image, kh: &KeyHash) -> Result<(), Errno> {
     if img.disk().header().is_none() {
         eprintln!("vhd_util_set_key: can't save key hashes for fixed vhds");
         return Err(Errno::EINVAL);
@@ -163,7 +163,7 @@ fn set_key(img: &mut Image, kh: &KeyHash) -> Result<(), Errno> {
 }
 
 /// SHA-256 of the nonce, then the key.
-fn key_hash(nonce: &[u8; 32], key: &[u8]) -> [u8; 32] {
+pub(crate) fn key_hash(nonce: &[u8; 32], key: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(nonce);
     h.update(key);

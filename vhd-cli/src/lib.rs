@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod check_stats;
+pub mod cipher;
 pub mod coalesce;
 pub mod copy;
 pub mod create;

@@ -20,9 +20,10 @@ pub unsafe extern "C" fn vhd_util_key(argc: c_int, argv: *mut *mut c_char) -> c_
     })
 }
 
-/// `vhd-util copy -n SRC -N DST`: a new dynamic image DST with SRC's content (blocks
-/// allocated in SRC, read through its chain), as the `vhd-util copy` subcommand does;
-/// the encrypted copy (`-k`, `-E`) is not implemented (COMPATIBILITY.md).
+/// `vhd-util copy -n SRC -N DST [-k KEYFILE | -E]`: a new dynamic image DST with SRC's
+/// content (blocks allocated in SRC, read through its chain), encrypted with AES-XTS
+/// when a key is given (from the file, or from standard input with `-E`), as the
+/// `vhd-util copy` subcommand does.
 ///
 /// # Safety
 /// `argv` must hold `argc` NUL-terminated strings.
@@ -61,12 +62,10 @@ pub unsafe extern "C" fn vhd_util_get_vhd_basename(ctx: *mut vhd_context_t) -> *
     })
 }
 
-/// Largest key read from a key file: 512 bits.
-const MAX_KEY_BYTES: usize = 64;
-
 /// Reads an encryption key from `fd` (to its end): a 32- or 64-byte key (AES-XTS with
 /// 128- or 256-bit AES) is stored malloc'd in `*key` and its length in bytes in `*size`.
-/// `-EINVAL` for any other length, the read's error otherwise.
+/// `-EINVAL` for any other length, the read's error otherwise. The key rules are
+/// `vhd-util copy`'s (`vhd_cli::cipher::read_key`).
 ///
 /// # Safety
 /// `key` and `size` must be writable.
@@ -79,28 +78,29 @@ pub unsafe extern "C" fn read_encryption_key(
     boundary!({
         // SAFETY: caller's contract.
         let (key, size) = unsafe { (object(key)?, object(size)?) };
-        let mut buf = [0u8; MAX_KEY_BYTES + 1];
-        let mut n = 0;
-        while n < buf.len() {
-            // SAFETY: reads into the rest of a local buffer.
-            let r = unsafe { libc::read(fd, buf[n..].as_mut_ptr().cast(), buf.len() - n) };
-            match r {
-                0 => break,
-                r if r > 0 => n += r as usize,
-                _ => {
-                    let e = std::io::Error::last_os_error();
-                    if e.kind() != std::io::ErrorKind::Interrupted {
-                        return Err(-e.raw_os_error().unwrap_or(libc::EIO));
-                    }
-                }
-            }
-        }
-        if n != 32 && n != 64 {
-            return Err(-libc::EINVAL);
-        }
-        let p = crate::cmem::c_string(&buf[..n])?.cast::<u8>();
+        let k = match vhd_cli::cipher::read_key(&mut FdReader(fd)) {
+            Ok(k) => k,
+            Err(vhd_cli::cipher::KeyError::Io(e)) => return Err(e.code()),
+            Err(_) => return Err(-libc::EINVAL),
+        };
+        let p = crate::cmem::c_string(k.as_bytes())?.cast::<u8>();
         *key = p;
-        *size = n as c_int;
+        *size = k.as_bytes().len() as c_int;
         Ok(())
     })
+}
+
+/// Reads from a descriptor the caller keeps (not closed here).
+struct FdReader(c_int);
+
+impl std::io::Read for FdReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: reads into `buf`, at most its length; a bad descriptor fails (EBADF).
+        let r = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
 }
