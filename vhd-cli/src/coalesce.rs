@@ -6,20 +6,18 @@
 //! parses; every failure then also prints `error coalescing: <err>`.
 
 use std::io::Write;
-use std::sync::mpsc::sync_channel;
 
-use vhd_nostd::coalesce::ChildRuns;
 use vhd_std::fileio::AlignedBuf;
-use vhd_std::image::VhdDisk;
 use vhd_std::{Errno, OpenOptions};
 
 use crate::flavour::BLKTAP3;
 use crate::getopt::{Getopt, Opt};
 use crate::repair::name_only;
 
-/// How much each of the two copy buffers holds (rounded down to whole blocks, at least
-/// one): the child is read into one while the other is written to the parent.
-const COPY_BYTES: usize = 32 << 20;
+/// How much the copy buffer holds (rounded down to whole blocks, at least one). Reading
+/// the child into a second buffer while this one is written was tried: no faster on a
+/// disk whose bandwidth reads and writes share (BENCHMARKS.md), so one buffer it is.
+const COPY_BYTES: usize = 64 << 20;
 
 /// What was asked.
 struct Request {
@@ -120,65 +118,14 @@ fn coalesce(req: &Request) -> Result<u64, i32> {
         }
         bar.update(u64::from(d), u64::from(t));
     };
-    merge(
+    let mut buf = AlignedBuf::try_new(bytes).map_err(|_| -libc::ENOMEM)?;
+    vhd_nostd::coalesce::coalesce_counted(
         child.disk_mut(),
         parent_img.disk_mut(),
-        bytes,
+        &mut buf,
         &mut progress,
     )
-    .map_err(|e| e.code())
-}
-
-/// Copies the child's runs into the parent, reading the next run while the last is
-/// written: a thread reads the child into one buffer while this one writes the other
-/// to the parent, so the device always has work. The parent's writes keep the core's
-/// order (each run is a `Disk::write`, the flush at the end), so an interrupted merge is
-/// as safe as the one-after-the-other [`vhd_nostd::coalesce::coalesce_counted`].
-fn merge(
-    child: &mut VhdDisk,
-    parent: &mut VhdDisk,
-    bytes: usize,
-    progress: &mut (dyn FnMut(u32, u32) + Send),
-) -> Result<u64, Errno> {
-    let mut runs = ChildRuns::start(child, parent)?;
-    let (full_tx, full_rx) = sync_channel::<(AlignedBuf, u64, usize)>(1);
-    let (free_tx, free_rx) = sync_channel::<AlignedBuf>(2);
-    for _ in 0..2 {
-        let _ = free_tx.send(AlignedBuf::try_new(bytes).map_err(|_| Errno(-libc::ENOMEM))?);
-    }
-    let report = &mut *progress;
-    let (read, written) = std::thread::scope(|s| {
-        let reader = s.spawn(move || -> Result<ChildRuns, Errno> {
-            // Ends when the runs do, or when the writer has stopped taking them.
-            while let Ok(mut buf) = free_rx.recv() {
-                let Some((sector, count)) = runs.read_next(child, &mut buf, report)? else {
-                    break;
-                };
-                if full_tx.send((buf, sector, count)).is_err() {
-                    break;
-                }
-            }
-            Ok(runs)
-        });
-        let mut written = Ok(());
-        for (buf, sector, count) in full_rx {
-            if let Err(e) = parent.write(sector, &buf[..count * 512]) {
-                written = Err(Errno::from(e));
-                break;
-            }
-            let _ = free_tx.send(buf);
-        }
-        drop(free_tx);
-        let read = reader
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (read, written)
-    });
-    written?;
-    let runs = read?;
-    progress(runs.blocks(), runs.blocks());
-    parent.flush()?;
-    Ok(runs.copied())
+    .map_err(|e| Errno::from(e).code())
 }
 
 /// blktap3's `-p` output: `\r  5.00%` before each block, `\r100.00%` and a newline at
