@@ -30,6 +30,24 @@ fn one_call<'a>(
         && (!direct || parts.all(|p| FileIo::aligned(p, offset)))
 }
 
+/// What one call left of parts of `lens` bytes from file offset `at`, having moved
+/// `got` bytes: for each part not wholly done, its index, how much of it was done, and
+/// where it is in the file.
+fn left(
+    lens: impl Iterator<Item = usize>,
+    at: u64,
+    got: usize,
+) -> impl Iterator<Item = (usize, usize, u64)> {
+    let (mut skip, mut pos) = (got, at);
+    lens.enumerate().filter_map(move |(i, len)| {
+        let done = skip.min(len);
+        skip -= done;
+        let here = pos;
+        pos += len as u64;
+        (done < len).then_some((i, done, here))
+    })
+}
+
 /// [`Io::read_vectored_at`] for a file.
 pub(super) fn read(io: &mut FileIo, offset: u64, bufs: &mut [&mut [u8]]) -> Result<(), IoError> {
     let mut at = offset;
@@ -49,15 +67,9 @@ pub(super) fn read(io: &mut FileIo, offset: u64, bufs: &mut [&mut [u8]]) -> Resu
             0
         };
         // Whatever the call did not fill, part by part.
-        let mut skip = got;
-        let mut pos = at;
-        for b in chunk.iter_mut() {
-            let done = skip.min(b.len());
-            skip -= done;
-            if done < b.len() {
-                io.read_at(pos + done as u64, &mut b[done..])?;
-            }
-            pos += b.len() as u64;
+        let lens: Vec<usize, BATCH> = chunk.iter().map(|b| b.len()).collect();
+        for (i, done, pos) in left(lens.into_iter(), at, got) {
+            io.read_at(pos + done as u64, &mut chunk[i][done..])?;
         }
         at += want as u64;
     }
@@ -84,15 +96,8 @@ pub(super) fn write(io: &mut FileIo, offset: u64, bufs: &[&[u8]]) -> Result<(), 
         } else {
             0
         };
-        let mut skip = got;
-        let mut pos = at;
-        for b in chunk {
-            let done = skip.min(b.len());
-            skip -= done;
-            if done < b.len() {
-                io.write_file(pos + done as u64, &b[done..])?;
-            }
-            pos += b.len() as u64;
+        for (i, done, pos) in left(chunk.iter().map(|b| b.len()), at, got) {
+            io.write_file(pos + done as u64, &chunk[i][done..])?;
         }
         at += want as u64;
     }
