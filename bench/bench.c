@@ -71,13 +71,22 @@ static void raw_case(const char *dir, uint64_t size, int direct, char *buf, uint
 	fd = open(path, O_CREAT | O_RDWR | (direct ? O_DIRECT : 0), 0644);
 	if (fd < 0)
 		die("open raw", -errno);
-	t = now();
-	for (uint64_t p = 0; p < size; p += SEQ_IO)
-		if (pwrite(fd, buf, SEQ_IO, p) != SEQ_IO)
-			die("pwrite", -errno);
-	fdatasync(fd);
+	/* Writes into a new file, best of READ_REPS: each pass starts from an empty file,
+	 * so it allocates as the first did (the allocating VHD case is timed the same way). */
+	best = 0;
+	for (int rep = 0; rep < READ_REPS; rep++) {
+		if (ftruncate(fd, 0))
+			die("ftruncate", -errno);
+		fdatasync(fd);
+		t = now();
+		for (uint64_t p = 0; p < size; p += SEQ_IO)
+			if (pwrite(fd, buf, SEQ_IO, p) != SEQ_IO)
+				die("pwrite", -errno);
+		fdatasync(fd);
+		best = faster(best, now() - t);
+	}
 	snprintf(name, sizeof(name), "raw-%s seq-write-1M", mode);
-	report(name, size, now() - t);
+	report(name, size, best);
 	best = 0;
 	for (int rep = 0; rep < READ_REPS; rep++) {
 		if (!direct)
@@ -175,14 +184,28 @@ int main(int argc, char **argv)
 		raw_case(argv[1], size, 1, buf, off);
 	}
 
-	/* A dynamic disk: first writes allocate every block, then steady state. */
+	/* A dynamic disk: first writes allocate every block (best of READ_REPS new disks,
+	 * as the raw file's writes), then steady state on the last. */
 	snprintf(path, sizeof(path), "%s/dyn.vhd", argv[1]);
-	unlink(path);
-	if ((err = vhd_create(path, size, HD_TYPE_DYNAMIC, 0)))
-		die("vhd_create", err);
-	if ((err = vhd_open(&vhd, path, VHD_OPEN_RDWR)))
-		die("vhd_open", err);
-	vhd_seq(&vhd, "vhd-dynamic(allocating)", size, buf, 1);
+	{
+		double t, best = 0;
+
+		for (int rep = 0; rep < READ_REPS; rep++) {
+			if (rep)
+				vhd_close(&vhd);
+			unlink(path);
+			if ((err = vhd_create(path, size, HD_TYPE_DYNAMIC, 0)))
+				die("vhd_create", err);
+			if ((err = vhd_open(&vhd, path, VHD_OPEN_RDWR)))
+				die("vhd_open", err);
+			t = now();
+			for (uint64_t p = 0; p < size; p += SEQ_IO)
+				if ((err = vhd_io_write(&vhd, buf, p >> 9, SEQ_IO >> 9)))
+					die("vhd_io_write", err);
+			best = faster(best, now() - t);
+		}
+		report("vhd-dynamic(allocating) seq-write-1M", size, best);
+	}
 	vhd_seq(&vhd, "vhd-dynamic", size, buf, 1);
 	vhd_seq(&vhd, "vhd-dynamic", size, buf, 0);
 	vhd_rand(&vhd, "vhd-dynamic", buf, off, 1);
