@@ -49,9 +49,10 @@ pub fn coalesce_counted<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
 }
 
 /// The child's side of a coalesce: the runs of sectors it holds, in order, each read
-/// into the caller's buffer to be written at the same sector of the parent. Reading and
-/// writing are apart so that a caller with threads can write one run while the next is
-/// read; [`coalesce_counted`] does one after the other.
+/// into the caller's buffer to be written at the same sector of the parent;
+/// [`coalesce_counted`] writes each before reading the next. A caller that can overlap
+/// the two (another thread, asynchronous I/O) may drive it itself; on the disks measured
+/// here that gained nothing (BENCHMARKS.md, the coalesce table).
 #[derive(Debug, Clone)]
 pub struct ChildRuns {
     /// The first sector not looked at yet.
