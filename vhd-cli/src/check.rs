@@ -74,13 +74,9 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('b', _) => flags.bitmaps = true,
             Opt::Opt('s', _) => flags.stats = true,
             Opt::Opt('p', _) => parents = true,
-            Opt::Opt('h', _) => {
+            other => {
                 usage();
-                return 0;
-            }
-            _ => {
-                usage();
-                return -libc::EINVAL;
+                return other.usage_status();
             }
         }
     }

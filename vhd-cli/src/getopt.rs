@@ -12,6 +12,18 @@ pub enum Opt {
     Bad,
 }
 
+impl Opt {
+    /// What a subcommand returns after printing its usage for this option: 0 for `-h`
+    /// (help was asked for), `-EINVAL` for an option it does not take.
+    pub fn usage_status(&self) -> i32 {
+        if matches!(self, Opt::Opt('h', _)) {
+            0
+        } else {
+            -libc::EINVAL
+        }
+    }
+}
+
 /// An iterator over the options of `args` (`args[0]` is the program name for messages).
 #[derive(Debug)]
 pub struct Getopt<'a> {
@@ -137,6 +149,13 @@ impl Iterator for Getopt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_is_success_and_anything_else_is_einval() {
+        assert_eq!(Opt::Opt('h', None).usage_status(), 0);
+        assert_eq!(Opt::Opt('x', None).usage_status(), -libc::EINVAL);
+        assert_eq!(Opt::Bad.usage_status(), -libc::EINVAL);
+    }
 
     fn parse(args: &[&str], spec: &str) -> (Vec<Opt>, Vec<String>) {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

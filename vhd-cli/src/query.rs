@@ -53,13 +53,9 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('a', _) => w.allocated = true,
             Opt::Opt('S', _) => w.max_size = true,
             Opt::Opt('u', _) => w.unresolved = true,
-            Opt::Opt('h', _) => {
+            other => {
                 usage();
-                return 0;
-            }
-            _ => {
-                usage();
-                return -libc::EINVAL;
+                return other.usage_status();
             }
         }
     }

@@ -289,13 +289,9 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('a', _) => flags.parents = true,
             Opt::Opt('v', _) => flags.verbose = true,
             Opt::Opt('M', _) => flags.markers = true,
-            Opt::Opt('h', _) => {
+            other => {
                 usage();
-                return 0;
-            }
-            _ => {
-                usage();
-                return -libc::EINVAL;
+                return other.usage_status();
             }
         }
     }

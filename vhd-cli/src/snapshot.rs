@@ -37,13 +37,9 @@ pub fn run(args: &[String]) -> i32 {
             Opt::Opt('m', _) => raw = true,
             Opt::Opt('S', Some(v)) => msize = strtoull(&v).0,
             Opt::Opt('e', _) => exact = true,
-            Opt::Opt('h', _) => {
+            other => {
                 usage();
-                return 0;
-            }
-            _ => {
-                usage();
-                return -libc::EINVAL;
+                return other.usage_status();
             }
         }
     }
