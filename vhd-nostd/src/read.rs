@@ -162,10 +162,10 @@ fn read_within<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         let want = u32::try_from(count - done).unwrap_or(u32::MAX);
         let s = sector + done;
         let lo = done as usize * SECTOR_SIZE;
-        if let Some(n) = mixed_block_range(disk, s, want)? {
-            let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
-            read_parent_then_overlay(disk, parents, s, part)?;
-            done += u64::from(n);
+        if let Some(plan) = mixed_block_range(disk, s, want)? {
+            let part = &mut buf[lo..lo + plan.count as usize * SECTOR_SIZE];
+            read_parent_then_overlay(disk, parents, s, part, &plan)?;
+            done += u64::from(plan.count);
             continue;
         }
         let (src, n) = disk.map_sectors(s, want)?;
@@ -213,16 +213,17 @@ impl OwnRuns {
 }
 
 /// If the sectors from `sector` to the end of its block (at most `want`) interleave the
-/// differencing disk's own data with its parent's, how many they are, when reading the
-/// parent's whole range and the disk's runs over it costs less than reading each run,
-/// the disk's and the parent's, where it is (the costs as [`READ_COST`] counts them; the
-/// parent's sectors under the disk's runs are read for nothing, and down a chain,
-/// whatever shadows them there).
+/// differencing disk's own data with its parent's, how many they are, the disk's runs
+/// among them and whether to stage those in one read, when reading the parent's whole
+/// range and the disk's runs over it costs less than reading each run, the disk's and
+/// the parent's, where it is (the costs as [`READ_COST`] counts them; the parent's
+/// sectors under the disk's runs are read for nothing, and down a chain, whatever
+/// shadows them there).
 fn mixed_block_range<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &mut Disk<I, B>,
     sector: u64,
     want: u32,
-) -> Result<Option<u32>, Error<I::Error>> {
+) -> Result<Option<Layered>, Error<I::Error>> {
     if disk.kind != Kind::Vhd(DiskType::Differencing) {
         return Ok(None);
     }
@@ -233,12 +234,25 @@ fn mixed_block_range<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         return Ok(None);
     }
     let apart = (own.runs + own.parent_runs) * READ_COST + in_block;
-    let staged = disk
+    let fits = disk
         .scratch
         .as_ref()
         .is_some_and(|s| s.as_ref().len() >= own.span as usize * SECTOR_SIZE);
-    let layered = READ_COST + in_block + own.cost(staged);
-    Ok((layered < apart).then_some(in_block))
+    let layered = READ_COST + in_block + own.cost(fits);
+    let stage = fits && own.stage_pays();
+    Ok((layered < apart).then_some(Layered {
+        count: in_block,
+        own,
+        stage,
+    }))
+}
+
+/// A block range read as the parent's with the disk's runs over it: `count` sectors,
+/// the disk's runs among them, and whether those are staged in one read.
+struct Layered {
+    count: u32,
+    own: OwnRuns,
+    stage: bool,
 }
 
 /// The disk's own runs among `count` sectors from `sector` (within one block).
@@ -267,25 +281,25 @@ fn own_runs<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
 }
 
 /// Reads a range of one block of a differencing disk: the parent's data for all of it,
-/// then the disk's own runs over it, a read each, or staged through the scratch in one
-/// read of their span (a block's data area is contiguous in the file) when it holds
-/// them and that costs less.
+/// then the disk's own runs (as [`mixed_block_range`] found them) over it, a read each,
+/// or staged through the scratch in one read of their span (a block's data area is
+/// contiguous in the file).
 fn read_parent_then_overlay<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     disk: &mut Disk<I, B>,
     parents: &mut [Disk<I, B>],
     sector: u64,
     buf: &mut [u8],
+    plan: &Layered,
 ) -> Result<(), Error<I::Error>> {
     read_parent(parents, sector, buf)?;
-    let count = (buf.len() / SECTOR_SIZE) as u32;
-    let own = own_runs(disk, sector, count)?;
+    let own = &plan.own;
     if own.runs == 0 {
         return Ok(());
     }
     let (at, first, end) = (own.at, own.first, own.first + own.span);
     let bytes = own.span as usize * SECTOR_SIZE;
     let staged = match disk.scratch.as_mut() {
-        Some(s) if s.as_ref().len() >= bytes && own.stage_pays() => {
+        Some(s) if plan.stage && s.as_ref().len() >= bytes => {
             disk.io
                 .read_at(at, &mut s.as_mut()[..bytes])
                 .map_err(Error::Io)?;
