@@ -156,6 +156,9 @@ fn invalid(name: &str, err: i32) -> i32 {
     err
 }
 
+/// How many times `check` reads an image again that grew while it was being checked.
+const GROWN_RETRIES: u32 = 3;
+
 /// Checks one image; prints `<name> is valid` (nothing for a valid fixed image, nor
 /// with `-s`) or the first problem and the dump, returning its negative errno. A
 /// dynamic or differencing image whose structure passed goes on `counted`.
@@ -190,7 +193,21 @@ fn check_image(name: &str, flags: &Flags, counted: &mut Vec<PathBuf>) -> Result<
         },
     };
     let dialect = pick(Dialect::Blktap2, Dialect::Blktap3);
-    let checked = match check_blocks(&mut io, &opts, dialect, flags.overlap, &mut work) {
+    // A writer allocating blocks meanwhile (tapdisk; the reference has no locking) can
+    // tear the view: the file size read before its footer moved, the footer's old place
+    // read after it was zeroed. An image whose size changed while it was checked is
+    // checked again; one that stays put keeps its first verdict.
+    let mut tries = 0;
+    let result = loop {
+        let before = io.size().ok();
+        let r = check_blocks(&mut io, &opts, dialect, flags.overlap, &mut work);
+        if r.is_err() && tries < GROWN_RETRIES && io.size().ok() != before {
+            tries += 1;
+            continue;
+        }
+        break r;
+    };
+    let checked = match result {
         Ok(c) => c,
         Err(p) => {
             let err = match p.detail {
