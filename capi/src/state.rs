@@ -139,10 +139,21 @@ impl State {
         }
     }
 
+    /// Writes the batmap bits the engine's view holds back ([`VhdDisk::flush`]'s
+    /// first half), before a write that does not go through the view or before the
+    /// view ends. Best effort: they are only a hint, and the image is consistent
+    /// without them.
+    pub(crate) fn write_deferred(&mut self) {
+        if let Some(image) = self.chain.first_mut() {
+            let _ = image.write_deferred_batmap();
+        }
+    }
+
     /// Ends the state of a closed context: a writable image is synced once (with
     /// `O_DIRECT` nothing else ever syncs), parents are closed.
     fn close(mut self) {
         if self.writable {
+            self.write_deferred();
             if let Ok(io) = self.io() {
                 // Nothing to report to: vhd_close returns void, as the reference's.
                 let _ = io.sync();
@@ -240,6 +251,7 @@ pub(crate) fn with_io_writing<R>(
     match find(ctx) {
         Some(shared) => {
             let mut state = lock(&shared);
+            state.write_deferred();
             let result = f(state.io()?);
             state.invalidate();
             result

@@ -314,6 +314,8 @@ pub fn grow<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     if same_size(disk, new_size)? {
         return Ok(());
     }
+    // The batmap on disk is what a relocation copies and a crash leaves.
+    disk.write_deferred_batmap()?;
     let p = plan_with(disk, new_size, false)?;
     if p.entries > bat_capacity(disk) {
         return Err(Error::BufferTooSmall {
@@ -349,6 +351,7 @@ where
     if same_size(disk, new_size)? {
         return Ok(());
     }
+    disk.write_deferred_batmap()?;
     let p = plan(disk, new_size)?;
     check_buffers(disk, &p, copy.len())?;
     if p.relocates {
@@ -475,6 +478,7 @@ fn move_metadata<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
             .write_at(p.bat_end, &bm.to_bytes())
             .map_err(Error::Io)?;
         disk.batmap_hdr = Some(bm);
+        disk.batmap_deferred = None;
     }
     disk.io.flush().map_err(Error::Io)
 }

@@ -169,8 +169,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         // alone would otherwise end the file, and guest data would be taken for the footer.
         self.write_footer_at(new_footer_pos)?;
         self.io.flush().map_err(Error::Io)?;
-        // 2. The data, then the bitmaps (and zeros over the old footer in the alignment
-        // gap), all before one flush: nothing refers to them yet.
+        // 2. Each block in one write (zeros over the alignment gap, the first block's
+        // over the old footer; its bitmap; its data), all before one flush: nothing
+        // refers to them yet.
         if let Err(e) = self.build_blocks(first, blocks, off, data, first_off) {
             self.forget_bitmaps(first, blocks);
             return Err(e);
@@ -190,9 +191,13 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         }
         self.footer_pos = new_footer_pos;
         self.end_of_data = self.end_of_data.max(new_footer_pos);
-        // 4. The batmap bits of the blocks that are full: all of a dynamic disk's (its
-        // unwritten sectors lie beyond the old end of file and read as zeros), a
-        // differencing disk's only where the write covered the whole block.
+        // The blocks are linked when this returns: the next allocation's footer move
+        // (and anything else that seals the image) comes after the BAT.
+        self.io.flush().map_err(Error::Io)?;
+        // 4. The batmap bits of the blocks that are full (held until the next flush):
+        // all of a dynamic disk's (its unwritten sectors lie beyond the old end of file
+        // and read as zeros), a differencing disk's only where the write covered the
+        // whole block.
         let spb = self.sectors_per_block();
         let n = (data.len() / SECTOR_SIZE) as u64;
         let mut full_first = first;
@@ -221,11 +226,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 
     /// Writes the data and bitmaps of the blocks [`Disk::allocate`] is building from
     /// byte `first_off`, keeping each bitmap in the cache. Nothing refers to them yet,
-    /// so their order does not matter until the flush at the end; each later block is
-    /// one write (zeros over the alignment gap before it, its bitmap, its data). The
-    /// first block's gap and bitmap lie over the old footer and go last: a reader that
-    /// took the file size before the footer moved still finds a footer there for as
-    /// long as the data takes.
+    /// so their order does not matter until the flush at the end; each block is one
+    /// write: zeros over the alignment gap before it (over the old footer, for the
+    /// first), its bitmap, its data.
     fn build_blocks(
         &mut self,
         first: u32,
@@ -238,34 +241,22 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         let span = self.block_span_bytes();
         let spb = self.sectors_per_block();
         let (mut at, mut end, mut rest, mut o) = (first_off, self.footer_pos, data, off);
-        let first_n = ((data.len() / SECTOR_SIZE) as u32).min(spb - off);
         for b in first..first + blocks {
             let n = (rest.len() / SECTOR_SIZE).min((spb - o) as usize);
             let (part, tail) = rest.split_at(n * SECTOR_SIZE);
             let data_at = at + bm + u64::from(o) * SECTOR_SIZE as u64;
-            if b == first {
-                self.io.write_at(data_at, part).map_err(Error::Io)?;
-            } else {
-                let range = self.fresh_bitmap(b, o, n as u32);
-                let mut out = Gather::new();
-                out.add_zeros(&mut self.io, end, at - end)?;
-                out.add(&mut self.io, at, &self.bitmap.as_ref()[range])?;
-                out.add(&mut self.io, data_at, part)?;
-                out.finish(&mut self.io)?;
-                self.bitmaps.mark(self.bitmap.as_mut(), b, true);
-            }
+            let range = self.fresh_bitmap(b, o, n as u32);
+            let mut out = Gather::new();
+            out.add_zeros(&mut self.io, end, at - end)?;
+            out.add(&mut self.io, at, &self.bitmap.as_ref()[range])?;
+            out.add(&mut self.io, data_at, part)?;
+            out.finish(&mut self.io)?;
+            self.bitmaps.mark(self.bitmap.as_mut(), b, true);
             rest = tail;
             o = 0;
             end = at + span;
             at = self.place_after(end);
         }
-        // Built now: a later block may have had its cache slot.
-        let range = self.fresh_bitmap(first, off, first_n);
-        let mut out = Gather::new();
-        out.add_zeros(&mut self.io, self.footer_pos, first_off - self.footer_pos)?;
-        out.add(&mut self.io, first_off, &self.bitmap.as_ref()[range])?;
-        out.finish(&mut self.io)?;
-        self.bitmaps.mark(self.bitmap.as_mut(), first, true);
         self.io.flush().map_err(Error::Io)
     }
 
@@ -306,9 +297,11 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
     }
 
     /// Sets (`full`) or clears the batmap bits of blocks `first..=last`, whose bitmaps
-    /// are on disk and say so: after a flush (the bitmaps and BAT first), the map sectors
-    /// holding them and the header with the new checksum. A crash between the two leaves
-    /// a checksum mismatch, which open treats as "no batmap" and a writable open rebuilds.
+    /// are on disk and say so. A set bit is only a hint that speeds reads up, so it is
+    /// written later ([`Disk::write_deferred_batmap`], at the next flush): a crash before
+    /// that leaves the old map and its old checksum, which agree. A cleared bit is
+    /// written now, with any deferred ones: an old set bit on disk would let a reader
+    /// that trusts the batmap (blktap's) take a partial block for a full one.
     fn note_batmap(&mut self, first: u32, last: u32, full: bool) -> Result<(), Error<I::Error>> {
         let Some((_, map)) = self.batmap() else {
             return Ok(());
@@ -316,10 +309,14 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         if (first..=last).all(|b| batmap::test(map, b) == full) {
             return Ok(());
         }
+        if !full {
+            // Deferred sets go down first, so that each write moves bits one way only.
+            self.write_deferred_batmap()?;
+        }
         let Some(hdr) = &self.batmap_hdr else {
             return Ok(());
         };
-        let (map_off, map_len) = (hdr.batmap_offset, hdr.map_bytes() as usize);
+        let map_len = hdr.map_bytes() as usize;
         let (version, stored) = (hdr.batmap_version, hdr.checksum);
         let bytes = (first / 8) as usize..(last / 8) as usize + 1;
         let sum = |m: &[u8]| m.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
@@ -333,8 +330,40 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         } else {
             !((!stored).wrapping_sub(old).wrapping_add(new))
         };
-        let secs = bytes.start / SECTOR_SIZE * SECTOR_SIZE
-            ..(bytes.end.div_ceil(SECTOR_SIZE) * SECTOR_SIZE).min(self.batmap.as_ref().len());
+        if let Some(hdr) = &mut self.batmap_hdr {
+            hdr.checksum = checksum;
+        }
+        self.batmap_deferred = Some(match self.batmap_deferred {
+            Some((lo, hi)) => (lo.min(bytes.start), hi.max(bytes.end)),
+            None => (bytes.start, bytes.end),
+        });
+        if full {
+            return Ok(());
+        }
+        self.write_deferred_batmap()
+    }
+
+    /// Writes the batmap bits changed since the batmap was last written: after a flush
+    /// (the bitmaps and BAT they describe first), the map sectors holding them, then the
+    /// header with the checksum. [`Disk::flush`] calls it; a caller that ends a disk with
+    /// [`Disk::into_io`] after writes calls it (or `flush`) first, or the bits stay in
+    /// memory only (the image stays consistent: the hint is just older).
+    pub fn write_deferred_batmap(&mut self) -> Result<(), Error<I::Error>> {
+        let Some((lo, hi)) = self.batmap_deferred.take() else {
+            return Ok(());
+        };
+        let Some(hdr) = &self.batmap_hdr else {
+            return Ok(());
+        };
+        if self
+            .recovered
+            .contains(crate::disk::Recovered::BATMAP_INVALID)
+        {
+            return Ok(());
+        }
+        let (map_off, version, checksum) = (hdr.batmap_offset, hdr.batmap_version, hdr.checksum);
+        let secs = lo / SECTOR_SIZE * SECTOR_SIZE
+            ..(hi.div_ceil(SECTOR_SIZE) * SECTOR_SIZE).min(self.batmap.as_ref().len());
         let res = self.io.flush().map_err(Error::Io).and_then(|_| {
             self.io
                 .write_at(map_off + secs.start as u64, &self.batmap.as_ref()[secs])
@@ -344,13 +373,10 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         // checksum mismatch (the bits all move the same way, so a torn map cannot sum to
         // the new checksum either), which open treats as "no batmap".
         let res = res.and_then(|_| self.write_batmap_header(version, checksum));
-        match res {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // The on-disk batmap may now be torn; stop trusting it.
-                self.recovered |= crate::disk::Recovered::BATMAP_INVALID;
-                Err(e)
-            }
+        if res.is_err() {
+            // The on-disk batmap may now be torn; stop trusting it.
+            self.recovered |= crate::disk::Recovered::BATMAP_INVALID;
         }
+        res
     }
 }

@@ -34,6 +34,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
                 .write_at(self.batmap_header_offset(), &hdr.to_bytes())
                 .map_err(Error::Io)?;
             self.batmap_hdr = Some(hdr);
+            self.batmap_deferred = None;
         }
         self.bat.clear_all();
         self.bitmaps.clear(self.bitmap.as_mut());

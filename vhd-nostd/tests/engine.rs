@@ -265,6 +265,7 @@ fn coalesce_reads_full_blocks_whole_and_trusts_the_bitmap_over_the_batmap() {
     pattern(0, 7, &mut b);
     child.write(0, &b).unwrap(); // block 0 whole: batmap bit set
     child.write(4096 + 100, &b[..8 * 512]).unwrap(); // block 1: 8 sectors
+    child.flush().unwrap(); // the batmap bits go down
     let mut io = child.into_io();
     set_batmap_bit(&mut io, 1, true); // the lie
     let mut child = open(io, false).unwrap();
@@ -343,4 +344,45 @@ fn mixed_ranges_take_the_cheapest_reads() {
         );
         assert_eq!(after - before, reads, "reads of the MiB at sector {sector}");
     }
+}
+
+/// A set batmap bit is a hint, written at the next flush (or close): until then the
+/// image holds the old map under its old checksum, which agree. A bit cleared because a
+/// damaged batmap called a partial block full is written at once.
+#[test]
+fn batmap_bits_are_set_at_flush_and_cleared_at_once() {
+    let io = new_image(DiskType::Dynamic, 6 << 20, 2 << 20);
+    let mut d = open(io, true).unwrap();
+    let mut a = vec![0u8; 1 << 20];
+    pattern(0, 3, &mut a);
+    d.write(0, &a).unwrap(); // allocates block 0: full from allocation
+    d.write(4096, &a).unwrap(); // and block 1
+    assert_eq!(d.batmap().unwrap().1[0] & 0xC0, 0xC0, "the bits, in memory");
+    let on_disk = open(d.io().clone(), false).unwrap();
+    assert!(on_disk.recovered().is_empty(), "old map, old checksum");
+    assert_eq!(on_disk.batmap().unwrap().1[0] & 0xC0, 0, "not yet written");
+    d.flush().unwrap();
+    let on_disk = open(d.io().clone(), false).unwrap();
+    assert!(on_disk.recovered().is_empty());
+    assert_eq!(
+        on_disk.batmap().unwrap().1[0] & 0xC0,
+        0xC0,
+        "written by the flush"
+    );
+
+    // A differencing disk whose batmap lies about block 2 (not allocated yet).
+    let snap = new_snapshot(&mut d, "p.vhd");
+    let mut child = open(snap, true).unwrap();
+    child.write(0, &a).unwrap(); // block 0 partly: its bit stays clear
+    let mut io = child.into_io();
+    set_batmap_bit(&mut io, 0, true);
+    let mut child = open(io, true).unwrap();
+    child.write(2048, &a[..4096]).unwrap(); // block 0 still partial: the lie is cleared
+    let on_disk = open(child.io().clone(), false).unwrap();
+    assert!(on_disk.recovered().is_empty());
+    assert_eq!(
+        on_disk.batmap().unwrap().1[0] & 0x80,
+        0,
+        "cleared without a flush"
+    );
 }

@@ -290,6 +290,16 @@ pub struct Chain {
     paths: Vec<PathBuf>,
 }
 
+/// Writes the top disk's held batmap bits (best effort: they are a hint; call
+/// `top_mut().flush()` to see an error).
+impl Drop for Chain {
+    fn drop(&mut self) {
+        if let Some(top) = self.disks.first_mut() {
+            let _ = top.write_deferred_batmap();
+        }
+    }
+}
+
 impl Chain {
     /// Opens `path` with `opts` and its parents read-only, to the bottom of the chain.
     pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> VhdResult<Chain> {
@@ -343,7 +353,9 @@ impl Chain {
         read_chain(&mut self.disks, sector, buf).map_err(Errno::from)
     }
 
-    /// Writes whole sectors at `sector` into the top disk (opened writable).
+    /// Writes whole sectors at `sector` into the top disk (opened writable). The data
+    /// is on disk when this returns; the batmap bits of blocks it fills are written by
+    /// the disk's `flush` (a hint: without it the image is consistent, its batmap older).
     pub fn write(&mut self, sector: u64, buf: &[u8]) -> VhdResult<()> {
         self.disks[0].write(sector, buf).map_err(Errno::from)
     }

@@ -470,6 +470,7 @@ fn read_actions_and_errors() {
         )
         .unwrap();
         img.disk_mut().write(4096 + 3, &[0xab; 1024]).unwrap();
+        img.disk_mut().flush().unwrap(); // the batmap bit goes down
     }
     // Block 1 is the first allocated block: bitmap at 3584, data at 4096.
     assert_eq!(

@@ -154,6 +154,8 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         bytes: &[u8],
     ) -> Result<(), Error<I::Error>> {
         self.require_writable()?;
+        // The header written below carries the checksum of the map in memory.
+        self.write_deferred_batmap()?;
         let mut hdr = self.batmap_hdr.clone().ok_or(Error::WrongDiskType)?;
         hdr.rest[at..at + bytes.len()].copy_from_slice(bytes);
         self.io

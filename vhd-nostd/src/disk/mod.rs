@@ -76,6 +76,10 @@ pub struct Disk<I: Io, B> {
     pub(crate) bat: Bat<B>,
     pub(crate) batmap_hdr: Option<BatmapHeader>,
     pub(crate) batmap: B,
+    /// Bytes of the map (`start..end`) whose bits were set since the batmap was last
+    /// written: the header in memory already carries their checksum. See
+    /// [`Disk::write_deferred_batmap`].
+    pub(crate) batmap_deferred: Option<(usize, usize)>,
     pub(crate) bitmap: B,
     /// Which blocks' bitmaps `bitmap` holds.
     pub(crate) bitmaps: BitmapCache,

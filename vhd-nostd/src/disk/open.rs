@@ -134,6 +134,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             recovered: Recovered::empty(),
             scratch: None,
             overlap_scan: crate::alias::Overlaps::Unchecked,
+            batmap_deferred: None,
         }
     }
 
@@ -223,6 +224,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
             recovered: Recovered::empty(),
             scratch: None,
             overlap_scan: crate::alias::Overlaps::Unchecked,
+            batmap_deferred: None,
         })
     }
 

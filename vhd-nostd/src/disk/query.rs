@@ -79,8 +79,11 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         &mut self.io
     }
 
-    /// Closes the disk, returning the I/O object.
-    pub fn into_io(self) -> I {
+    /// Closes the disk, returning the I/O object. Batmap bits not yet written
+    /// ([`Disk::write_deferred_batmap`]) are written first if they can be; a failure is
+    /// not reported, as they are only a hint (call [`Disk::flush`] to know).
+    pub fn into_io(mut self) -> I {
+        let _ = self.write_deferred_batmap();
         self.io
     }
 
@@ -135,8 +138,10 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.sectors_per_block() as usize * SECTOR_SIZE
     }
 
-    /// Flushes the I/O object.
+    /// Writes the deferred batmap bits ([`Disk::write_deferred_batmap`]) and flushes
+    /// the I/O object.
     pub fn flush(&mut self) -> Result<(), Error<I::Error>> {
+        self.write_deferred_batmap()?;
         self.io.flush().map_err(Error::Io)
     }
 }

@@ -65,6 +65,7 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.write_batmap_header(version, checksum)?;
         self.io.flush().map_err(Error::Io)?;
         self.recovered.remove(Recovered::BATMAP_INVALID);
+        self.batmap_deferred = None;
         Ok(())
     }
 }
