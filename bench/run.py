@@ -136,6 +136,15 @@ def ref_tool():
     return os.path.join(refdir, "bin", "vhd-util"), env
 
 
+def drop_cache(path):
+    """Drops the clean cached pages of path (it has been synced)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def coalesce_vs_copy(size_mib, into_empty):
     """Seconds to coalesce a child holding size_mib of data into its parent (empty, or
     holding every block), and to copy the child's bytes with dd, O_DIRECT both sides."""
@@ -156,22 +165,33 @@ def coalesce_vs_copy(size_mib, into_empty):
     def merge():
         shutil.copyfile(pristine, parent)
         subprocess.check_call(["sync"])
+        # The copy left the parent's pages cached; a direct write over cached pages
+        # also drops them, which the dd baseline (its file written direct) never pays.
+        drop_cache(parent)
         return run([VHD_UTIL, "coalesce", "-n", child])[0]
 
     # The baseline writes where coalesce does: a new file when the parent gains every
-    # block, over a file already holding the bytes when the parent has them all.
+    # block; over the parent itself, restored the same way, when it holds them all (the
+    # same file, so that both pay whatever its fresh extents cost on this disk).
     dd = ["dd", f"if={child}", "bs=2M", "iflag=direct", "oflag=direct", "status=none"]
     out = os.path.join(d, "copy.raw")
 
     def copy():
-        if into_empty and os.path.exists(out):
-            os.unlink(out)
+        if into_empty:
+            if os.path.exists(out):
+                os.unlink(out)
+            subprocess.check_call(["sync"])
+            return run(dd + [f"of={out}"])[0]
+        shutil.copyfile(pristine, parent)
         subprocess.check_call(["sync"])
-        return run(dd + [f"of={out}"] + ([] if into_empty else ["conv=notrunc"]))[0]
+        drop_cache(parent)
+        return run(dd + [f"of={parent}", "conv=notrunc"])[0]
 
-    if not into_empty:
-        run(dd + [f"of={out}"])
-    res = (best_of(3, merge), best_of(3, copy))
+    # Interleaved, so that both see the same moments of a host whose disk speed drifts.
+    times = [(merge(), copy()) for _ in range(5)]
+    print("coalesce into " + ("an empty" if into_empty else "a full") + " parent, dd: "
+          + ", ".join(f"{a:.2f} {b:.2f}" for a, b in times), file=sys.stderr)
+    res = (min(t[0] for t in times), min(t[1] for t in times))
     shutil.rmtree(d)
     return res
 
@@ -356,8 +376,13 @@ def main():
               "is slower on this disk, not faster: with the model set to prefer it (a request "
               "as 64 KiB), the same images read at 758 vs 954 MB/s (depth 1) and 357 vs 574 MB/s "
               "(depth 4) in one run during development. What would close the gap is issuing "
-              "the levels' reads together (queue depth), which the synchronous I/O callback "
-              "(`Io::read_at`) cannot; the target is not met."]
+              "the levels' runs together: on this disk small reads scale with queue depth and "
+              "large ones do not (measured during development, `O_DIRECT` reads of a 1 GiB "
+              "file: random 4 KiB reads at 15,100 IOPS one at a time and 32,800 to 33,700 "
+              "with four at once; random 1 MiB reads at 1,050 to 1,190 MiB/s one at a time and "
+              "1,180 to 1,250 MiB/s with four at once). The core's I/O callback is synchronous "
+              "(`Io::read_at`), so the runs of a level cannot be in flight together; a batch "
+              "read (`io_uring` behind `FileIo`) is the remaining work. The target is not met."]
     one = d.get("vhd-dynamic rand-write-4k", 0)
     lines += ["", "Random 4 KiB writes into a differencing disk whose block is not yet full are "
               "two ordered writes: the data, then the sector bitmap that makes it visible. The "
@@ -372,6 +397,14 @@ def main():
               "a 2 MiB block cannot claim its neighbours); submitting the two writes together "
               "(io_uring, linked) would save a system call but not the second device write, "
               "which is what the bitmap's ordering after the data costs."]
+    lines += ["", "Allocating writes: besides its data, a new block costs two 512-byte writes, "
+              "the footer at the new end of the file (down before the data: a data write that "
+              "landed alone would end the file and be taken for the footer) and the BAT sector "
+              "that links the block (after the data). The block's alignment gap, bitmap and "
+              "first data go in one write; its batmap bit is held in memory and written at the "
+              "next flush or close (COMPATIBILITY.md, batmap updates). With 1 MiB writes into "
+              "2 MiB blocks that is two data writes and two small ones per block, against the "
+              "raw file's two data writes."]
     lines += ["", "| scan | ours (s) | reference (s) |", "|---|---:|---:|"]
     for (who, what), secs in scans.items():
         if who == "ours":
@@ -382,9 +415,16 @@ def main():
               "|---|---:|---:|",
               f"| into an empty parent (allocates every block) | {coal_empty:.2f} | {copy_empty:.2f} |",
               f"| into a parent holding every block | {coal_full:.2f} | {copy_full:.2f} |",
+              "", "Each row is the best of five runs, coalesce and copy taking turns (this "
+              "host's disk speed drifts over seconds). Before each coalesce the parent is "
+              "restored from a copy, synced, and its pages dropped from the page cache "
+              "(`POSIX_FADV_DONTNEED`: tapdisk's images, always opened `O_DIRECT`, hold none, "
+              "and a direct write over cached pages must also drop them).",
               "", "The dd copy reads the child's file in 2 MiB requests and writes them to a new "
-              "file (the empty-parent row) or over a file that already holds them (the full-parent "
-              "row, as the parent's blocks are). `vhd-util coalesce` reads up to 64 MiB of the "
+              "file (the empty-parent row) or over the parent's file itself, restored the same "
+              "way before each copy (the full-parent row: on this disk a freshly copied file "
+              "and one that has stood for a while take overwrites at different speeds, so the "
+              "baseline writes where coalesce does). `vhd-util coalesce` reads up to 64 MiB of the "
               "child (a full block's bitmap and data in one request), then writes it to the parent "
               "in the crash-safe order (each new block's gap, bitmap and data in one request; "
               "flush; BAT; flush): a group of new blocks costs three flushes. Reading the next "
