@@ -345,9 +345,9 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
 
     /// Writes the batmap bits changed since the batmap was last written: after a flush
     /// (the bitmaps and BAT they describe first), the map sectors holding them, then the
-    /// header with the checksum. [`Disk::flush`] calls it; a caller that ends a disk with
-    /// [`Disk::into_io`] after writes calls it (or `flush`) first, or the bits stay in
-    /// memory only (the image stays consistent: the hint is just older).
+    /// header with the checksum. [`Disk::flush`] calls it, and so does [`Disk::into_io`]
+    /// (ignoring a failure); bits never written leave the image consistent, its hint
+    /// just older.
     pub fn write_deferred_batmap(&mut self) -> Result<(), Error<I::Error>> {
         let Some((lo, hi)) = self.batmap_deferred.take() else {
             return Ok(());
