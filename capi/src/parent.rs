@@ -296,7 +296,6 @@ pub unsafe extern "C" fn vhd_change_parent(
             }
             // The change goes through an image of vhd-std's own; this context's view
             // is reopened from disk afterwards, parents included.
-            state.write_deferred();
             state.invalidate();
             let opts = vhd_std::OpenOptions {
                 writable: true,

@@ -12,9 +12,9 @@
 //! equal in both. The one rule for everything else: any write through the context that
 //! is not `vhd_io_write` (`vhd_write_footer*`, `vhd_write_header*`, `vhd_write_bat`,
 //! `vhd_write_batmap`, `vhd_write_bitmap`, `vhd_write_block`, `vhd_write`, the locator
-//! and parent writes) drops the engine's view ([`with_io_writing`]), and the next
-//! engine use reopens it from disk, so the engine never acts on what is no longer on
-//! disk. Changes a client makes to `ctx->bat` or `ctx->batmap` in memory only are not
+//! and parent writes) drops the engine's view first ([`with_io_writing`]; the batmap
+//! bits it held back are written as it ends), and the next engine use reopens it from
+//! disk, so the engine never acts on what is no longer on disk. Changes a client makes to `ctx->bat` or `ctx->batmap` in memory only are not
 //! seen by `vhd_io_*` until it writes them.
 
 use core::ffi::c_int;
@@ -130,7 +130,8 @@ impl State {
         self.idle.as_mut().ok_or(-libc::EBADF)
     }
 
-    /// Forgets the engine's view after a metadata write; the next engine use reopens it.
+    /// Ends the engine's view around a metadata write (its held batmap bits are written
+    /// as it ends, `Disk::into_io`); the next engine use reopens it.
     pub(crate) fn invalidate(&mut self) {
         self.chain.truncate(1);
         self.parents = false;
@@ -139,21 +140,11 @@ impl State {
         }
     }
 
-    /// Writes the batmap bits the engine's view holds back ([`VhdDisk::flush`]'s
-    /// first half), before a write that does not go through the view or before the
-    /// view ends. Best effort: they are only a hint, and the image is consistent
-    /// without them.
-    pub(crate) fn write_deferred(&mut self) {
-        if let Some(image) = self.chain.first_mut() {
-            let _ = image.write_deferred_batmap();
-        }
-    }
-
     /// Ends the state of a closed context: a writable image is synced once (with
     /// `O_DIRECT` nothing else ever syncs), parents are closed.
     fn close(mut self) {
         if self.writable {
-            self.write_deferred();
+            self.invalidate();
             if let Ok(io) = self.io() {
                 // Nothing to report to: vhd_close returns void, as the reference's.
                 let _ = io.sync();
@@ -243,7 +234,8 @@ pub(crate) fn with_io<R>(ctx: &vhd_context_t, f: impl FnOnce(&mut FileIo) -> Res
 }
 
 /// As [`with_io`], for a write that is not `vhd_io_write`: the engine's view is dropped
-/// afterwards (the rule in the module documentation).
+/// first, so that what it held back lands before the write (the rule in the module
+/// documentation).
 pub(crate) fn with_io_writing<R>(
     ctx: &vhd_context_t,
     f: impl FnOnce(&mut FileIo) -> Res<R>,
@@ -251,10 +243,8 @@ pub(crate) fn with_io_writing<R>(
     match find(ctx) {
         Some(shared) => {
             let mut state = lock(&shared);
-            state.write_deferred();
-            let result = f(state.io()?);
             state.invalidate();
-            result
+            f(state.io()?)
         }
         None => f(&mut borrow(ctx.fd)?),
     }
