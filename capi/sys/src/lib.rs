@@ -6,6 +6,8 @@
 
 use std::ffi::{CStr, CString};
 
+pub mod uring;
+
 /// Restores the default `SIGPIPE` action (the Rust runtime ignores it), so that output
 /// into a closed pipe ends the process quietly as it does the C tools. Call it before
 /// any thread starts.
