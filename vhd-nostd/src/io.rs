@@ -4,6 +4,17 @@
 //! unchanged in [`crate::Error::Io`]. Reads are exact: an implementation must fill the
 //! whole buffer or return an error (a short read is an error, never silent zeros).
 
+/// One read of a batch ([`Io::read_batch`]): `buf.len()` bytes of `io`'s file at `offset`.
+#[derive(Debug)]
+pub struct BatchRead<'a, I> {
+    /// The file read; a batch reads each file at most once.
+    pub io: &'a mut I,
+    /// Where in it.
+    pub offset: u64,
+    /// Into what, exactly filled.
+    pub buf: &'a mut [u8],
+}
+
 /// Positioned, exact I/O on one image file or device.
 pub trait Io {
     /// The implementation's error type.
@@ -35,6 +46,20 @@ pub trait Io {
         for b in bufs {
             self.write_at(at, b)?;
             at += b.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Does every read of `reads`, each on its own file (a chain's levels). The engine
+    /// asks this when nothing orders the reads among themselves, so an implementation
+    /// that can have them all in flight at once (`io_uring`) lets the device serve them
+    /// together. The default reads them one by one.
+    fn read_batch(reads: &mut [BatchRead<'_, Self>]) -> Result<(), Self::Error>
+    where
+        Self: Sized,
+    {
+        for r in reads.iter_mut() {
+            r.io.read_at(r.offset, r.buf)?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use crate::bitmap::Bitmap;
 use crate::disk::{Disk, Kind};
 use crate::error::Error;
 use crate::footer::DiskType;
-use crate::io::Io;
+use crate::io::{BatchRead, Io};
 use crate::SECTOR_SIZE;
 
 /// What a read costs beyond the sectors it moves, counted in sectors: what the device
@@ -153,18 +153,23 @@ fn read_within<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     sector: u64,
     buf: &mut [u8],
 ) -> Result<(), Error<I::Error>> {
-    let Some((disk, parents)) = chain.split_first_mut() else {
-        return Err(Error::MissingParent);
-    };
     let count = (buf.len() / SECTOR_SIZE) as u64;
     let mut done = 0u64;
     while done < count {
         let want = u32::try_from(count - done).unwrap_or(u32::MAX);
         let s = sector + done;
         let lo = done as usize * SECTOR_SIZE;
+        let Some((disk, parents)) = chain.split_first_mut() else {
+            return Err(Error::MissingParent);
+        };
         if let Some(plan) = mixed_block_range(disk, s, want)? {
             let part = &mut buf[lo..lo + plan.count as usize * SECTOR_SIZE];
-            read_parent_then_overlay(disk, parents, s, part, &plan)?;
+            if !(plan.batchable() && read_levels_together(chain, s, part, plan.own)?) {
+                let Some((disk, parents)) = chain.split_first_mut() else {
+                    return Err(Error::MissingParent);
+                };
+                read_parent_then_overlay(disk, parents, s, part, &plan)?;
+            }
             done += u64::from(plan.count);
             continue;
         }
@@ -180,11 +185,137 @@ fn read_within<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     Ok(())
 }
 
+/// Most reads one [`Io::read_batch`] call takes: a chain read with more levels issues
+/// several batches. Kept small, since the batch lives on the stack of every read that
+/// goes through a chain (a bare-metal caller's budget is about 1 KiB).
+const BATCH: usize = 8;
+
+/// Where a chain read that stages every level ends: the bottom level, and its data's
+/// byte offset or `None` where it reads as zeros.
+type Bottom = (usize, Option<u64>);
+
+/// Reads a block range that `chain[0]` stages (its runs `top`) in batches when every
+/// level below it does the same or has the range whole: each staged level's span into
+/// its scratch and the bottom's range (data, or zeros) into `buf`, with as few
+/// [`Io::read_batch`] calls as [`BATCH`] allows, since none of these reads waits on
+/// another; then each level's runs are copied over, the deepest first, so the nearest
+/// level's data wins as it does level by level. Returns `false`, having read nothing,
+/// for any other shape (a level whose runs are better read one by one, a block boundary
+/// or a parent's end inside the range); the caller then reads level by level.
+// Not inlined: its batch would otherwise sit in the frame of every chain read, batched
+// or not, and the reads recurse down the chain.
+#[inline(never)]
+fn read_levels_together<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    chain: &mut [Disk<I, B>],
+    sector: u64,
+    buf: &mut [u8],
+    top: OwnRuns,
+) -> Result<bool, Error<I::Error>> {
+    let count = (buf.len() / SECTOR_SIZE) as u32;
+    let Some(bottom) = stacked_bottom(chain, sector, count)? else {
+        return Ok(false);
+    };
+    let (last, at) = bottom;
+    if at.is_none() {
+        buf.fill(0);
+    }
+    let mut reads = heapless::Vec::<BatchRead<'_, I>, BATCH>::new();
+    let mut into = Some(&mut *buf);
+    for (i, disk) in chain[..=last].iter_mut().enumerate() {
+        let (offset, buf) = match (i == last, at) {
+            (true, None) => break,
+            (true, Some(at)) => match into.take() {
+                Some(b) => (at, b),
+                None => break,
+            },
+            (false, _) => {
+                let own = if i == 0 {
+                    Some(top)
+                } else {
+                    staged_runs(disk, sector, count)?
+                };
+                let Some(own) = own else { continue };
+                let bytes = own.span as usize * SECTOR_SIZE;
+                let span = disk
+                    .scratch
+                    .as_mut()
+                    .and_then(|s| s.as_mut().get_mut(..bytes))
+                    .ok_or(Error::BufferTooSmall { needed: bytes })?;
+                (own.at, span)
+            }
+        };
+        if reads.is_full() {
+            I::read_batch(&mut reads).map_err(Error::Io)?;
+            reads.clear();
+        }
+        // Room made just above.
+        let _ = reads.push(BatchRead {
+            io: &mut disk.io,
+            offset,
+            buf,
+        });
+    }
+    I::read_batch(&mut reads).map_err(Error::Io)?;
+    drop(reads);
+    for level in (0..last).rev() {
+        let disk = &mut chain[level];
+        let own = if level == 0 {
+            Some(top)
+        } else {
+            staged_runs(disk, sector, count)?
+        };
+        if let Some(own) = own {
+            copy_staged(disk, sector, buf, &own)?;
+        }
+    }
+    Ok(true)
+}
+
+/// The runs a level below the top stages over `count` sectors from `sector`, if it
+/// stages them; `None` for a level that holds none of them.
+fn staged_runs<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &mut Disk<I, B>,
+    sector: u64,
+    count: u32,
+) -> Result<Option<OwnRuns>, Error<I::Error>> {
+    Ok(mixed_block_range(disk, sector, count)?
+        .filter(|plan| plan.batchable() && plan.count == count)
+        .map(|plan| plan.own))
+}
+
+/// Whether every level below the top either stages its runs over the range or holds
+/// none of them, down to one that has the whole range (or reads it as zeros); and if
+/// so, that bottom ([`Bottom`]).
+fn stacked_bottom<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    chain: &mut [Disk<I, B>],
+    sector: u64,
+    count: u32,
+) -> Result<Option<Bottom>, Error<I::Error>> {
+    for (level, disk) in chain.iter_mut().enumerate().skip(1) {
+        if disk.sectors < sector + u64::from(count) {
+            return Ok(None);
+        }
+        if let Some(plan) = mixed_block_range(disk, sector, count)? {
+            if !plan.batchable() || plan.count != count {
+                return Ok(None);
+            }
+            continue;
+        }
+        match disk.map_sectors(sector, count)? {
+            (_, n) if n != count => return Ok(None),
+            (Source::Parent, _) => {}
+            (Source::Zero, _) => return Ok(Some((level, None))),
+            (Source::Data(at), _) => return Ok(Some((level, Some(at)))),
+        }
+    }
+    Ok(None)
+}
+
 /// The runs of a differencing disk's own sectors in part of a block: how many, how many
 /// sectors they hold, and their span: from the first (`first` sectors into the part,
 /// at byte `at` of the file) to the end of the last; and how many runs lie between and
 /// around them that the parent supplies.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct OwnRuns {
     runs: u32,
     parent_runs: u32,
@@ -244,15 +375,27 @@ fn mixed_block_range<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
         count: in_block,
         own,
         stage,
+        fits,
     }))
 }
 
 /// A block range read as the parent's with the disk's runs over it: `count` sectors,
-/// the disk's runs among them, and whether those are staged in one read.
+/// the disk's runs among them, whether those are staged in one read, and whether their
+/// span fits the scratch.
 struct Layered {
     count: u32,
     own: OwnRuns,
     stage: bool,
+    fits: bool,
+}
+
+impl Layered {
+    /// Whether its runs can go in a batch ([`read_levels_together`]), which reads every
+    /// level's span into its scratch: where staging pays, or where there is one run,
+    /// whose span is the run itself.
+    fn batchable(&self) -> bool {
+        self.stage || (self.fits && self.own.runs == 1)
+    }
 }
 
 /// The disk's own runs among `count` sectors from `sector` (within one block).
@@ -296,30 +439,53 @@ fn read_parent_then_overlay<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
     if own.runs == 0 {
         return Ok(());
     }
-    let (at, first, end) = (own.at, own.first, own.first + own.span);
     let bytes = own.span as usize * SECTOR_SIZE;
-    let staged = match disk.scratch.as_mut() {
+    match disk.scratch.as_mut() {
         Some(s) if plan.stage && s.as_ref().len() >= bytes => {
             disk.io
-                .read_at(at, &mut s.as_mut()[..bytes])
+                .read_at(own.at, &mut s.as_mut()[..bytes])
                 .map_err(Error::Io)?;
-            true
+            copy_staged(disk, sector, buf, own)
         }
-        _ => false,
-    };
+        _ => {
+            let (first, end) = (own.first, own.first + own.span);
+            let mut t = first;
+            while t < end {
+                let (src, n) = disk.map_sectors(sector + u64::from(t), end - t)?;
+                if let Source::Data(off) = src {
+                    let lo = t as usize * SECTOR_SIZE;
+                    let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
+                    disk.io.read_at(off, part).map_err(Error::Io)?;
+                }
+                t += n;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Copies a disk's own runs from its scratch, which holds their span as one read of it
+/// put there, over the range from `sector` in `buf`.
+fn copy_staged<I: Io, B: AsRef<[u8]> + AsMut<[u8]>>(
+    disk: &mut Disk<I, B>,
+    sector: u64,
+    buf: &mut [u8],
+    own: &OwnRuns,
+) -> Result<(), Error<I::Error>> {
+    let (first, end) = (own.first, own.first + own.span);
     let mut t = first;
     while t < end {
         let (src, n) = disk.map_sectors(sector + u64::from(t), end - t)?;
-        if let Source::Data(off) = src {
+        if let Source::Data(_) = src {
             let lo = t as usize * SECTOR_SIZE;
-            let part = &mut buf[lo..lo + n as usize * SECTOR_SIZE];
-            match disk.scratch.as_ref() {
-                Some(s) if staged => {
-                    let from = (t - first) as usize * SECTOR_SIZE;
-                    part.copy_from_slice(&s.as_ref()[from..from + part.len()]);
-                }
-                _ => disk.io.read_at(off, part).map_err(Error::Io)?,
-            }
+            let from = (t - first) as usize * SECTOR_SIZE;
+            let len = n as usize * SECTOR_SIZE;
+            let staged = disk
+                .scratch
+                .as_ref()
+                .and_then(|s| s.as_ref().get(from..from + len))
+                .ok_or(Error::BufferTooSmall { needed: from + len })?;
+            buf[lo..lo + len].copy_from_slice(staged);
         }
         t += n;
     }

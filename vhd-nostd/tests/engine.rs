@@ -386,3 +386,170 @@ fn batmap_bits_are_set_at_flush_and_cleared_at_once() {
         "cleared without a flush"
     );
 }
+
+/// An in-memory file that does a batch's reads last to first (so a read that needed
+/// another's result first would show) and logs each batch's size.
+struct Batching {
+    io: VecIo,
+    batches: std::rc::Rc<std::cell::RefCell<Vec<usize>>>,
+}
+
+impl vhd_nostd::Io for Batching {
+    type Error = std::io::ErrorKind;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.io.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), Self::Error> {
+        self.io.write_at(offset, buf)
+    }
+    fn read_batch(reads: &mut [vhd_nostd::io::BatchRead<'_, Self>]) -> Result<(), Self::Error> {
+        if let Some(r) = reads.first() {
+            r.io.batches.borrow_mut().push(reads.len());
+        }
+        for r in reads.iter_mut().rev() {
+            r.io.io.read_at(r.offset, r.buf)?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn size(&mut self) -> Result<u64, Self::Error> {
+        self.io.size()
+    }
+    fn set_size(&mut self, size: u64) -> Result<(), Self::Error> {
+        self.io.set_size(size)
+    }
+}
+
+/// A chain of `depth` differencing disks over a full base, each with scattered 4 KiB
+/// writes of its own, read in 1 MiB pieces: checks every byte against the model and
+/// returns the size of each batch the reads made.
+fn read_scattered_chain(depth: u8) -> Vec<usize> {
+    const SIZE: u64 = 8 << 20;
+    let mut base = open(new_image(DiskType::Dynamic, SIZE, 2 << 20), true).unwrap();
+    let mut model = vec![0u8; SIZE as usize];
+    pattern(0, 1, &mut model);
+    base.write(0, &model).unwrap();
+    let mut ios = vec![base.into_io()];
+    let mut seed = 12345u64;
+    for level in 0..depth {
+        let mut parent = open(ios.last().unwrap().clone(), false).unwrap();
+        let mut child = open(new_snapshot(&mut parent, "p.vhd"), true).unwrap();
+        // 4 KiB writes every few dozen KiB, some overlapping a lower level's: every
+        // 1 MiB read interleaves every level's runs with the base's.
+        for _ in 0..96 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let sector = (seed >> 33) % (SIZE / 512 - 8);
+            let mut data = vec![0u8; 4096];
+            pattern(sector, 10 + level, &mut data);
+            child.write(sector, &data).unwrap();
+            model[sector as usize * 512..][..4096].copy_from_slice(&data);
+        }
+        child.flush().unwrap();
+        ios.push(child.into_io());
+    }
+    let batches = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut chain: Vec<_> = ios
+        .into_iter()
+        .rev()
+        .map(|io| {
+            let mut d = open(
+                Batching {
+                    io,
+                    batches: batches.clone(),
+                },
+                false,
+            )
+            .unwrap();
+            if d.disk_type() == Some(DiskType::Differencing) {
+                let whole = d.read_scratch_bytes();
+                d.set_read_scratch(vec![0; whole]);
+            }
+            d
+        })
+        .collect();
+    let mut got = vec![0u8; SIZE as usize];
+    for (i, part) in got.chunks_mut(1 << 20).enumerate() {
+        read_chain(&mut chain, i as u64 * 2048, part).unwrap();
+    }
+    assert!(got == model, "depth {depth}: the chain reads as the model");
+    let sizes = batches.borrow().clone();
+    sizes
+}
+
+#[test]
+fn a_chain_read_batches_every_levels_span_and_the_nearest_level_wins() {
+    let batches = read_scattered_chain(4);
+    assert!(
+        batches.contains(&5),
+        "some 1 MiB read is one batch of five (four levels' spans and the base): {batches:?}"
+    );
+    // Deeper than one batch holds: 10 spans and the base go as 8, then 3.
+    let batches = read_scattered_chain(10);
+    assert!(
+        batches.windows(2).any(|w| w == [8, 3]),
+        "a read of eleven files is two batches: {batches:?}"
+    );
+}
+
+#[test]
+fn levels_with_one_run_each_are_read_in_one_batch() {
+    const SIZE: u64 = 4 << 20;
+    let mut base = open(new_image(DiskType::Dynamic, SIZE, 2 << 20), true).unwrap();
+    let mut model = vec![0u8; SIZE as usize];
+    pattern(0, 1, &mut model);
+    base.write(0, &model).unwrap();
+    let mut ios = vec![base.into_io()];
+    for level in 0..3u8 {
+        let mut parent = open(ios.last().unwrap().clone(), false).unwrap();
+        let mut child = open(new_snapshot(&mut parent, "p.vhd"), true).unwrap();
+        // One 4 KiB run per level in each 64 KiB: sectors 8, 40 and 72 of it.
+        for chunk in 0..SIZE / 65536 {
+            let sector = chunk * 128 + 8 + u64::from(level) * 32;
+            let mut data = vec![0u8; 4096];
+            pattern(sector, 20 + level, &mut data);
+            child.write(sector, &data).unwrap();
+            model[sector as usize * 512..][..4096].copy_from_slice(&data);
+        }
+        child.flush().unwrap();
+        ios.push(child.into_io());
+    }
+    let batches = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut chain: Vec<_> = ios
+        .into_iter()
+        .rev()
+        .map(|io| {
+            let mut d = open(
+                Batching {
+                    io,
+                    batches: batches.clone(),
+                },
+                false,
+            )
+            .unwrap();
+            if d.disk_type() == Some(DiskType::Differencing) {
+                let whole = d.read_scratch_bytes();
+                d.set_read_scratch(vec![0; whole]);
+            }
+            d
+        })
+        .collect();
+    let mut got = vec![0u8; SIZE as usize];
+    for (i, part) in got.chunks_mut(65536).enumerate() {
+        read_chain(&mut chain, i as u64 * 128, part).unwrap();
+    }
+    assert!(got == model, "the chain reads as the model");
+    let batches = batches.borrow();
+    assert_eq!(
+        batches.len(),
+        (SIZE / 65536) as usize,
+        "one batch per read: {batches:?}"
+    );
+    assert!(
+        batches.iter().all(|&n| n == 4),
+        "three levels' runs and the base: {batches:?}"
+    );
+}
