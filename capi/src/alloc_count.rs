@@ -47,6 +47,7 @@ mod tests {
     use crate::io::{vhd_io_read, vhd_io_write};
     use crate::open::{vhd_close, vhd_open};
     use crate::types::vhd_context_t;
+    use core::ffi::c_char;
     use std::ffi::CString;
 
     fn path(dir: &std::path::Path, name: &str) -> CString {
@@ -58,7 +59,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vhd-capi-alloc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (base, snap) = (path(&dir, "base.vhd"), path(&dir, "snap.vhd"));
-        let mut buf = vec![0x5au8; 64 * 512 + 1];
+        let mut buf = vec![0x5au8; 128 * 512 + 4096];
         let mut ctx = vhd_context_t::zeroed();
         // SAFETY: valid strings, context and buffers throughout.
         unsafe {
@@ -66,12 +67,30 @@ mod tests {
                 vhd_create(base.as_ptr(), 64 << 20, HD_TYPE_DYNAMIC as i32, 0),
                 0
             );
+            let p = buf.as_mut_ptr().cast::<c_char>();
+            // A page-aligned buffer: O_DIRECT reads go straight into it, and several at once.
+            let a = p.add(4096 - buf.as_ptr() as usize % 4096);
+            // The parent holds data where the reads below mix its sectors with the
+            // child's, so that those reads go to both files in one batch.
+            assert_eq!(vhd_open(&mut ctx, base.as_ptr(), VHD_OPEN_RDWR), 0);
+            for i in 0..21u64 {
+                assert_eq!(vhd_io_write(&mut ctx, p, i * 4096, 64), 0);
+                assert_eq!(vhd_io_write(&mut ctx, p, i * 4096 + 64, 64), 0);
+            }
+            vhd_close(&mut ctx);
             assert_eq!(vhd_snapshot(snap.as_ptr(), 0, base.as_ptr(), 0), 0);
             assert_eq!(vhd_open(&mut ctx, snap.as_ptr(), VHD_OPEN_RDWR), 0);
-            // Warm up: the BAT, batmap and parents are loaded by the first I/O.
-            let p = buf.as_mut_ptr().cast();
+            // Warm up: the BAT, batmap and parents are loaded by the first I/O, the
+            // thread's io_uring by the first read of two files at once.
             assert_eq!(vhd_io_write(&mut ctx, p, 0, 8), 0);
+            assert_eq!(vhd_io_write(&mut ctx, p, 20, 8), 0);
             assert_eq!(vhd_io_read(&mut ctx, p, 4096, 8), 0);
+            let batches = vhd_sys::uring::batches();
+            assert_eq!(vhd_io_read(&mut ctx, a, 0, 100), 0);
+            assert_eq!(
+                vhd_sys::uring::batches() > batches,
+                vhd_sys::uring::available()
+            );
             let before = allocations();
             for i in 0..20u64 {
                 // New blocks, allocated blocks, aligned and unaligned buffers, reads
@@ -81,6 +100,7 @@ mod tests {
                 assert_eq!(vhd_io_write(&mut ctx, p.add(1), sec + 70, 8), 0);
                 assert_eq!(vhd_io_read(&mut ctx, p, sec, 64), 0);
                 assert_eq!(vhd_io_read(&mut ctx, p.add(1), sec + 100, 16), 0);
+                assert_eq!(vhd_io_read(&mut ctx, a, sec - 3, 100), 0);
             }
             assert_eq!(allocations() - before, 0, "the data path allocated");
             vhd_close(&mut ctx);

@@ -35,6 +35,10 @@
 //! data), closed on drop without closing the owner's. No `unsafe` here: the caller
 //! vouches for the descriptor when it makes the `BorrowedFd`.
 //!
+//! **Reads of several files at once.** A chain read's one read per level goes to the
+//! device in one `io_uring` submission where the thread can make a ring
+//! ([`Io::read_batch`], `fileio/together.rs`), one by one otherwise.
+//!
 //! **Block devices.** On a block device the size is the image's [`Extent`], not the
 //! device's: the footer lives at the image's end of data and `set_size` never truncates
 //! (see [`crate::blockdev`]).
@@ -45,10 +49,11 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-use vhd_nostd::io::Io;
+use vhd_nostd::io::{BatchRead, Io};
 
 use crate::blockdev::{self, Extent};
 
+mod together;
 mod vectored;
 
 /// Alignment of every [`AlignedBuf`]: a page.
@@ -481,6 +486,10 @@ impl Io for FileIo {
 
     fn write_vectored_at(&mut self, offset: u64, bufs: &[&[u8]]) -> Result<(), IoError> {
         vectored::write(self, offset, bufs)
+    }
+
+    fn read_batch(reads: &mut [BatchRead<'_, Self>]) -> Result<(), IoError> {
+        together::read(reads)
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
