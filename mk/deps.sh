@@ -31,15 +31,19 @@ needs=(
 	"strace                     strace"
 )
 
-missing=()
-for entry in "${needs[@]}"; do
-	read -r what pkg <<<"$entry"
-	case $what in
-	/*) [ -e "$what" ] && continue ;;
-	*) command -v "$what" >/dev/null 2>&1 && continue ;;
-	esac
-	case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
-done
+# The packages whose commands are missing, into `missing`.
+find_missing() {
+	missing=()
+	for entry in "${needs[@]}"; do
+		read -r what pkg <<<"$entry"
+		case $what in
+		/*) [ -e "$what" ] && continue ;;
+		*) command -v "$what" >/dev/null 2>&1 && continue ;;
+		esac
+		case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+	done
+}
+find_missing
 
 case ${1:-check} in
 check)
@@ -54,6 +58,14 @@ install)
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get update
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+	# An install may remove what was there: a machine whose qemu-utils came from
+	# elsewhere loses it to Debian's qemu-system-arm, which breaks that version. Debian's
+	# own qemu-utils then matches; a second pass puts back whatever went.
+	find_missing
+	[ ${#missing[@]} -eq 0 ] && exit 0
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+	find_missing
+	[ ${#missing[@]} -eq 0 ] || { echo "still missing: ${missing[*]}" >&2; exit 1; }
 	;;
 *)
 	echo "usage: $0 check|install" >&2
