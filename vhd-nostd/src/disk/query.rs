@@ -108,6 +108,13 @@ impl<I: Io, B: AsRef<[u8]> + AsMut<[u8]>> Disk<I, B> {
         self.header.as_ref().map_or(0, Header::sectors_per_block)
     }
 
+    /// Whether the block holding `sector` is allocated (a fixed or raw disk has no
+    /// blocks: false).
+    pub(crate) fn holds_sector(&self, sector: u64) -> bool {
+        let spb = u64::from(self.sectors_per_block());
+        spb > 0 && u32::try_from(sector / spb).is_ok_and(|b| self.bat.get(b).is_some())
+    }
+
     /// Sectors of each block's bitmap (0 for fixed and raw disks).
     pub fn bitmap_sectors(&self) -> u32 {
         self.header.as_ref().map_or(0, Header::bitmap_sectors)
