@@ -317,7 +317,7 @@ def main():
     for k, v in d.items():
         if k.startswith("raw-"):
             continue
-        op = k.split(" ", 1)[1]
+        op = k.rsplit(" ", 1)[1]
         r = dref.get(k)
         rcols = f"{r:.1f} | {v / r:.2f}x" if r else "- | -"
         lines.append(f"| {k} | {v:.1f} | {v / raw_od[op]:.2f}x | {v / raw_pc[op]:.2f}x | {rcols} |")
@@ -326,7 +326,9 @@ def main():
               "the base's. A random 4 KiB write into a differencing disk whose block is not yet "
               "full is two ordered writes (the data, then the sector bitmap), which puts its floor "
               "near 0.5x of one raw write; a dynamic disk's blocks are full from allocation, so its "
-              "writes are one."]
+              "writes are one. The rows marked `levels one by one` read the same images with each "
+              "level's read issued after the one before (a thread started with `VHD_IO_URING=0`), "
+              "passes of the two kinds taking turns, best of five each."]
     lines += ["", "Baselines:", "", "| case | MB/s |", "|---|---:|"]
     for k, v in d.items():
         if k.startswith("raw-"):
@@ -371,26 +373,31 @@ def main():
               "| work | measured | target | |", "|---|---:|---|---|"]
     for row in targets:
         lines.append("| " + " | ".join(row) + " |")
+    def levels(n):
+        together = d.get(f"vhd-diff{n}(scattered) seq-read-1M", 0)
+        apart = d.get(f"vhd-diff{n}(scattered, levels one by one) seq-read-1M", 0)
+        return (f"{together:.0f} MB/s with them together and {apart:.0f} MB/s one after "
+                f"another ({ratio(together, apart):.2f}x)")
     lines += ["", "A 1 MiB read through N differencing disks that each hold scattered 4 KiB "
               "writes of their own needs the runs of every level (about eight 4 KiB runs per "
               "level per MiB here). The base's range is one read; each level's runs are read "
               "one request each or staged as one read of their span, whichever costs less by "
               "the engine's cost model (`READ_COST` in vhd-nostd/src/read.rs: a request costs "
-              "about what 256 KiB of transfer does on this disk). Here that is the span, so depth "
-              "4 reads about 2.5 times the bytes of depth 1. Reading the runs one by one instead "
-              "is slower on this disk, not faster: with the model set to prefer it (a request "
-              "as 64 KiB), the same images read at 758 vs 954 MB/s (depth 1) and 357 vs 574 MB/s "
-              "(depth 4) in one run during development. What would close the gap is issuing "
-              "the levels' runs together: on this disk small reads scale with queue depth and "
-              "large ones do not (measured during development, `O_DIRECT` reads of a 1 GiB "
-              "file: random 4 KiB reads at 15,100 IOPS one at a time and 32,800 to 33,700 "
-              "with four at once; random 1 MiB reads at 1,050 to 1,190 MiB/s one at a time and "
-              "1,180 to 1,250 MiB/s with four at once). The core's I/O callback is synchronous "
-              "(`Io::read_at`), so no two of these reads are ever in flight together. The "
-              "designs left to measure need an asynchronous batch read in `Io` (`io_uring` "
-              "behind `FileIo`): each level's runs in flight together, one level after "
-              "another, or one submission across the chain's files (the base's range and "
-              "every level's runs at once). The target is not met."]
+              "about what 256 KiB of transfer does on this disk); here that is the span. None "
+              "of these reads waits on another, so the engine hands them to the I/O layer "
+              "together (`Io::read_batch`), and `FileIo` submits them in one `io_uring` call, "
+              f"up to eight files at a time. In this run, depth 1 read at {levels(1)}, depth 4 at "
+              f"{levels(4)}, passes of the two kinds taking turns in one process. Depth 4 still "
+              "needs four times depth 1's device requests for the levels' runs (about 32 random "
+              "4 KiB reads per MiB against 8), and this disk serves random 4 KiB reads at about "
+              "33,000 a second even with several in flight (measured during development, "
+              "`O_DIRECT` reads of a 1 GiB file: 15,100 a second one at a time, 32,800 to 33,700 "
+              "with four at once), about 1 ms per MiB for the runs alone against about 0.8 ms "
+              "for the base's 1 MiB. Replaying the library's own reads of these images (taken "
+              "with strace) with every read of a request in one submission and nothing else "
+              "in between, depth 4 reached 894 to 1,022 MB/s and depth 1 1,113 to 1,522 MB/s "
+              "during development: on this disk, reading the levels together brings depth 4 "
+              "to about 0.75x of depth 1, not 0.9x. The target is not met."]
     one = d.get("vhd-dynamic rand-write-4k", 0)
     lines += ["", "Random 4 KiB writes into a differencing disk whose block is not yet full are "
               "two ordered writes: the data, then the sector bitmap that makes it visible. The "
@@ -437,10 +444,16 @@ def main():
               "file (the empty-parent row) or over the parent's file itself, restored the same "
               "way before each copy (the full-parent row: on this disk a freshly copied file "
               "and one that has stood for a while take overwrites at different speeds, so the "
-              "baseline writes where coalesce does). `vhd-util coalesce` reads up to 64 MiB of the "
-              "child (a full block's bitmap and data in one request), then writes it to the parent "
-              "in the crash-safe order (each new block's gap, bitmap and data in one request; "
-              "flush; BAT; flush): a group of new blocks costs three flushes. Reading the next "
+              "baseline writes where coalesce does). Where the parent lacks the blocks, `vhd-util "
+              "coalesce` reads up to 64 MiB of the child (a full block's bitmap and data in one "
+              "request), then writes it to the parent in the crash-safe order (each new block's "
+              "gap, bitmap and data in one request; flush; BAT; flush): a group of new blocks "
+              "costs three flushes. Into blocks the parent holds there is nothing to batch (each "
+              "takes its data, then its bitmap if it gains sectors), so it reads and writes a "
+              "block at a time, alternating as dd does: reading 64 MiB before writing it was "
+              "about 15% slower on this disk (1 GiB into a full parent, in turns during "
+              "development: 1.39, 1.53, 1.43 and 1.58 s against 1.36, 1.27, 1.18 and 1.21 s; "
+              "dd 1.51, 1.19, 1.14, 1.14 s). Reading the next "
               "64 MiB while the last is written (two threads) was measured during development and "
               "gained nothing on this disk, whose bandwidth reads and writes share: 1 GiB into an "
               "empty parent took 1.72, 1.74 and 1.82 s overlapped against 1.75, 1.77 and 1.75 s "
