@@ -391,7 +391,7 @@ fn batmap_bits_are_set_at_flush_and_cleared_at_once() {
 /// another's result first would show) and logs each batch's size.
 struct Batching {
     io: VecIo,
-    batches: std::rc::Rc<std::cell::RefCell<Vec<usize>>>,
+    batches: Batches,
 }
 
 impl vhd_nostd::Io for Batching {
@@ -422,48 +422,42 @@ impl vhd_nostd::Io for Batching {
     }
 }
 
-/// A chain of `depth` differencing disks over a full base, each with scattered 4 KiB
-/// writes of its own, read in 1 MiB pieces: checks every byte against the model and
-/// returns the size of each batch the reads made.
-fn read_scattered_chain(depth: u8) -> Vec<usize> {
-    const SIZE: u64 = 8 << 20;
-    let mut base = open(new_image(DiskType::Dynamic, SIZE, 2 << 20), true).unwrap();
-    let mut model = vec![0u8; SIZE as usize];
+type Batches = std::rc::Rc<std::cell::RefCell<Vec<usize>>>;
+
+/// A full dynamic base of `size` bytes (its files, then what the chain reads as).
+fn full_base(size: u64) -> (Vec<VecIo>, Vec<u8>) {
+    let mut base = open(new_image(DiskType::Dynamic, size, 2 << 20), true).unwrap();
+    let mut model = vec![0u8; size as usize];
     pattern(0, 1, &mut model);
     base.write(0, &model).unwrap();
-    let mut ios = vec![base.into_io()];
-    let mut seed = 12345u64;
-    for level in 0..depth {
-        let mut parent = open(ios.last().unwrap().clone(), false).unwrap();
-        let mut child = open(new_snapshot(&mut parent, "p.vhd"), true).unwrap();
-        // 4 KiB writes every few dozen KiB, some overlapping a lower level's: every
-        // 1 MiB read interleaves every level's runs with the base's.
-        for _ in 0..96 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let sector = (seed >> 33) % (SIZE / 512 - 8);
-            let mut data = vec![0u8; 4096];
-            pattern(sector, 10 + level, &mut data);
-            child.write(sector, &data).unwrap();
-            model[sector as usize * 512..][..4096].copy_from_slice(&data);
-        }
-        child.flush().unwrap();
-        ios.push(child.into_io());
+    (vec![base.into_io()], model)
+}
+
+/// Snapshots the last of `ios` and writes 4 KiB at each of `sectors` into the child,
+/// tagged `tag`, as `model` records.
+fn add_level(ios: &mut Vec<VecIo>, model: &mut [u8], tag: u8, sectors: impl Iterator<Item = u64>) {
+    let mut parent = open(ios.last().unwrap().clone(), false).unwrap();
+    let mut child = open(new_snapshot(&mut parent, "p.vhd"), true).unwrap();
+    for sector in sectors {
+        let mut data = vec![0u8; 4096];
+        pattern(sector, tag, &mut data);
+        child.write(sector, &data).unwrap();
+        model[sector as usize * 512..][..4096].copy_from_slice(&data);
     }
-    let batches = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    child.flush().unwrap();
+    ios.push(child.into_io());
+}
+
+/// Reads the chain of `ios` (base first) in pieces of `piece` bytes, each level staging
+/// through a whole-block scratch, checks it against `model`, and returns each batch's size.
+fn read_in_batches(ios: Vec<VecIo>, model: &[u8], piece: usize) -> Vec<usize> {
+    let batches = Batches::default();
     let mut chain: Vec<_> = ios
         .into_iter()
         .rev()
         .map(|io| {
-            let mut d = open(
-                Batching {
-                    io,
-                    batches: batches.clone(),
-                },
-                false,
-            )
-            .unwrap();
+            let batches = batches.clone();
+            let mut d = open(Batching { io, batches }, false).unwrap();
             if d.disk_type() == Some(DiskType::Differencing) {
                 let whole = d.read_scratch_bytes();
                 d.set_read_scratch(vec![0; whole]);
@@ -471,13 +465,35 @@ fn read_scattered_chain(depth: u8) -> Vec<usize> {
             d
         })
         .collect();
-    let mut got = vec![0u8; SIZE as usize];
-    for (i, part) in got.chunks_mut(1 << 20).enumerate() {
-        read_chain(&mut chain, i as u64 * 2048, part).unwrap();
+    let mut got = vec![0u8; model.len()];
+    for (i, part) in got.chunks_mut(piece).enumerate() {
+        read_chain(&mut chain, (i * piece / 512) as u64, part).unwrap();
     }
-    assert!(got == model, "depth {depth}: the chain reads as the model");
+    assert!(got == model, "the chain reads as the model");
     let sizes = batches.borrow().clone();
     sizes
+}
+
+/// A chain of `depth` differencing disks over a full base, each with scattered 4 KiB
+/// writes of its own, read in 1 MiB pieces: returns the size of each batch.
+fn read_scattered_chain(depth: u8) -> Vec<usize> {
+    const SIZE: u64 = 8 << 20;
+    let (mut ios, mut model) = full_base(SIZE);
+    let mut seed = 12345u64;
+    for level in 0..depth {
+        // 4 KiB writes every few dozen KiB, some overlapping a lower level's: every
+        // 1 MiB read interleaves every level's runs with the base's.
+        let sectors: Vec<u64> = (0..96)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 33) % (SIZE / 512 - 8)
+            })
+            .collect();
+        add_level(&mut ios, &mut model, 10 + level, sectors.into_iter());
+    }
+    read_in_batches(ios, &model, 1 << 20)
 }
 
 #[test]
@@ -498,51 +514,13 @@ fn a_chain_read_batches_every_levels_span_and_the_nearest_level_wins() {
 #[test]
 fn levels_with_one_run_each_are_read_in_one_batch() {
     const SIZE: u64 = 4 << 20;
-    let mut base = open(new_image(DiskType::Dynamic, SIZE, 2 << 20), true).unwrap();
-    let mut model = vec![0u8; SIZE as usize];
-    pattern(0, 1, &mut model);
-    base.write(0, &model).unwrap();
-    let mut ios = vec![base.into_io()];
+    let (mut ios, mut model) = full_base(SIZE);
     for level in 0..3u8 {
-        let mut parent = open(ios.last().unwrap().clone(), false).unwrap();
-        let mut child = open(new_snapshot(&mut parent, "p.vhd"), true).unwrap();
         // One 4 KiB run per level in each 64 KiB: sectors 8, 40 and 72 of it.
-        for chunk in 0..SIZE / 65536 {
-            let sector = chunk * 128 + 8 + u64::from(level) * 32;
-            let mut data = vec![0u8; 4096];
-            pattern(sector, 20 + level, &mut data);
-            child.write(sector, &data).unwrap();
-            model[sector as usize * 512..][..4096].copy_from_slice(&data);
-        }
-        child.flush().unwrap();
-        ios.push(child.into_io());
+        let sectors = (0..SIZE / 65536).map(|chunk| chunk * 128 + 8 + u64::from(level) * 32);
+        add_level(&mut ios, &mut model, 20 + level, sectors);
     }
-    let batches = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let mut chain: Vec<_> = ios
-        .into_iter()
-        .rev()
-        .map(|io| {
-            let mut d = open(
-                Batching {
-                    io,
-                    batches: batches.clone(),
-                },
-                false,
-            )
-            .unwrap();
-            if d.disk_type() == Some(DiskType::Differencing) {
-                let whole = d.read_scratch_bytes();
-                d.set_read_scratch(vec![0; whole]);
-            }
-            d
-        })
-        .collect();
-    let mut got = vec![0u8; SIZE as usize];
-    for (i, part) in got.chunks_mut(65536).enumerate() {
-        read_chain(&mut chain, i as u64 * 128, part).unwrap();
-    }
-    assert!(got == model, "the chain reads as the model");
-    let batches = batches.borrow();
+    let batches = read_in_batches(ios, &model, 65536);
     assert_eq!(
         batches.len(),
         (SIZE / 65536) as usize,
