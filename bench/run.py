@@ -337,6 +337,10 @@ def main():
     def ratio(a, b):
         return a / b if b else 0.0
     alloc = ratio(d.get("vhd-dynamic(allocating) seq-write-1M", 0), raw_od["seq-write-1M"])
+    # The same writes on a raw file (bench.c, alloc_pattern): the floor the format sets.
+    alloc_floor = ratio(raw_od.get("alloc-write-1M", 0), raw_od["seq-write-1M"])
+    alloc_of_floor = ratio(d.get("vhd-dynamic(allocating) seq-write-1M", 0),
+                           raw_od.get("alloc-write-1M", 0))
     diff1 = ratio(d.get("vhd-diff1(scattered) seq-read-1M", 0), raw_od["seq-read-1M"])
     diff4 = ratio(d.get("vhd-diff4(scattered) seq-read-1M", 0),
                   d.get("vhd-diff1(scattered) seq-read-1M", 0))
@@ -364,8 +368,9 @@ def main():
         ("depth 4 vs depth 1, scattered writes at every level, 1 MiB reads", f"{diff4:.2f}x",
          ">= 0.9x", "met" if diff4 >= 0.9 else
          "not met: every level's runs must be read (see below)"),
-        ("allocating 1 MiB writes / raw O_DIRECT", f"{alloc:.2f}x", ">= 0.9x",
-         "met" if alloc >= 0.9 else "not met"),
+        ("allocating 1 MiB writes / raw O_DIRECT",
+         f"{alloc:.2f}x (its writes on a raw file: {alloc_floor:.2f}x)", ">= 0.9x",
+         "met" if alloc >= 0.9 else "not met: the allocation's own writes (see below)"),
         ("random 4 KiB writes into a differencing disk / raw O_DIRECT", f"{rw4k:.2f}x",
          "as close to 1x as the crash ordering allows", "see below"),
     ]
@@ -419,7 +424,17 @@ def main():
               "first data go in one write; its batmap bit is held in memory and written at the "
               "next flush or close (COMPATIBILITY.md, batmap updates). With 1 MiB writes into "
               "2 MiB blocks that is two data writes and two small ones per block, against the "
-              "raw file's two data writes."]
+              "raw file's two data writes. The baseline `raw-odirect alloc-write-1M` makes "
+              "exactly these writes on a raw file, into a new file each pass as the VHD case "
+              f"does (bench.c, `alloc_pattern`): {raw_od.get('alloc-write-1M', 0):.1f} MB/s "
+              f"in this run, {alloc_floor:.2f}x of plain 1 MiB writes, and the library's "
+              f"allocating writes ran at {alloc_of_floor:.2f}x of that. Neither small write "
+              "can be dropped or deferred: the footer must be down before the data that "
+              "overwrites the old one, and the BAT before `vhd_io_write` returns, since "
+              "libvhd's API has no flush call for a client to order on. Writing the footer "
+              "further ahead, so that several blocks share one move, would change the file "
+              "layout (bytes on disk) that the reference and qemu write, and would still "
+              "leave the BAT write."]
     lines += ["", "| scan | ours (s) | reference (s) |", "|---|---:|---:|"]
     for (who, what), secs in scans.items():
         if who == "ours":
