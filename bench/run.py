@@ -304,7 +304,7 @@ def main():
         "(through the page cache and with `O_DIRECT`), i.e. the physical limit of this machine. "
         "Reads, raw and VHD alike, are timed three times and the best pass is reported (after the "
         "first pass the library holds the bitmaps it read, as it would under a steady load); "
-        "the sequential writes that allocate (raw file and dynamic disk) are timed three times, each from a new file or disk, and the best pass reported; other writes are timed once, since a second pass would do different work. "
+        "the sequential writes that allocate (raw file and dynamic disk) are timed three times, each from a new file or disk, and the best pass reported; every timed pass of writes, on the raw file or through `vhd_io_write`, ends with an `fdatasync`; other writes are timed once, since a second pass would do different work. "
         + ("The reference columns are blktap2's C libvhd and vhd-util (built from Xen's sources "
            "outside this repository, `VHD_REFERENCE_DIR`), run by the same client in the same run."
            if ref else "The reference was not measured in this run (set `VHD_REFERENCE_DIR`)."),
