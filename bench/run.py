@@ -344,6 +344,11 @@ def main():
     diff1 = ratio(d.get("vhd-diff1(scattered) seq-read-1M", 0), raw_od["seq-read-1M"])
     diff4 = ratio(d.get("vhd-diff4(scattered) seq-read-1M", 0),
                   d.get("vhd-diff1(scattered) seq-read-1M", 0))
+    # The same reads on the raw files (bench.c, chain_replay), the better of its two plans
+    # at each depth: what this disk allows the depth-4 / depth-1 ratio.
+    replay = {n: max(raw_od.get(f"diff{n}-runs-replayed-1M", 0),
+                     raw_od.get(f"diff{n}-spans-replayed-1M", 0)) for n in (1, 4)}
+    diff4_floor = ratio(replay[4], replay[1])
     chain4 = ratio(d.get("vhd-chain4 seq-read-1M", 0), d.get("vhd-dynamic seq-read-1M", 0))
     rw4k = ratio(d.get("vhd-chain4 rand-write-4k", 0), raw_od["rand-write-4k"])
     scan_f = scans[("ours", "scan -f -c -m '*.vhd'")]
@@ -365,9 +370,9 @@ def main():
          f"{diff1:.2f}x", ">= 0.8x", "met" if diff1 >= 0.8 else "not met"),
         ("depth-4 chain (each level a quarter of the disk) vs dynamic disk, 1 MiB reads",
          f"{chain4:.2f}x", ">= 0.9x", "met" if chain4 >= 0.9 else "not met"),
-        ("depth 4 vs depth 1, scattered writes at every level, 1 MiB reads", f"{diff4:.2f}x",
-         ">= 0.9x", "met" if diff4 >= 0.9 else
-         "not met: every level's runs must be read (see below)"),
+        ("depth 4 vs depth 1, scattered writes at every level, 1 MiB reads",
+         f"{diff4:.2f}x (the same reads on the raw files: {diff4_floor:.2f}x)", ">= 0.9x",
+         "met" if diff4 >= 0.9 else "not met: every level's runs must be read (see below)"),
         ("allocating 1 MiB writes / raw O_DIRECT",
          f"{alloc:.2f}x (its writes on a raw file: {alloc_floor:.2f}x)", ">= 0.9x",
          "met" if alloc >= 0.9 else "not met: the allocation's own writes (see below)"),
@@ -383,6 +388,10 @@ def main():
         apart = d.get(f"vhd-diff{n}(scattered, levels one by one) seq-read-1M", 0)
         return (f"{together:.0f} MB/s with them together and {apart:.0f} MB/s one after "
                 f"another ({ratio(together, apart):.2f}x)")
+    def replay_text(n):
+        r = raw_od.get(f"diff{n}-runs-replayed-1M", 0)
+        sp = raw_od.get(f"diff{n}-spans-replayed-1M", 0)
+        return f"replayed at {r:.0f} MB/s by runs and {sp:.0f} MB/s by spans"
     lines += ["", "A 1 MiB read through N differencing disks that each hold scattered 4 KiB "
               "writes of their own needs the runs of every level (about eight 4 KiB runs per "
               "level per MiB here). The base's range is one read; each level's runs are read "
@@ -398,11 +407,19 @@ def main():
               "33,000 a second even with several in flight (measured during development, "
               "`O_DIRECT` reads of a 1 GiB file: 15,100 a second one at a time, 32,800 to 33,700 "
               "with four at once), about 1 ms per MiB for the runs alone against about 0.8 ms "
-              "for the base's 1 MiB. Replaying the library's own reads of these images (taken "
-              "with strace) with every read of a request in one submission and nothing else "
-              "in between, depth 4 reached 894 to 1,022 MB/s and depth 1 1,113 to 1,522 MB/s "
-              "during development: on this disk, reading the levels together brings depth 4 "
-              "to about 0.75x of depth 1, not 0.9x. The target is not met."]
+              "for the base's 1 MiB. The baselines `raw-odirect diffN-runs-replayed-1M` and "
+              "`diffN-spans-replayed-1M` make the same reads on the raw files with no library "
+              "in between (bench.c, `chain_replay`): each 1 MiB window's base range and every "
+              "level's runs (or every level's span), found from the images' BATs and bitmaps, "
+              "submitted together with Linux AIO and awaited together. In this run, depth 1 "
+              f"{replay_text(1)}, depth 4 {replay_text(4)}: made the same way, this disk "
+              f"delivers depth 4's reads at {diff4_floor:.2f}x of depth 1's. That is how the "
+              "disk scales from the one set of reads to the other, not a bound on the library "
+              "(which submits with `io_uring`, not AIO): the library's depth 1 and depth 4 ran "
+              f"at {ratio(d.get('vhd-diff1(scattered) seq-read-1M', 0), replay[1]):.2f}x and "
+              f"{ratio(d.get('vhd-diff4(scattered) seq-read-1M', 0), replay[4]):.2f}x of the "
+              "better replay. "
+              + ("The target is met." if diff4 >= 0.9 else "The target is not met.")]
     one = d.get("vhd-dynamic rand-write-4k", 0)
     lines += ["", "Random 4 KiB writes into a differencing disk whose block is not yet full are "
               "two ordered writes: the data, then the sector bitmap that makes it visible. The "
