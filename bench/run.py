@@ -345,7 +345,7 @@ def main():
     diff4 = ratio(d.get("vhd-diff4(scattered) seq-read-1M", 0),
                   d.get("vhd-diff1(scattered) seq-read-1M", 0))
     # The same reads on the raw files (bench.c, chain_replay), the better of its two plans
-    # at each depth: what this disk allows the depth-4 / depth-1 ratio.
+    # at each depth: how this disk scales from depth 1 to depth 4 (not a bound on ours).
     replay = {n: max(raw_od.get(f"diff{n}-runs-replayed-1M", 0),
                      raw_od.get(f"diff{n}-spans-replayed-1M", 0)) for n in (1, 4)}
     diff4_floor = ratio(replay[4], replay[1])
